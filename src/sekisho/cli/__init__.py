@@ -1,0 +1,58 @@
+"""The ``sekisho`` command.  Command modules parse arguments and print; the work is done by services.
+
+Every :class:`~sekisho.errors.SekishoError` ends the command with one line on stderr and the error's exit
+code (2 for bad input, 3 for a refusal, 4 for failed verification, 5 for an unavailable party).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+import typer
+import typer.core
+
+from sekisho.errors import ErrorList, SekishoError
+
+
+class _Group(typer.core.TyperGroup):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except SekishoError as exc:
+            # plain writes: Rich would wrap a long message over several lines
+            sys.stderr.write(f"sekisho: error: {exc.diagnostics()}\n")
+            if isinstance(exc, ErrorList):
+                for line in exc.lines():
+                    sys.stderr.write(f"  {line}\n")
+            raise click.exceptions.Exit(exc.exit_code) from None
+
+
+app = typer.Typer(
+    cls=_Group,
+    name="sekisho",
+    help="Sekisho (関所): a resident registry network without a universal number.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def _register() -> None:
+    # each bounded context contributes its own command group; imported here, not at package import,
+    # so that `import sekisho.cli` stays cheap for the modules that only need the helpers
+    from sekisho.cli import registry as registry_cli
+
+    registry_cli.register(app)
+
+
+_register()
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,72 @@
+"""Where each party keeps its files.
+
+A Sekisho home (``--home`` / ``SEKISHO_HOME``, default ``./.sekisho``) holds one directory per party, because
+in production each party is a separate organisation on a separate machine:
+
+    municipality/131016/   one municipal register (and its key files)
+    t1/ t2/                the two transcryptors
+    watchdog/              the privacy commission
+    log/                   the public access log
+    locator/               registry pseudonym -> municipality
+    pki/                   prefectural CAs, bridge CA, organisation CA
+    agency/<name>/         an agency's own system
+
+Every party's database defaults to a SQLite file in its directory.  ``--db`` / ``SEKISHO_DB`` takes a
+SQLAlchemy URL instead; for PostgreSQL each party then gets its own schema in that database, so that one
+PostgreSQL server can host a whole demo network while each party still sees only its own tables.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from sekisho.errors import InvalidInput
+
+_PARTY_RE = re.compile(r"^(municipality/\d{6}|agency/[a-z][a-z0-9_-]{0,39}|t1|t2|watchdog|log|locator|pki|portal)$")
+
+DEFAULT_HOME = ".sekisho"
+
+
+def check_party(party: str) -> str:
+    if not _PARTY_RE.match(party):
+        raise InvalidInput("not a party name this network knows", field="party")
+    return party
+
+
+@dataclass(frozen=True, slots=True)
+class Home:
+    root: Path
+    #: a SQLAlchemy URL every party uses (one schema each on PostgreSQL); None means one SQLite file each
+    db_url: str | None = None
+    #: prefix of every party's PostgreSQL schema, so that several networks (e.g. tests) share one database
+    namespace: str = ""
+
+    @classmethod
+    def from_env(cls, home: str | Path | None = None, db_url: str | None = None) -> Home:
+        root = Path(home or os.environ.get("SEKISHO_HOME") or DEFAULT_HOME)
+        return cls(
+            root=root.absolute(),
+            db_url=db_url or os.environ.get("SEKISHO_DB") or None,
+            namespace=os.environ.get("SEKISHO_DB_NAMESPACE", ""),
+        )
+
+    def party_dir(self, party: str, *, create: bool = True) -> Path:
+        path = self.root / check_party(party)
+        if create:
+            path.mkdir(parents=True, exist_ok=True)
+            # key files and registers live here: keep them private to the operator
+            os.chmod(path, 0o700)
+        return path
+
+    def party_db_url(self, party: str) -> str:
+        check_party(party)
+        if self.db_url:
+            return self.db_url
+        return f"sqlite:///{self.party_dir(party) / 'party.db'}"
+
+    def party_schema(self, party: str) -> str:
+        """The PostgreSQL schema that holds a party's tables (ignored on SQLite)."""
+        return f"{self.namespace}p_" + re.sub(r"[^a-z0-9]", "_", check_party(party))

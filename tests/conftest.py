@@ -1,0 +1,45 @@
+"""Shared fixtures.  Every test that touches a database runs on SQLite by default and on PostgreSQL when
+``SEKISHO_TEST_DB`` holds a PostgreSQL URL (``make test`` runs the suite both ways; see scripts/with-postgres).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from sekisho.config import Home
+from sekisho.storage import create_engine_for
+
+PG_URL = os.environ.get("SEKISHO_TEST_DB") or None
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"sekisho database: {'PostgreSQL ' + PG_URL if PG_URL else 'SQLite (files per party)'}"
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Iterator[Home]:
+    """A fresh network home; on PostgreSQL its parties' schemas are unique to this test and dropped after."""
+    namespace = f"t{uuid.uuid4().hex[:10]}_" if PG_URL else ""
+    h = Home(root=tmp_path / "home", db_url=PG_URL, namespace=namespace)
+    h.root.mkdir()
+    yield h
+    if PG_URL:
+        engine = create_engine_for(PG_URL)
+        with engine.begin() as conn:
+            schemas = conn.execute(
+                sa.text("SELECT nspname FROM pg_namespace WHERE nspname LIKE :p"), {"p": namespace + "%"}
+            ).scalars()
+            for schema in list(schemas):
+                conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+        engine.dispose()
+
+
+@pytest.fixture
+def on_postgres() -> bool:
+    return PG_URL is not None
