@@ -45,6 +45,9 @@ def _register() -> None:
     from sekisho.cli import registry as registry_cli
 
     registry_cli.register(app)
+    from sekisho.cli import pki as pki_cli
+
+    pki_cli.register(app)
 
 
 _register()

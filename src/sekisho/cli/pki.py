@@ -1,0 +1,325 @@
+"""`sekisho pki …`: the prefectural CAs, the bridge, the card, OCSP and the card login."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import sys
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from sekisho.cli._common import DbOpt, HomeOpt, JsonOpt, console, home_of, print_json
+from sekisho.errors import InvalidInput
+from sekisho.pki import login as proto
+from sekisho.pki import register as register_seam
+from sekisho.pki import service
+from sekisho.pki.card import SoftwareCard
+from sekisho.pki.oids import Purpose
+from sekisho.pki.profiles import BRIDGE, ORGANISATION, BasicItems, Sex, prefecture_ca_id
+from sekisho.pki.revocation import parse_reason
+from sekisho.pki.verify import OcspChecker, RelyingParty
+
+pki_app = typer.Typer(help="Citizen PKI: prefectural CAs, bridge, CRL/OCSP, the card and its login.", no_args_is_help=True)
+
+CARD_PIN_ENV = "SEKISHO_CARD_PIN"
+DEFAULT_AUDIENCE = "sekisho-portal"
+DEFAULT_PORT = 8470
+
+TrustOpt = Annotated[str, typer.Option("--trust", help="Prefecture code whose root is the only trust anchor.")]
+AudienceOpt = Annotated[str, typer.Option("--audience", help="Name login challenges are bound to.")]
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(pki_app, name="pki")
+
+
+def _pin(label: str) -> str:
+    value = os.environ.get(CARD_PIN_ENV)
+    if value:
+        return value
+    if sys.stdin.isatty():
+        return getpass.getpass(f"{label} PIN: ")
+    raise InvalidInput(f"set {CARD_PIN_ENV} or run on a terminal to be prompted", field="pin")
+
+
+def _ca_id(name: str) -> str:
+    if name in (BRIDGE, ORGANISATION):
+        return name
+    if name.startswith("pref-"):
+        return name
+    if name.isdigit() and 1 <= int(name) <= 47:
+        return prefecture_ca_id(name.zfill(2))
+    raise InvalidInput("a CA is a prefecture code (01..47), bridge or org", field="ca")
+
+
+def _sex(text: str) -> Sex:
+    value = {"m": "male", "male": "male", "男": "male", "f": "female", "female": "female", "女": "female"}.get(
+        text.strip().lower()
+    )
+    if value == "male":
+        return "male"
+    if value == "female":
+        return "female"
+    raise InvalidInput("sex is M or F (男 or 女)", field="sex")
+
+
+@pki_app.command("init")
+def init_cmd(
+    home: HomeOpt = None,
+    db: DbOpt = None,
+    base_url: Annotated[
+        str | None, typer.Option("--base-url", help="Where CRL and OCSP are served (put into certificates).")
+    ] = None,
+) -> None:
+    """Create the 47 prefectural roots, the bridge and its cross-certificates, the organisation CA."""
+    pki = service.init(home_of(home, db), base_url=base_url)
+    console.print(f"PKI ready: {len(service.roots(pki.engine)) - 1} prefectural roots, bridge, organisation CA")
+
+
+@pki_app.command("issue")
+def issue_cmd(
+    municipality: Annotated[str, typer.Option("--municipality", help="6-digit local government code.")],
+    handle: Annotated[str, typer.Option("--handle", help="The resident's handle in that register.")],
+    card_out: Annotated[Path, typer.Option("--card-out", help="Software card file to create.")] = Path(
+        "resident.card"
+    ),
+    name: Annotated[str | None, typer.Option("--name", help="Until the register is connected.")] = None,
+    birth_date: Annotated[str | None, typer.Option("--birth-date", help="YYYY-MM-DD.")] = None,
+    sex: Annotated[str | None, typer.Option("--sex", help="M or F.")] = None,
+    address: Annotated[str | None, typer.Option("--address")] = None,
+    home: HomeOpt = None,
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Make a card (two key pairs), have the resident's prefectural CA certify both keys, store them on it."""
+    h = home_of(home, db)
+    given = [name, birth_date, sex, address]
+    if any(v is not None for v in given):
+        if not all(v is not None for v in given):
+            raise InvalidInput("give all four of --name, --birth-date, --sex, --address, or none", field="items")
+        try:
+            born = date.fromisoformat(str(birth_date))
+        except ValueError:
+            raise InvalidInput("a birth date is YYYY-MM-DD", field="birth_date") from None
+        source: register_seam.BasicItemsSource = register_seam.GivenItems(
+            BasicItems(name=str(name), birth_date=born, sex=_sex(str(sex)), address=str(address))
+        )
+    else:
+        source = register_seam.basic_items_source(h)
+    items = source.basic_items(municipality=municipality, handle=handle)
+    pki = service.Pki.open(h)
+    auth_pin = _pin("authentication")
+    sign_pin = _pin("signature")
+    card = SoftwareCard.create(card_out, auth_pin=auth_pin, sign_pin=sign_pin)
+    issued = service.issue(
+        pki,
+        municipality=municipality,
+        handle=handle,
+        authentication_csr=card.csr(Purpose.AUTHENTICATION, pin=auth_pin),
+        signature_csr=card.csr(Purpose.SIGNATURE, pin=sign_pin),
+        items=items,
+    )
+    assert issued.authentication is not None and issued.signature is not None
+    card.install(Purpose.AUTHENTICATION, issued.authentication)
+    card.install(Purpose.SIGNATURE, issued.signature)
+    out = {
+        "card": str(card_out),
+        "subject_id": issued.subject_id,
+        "authentication_serial": format(issued.authentication.serial_number, "x"),
+        "signature_serial": format(issued.signature.serial_number, "x"),
+    }
+    if as_json:
+        print_json(out)
+    else:
+        for k, v in out.items():
+            console.print(f"{k}: {v}")
+
+
+@pki_app.command("revoke")
+def revoke_cmd(
+    serial: Annotated[str, typer.Option("--serial", help="Hexadecimal serial number.")],
+    reason: Annotated[str, typer.Option("--reason", help="RFC 5280 reason, e.g. keyCompromise.")],
+    ca: Annotated[str | None, typer.Option("--ca", help="Issuing CA, if two share the serial.")] = None,
+    home: HomeOpt = None,
+    db: DbOpt = None,
+) -> None:
+    """Revoke one certificate; OCSP says so on the very next request."""
+    pki = service.Pki.open(home_of(home, db))
+    which = service.revoke(pki.engine, serial=serial, reason=parse_reason(reason), ca_id=_ca_id(ca) if ca else None)
+    console.print(f"revoked {which}")
+
+
+@pki_app.command("crl")
+def crl_cmd(
+    ca: Annotated[str, typer.Argument(help="Prefecture code (01..47), bridge or org.")],
+    out: Annotated[Path | None, typer.Option("--out", help="File to write (DER); default PEM on stdout.")] = None,
+    home: HomeOpt = None,
+    db: DbOpt = None,
+) -> None:
+    """Issue a fresh CRL of one CA (next CRL number)."""
+    pki = service.Pki.open(home_of(home, db))
+    crl = service.crl(pki, ca_id=_ca_id(ca))
+    if out:
+        out.write_bytes(crl.public_bytes(Encoding.DER))
+    else:
+        sys.stdout.write(crl.public_bytes(Encoding.PEM).decode())
+
+
+def _load_cert(path: Path) -> x509.Certificate:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise InvalidInput("no such certificate file", field="cert") from None
+    try:
+        return x509.load_pem_x509_certificate(data) if b"-----BEGIN" in data else x509.load_der_x509_certificate(data)
+    except ValueError:
+        raise InvalidInput("not a PEM or DER certificate", field="cert") from None
+
+
+def _http_ocsp(url: str) -> OcspChecker:
+    import httpx
+
+    def send(der: bytes) -> bytes:
+        r = httpx.post(url, content=der, headers={"Content-Type": "application/ocsp-request"}, timeout=10)
+        r.raise_for_status()
+        return r.content
+
+    return OcspChecker(send)
+
+
+@pki_app.command("verify")
+def verify_cmd(
+    cert: Annotated[Path, typer.Argument(help="Certificate to validate (PEM or DER).")],
+    trust: TrustOpt = "13",
+    purpose: Annotated[Purpose, typer.Option("--purpose")] = Purpose.AUTHENTICATION,
+    ocsp_url: Annotated[
+        str | None, typer.Option("--ocsp-url", help="Ask this OCSP responder (default: the local PKI).")
+    ] = None,
+    home: HomeOpt = None,
+    db: DbOpt = None,
+) -> None:
+    """Validate a certificate as a relying party of one prefecture: path via the bridge, policy, revocation."""
+    pki = service.Pki.open(home_of(home, db))
+    if ocsp_url:
+        rp = RelyingParty.for_prefecture(
+            code=trust,
+            root=service.root(pki.engine, trust),
+            intermediates=service.cross_certificates(pki.engine),
+            revocation=_http_ocsp(ocsp_url),
+        )
+    else:
+        rp = service.relying_party(pki, trust=trust)
+    path = rp.verify(_load_cert(cert), purpose=purpose)
+    console.print(f"OK: {purpose.value} certificate, chain of {len(path.chain)}, policy {path.leaf_policy}")
+
+
+@pki_app.command("export-chain")
+def export_chain_cmd(
+    for_prefecture: Annotated[
+        str | None, typer.Option("--for", help="Only what this prefecture's relying parties need.")
+    ] = None,
+    roots: Annotated[bool, typer.Option("--roots", help="The self-signed roots instead.")] = False,
+    out: Annotated[Path | None, typer.Option("--out")] = None,
+    home: HomeOpt = None,
+    db: DbOpt = None,
+) -> None:
+    """PEM bundle of the cross-certificates (untrusted intermediates), or of the roots."""
+    pki = service.Pki.open(home_of(home, db))
+    if roots:
+        certs = service.roots(pki.engine)
+        if for_prefecture:
+            certs = [service.root(pki.engine, for_prefecture)]
+    else:
+        certs = service.cross_certificates(pki.engine, for_prefecture=for_prefecture)
+    pem = b"".join(c.public_bytes(Encoding.PEM) for c in certs)
+    if out:
+        out.write_bytes(pem)
+    else:
+        sys.stdout.write(pem.decode())
+
+
+@pki_app.command("serve")
+def serve_cmd(
+    port: Annotated[int, typer.Option("--port")] = DEFAULT_PORT,
+    audience: AudienceOpt = DEFAULT_AUDIENCE,
+    trust: TrustOpt = "13",
+    home: HomeOpt = None,
+    db: DbOpt = None,
+) -> None:
+    """OCSP, CRLs, CA certificates and the card login over HTTP, on 127.0.0.1."""
+    import uvicorn
+
+    from sekisho.pki.api import create_app
+
+    pki = service.Pki.open(home_of(home, db))
+    pki.keyring.session_key()  # fail now, not at the first login, if the PKI is not initialised
+    app = create_app(pki, audience=audience, trust=trust)
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+@pki_app.command("login")
+def login_cmd(
+    card: Annotated[Path, typer.Option("--card", help="Software card file.")],
+    url: Annotated[
+        str | None, typer.Option("--url", help="PKI or portal base URL; default: in-process on --home.")
+    ] = None,
+    audience: AudienceOpt = DEFAULT_AUDIENCE,
+    trust: TrustOpt = "13",
+    home: HomeOpt = None,
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Log in with the card: answer a challenge with the authentication key, receive a session token."""
+    the_card = SoftwareCard.open(card)
+    pin = _pin("authentication")
+    if url:
+        import httpx
+
+        base = url.rstrip("/")
+        r = httpx.post(f"{base}/pki/login/challenge", timeout=10)
+        _raise_problem(r)
+        ch = r.json()
+        challenge = proto.Challenge(
+            nonce=ch["nonce"], audience=ch["audience"], expires_at=datetime.fromisoformat(ch["expires_at"])
+        )
+        r = httpx.post(f"{base}/pki/login/response", json=proto.answer(challenge, the_card, pin=pin).to_json(), timeout=10)
+        _raise_problem(r)
+        result = r.json()
+    else:
+        pki = service.Pki.open(home_of(home, db))
+        challenge = service.login_challenge(pki.engine, audience=audience)
+        session = service.login_finish(
+            pki,
+            response=proto.answer(challenge, the_card, pin=pin),
+            audience=audience,
+            verifier=service.relying_party(pki, trust=trust),
+            now=datetime.now(UTC),
+        )
+        result = {"token": session.token, "subject_id": session.subject_id, "expires_at": session.expires_at}
+    if as_json:
+        print_json(result)
+    else:
+        console.print(f"logged in as {result['subject_id']} until {result['expires_at']}")
+        sys.stdout.write(f"{result['token']}\n")
+
+
+def _raise_problem(response: object) -> None:
+    import httpx
+
+    from sekisho.errors import IntegrityError, Refused, Unavailable
+
+    assert isinstance(response, httpx.Response)
+    if response.is_success:
+        return
+    try:
+        body = response.json()
+        detail, field = str(body.get("detail", "")), body.get("field")
+    except ValueError:
+        detail, field = "", None
+    kind = {401: Refused, 403: Refused, 422: InvalidInput, 500: IntegrityError}.get(response.status_code, Unavailable)
+    raise kind(detail or f"the server answered HTTP {response.status_code}", field=field)

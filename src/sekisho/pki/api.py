@@ -1,0 +1,152 @@
+"""The PKI's HTTP face: OCSP (RFC 6960, GET and POST), CRLs, CA certificates, and the card login.
+
+A thin router over :mod:`sekisho.pki.service`.  URLs carry only public things: a CA's identifier, or an OCSP
+request (a CertID: hashes of the issuer and a serial number).  Handles and anything personal travel in bodies.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Annotated, Any
+
+from cryptography.hazmat.primitives.serialization import Encoding
+from fastapi import APIRouter, Body, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
+
+from sekisho.errors import InvalidInput, NotFound, SekishoError
+from sekisho.pki import login as proto
+from sekisho.pki import service
+from sekisho.pki.service import Pki
+from sekisho.pki.verify import RelyingParty
+
+OCSP_REQUEST = "application/ocsp-request"
+OCSP_RESPONSE = "application/ocsp-response"
+MAX_OCSP_REQUEST = 4096
+
+
+class ChallengeOut(BaseModel):
+    nonce: str
+    audience: str
+    expires_at: str
+
+
+class LoginIn(BaseModel):
+    nonce: str = Field(max_length=64)
+    audience: str = Field(max_length=proto.MAX_AUDIENCE)
+    signature: str = Field(max_length=256)
+    certificate: str = Field(max_length=8192)
+
+
+class SessionOut(BaseModel):
+    token: str
+    subject_id: str
+    expires_at: str
+
+
+def _ocsp(pki: Pki, der: bytes) -> Response:
+    # no-store: a status must never be served from a cache after a revocation (RFC 5019 §6 allows caching;
+    # Sekisho's rule is that a revocation shows on the very next request)
+    return Response(service.ocsp_respond(pki, der), media_type=OCSP_RESPONSE, headers={"Cache-Control": "no-store"})
+
+
+def router(pki: Pki, *, audience: str, trust: str, verifier: RelyingParty | None = None) -> APIRouter:
+    """``audience``: the name login challenges are bound to; ``trust``: the prefecture whose root the login
+    trusts (a citizen of any prefecture logs in through the bridge)."""
+    proto.check_audience(audience)
+    api = APIRouter(prefix="/pki", tags=["pki"])
+    login_verifier = verifier or service.relying_party(pki, trust=trust)
+
+    @api.post("/ocsp")
+    def ocsp_post(request_body: Annotated[bytes, Body(media_type=OCSP_REQUEST)]) -> Response:
+        if len(request_body) > MAX_OCSP_REQUEST:
+            raise InvalidInput("the OCSP request is too large", field="ocsp")
+        return _ocsp(pki, request_body)
+
+    @api.get("/ocsp/{encoded:path}")
+    def ocsp_get(encoded: str) -> Response:
+        # RFC 6960 Appendix A.1: the path is the URL-encoded base64 of the DER request (the framework has
+        # already undone the URL encoding); some clients send base64url instead
+        if len(encoded) > MAX_OCSP_REQUEST:
+            raise InvalidInput("the OCSP request is too large", field="ocsp")
+        text = encoded.strip("/")
+        try:
+            der = base64.b64decode(
+                text + "=" * (-len(text) % 4), altchars=b"-_" if "-" in text or "_" in text else None
+            )
+        except (binascii.Error, ValueError):
+            der = b""
+        return _ocsp(pki, der)
+
+    @api.get("/crl/{name}")
+    def crl(name: str) -> Response:
+        if not name.endswith(".crl"):
+            raise NotFound("CRLs are named <ca>.crl", field="crl")
+        body = service.crl(pki, ca_id=name.removesuffix(".crl")).public_bytes(Encoding.DER)
+        return Response(body, media_type="application/pkix-crl", headers={"Cache-Control": "no-store"})
+
+    @api.get("/ca/{name}")
+    def ca_cert(name: str) -> Response:
+        if not name.endswith(".crt"):
+            raise NotFound("CA certificates are named <ca>.crt", field="ca")
+        cert = service.ca_certificate(pki.engine, name.removesuffix(".crt"))
+        return Response(cert.public_bytes(Encoding.DER), media_type="application/pkix-cert")
+
+    @api.get("/chain.pem")
+    def chain(for_prefecture: Annotated[str | None, Query(alias="for")] = None) -> Response:
+        certs = service.cross_certificates(pki.engine, for_prefecture=for_prefecture)
+        return Response(
+            b"".join(c.public_bytes(Encoding.PEM) for c in certs), media_type="application/pem-certificate-chain"
+        )
+
+    @api.post("/login/challenge")
+    def login_challenge() -> ChallengeOut:
+        challenge = service.login_challenge(pki.engine, audience=audience)
+        return ChallengeOut(**challenge.to_json())
+
+    @api.post("/login/response")
+    def login_response(body: LoginIn) -> SessionOut:
+        session = service.login_finish(
+            pki,
+            response=proto.LoginResponse(
+                nonce=body.nonce, audience=body.audience, signature=body.signature, certificate=body.certificate
+            ),
+            audience=audience,
+            verifier=login_verifier,
+        )
+        return SessionOut(token=session.token, subject_id=session.subject_id, expires_at=session.expires_at.isoformat())
+
+    return api
+
+
+def problem(exc: SekishoError) -> JSONResponse:
+    """RFC 9457 problem document; the message names a field and a rule, never a value."""
+    body: dict[str, Any] = {
+        "type": f"urn:sekisho:problem:{exc.kind}",
+        "title": exc.kind.replace("-", " "),
+        "status": exc.status,
+        "detail": exc.message,
+    }
+    if exc.field:
+        body["field"] = exc.field
+    return JSONResponse(body, status_code=exc.status, media_type="application/problem+json")
+
+
+def create_app(pki: Pki, *, audience: str, trust: str) -> FastAPI:
+    """The PKI party's web service (``sekisho pki serve``)."""
+    app = FastAPI(title="Sekisho PKI", docs_url=None, redoc_url=None, openapi_url=None)
+    app.include_router(router(pki, audience=audience, trust=trust))
+
+    @app.exception_handler(SekishoError)
+    async def _domain_error(_request: Request, exc: SekishoError) -> JSONResponse:
+        return problem(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _bad_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        # pydantic's message may echo the offending value: report only where it was
+        where = ".".join(str(p) for p in (exc.errors()[0].get("loc", ()) if exc.errors() else ()))
+        return problem(InvalidInput("the request body does not match the schema", field=where or "body"))
+
+    return app
