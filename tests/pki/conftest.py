@@ -94,7 +94,8 @@ def new_citizen(pki: service.Pki, tmp_path: Path) -> NewCitizen:
             items=items,
             **kw,  # type: ignore[arg-type]
         )
-        assert issued.authentication is not None and issued.signature is not None
+        assert issued.authentication is not None
+        assert issued.signature is not None
         card.install(Purpose.AUTHENTICATION, issued.authentication)
         card.install(Purpose.SIGNATURE, issued.signature)
         return Citizen(municipality, handle, card, issued.authentication, issued.signature, items)

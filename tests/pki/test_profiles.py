@@ -10,6 +10,7 @@ from cryptography.x509.oid import ExtensionOID, NameOID
 from sekisho.pki import _der, profiles, service
 from sekisho.pki.oids import DATE_OF_BIRTH, GENDER, POSTAL_ADDRESS, Purpose, bridge_policy, prefecture_policy
 from sekisho.pki.prefectures import prefectures
+
 from .conftest import Citizen, NewCitizen
 
 
@@ -53,7 +54,8 @@ def test_authentication_certificate_contains_no_personal_data(new_citizen: NewCi
         assert encoded not in der
     # sex is one character: look at the parsed fields, and for the attribute OIDs that would carry it
     for text in _texts(cert):
-        assert items.name not in text and items.address not in text
+        assert items.name not in text
+        assert items.address not in text
         for token in ("男", "女", "female", "male", "Female", "Male"):
             assert token not in text
     for oid in (GENDER, DATE_OF_BIRTH, POSTAL_ADDRESS):
@@ -100,10 +102,13 @@ def test_signature_certificate_carries_the_four_items_as_utf8(new_citizen: NewCi
     sda = cert.extensions.get_extension_for_oid(ExtensionOID.SUBJECT_DIRECTORY_ATTRIBUTES)
     assert not sda.critical
     body = sda.value.value
-    assert b"19870605120000Z" in body and _der.printable("F") in body
+    assert b"19870605120000Z" in body
+    assert _der.printable("F") in body
     assert _der.utf8(citizen.items.address) in body
     usage = cert.extensions.get_extension_for_class(x509.KeyUsage).value
-    assert usage.content_commitment and usage.digital_signature and not usage.key_cert_sign
+    assert usage.content_commitment
+    assert usage.digital_signature
+    assert not usage.key_cert_sign
 
 
 def test_the_two_certificates_share_only_the_random_subject_identifier(new_citizen: NewCitizen) -> None:
@@ -125,9 +130,11 @@ def test_hierarchy_shape(pki: service.Pki) -> None:
     bridge = profiles.ca_name(profiles.BRIDGE)
     for cert in cross:
         bc = cert.extensions.get_extension_for_class(x509.BasicConstraints)
-        assert bc.critical and bc.value.ca
+        assert bc.critical
+        assert bc.value.ca
         pc = cert.extensions.get_extension_for_class(x509.PolicyConstraints)
-        assert pc.critical and pc.value.require_explicit_policy == 0
+        assert pc.critical
+        assert pc.value.require_explicit_policy == 0
         assert cert.extensions.get_extension_for_class(x509.InhibitAnyPolicy).critical
         ski = cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
         assert ski == x509.SubjectKeyIdentifier.from_public_key(cert.public_key())  # type: ignore[arg-type]
@@ -135,12 +142,14 @@ def test_hierarchy_shape(pki: service.Pki) -> None:
         assert len(mappings) == 2
         if cert.issuer == bridge:
             code = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value[-2:]
-            assert bc.value.path_length == 0 and pc.value.inhibit_policy_mapping == 0
+            assert bc.value.path_length == 0
+            assert pc.value.inhibit_policy_mapping == 0
             assert (bridge_policy(Purpose.SIGNATURE).dotted_string,
                     prefecture_policy(code, Purpose.SIGNATURE).dotted_string) in mappings  # fmt: skip
         else:
             assert cert.subject == bridge
-            assert bc.value.path_length == 1 and pc.value.inhibit_policy_mapping == 1
+            assert bc.value.path_length == 1
+            assert pc.value.inhibit_policy_mapping == 1
         dp = cert.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
         assert dp[0].full_name[0].value.startswith("http://127.0.0.1:")
     root13 = service.root(pki.engine, "13")

@@ -24,7 +24,9 @@ from sekisho.pki.profiles import BRIDGE, ORGANISATION, BasicItems, Sex, prefectu
 from sekisho.pki.revocation import parse_reason
 from sekisho.pki.verify import OcspChecker, RelyingParty
 
-pki_app = typer.Typer(help="Citizen PKI: prefectural CAs, bridge, CRL/OCSP, the card and its login.", no_args_is_help=True)
+pki_app = typer.Typer(
+    help="Citizen PKI: prefectural CAs, bridge, CRL/OCSP, the card and its login.", no_args_is_help=True
+)
 
 CARD_PIN_ENV = "SEKISHO_CARD_PIN"
 DEFAULT_AUDIENCE = "sekisho-portal"
@@ -85,9 +87,7 @@ def init_cmd(
 def issue_cmd(
     municipality: Annotated[str, typer.Option("--municipality", help="6-digit local government code.")],
     handle: Annotated[str, typer.Option("--handle", help="The resident's handle in that register.")],
-    card_out: Annotated[Path, typer.Option("--card-out", help="Software card file to create.")] = Path(
-        "resident.card"
-    ),
+    card_out: Annotated[Path, typer.Option("--card-out", help="Software card file to create.")] = Path("resident.card"),
     name: Annotated[str | None, typer.Option("--name", help="Until the register is connected.")] = None,
     birth_date: Annotated[str | None, typer.Option("--birth-date", help="YYYY-MM-DD.")] = None,
     sex: Annotated[str | None, typer.Option("--sex", help="M or F.")] = None,
@@ -124,7 +124,8 @@ def issue_cmd(
         signature_csr=card.csr(Purpose.SIGNATURE, pin=sign_pin),
         items=items,
     )
-    assert issued.authentication is not None and issued.signature is not None
+    assert issued.authentication is not None
+    assert issued.signature is not None
     card.install(Purpose.AUTHENTICATION, issued.authentication)
     card.install(Purpose.SIGNATURE, issued.signature)
     out = {
@@ -287,7 +288,9 @@ def login_cmd(
         challenge = proto.Challenge(
             nonce=ch["nonce"], audience=ch["audience"], expires_at=datetime.fromisoformat(ch["expires_at"])
         )
-        r = httpx.post(f"{base}/pki/login/response", json=proto.answer(challenge, the_card, pin=pin).to_json(), timeout=10)
+        r = httpx.post(
+            f"{base}/pki/login/response", json=proto.answer(challenge, the_card, pin=pin).to_json(), timeout=10
+        )
         _raise_problem(r)
         result = r.json()
     else:

@@ -25,6 +25,8 @@ from sekisho.pki.verify import RelyingParty
 OCSP_REQUEST = "application/ocsp-request"
 OCSP_RESPONSE = "application/ocsp-response"
 MAX_OCSP_REQUEST = 4096
+DEFAULT_AUDIENCE = "sekisho-portal"
+DEFAULT_TRUST = "13"
 
 
 class ChallengeOut(BaseModel):
@@ -150,3 +152,19 @@ def create_app(pki: Pki, *, audience: str, trust: str) -> FastAPI:
         return problem(InvalidInput("the request body does not match the schema", field=where or "body"))
 
     return app
+
+
+def app_from_env() -> FastAPI:
+    """For ``uvicorn --factory sekisho.pki.api:app_from_env``: the home, database and passphrase come from the
+    environment (SEKISHO_HOME, SEKISHO_DB, SEKISHO_PASSPHRASE), as in ``sekisho pki serve``."""
+    import os
+
+    from sekisho.config import Home
+
+    pki = Pki.open(Home.from_env())
+    pki.keyring.session_key()  # fail at start-up, not at the first login, if the PKI is not initialised
+    return create_app(
+        pki,
+        audience=os.environ.get("SEKISHO_PKI_AUDIENCE", DEFAULT_AUDIENCE),
+        trust=os.environ.get("SEKISHO_PKI_TRUST", DEFAULT_TRUST),
+    )
