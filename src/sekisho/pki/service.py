@@ -537,6 +537,8 @@ def status(conn: sa.Connection, ca_id: str, serial: int) -> revocation.Status:
 def crl(pki: Pki, *, ca_id: str, now: datetime | None = None) -> x509.CertificateRevocationList:
     """A fresh, complete CRL of one CA (RFC 5280 §5), with the next CRL number."""
     when = now or _now()
+    with pki.engine.connect() as conn:
+        _ca(conn, ca_id)  # NotFound before any key file is touched
     key = pki.keyring.ca_key(ca_id)
     with pki.engine.begin() as conn:
         row = _ca(conn, ca_id)

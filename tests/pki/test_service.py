@@ -1,0 +1,286 @@
+"""The register's events drive revocation; CRLs and OCSP show it at once."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509 import ocsp
+from fastapi.testclient import TestClient
+
+from sekisho.config import Home
+from sekisho.errors import Conflict, InvalidInput, NotFound, SekishoError
+from sekisho.pki import api, service
+from sekisho.pki.oids import Purpose
+from sekisho.pki.revocation import parse_reason
+from sekisho.pki.verify import CertificateRevoked, OcspChecker, RevocationUnknown
+
+from .conftest import AUTH_PIN, SIGN_PIN, NewCitizen
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _status(pki: service.Pki, cert: x509.Certificate, issuer: x509.Certificate, nonce: bytes | None = None):
+    builder = ocsp.OCSPRequestBuilder().add_certificate(cert, issuer, hashes.SHA256())
+    if nonce:
+        builder = builder.add_extension(x509.OCSPNonce(nonce), critical=False)
+    der = service.ocsp_respond(pki, builder.build().public_bytes(Encoding.DER))
+    return ocsp.load_der_ocsp_response(der)
+
+
+@pytest.mark.parametrize(
+    ("event", "auth_revoked", "sign_revoked", "reason", "offer"),
+    [
+        ("died", True, True, x509.ReasonFlags.cessation_of_operation, False),
+        ("card_lost", True, True, x509.ReasonFlags.key_compromise, False),
+        ("moved_out", False, True, x509.ReasonFlags.affiliation_changed, True),
+        ("moved_within", False, True, x509.ReasonFlags.affiliation_changed, True),
+        ("name_changed", False, True, x509.ReasonFlags.superseded, True),
+    ],
+)
+def test_register_events(
+    pki: service.Pki,
+    new_citizen: NewCitizen,
+    event: str,
+    auth_revoked: bool,
+    sign_revoked: bool,
+    reason: x509.ReasonFlags,
+    offer: bool,
+) -> None:
+    citizen = new_citizen("131016")
+    bystander = new_citizen("131016")
+    issuer = service.root(pki.engine, "13")
+    outcome = service.on_register_event(pki.engine, kind=event, municipality="131016", handle=citizen.handle, at=_now())
+    assert outcome.reason is reason
+    assert outcome.offer_new_signature is offer
+    assert len(outcome.revoked) == int(auth_revoked) + int(sign_revoked)
+    for cert, revoked in ((citizen.auth, auth_revoked), (citizen.sign, sign_revoked)):
+        single = _status(pki, cert, issuer)
+        if revoked:
+            assert single.certificate_status is ocsp.OCSPCertStatus.REVOKED
+            assert single.revocation_reason is reason
+        else:
+            assert single.certificate_status is ocsp.OCSPCertStatus.GOOD
+    for cert in (bystander.auth, bystander.sign):
+        assert _status(pki, cert, issuer).certificate_status is ocsp.OCSPCertStatus.GOOD
+    # the same event again finds nothing left to revoke
+    again = service.on_register_event(pki.engine, kind=event, municipality="131016", handle=citizen.handle, at=_now())
+    assert again.revoked == ()
+    assert not again.offer_new_signature
+
+
+def test_a_move_offers_a_new_signature_certificate_on_the_same_card(pki: service.Pki, new_citizen: NewCitizen) -> None:
+    citizen = new_citizen("131016")
+    service.on_register_event(pki.engine, kind="moved_within", municipality="131016", handle=citizen.handle, at=_now())
+    old_key = citizen.card.public_key(Purpose.SIGNATURE)
+    citizen.card.rekey(Purpose.SIGNATURE, pin=SIGN_PIN)
+    assert citizen.card.public_key(Purpose.SIGNATURE) != old_key
+    issued = service.issue(
+        pki,
+        municipality="131016",
+        handle=citizen.handle,
+        authentication_csr=None,
+        signature_csr=citizen.card.csr(Purpose.SIGNATURE, pin=SIGN_PIN),
+        items=citizen.items,
+    )
+    assert issued.authentication is None
+    assert issued.signature is not None
+    citizen.card.install(Purpose.SIGNATURE, issued.signature)
+    service.relying_party(pki, trust="27").verify(
+        citizen.card.certificate(Purpose.SIGNATURE), purpose=Purpose.SIGNATURE
+    )
+    service.relying_party(pki, trust="27").verify(citizen.auth, purpose=Purpose.AUTHENTICATION)
+
+
+def test_unknown_event_and_bad_codes_are_refused(pki: service.Pki) -> None:
+    with pytest.raises(InvalidInput):
+        service.on_register_event(pki.engine, kind="married", municipality="131016", handle="h", at=_now())
+    with pytest.raises(InvalidInput):
+        service.on_register_event(pki.engine, kind="died", municipality="99", handle="h", at=_now())
+
+
+def test_revoke_by_serial_and_crl(pki: service.Pki, new_citizen: NewCitizen) -> None:
+    citizen = new_citizen("271004")
+    before = service.crl(pki, ca_id="pref-27")
+    serial = format(citizen.sign.serial_number, "x")
+    which = service.revoke(pki.engine, serial=serial, reason=parse_reason("keyCompromise"))
+    assert which == f"pref-27:{serial}"
+    with pytest.raises(Conflict):
+        service.revoke(pki.engine, serial=serial, reason=x509.ReasonFlags.key_compromise)
+    with pytest.raises(NotFound):
+        service.revoke(pki.engine, serial="abcdef0123", reason=x509.ReasonFlags.key_compromise)
+    with pytest.raises(InvalidInput):
+        service.revoke(pki.engine, serial="not-hex", reason=x509.ReasonFlags.key_compromise)
+    after = service.crl(pki, ca_id="pref-27")
+    root = service.root(pki.engine, "27")
+    assert after.is_signature_valid(root.public_key())  # type: ignore[arg-type]
+    number = lambda c: c.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number  # noqa: E731
+    assert number(after) > number(before)
+    assert after.issuer == root.subject
+    entry = after.get_revoked_certificate_by_serial_number(citizen.sign.serial_number)
+    assert entry is not None
+    assert entry.extensions.get_extension_for_class(x509.CRLReason).value.reason is x509.ReasonFlags.key_compromise
+    assert after.get_revoked_certificate_by_serial_number(citizen.auth.serial_number) is None
+    assert before.get_revoked_certificate_by_serial_number(citizen.sign.serial_number) is None
+
+
+def test_parse_reason_spellings() -> None:
+    for spelling in ("keyCompromise", "key_compromise", "key-compromise"):
+        assert parse_reason(spelling) is x509.ReasonFlags.key_compromise
+    with pytest.raises(InvalidInput):
+        parse_reason("because")
+
+
+def test_ocsp_responder_statuses_and_nonce(pki: service.Pki, new_citizen: NewCitizen) -> None:
+    citizen = new_citizen("472018")
+    issuer = service.root(pki.engine, "47")
+    response = _status(pki, citizen.auth, issuer, nonce=b"0123456789abcdef")
+    assert response.response_status is ocsp.OCSPResponseStatus.SUCCESSFUL
+    assert response.extensions.get_extension_for_class(x509.OCSPNonce).value.nonce == b"0123456789abcdef"
+    # signed by the delegated responder, which the CA issued for OCSP signing
+    (responder,) = response.certificates
+    responder.verify_directly_issued_by(issuer)
+    assert (
+        x509.oid.ExtendedKeyUsageOID.OCSP_SIGNING
+        in responder.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    )
+    key = responder.public_key()
+    assert isinstance(key, ec.EllipticCurvePublicKey)
+    key.verify(response.signature, response.tbs_response_bytes, ec.ECDSA(hashes.SHA256()))
+    # a serial this CA never issued: unknown
+    fake = (
+        x509.CertificateBuilder()
+        .subject_name(citizen.auth.subject)
+        .issuer_name(issuer.subject)
+        .public_key(citizen.auth.public_key())
+        .serial_number(12345)
+        .not_valid_before(_now())
+        .not_valid_after(_now() + timedelta(days=1))
+        .sign(ec.generate_private_key(ec.SECP256R1()), hashes.SHA256())
+    )
+    assert _status(pki, fake, issuer).certificate_status is ocsp.OCSPCertStatus.UNKNOWN
+    # an issuer this responder does not serve, and garbage
+    stranger = ec.generate_private_key(ec.SECP256R1())
+    stranger_cert = (
+        x509.CertificateBuilder()
+        .subject_name(issuer.subject)
+        .issuer_name(issuer.subject)
+        .public_key(stranger.public_key())
+        .serial_number(1)
+        .not_valid_before(_now())
+        .not_valid_after(_now() + timedelta(days=1))
+        .sign(stranger, hashes.SHA256())
+    )
+    assert _statusless(pki, citizen.auth, stranger_cert) is ocsp.OCSPResponseStatus.UNAUTHORIZED
+    bad = ocsp.load_der_ocsp_response(service.ocsp_respond(pki, b"\x30\x03\x02\x01\x00"))
+    assert bad.response_status is ocsp.OCSPResponseStatus.MALFORMED_REQUEST
+
+
+def _statusless(pki: service.Pki, cert: x509.Certificate, issuer: x509.Certificate) -> ocsp.OCSPResponseStatus:
+    req = ocsp.OCSPRequestBuilder().add_certificate(cert, issuer, hashes.SHA256()).build()
+    return ocsp.load_der_ocsp_response(service.ocsp_respond(pki, req.public_bytes(Encoding.DER))).response_status
+
+
+def test_ocsp_checker_rejects_a_response_signed_by_someone_else(pki: service.Pki, new_citizen: NewCitizen) -> None:
+    citizen = new_citizen("131016")
+    issuer = service.root(pki.engine, "13")
+    other_ca = service.root(pki.engine, "27")
+    checker = OcspChecker(lambda req: service.ocsp_respond(pki, req))
+    checker.check(citizen.auth, issuer, at=_now(), depth=0)
+
+    def replay_other(req: bytes) -> bytes:  # answers every question with 27's responder signing "good"
+        request = ocsp.load_der_ocsp_request(req)
+        resp = (
+            ocsp.OCSPResponseBuilder()
+            .add_response_by_hash(
+                issuer_name_hash=request.issuer_name_hash,
+                issuer_key_hash=request.issuer_key_hash,
+                serial_number=request.serial_number,
+                algorithm=request.hash_algorithm,
+                cert_status=ocsp.OCSPCertStatus.GOOD,
+                this_update=_now(),
+                next_update=_now() + timedelta(minutes=5),
+                revocation_time=None,
+                revocation_reason=None,
+            )
+            .responder_id(ocsp.OCSPResponderEncoding.HASH, other_ca)
+            .add_extension(request.extensions.get_extension_for_class(x509.OCSPNonce).value, critical=False)
+            .sign(pki.keyring.ca_key("pref-27"), hashes.SHA256())
+        )
+        return resp.public_bytes(Encoding.DER)
+
+    with pytest.raises(RevocationUnknown):
+        OcspChecker(replay_other).check(citizen.auth, issuer, at=_now(), depth=0)
+    service.on_register_event(pki.engine, kind="died", municipality="131016", handle=citizen.handle, at=_now())
+    with pytest.raises(CertificateRevoked):
+        checker.check(citizen.auth, issuer, at=_now(), depth=0)
+
+
+def test_http_api_crl_ca_chain_and_problems(pki: service.Pki) -> None:
+    app = api.create_app(pki, audience="test-portal", trust="13")
+    with TestClient(app) as client:
+        r = client.get("/pki/crl/pref-13.crl")
+        assert r.headers["content-type"] == "application/pkix-crl"
+        x509.load_der_x509_crl(r.content)
+        r = client.get("/pki/crl/bridge.crl")
+        assert x509.load_der_x509_crl(r.content).issuer.rfc4514_string() == "CN=Sekisho Bridge CA,O=Sekisho,C=JP"
+        assert x509.load_der_x509_certificate(client.get("/pki/ca/pref-01.crt").content)
+        r = client.get("/pki/crl/pref-99.crl")
+        assert r.status_code == 404
+        assert r.headers["content-type"] == "application/problem+json"
+        assert r.json()["type"] == "urn:sekisho:problem:not-found"
+        chain = x509.load_pem_x509_certificates(client.get("/pki/chain.pem", params={"for": "13"}).content)
+        assert len(chain) == 48
+        r = client.post("/pki/ocsp", content=b"junk", headers={"Content-Type": "application/ocsp-request"})
+        assert ocsp.load_der_ocsp_response(r.content).response_status is ocsp.OCSPResponseStatus.MALFORMED_REQUEST
+
+
+def test_init_is_idempotent_and_keys_are_encrypted(home: Home) -> None:
+    first = service.init(home, base_url="http://127.0.0.1:9999")
+    roots = service.roots(first.engine)
+    second = service.init(home)
+    assert service.roots(second.engine) == roots
+    keys = sorted(first.keyring.directory.glob("*.pem"))
+    assert len(keys) == 2 * 49  # 47 prefectures + bridge + organisation, each with its OCSP responder
+    for path in keys:
+        text = path.read_text()
+        assert "ENCRYPTED PRIVATE KEY" in text
+        assert oct(path.stat().st_mode & 0o777) == "0o600"
+    wrong = service.Pki.open(home, secret=lambda: b"wrong passphrase")
+    with pytest.raises(SekishoError) as err:
+        wrong.keyring.ca_key("pref-13")
+    assert err.value.field == "passphrase"
+    cross = service.cross_certificates(first.engine)
+    dp = cross[0].extensions.get_extension_for_class(x509.CRLDistributionPoints).value
+    assert dp[0].full_name[0].value.startswith("http://127.0.0.1:9999/pki/crl/")
+
+
+def test_issue_refuses_bad_requests(pki: service.Pki, new_citizen: NewCitizen) -> None:
+    citizen = new_citizen()
+    with pytest.raises(InvalidInput):
+        service.issue(pki, municipality="131016", handle="h", authentication_csr=None, signature_csr=None, items=None)
+    with pytest.raises(InvalidInput) as err:
+        service.issue(
+            pki,
+            municipality="131016",
+            handle="h",
+            authentication_csr=None,
+            signature_csr=citizen.card.csr(Purpose.SIGNATURE, pin=SIGN_PIN),
+            items=None,
+        )
+    assert err.value.field == "items"
+    with pytest.raises(InvalidInput):
+        service.issue(
+            pki,
+            municipality="1310",
+            handle="h",
+            authentication_csr=citizen.card.csr(Purpose.AUTHENTICATION, pin=AUTH_PIN),
+            signature_csr=None,
+            items=None,
+        )
