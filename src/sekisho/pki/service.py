@@ -12,7 +12,7 @@ import secrets
 import shutil
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -98,6 +98,9 @@ class Pki:
 
     engine: Engine
     keyring: KeyRing
+    #: OCSP issuer lookup: (hash algorithm, issuer key hash) -> (CA, issuer name hash, responder certificate).
+    #: CA rows never change after init, so this cache cannot go stale; certificate status is never cached.
+    _issuers: dict[tuple[bool, bytes], tuple[str, bytes, x509.Certificate]] = field(default_factory=dict)
 
     @classmethod
     def open(cls, home: Home, *, secret: Callable[[], bytes] = keyfiles.passphrase) -> Pki:
@@ -585,17 +588,23 @@ def ocsp_respond(pki: Pki, request_der: bytes, *, now: datetime | None = None) -
         return revocation.error_response(ocsp.OCSPResponseStatus.MALFORMED_REQUEST)
     when = now or _now()
     with pki.engine.connect() as conn:
-        ca_row = store.ca_by_key_hash(conn, sha256=sha256, key_hash=request.issuer_key_hash)
-        if ca_row is None or (ca_row.name_sha256 if sha256 else ca_row.name_sha1) != request.issuer_name_hash:
+        issuer = pki._issuers.get((sha256, request.issuer_key_hash))
+        if issuer is None:
+            ca_row = store.ca_by_key_hash(conn, sha256=sha256, key_hash=request.issuer_key_hash)
+            if ca_row is not None:
+                name_hash = ca_row.name_sha256 if sha256 else ca_row.name_sha1
+                issuer = (ca_row.ca_id, name_hash, x509.load_der_x509_certificate(ca_row.ocsp_cert_der))
+                pki._issuers[(sha256, request.issuer_key_hash)] = issuer
+        if issuer is None or issuer[1] != request.issuer_name_hash:
             # §2.3 unauthorized: this responder does not serve that issuer
             return revocation.error_response(ocsp.OCSPResponseStatus.UNAUTHORIZED)
-        current = status(conn, ca_row.ca_id, request.serial_number)
-    responder_cert = x509.load_der_x509_certificate(ca_row.ocsp_cert_der)
+        ca_id, _, responder_cert = issuer
+        current = status(conn, ca_id, request.serial_number)
     response = revocation.build_response(
         request=request,
         status=current,
         responder_cert=responder_cert,
-        responder_key=pki.keyring.ocsp_key(ca_row.ca_id),
+        responder_key=pki.keyring.ocsp_key(ca_id),
         now=when,
     )
     return response.public_bytes(serialization.Encoding.DER)

@@ -1,0 +1,207 @@
+"""PKI throughput: certificate issuance and OCSP responses per second, beside raw ECDSA P-256 signing with the same
+key type in the same run (the ratio is the figure that travels between machines; the goal is >= 0.5).
+
+    python -m bench pki                    # or: python bench/pki.py [--seconds S]
+
+In-process figures build and sign (no database); the service figures add the database round trips
+(SQLite in a temporary directory, and PostgreSQL when SEKISHO_PG_URL is set).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509 import ocsp
+
+from sekisho.config import Home
+from sekisho.pki import profiles, revocation, service
+from sekisho.pki.profiles import BasicItems, Endpoints
+
+
+def _rate(fn: Callable[[], object], seconds: float) -> float:
+    fn()  # warm up
+    n = 0
+    start = time.perf_counter()
+    deadline = start + seconds
+    while True:
+        for _ in range(50):
+            fn()
+        n += 50
+        now = time.perf_counter()
+        if now >= deadline:
+            return n / (now - start)
+
+
+def _line(label: str, ours: float, raw_sign: float, raw_same: float | None = None) -> None:
+    same = f"   vs raw same object {ours / raw_same:.2f}" if raw_same else ""
+    print(f"{label:<52} {ours:>10,.0f}/s   vs raw sign {ours / raw_sign:.2f}{same}", flush=True)
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(prog="bench/pki.py")
+    parser.add_argument("--seconds", type=float, default=2.0, help="per measurement")
+    args = parser.parse_args(argv)
+    secs = args.seconds
+
+    now = datetime.now(UTC)
+    endpoints = Endpoints("http://127.0.0.1:8470")
+    ca_key = profiles.new_key()
+    root = profiles.root_certificate(ca_id="pref-13", key=ca_key, now=now)
+    citizen_key = ec.generate_private_key(ec.SECP256R1()).public_key()
+    items = BasicItems(
+        name="髙橋 花子", birth_date=datetime(1980, 1, 2).date(), sex="female", address="東京都千代田区千代田1番1号"
+    )
+    message = os.urandom(300)  # about the size of a to-be-signed certificate or OCSP response
+
+    raw = _rate(lambda: ca_key.sign(message, ec.ECDSA(hashes.SHA256())), secs)
+    print(f"raw ECDSA P-256 / SHA-256 signing (cryptography)            {raw:>10,.0f}/s", flush=True)
+
+    def auth() -> object:
+        return profiles.authentication_certificate(
+            prefecture="13", subject_id=profiles.new_subject_id(), key=citizen_key,
+            issuer=root, issuer_key=ca_key, endpoints=endpoints, now=now,
+        )  # fmt: skip
+
+    def sign() -> object:
+        return profiles.signature_certificate(
+            prefecture="13", subject_id=profiles.new_subject_id(), items=items, key=citizen_key,
+            issuer=root, issuer_key=ca_key, endpoints=endpoints, now=now,
+        )  # fmt: skip
+
+    template = auth()
+    exts = [(e.value, e.critical) for e in template.extensions]  # type: ignore[attr-defined]
+
+    def bare_cert() -> object:
+        # cryptography alone: the same certificate content, every extension object prepared in advance
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(template.subject)  # type: ignore[attr-defined]
+            .issuer_name(root.subject)
+            .public_key(citizen_key)
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now)
+            .not_valid_after(now + timedelta(days=365))
+        )
+        for value, critical in exts:
+            builder = builder.add_extension(value, critical=critical)
+        return builder.sign(ca_key, hashes.SHA256())
+
+    raw_cert = _rate(bare_cert, secs)
+    print(f"{'raw certificate (cryptography alone, same content)':<52} {raw_cert:>10,.0f}/s", flush=True)
+    _line("issue authentication certificate (build + sign)", _rate(auth, secs), raw, raw_cert)
+    _line("issue signature certificate (build + sign)", _rate(sign, secs), raw, raw_cert)
+
+    responder_key = profiles.new_key()
+    responder = profiles.ocsp_signer_certificate(
+        ca_id="pref-13", ca_key=ca_key, issuer_name=root.subject, key=responder_key.public_key(), now=now
+    )
+    leaf = auth()
+    req_der = (
+        ocsp.OCSPRequestBuilder()
+        .add_certificate(leaf, root, hashes.SHA1())  # type: ignore[arg-type]
+        .add_extension(x509.OCSPNonce(os.urandom(16)), critical=False)
+        .build()
+        .public_bytes(Encoding.DER)
+    )
+    statuses = {leaf.serial_number: revocation.Status("good")}  # type: ignore[attr-defined]
+
+    def respond() -> object:
+        request = revocation.parse_request(req_der)
+        resp = revocation.build_response(
+            request=request,
+            status=statuses.get(request.serial_number, revocation.Status("unknown")),
+            responder_cert=responder,
+            responder_key=responder_key,
+            now=datetime.now(UTC),
+        )
+        return resp.public_bytes(Encoding.DER)
+
+    request0 = ocsp.load_der_ocsp_request(req_der)
+    nonce = request0.extensions.get_extension_for_class(x509.OCSPNonce).value
+
+    def bare_ocsp() -> object:
+        # cryptography alone: the same response (responder certificate, nonce) for an already-parsed request
+        return (
+            ocsp.OCSPResponseBuilder()
+            .add_response_by_hash(
+                issuer_name_hash=request0.issuer_name_hash, issuer_key_hash=request0.issuer_key_hash,
+                serial_number=request0.serial_number, algorithm=request0.hash_algorithm,
+                cert_status=ocsp.OCSPCertStatus.GOOD, this_update=now, next_update=None,
+                revocation_time=None, revocation_reason=None,
+            )
+            .responder_id(ocsp.OCSPResponderEncoding.HASH, responder)
+            .certificates([responder])
+            .add_extension(nonce, critical=False)
+            .sign(responder_key, hashes.SHA256())
+            .public_bytes(Encoding.DER)
+        )  # fmt: skip
+
+    raw_ocsp = _rate(bare_ocsp, secs)
+    print(f"{'raw OCSP response (cryptography alone, same content)':<52} {raw_ocsp:>10,.0f}/s", flush=True)
+    _line("OCSP response (parse + status + build + sign)", _rate(respond, secs), raw, raw_ocsp)
+
+    # the same through the service, with the database (one read per request, no cache)
+    targets = [("SQLite", None)]
+    if os.environ.get("SEKISHO_PG_URL"):
+        targets.append(("PostgreSQL", os.environ["SEKISHO_PG_URL"]))
+    os.environ.setdefault("SEKISHO_PASSPHRASE", "bench-only-passphrase")
+    for label, url in targets:
+        _service_figures(label, url, secs, raw)
+
+
+def _service_figures(label: str, url: str | None, secs: float, raw: float) -> None:
+    from sekisho.pki.card import SoftwareCard
+    from sekisho.pki.oids import Purpose
+
+    with tempfile.TemporaryDirectory() as tmp:
+        home = Home(root=Path(tmp), db_url=url, namespace=f"bench{uuid.uuid4().hex[:8]}_" if url else "")
+        pki = service.init(home)
+        card = SoftwareCard.create(Path(tmp) / "c.card", auth_pin="1234", sign_pin="5678")
+        csr = card.csr(Purpose.AUTHENTICATION, pin="1234")
+        counter = iter(range(10**9))
+
+        def issue_db() -> service.Issued:
+            return service.issue(
+                pki, municipality="131016", handle=f"h{next(counter)}",
+                authentication_csr=csr, signature_csr=None, items=None,
+            )  # fmt: skip
+
+        _line(f"service.issue, authentication ({label}, 1 commit each)", _rate(issue_db, secs), raw)
+        cert = issue_db().authentication
+        assert cert is not None
+        req = (
+            ocsp.OCSPRequestBuilder()
+            .add_certificate(cert, service.root(pki.engine, "13"), hashes.SHA1())
+            .build()
+            .public_bytes(Encoding.DER)
+        )
+        _line(
+            f"service.ocsp_respond ({label}, read per request)",
+            _rate(lambda: service.ocsp_respond(pki, req), secs),
+            raw,
+        )
+        pki.engine.dispose()
+        if url:
+            from sekisho.storage import create_engine_for
+
+            engine = create_engine_for(url)
+            with engine.begin() as conn:
+                conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{home.party_schema("pki")}" CASCADE')
+            engine.dispose()
+
+
+if __name__ == "__main__":
+    import sys
+
+    main(sys.argv[1:])
