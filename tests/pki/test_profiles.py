@@ -3,9 +3,12 @@ certificate carries the four basic items intact; the CA certificates carry the c
 
 from __future__ import annotations
 
+import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtensionOID, NameOID
+from hypothesis import given
+from hypothesis import strategies as st
 
 from sekisho.pki import _der, profiles, service
 from sekisho.pki.oids import DATE_OF_BIRTH, GENDER, POSTAL_ADDRESS, Purpose, bridge_policy, prefecture_policy
@@ -161,3 +164,23 @@ def test_policy_mappings_round_trip() -> None:
     ext = profiles.policy_mappings(pairs)
     cert_like = ext.value
     assert profiles._parse_oid_pairs(cert_like) == [(a.dotted_string, b.dotted_string) for a, b in pairs]
+
+
+oid_arcs = st.tuples(st.integers(0, 2), st.integers(0, 39), st.lists(st.integers(0, 2**40), min_size=1, max_size=8))
+
+
+@given(st.lists(st.tuples(oid_arcs, oid_arcs), min_size=1, max_size=5))
+def test_policy_mappings_der_round_trips_any_oids(pairs: list[tuple[tuple[int, int, list[int]], ...]]) -> None:
+    def make(arcs: tuple[int, int, list[int]]) -> x509.ObjectIdentifier:
+        first, second, rest = arcs
+        return x509.ObjectIdentifier(".".join(map(str, [first, second, *rest])))
+
+    oids = [(make(a), make(b)) for a, b in pairs]
+    ext = profiles.policy_mappings(oids)
+    assert profiles._parse_oid_pairs(ext.value) == [(a.dotted_string, b.dotted_string) for a, b in oids]
+
+
+def test_prefectures_match_the_jp_catalogue() -> None:
+    catalogue = pytest.importorskip("sekisho.jp.catalogue").catalogue()
+    from_catalogue = sorted((p.prefecture_code, p.prefecture) for p in catalogue.prefectures())
+    assert from_catalogue == [(p.code, p.name) for p in prefectures()]

@@ -46,9 +46,12 @@ def prefectures() -> tuple[Prefecture, ...]:
     romaji = {c: r for c, _, r in _LOCAL}
     out = []
     for p in catalogue().prefectures():
-        code = str(getattr(p, "code", "")).zfill(2)
-        out.append(Prefecture(code, str(getattr(p, "name", "")), romaji.get(code, code)))
-    if len(out) != len(_LOCAL):  # a catalogue still being built must not shrink the hierarchy
+        # the catalogue's prefecture entries carry a 6-digit local government code and the 2-digit prefecture code
+        code = str(getattr(p, "prefecture_code", "") or str(getattr(p, "code", ""))[:2])
+        name = str(getattr(p, "prefecture", "") or getattr(p, "name", ""))
+        out.append(Prefecture(code, name, romaji.get(code, code)))
+    out.sort(key=lambda p: p.code)
+    if [p.code for p in out] != [c for c, _, _ in _LOCAL]:  # a catalogue still being built must not change the CAs
         return tuple(Prefecture(c, n, r) for c, n, r in _LOCAL)
     return tuple(out)
 
