@@ -1,0 +1,134 @@
+"""What a transcryptor is asked, what it answers, and the two hooks every conversion passes through.
+
+A :class:`ConversionRequest` carries ciphertexts and metadata only: no plaintext pseudonym, no personal data.
+Before a transcryptor converts anything it calls, in this order,
+
+1. ``PolicyHook.authorise(request) -> Grant`` — may raise :class:`~sekisho.errors.Refused`;
+2. ``AccessHook.record(request, grant)`` — writes the access record; if it raises, nothing is converted.
+
+A refused request never reaches the access hook: an access record says data was released, and none was.  The
+transcryptor keeps its own journal of refusals (metadata only) for the watchdog.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Final, Protocol, runtime_checkable
+
+from sekisho.errors import InvalidInput
+
+#: the registry network's own domain: the locator and municipalities index residents by s_R·P
+REGISTRY_DOMAIN: Final = "registry"
+
+_DOMAIN_RE: Final = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
+_PURPOSE_RE: Final = re.compile(r"^[a-z][a-z0-9_.-]{0,63}$")
+_REQUEST_ID_RE: Final = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_REQUESTER_RE: Final = re.compile(r"^[A-Za-z0-9_./:-]{1,128}$")
+
+
+def check_domain(name: object, *, field: str = "domain") -> str:
+    """A domain name: the registry, or an agency's name (same alphabet as ``agency/<name>`` party names)."""
+    if not isinstance(name, str) or not _DOMAIN_RE.match(name):
+        raise InvalidInput("must be a domain name ([a-z][a-z0-9_-]{0,39})", field=field)
+    return name
+
+
+def check_purpose(purpose: object, *, field: str = "purpose") -> str:
+    if not isinstance(purpose, str) or not _PURPOSE_RE.match(purpose):
+        raise InvalidInput("must be a purpose code ([a-z][a-z0-9_.-]{0,63})", field=field)
+    return purpose
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class ConversionRequest:
+    """One batch to convert from one domain to another, for one purpose, under one grant.
+
+    ``from_domain == REGISTRY_DOMAIN`` means the inputs are polymorphic pseudonyms ``Enc_Y(P)`` from the
+    register; otherwise they are the source domain's pseudonyms ``s_from·P`` encrypted under ``Y``.
+    ``key`` is the public key the batch is encrypted under: ``Y`` for the first transcryptor, the previous
+    transcryptor's output key after that.
+    """
+
+    request_id: str
+    requester: str
+    from_domain: str
+    to_domain: str
+    purpose: str
+    #: the grant (a signed grant's text form for the default policy) or a warrant id the policy resolves
+    grant: str
+    ciphertexts: tuple[bytes, ...]
+    key: bytes
+
+    def check(self) -> None:
+        """Validate the metadata (the ciphertexts are validated by the transcryption itself)."""
+        if not isinstance(self.request_id, str) or not _REQUEST_ID_RE.match(self.request_id):
+            raise InvalidInput("must be 1-64 characters of [A-Za-z0-9_-]", field="request_id")
+        if not isinstance(self.requester, str) or not _REQUESTER_RE.match(self.requester):
+            raise InvalidInput("must be 1-128 characters of [A-Za-z0-9_./:-]", field="requester")
+        check_domain(self.from_domain, field="from_domain")
+        check_domain(self.to_domain, field="to_domain")
+        check_purpose(self.purpose)
+        if not isinstance(self.grant, str) or not 0 < len(self.grant) <= 4096:
+            raise InvalidInput("must be a grant of at most 4096 characters", field="grant")
+        if not isinstance(self.ciphertexts, tuple):
+            raise InvalidInput("must be a tuple of ciphertexts", field="ciphertexts")
+        if not isinstance(self.key, bytes):
+            raise InvalidInput("must be 32 bytes", field="key")
+
+    def __repr__(self) -> str:
+        return (
+            f"ConversionRequest(request_id={self.request_id!r}, requester={self.requester!r}, "
+            f"from_domain={self.from_domain!r}, to_domain={self.to_domain!r}, purpose={self.purpose!r}, "
+            f"ciphertexts=<{len(self.ciphertexts)}>)"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """What the policy allowed: ``from_domain`` may convert to ``to_domain`` for ``purpose`` until
+    ``not_after``, at most ``max_uses`` ciphertexts in all (counted by each transcryptor on its own)."""
+
+    grant_id: str
+    issuer: str
+    from_domain: str
+    to_domain: str
+    purpose: str
+    not_before: datetime
+    not_after: datetime
+    max_uses: int
+    legal_basis: str = ""
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class HopResult:
+    """One transcryptor's output: the converted batch and the public key it is now under."""
+
+    party: str
+    request_id: str
+    ciphertexts: tuple[bytes, ...]
+    key: bytes
+
+    def __repr__(self) -> str:
+        return f"HopResult(party={self.party!r}, request_id={self.request_id!r}, ciphertexts=<{len(self.ciphertexts)}>)"
+
+
+@runtime_checkable
+class PolicyHook(Protocol):
+    def authorise(self, request: ConversionRequest) -> Grant:
+        """Return the grant that allows this request, or raise :class:`~sekisho.errors.Refused`."""
+        ...
+
+
+@runtime_checkable
+class AccessHook(Protocol):
+    def record(self, request: ConversionRequest, grant: Grant) -> None:
+        """Write the access record for an authorised request before anything is converted; raise to stop it."""
+        ...
+
+
+class Hop(Protocol):
+    """A transcryptor as the network sees it (in-process here; over HTTP through ``sekisho.network`` later)."""
+
+    def convert(self, request: ConversionRequest) -> HopResult: ...
