@@ -1,0 +1,123 @@
+"""The calls the other parties make: the register creates polymorphic pseudonyms, a sender prepares a batch,
+the batch passes through T1 and T2, the receiving domain decrypts.
+
+    register:  pp = new_polymorphic_pseudonym(root, network.public_key)            # stored with the record
+    R → A:     request = conversion_request(prepare_batch(pps, Y), from_domain=REGISTRY_DOMAIN, to_domain="a", …)
+               result = convert_batch(request, [t1, t2]);  agency A: agency_decrypt(key_A, result) -> s_A·P
+    A → R:     request = conversion_request(encrypt_pseudonyms([s_A·P, …], Y), from_domain="a",
+               to_domain=REGISTRY_DOMAIN, …); the locator: agency_decrypt(key_R, result) -> s_R·P
+    A → B:     the same with to_domain="b", under a warrant-backed grant; B decrypts s_B·P.
+"""
+
+from __future__ import annotations
+
+import secrets as _secrets
+from collections.abc import Sequence
+
+from sekisho.errors import IntegrityError, InvalidInput
+from sekisho.pseudonyms.elgamal import decrypt_batch, encrypt, encrypt_batch, rerandomise_batch
+from sekisho.pseudonyms.group import Point
+from sekisho.pseudonyms.interfaces import REGISTRY_DOMAIN, ConversionRequest, Hop, HopResult
+from sekisho.pseudonyms.keys import TRANSCRYPTORS, DomainKey, NetworkParams
+from sekisho.pseudonyms.pep import person_point
+
+
+def new_polymorphic_pseudonym(root: bytes, public_key: Point) -> bytes:
+    """``PP = Enc_Y(P)`` for a resident's 32-byte secret root: 64 bytes to store with the record.  Any PP of the
+    same root converts to the same pseudonyms; the register keeps one and carries it across moves."""
+    return encrypt(person_point(root), public_key).to_bytes()
+
+
+def prepare_batch(ciphertexts: Sequence[bytes], public_key: Point) -> list[bytes]:
+    """Re-randomise PPs (or any ciphertexts under Y) before they leave: the register stores each PP unchanged,
+    and T1 must not see the same bytes twice for one person, or it could link that person's conversions."""
+    return rerandomise_batch(ciphertexts, public_key)
+
+
+def encrypt_pseudonyms(pseudonyms: Sequence[bytes], public_key: Point) -> list[bytes]:
+    """An agency's own pseudonyms ``s_A·P`` (32 bytes each) encrypted under Y, for A → R or A → B."""
+    return encrypt_batch(pseudonyms, public_key)
+
+
+def conversion_request(
+    ciphertexts: Sequence[bytes],
+    *,
+    network: NetworkParams,
+    from_domain: str,
+    to_domain: str,
+    purpose: str,
+    grant: str,
+    requester: str,
+    request_id: str | None = None,
+) -> ConversionRequest:
+    """A request for the first transcryptor: the batch is under the network key Y."""
+    request = ConversionRequest(
+        request_id=request_id or _secrets.token_hex(16),
+        requester=requester,
+        from_domain=from_domain,
+        to_domain=to_domain,
+        purpose=purpose,
+        grant=grant,
+        ciphertexts=tuple(ciphertexts),
+        key=network.public_key.to_bytes(),
+    )
+    request.check()
+    return request
+
+
+def convert_batch(request: ConversionRequest, hops: Sequence[Hop]) -> HopResult:
+    """Pass a batch through both transcryptors, each taking the previous one's output and key."""
+    if len(hops) != len(TRANSCRYPTORS):
+        raise InvalidInput("a conversion passes through both transcryptors", field="hops")
+    seen: set[str] = set()
+    result: HopResult | None = None
+    for hop in hops:
+        if result is not None:
+            request = ConversionRequest(
+                request_id=request.request_id,
+                requester=request.requester,
+                from_domain=request.from_domain,
+                to_domain=request.to_domain,
+                purpose=request.purpose,
+                grant=request.grant,
+                ciphertexts=result.ciphertexts,
+                key=result.key,
+            )
+        result = hop.convert(request)
+        seen.add(result.party)
+    if result is None or seen != set(TRANSCRYPTORS):
+        raise IntegrityError("a conversion must pass through T1 and T2, once each", field="hops")
+    return result
+
+
+def agency_decrypt(key: DomainKey, result: HopResult) -> list[bytes]:
+    """Decrypt a converted batch to the domain's pseudonyms (32 bytes each; ``encode_pseudonym`` for text).
+    A batch under any other key than this domain's is refused, not decrypted to garbage."""
+    if result.key != key.public.to_bytes():
+        raise IntegrityError("the batch is not encrypted for this domain", field="key")
+    return decrypt_batch(result.ciphertexts, key.secret)
+
+
+def convert_registry_to_agency(
+    pps: Sequence[bytes],
+    *,
+    network: NetworkParams,
+    to_domain: str,
+    purpose: str,
+    grant: str,
+    requester: str,
+    hops: Sequence[Hop],
+    agency_key: DomainKey,
+) -> list[bytes]:
+    """R → A end to end, every party's step in one process (enrolment; bench/ measures it): prepare at the
+    municipality, T1, T2, decrypt at the agency.  Returns ``s_A·P`` for each PP, in order."""
+    request = conversion_request(
+        prepare_batch(pps, network.public_key),
+        network=network,
+        from_domain=REGISTRY_DOMAIN,
+        to_domain=to_domain,
+        purpose=purpose,
+        grant=grant,
+        requester=requester,
+    )
+    return agency_decrypt(agency_key, convert_batch(request, hops))

@@ -1,0 +1,117 @@
+"""Procedures over a Sekisho home: set the network up, open a transcryptor, open a party's keys.
+
+Where set-up puts things (one directory per party, ``Home.party_dir``):
+
+    network.json                  public parameters (Y, ỹ, Y_R, identity keys, grant issuer key)
+    t1/transcryptor.key           T1's σ₁, ρ₁, β₁, identity seed          (passphrase-protected)
+    t2/transcryptor.key           T2's σ₂, ρ₂, β₂, identity seed          (passphrase-protected)
+    locator/domain-registry.key   y_R, the registry domain's secret key    (passphrase-protected)
+    watchdog/grant-issuer.key     the Ed25519 grant-signing key            (passphrase-protected)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import secrets as _secrets
+from pathlib import Path
+
+from sekisho.config import Home
+from sekisho.errors import Conflict, InvalidInput
+from sekisho.pseudonyms.grants import Clock, GrantIssuer, SignedGrantPolicy, load_issuer, save_issuer, utcnow
+from sekisho.pseudonyms.interfaces import REGISTRY_DOMAIN, AccessHook, PolicyHook
+from sekisho.pseudonyms.keyfile import DEFAULT_N
+from sekisho.pseudonyms.keys import (
+    TRANSCRYPTORS,
+    DomainKey,
+    NetworkParams,
+    RandBytes,
+    ceremony,
+    domain_key_path,
+    load_domain_key,
+    load_network,
+    load_transcryptor,
+    network_path,
+    save_domain_key,
+    save_network,
+    save_transcryptor,
+    transcryptor_key_path,
+)
+from sekisho.pseudonyms.transcryptor import Transcryptor
+from sekisho.storage import open_party_db
+
+log = logging.getLogger("sekisho.pseudonyms")
+
+CONTEXT = "pseudonyms"
+REGISTRY_KEY_HOLDER = "locator"
+GRANT_ISSUER_PARTY = "watchdog"
+
+
+def grant_issuer_path(home: Home) -> Path:
+    return home.party_dir(GRANT_ISSUER_PARTY) / "grant-issuer.key"
+
+
+def init_network(
+    home: Home, *, passphrase: bytes, randbytes: RandBytes = _secrets.token_bytes, scrypt_n: int = DEFAULT_N
+) -> NetworkParams:
+    """Run the key ceremony and give each party its keys; publish ``network.json`` last (its presence means
+    set-up finished).  On any failure the files this call created are removed again."""
+    if network_path(home.root).exists():
+        raise Conflict("this home already has a network (network.json exists)", field="home")
+    if not passphrase:
+        raise InvalidInput("must not be empty", field="passphrase")
+    c = ceremony(randbytes=randbytes)
+    created: list[Path] = []
+    try:
+        for party in TRANSCRYPTORS:
+            path = transcryptor_key_path(home.party_dir(party))
+            save_transcryptor(path, c.transcryptors[party], passphrase=passphrase, n=scrypt_n)
+            created.append(path)
+        path = domain_key_path(home.party_dir(REGISTRY_KEY_HOLDER), REGISTRY_DOMAIN)
+        save_domain_key(path, c.registry_key, party=REGISTRY_KEY_HOLDER, passphrase=passphrase, n=scrypt_n)
+        created.append(path)
+        path = grant_issuer_path(home)
+        save_issuer(path, GrantIssuer(c.grant_issuer), passphrase=passphrase, n=scrypt_n)
+        created.append(path)
+        for party in TRANSCRYPTORS:
+            open_party_db(home, party, [CONTEXT]).dispose()
+        created.append(save_network(home.root, c.network))
+    except BaseException:
+        for path in created:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+        raise
+    log.info("network %s set up", c.network.network_id)
+    return c.network
+
+
+def open_transcryptor(
+    home: Home,
+    party: str,
+    *,
+    passphrase: bytes,
+    access: AccessHook,
+    policy: PolicyHook | None = None,
+    clock: Clock = utcnow,
+) -> Transcryptor:
+    """T1 or T2 as configured in ``home``: its key file, its database and (unless another policy is given) the
+    signed-grant policy with the issuer keys from ``network.json``."""
+    if party not in TRANSCRYPTORS:
+        raise InvalidInput("must be t1 or t2", field="party")
+    network = load_network(home.root)
+    secrets = load_transcryptor(transcryptor_key_path(home.party_dir(party)), passphrase=passphrase)
+    if secrets.party != party:
+        raise InvalidInput("holds another transcryptor's keys", field="key_file")
+    engine = open_party_db(home, party, [CONTEXT])
+    if policy is None:
+        policy = SignedGrantPolicy(engine=engine, issuer_keys=network.issuer_keys(), clock=clock)
+    return Transcryptor(secrets=secrets, policy=policy, access=access, engine=engine, clock=clock)
+
+
+def open_registry_key(home: Home, *, passphrase: bytes) -> DomainKey:
+    """The registry domain's key pair, as the locator holds it."""
+    return load_domain_key(domain_key_path(home.party_dir(REGISTRY_KEY_HOLDER), REGISTRY_DOMAIN), passphrase=passphrase)
+
+
+def open_grant_issuer(home: Home, *, passphrase: bytes) -> GrantIssuer:
+    return load_issuer(grant_issuer_path(home), passphrase=passphrase)
