@@ -45,6 +45,7 @@ def _register() -> None:
     from sekisho.cli import registry as registry_cli
 
     registry_cli.register(app)
+    __import__("sekisho.cli.network", fromlist=["register"]).register(app)
     from sekisho.cli import pki as pki_cli
 
     pki_cli.register(app)
