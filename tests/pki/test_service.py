@@ -284,3 +284,15 @@ def test_issue_refuses_bad_requests(pki: service.Pki, new_citizen: NewCitizen) -
             signature_csr=None,
             items=None,
         )
+
+
+def test_certificates_follow_the_resident_after_a_move_in(pki: service.Pki, new_citizen: NewCitizen) -> None:
+    citizen = new_citizen("131016")
+    service.on_register_event(pki.engine, kind="moved_out", municipality="131016", handle=citizen.handle, at=_now())
+    moved = service.rebind_owner(
+        pki.engine, municipality="131016", handle=citizen.handle, new_municipality="271004", new_handle="new-h"
+    )
+    assert moved == 1  # the authentication certificate; the revoked signature certificate stays where it was
+    outcome = service.on_register_event(pki.engine, kind="died", municipality="271004", handle="new-h", at=_now())
+    assert outcome.revoked == (f"pref-13:{format(citizen.auth.serial_number, 'x')}",)
+    assert _status(pki, citizen.auth, service.root(pki.engine, "13")).certificate_status is ocsp.OCSPCertStatus.REVOKED

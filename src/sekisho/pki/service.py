@@ -70,14 +70,20 @@ class KeyRing:
         self._passphrase: bytes | None = None
 
     def _load(self, name: str) -> CaKey:
-        with self._lock:
-            key = self._cache.get(name)
-            if key is None:
-                if self._passphrase is None:
-                    self._passphrase = self._secret()
-                key = keyfiles.load_key(self.directory / f"{name}.pem", self._passphrase)
+        key = self._cache.get(name)
+        if key is None:
+            secret = self.passphrase()
+            with self._lock:
+                key = self._cache.get(name) or keyfiles.load_key(self.directory / f"{name}.pem", secret)
                 self._cache[name] = key
-            return key
+        return key
+
+    def passphrase(self) -> bytes:
+        """Asked once per process (environment or prompt)."""
+        with self._lock:
+            if self._passphrase is None:
+                self._passphrase = self._secret()
+            return self._passphrase
 
     def ca_key(self, ca_id: str) -> CaKey:
         return self._load(ca_id)
@@ -128,7 +134,7 @@ def init(home: Home, *, base_url: str | None = None, secret: Callable[[], bytes]
             return pki
     now = _now()
     endpoints = Endpoints((base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL).rstrip("/"))
-    passphrase = secret()
+    passphrase = pki.keyring.passphrase()
     keys_dir = pki.keyring.directory
     staging = keys_dir.with_name(f"keys.new-{secrets.token_hex(4)}")
     staging.mkdir(mode=0o700)
@@ -498,6 +504,27 @@ def on_register_event(engine: Engine, *, kind: str, municipality: str, handle: s
             if store.mark_revoked(conn, row.ca_id, row.serial, at=when, reason=reason.value):
                 revoked.append(f"{row.ca_id}:{row.serial}")
     return EventOutcome(revoked=tuple(revoked), reason=reason, offer_new_signature=offer and bool(revoked))
+
+
+def rebind_owner(engine: Engine, *, municipality: str, handle: str, new_municipality: str, new_handle: str) -> int:
+    """After a move-in (転入), the resident has a new (municipality, handle): the certificates still valid (the
+    authentication certificate survives a move) must follow, or a later death or lost card would miss them.
+    Returns how many certificates moved."""
+    prefecture_of_municipality(municipality)
+    prefecture_of_municipality(new_municipality)
+    if not new_handle or len(new_handle) > 128:
+        raise InvalidInput("a register handle has 1..128 characters", field="new_handle")
+    with engine.begin() as conn:
+        result = conn.execute(
+            store.cert.update()
+            .where(
+                store.cert.c.municipality == municipality,
+                store.cert.c.handle == handle,
+                store.cert.c.revoked_at.is_(None),
+            )
+            .values(municipality=new_municipality, handle=new_handle)
+        )
+    return int(result.rowcount)
 
 
 def revoke(

@@ -16,7 +16,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -28,6 +28,10 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 from sekisho.errors import IntegrityError
 from sekisho.pki.oids import DOCUMENT_SIGNING, Purpose, prefecture_policy
 from sekisho.pki.profiles import SIGNATURE_HASH, read_policy_mappings
+
+# a response or CRL produced "after" the validation time by less than this is current: the responder's clock and
+# ours differ, and a validation at time t asks for a status fetched just after t
+CLOCK_SKEW = timedelta(minutes=5)
 
 
 class PathValidationError(IntegrityError):
@@ -90,7 +94,7 @@ class CrlChecker(RevocationChecker):
             if not isinstance(key, ec.EllipticCurvePublicKey) or not crl.is_signature_valid(key):
                 continue  # another CA's CRL under the same name, or a forgery: not evidence either way
             next_update = crl.next_update_utc
-            if crl.last_update_utc > at or (next_update is not None and next_update < at):
+            if crl.last_update_utc > at + CLOCK_SKEW or (next_update is not None and next_update < at):
                 continue
             entry = crl.get_revoked_certificate_by_serial_number(cert.serial_number)
             if entry is None:
@@ -149,7 +153,7 @@ class OcspChecker(RevocationChecker):
         ):
             raise RevocationUnknown("the OCSP response is about another certificate", field="ocsp")
         next_update = single.next_update_utc
-        if single.this_update_utc > at or (next_update is not None and next_update < at):
+        if single.this_update_utc > at + CLOCK_SKEW or (next_update is not None and next_update < at):
             raise RevocationUnknown("the OCSP response is not current", field="ocsp")
         if single.certificate_status is ocsp.OCSPCertStatus.GOOD:
             return
