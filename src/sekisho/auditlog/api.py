@@ -1,0 +1,98 @@
+"""HTTP: the C2SP tlog-tiles read API of the log, its append endpoint, and the witness's add-checkpoint.
+
+    GET  /checkpoint                      the latest *witnessed* checkpoint (text/plain; charset=utf-8)
+    GET  /tile/<L>/<N>[.p/<W>]            Merkle tree tiles (application/octet-stream, immutable)
+    GET  /tile/entries/<N>[.p/<W>]        entry bundles (gzip when the client accepts it)
+    POST /append                          one canonical entry (application/octet-stream) -> {"index", "leaf_hash"}
+    GET  /proof/inclusion?index=&size=    convenience: the same proofs a client can compute from tiles
+    GET  /proof/consistency?old=&new=
+    POST /add-checkpoint                  the witness (c2sp.org/tlog-witness)
+
+Nothing personal travels in a URL: paths carry tile coordinates and sizes only.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi.middleware.gzip import GZipMiddleware
+from fastapi.responses import ORJSONResponse, PlainTextResponse, Response
+
+from sekisho.auditlog.client import b64_proof
+from sekisho.auditlog.service import LogService
+from sekisho.auditlog.tiles import parse_tile_path
+from sekisho.auditlog.witness import StaleOldSize, Witness
+from sekisho.errors import NotFound, SekishoError
+
+_IMMUTABLE = {"cache-control": "public, max-age=31536000, immutable"}
+_MUTABLE = {"cache-control": "public, max-age=2"}  # tlog-tiles: no caching beyond a few seconds
+_TEXT = "text/plain; charset=utf-8"
+
+
+def log_router(service: LogService) -> APIRouter:
+    router = APIRouter()
+
+    @router.get("/checkpoint")
+    def checkpoint() -> Response:
+        note = service.latest_checkpoint(witnessed=True)
+        if note is None:
+            raise NotFound("the log has no witnessed checkpoint yet", field="checkpoint")
+        return PlainTextResponse(note, media_type=_TEXT, headers=_MUTABLE)
+
+    @router.get("/tile/{path:path}")
+    def tile(path: str) -> Response:
+        data = service.published_tile(parse_tile_path("tile/" + path))
+        return Response(data, media_type="application/octet-stream", headers=_IMMUTABLE)
+
+    @router.post("/append")
+    async def append(request: Request) -> Response:
+        receipt = await service.append_async(await request.body())
+        return ORJSONResponse({"index": receipt.index, "leaf_hash": receipt.leaf_hash.hex()})
+
+    @router.get("/proof/inclusion")
+    def inclusion(index: Annotated[int, Query(ge=0)], size: Annotated[int, Query(ge=1)]) -> Response:
+        proof = service.inclusion_proof(index=index, size=size)
+        return ORJSONResponse({"index": index, "size": size, "proof": b64_proof(proof)})
+
+    @router.get("/proof/consistency")
+    def consistency(old: Annotated[int, Query(ge=0)], new: Annotated[int, Query(ge=0)]) -> Response:
+        proof = service.consistency_proof(old=old, new=new)
+        return ORJSONResponse({"old": old, "new": new, "proof": b64_proof(proof)})
+
+    return router
+
+
+def witness_router(witness: Witness) -> APIRouter:
+    router = APIRouter()
+
+    @router.post("/add-checkpoint")
+    async def add_checkpoint(request: Request) -> Response:
+        body = (await request.body()).decode("utf-8", errors="replace")
+        try:
+            lines = witness.add_checkpoint_request(body)
+        except StaleOldSize as exc:
+            return PlainTextResponse(f"{exc.size}\n", status_code=409, media_type="text/x.tlog.size")
+        return PlainTextResponse(lines, media_type=_TEXT)
+
+    return router
+
+
+def _problem(_request: Request, exc: Exception) -> Response:
+    # RFC 9457; the message names a field and a rule, never a value
+    assert isinstance(exc, SekishoError)
+    body = {"type": f"urn:sekisho:problem:{exc.kind}", "title": exc.message, "status": exc.status}
+    if exc.field:
+        body["field"] = exc.field
+    return ORJSONResponse(body, status_code=exc.status, media_type="application/problem+json")
+
+
+def create_app(service: LogService | None = None, witness: Witness | None = None) -> FastAPI:
+    app = FastAPI(title="Sekisho access log", docs_url=None, redoc_url=None, openapi_url=None)
+    app.add_exception_handler(SekishoError, _problem)
+    app.add_middleware(GZipMiddleware, minimum_size=1024)
+    if service is not None:
+        app.include_router(log_router(service))
+    if witness is not None:
+        app.include_router(witness_router(witness))
+    return app
