@@ -13,11 +13,14 @@ Nothing personal travels in a URL: paths carry tile coordinates and sizes only.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Annotated
 
+import orjson
 from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.middleware.gzip import GZipMiddleware
-from fastapi.responses import ORJSONResponse, PlainTextResponse, Response
+from fastapi.responses import PlainTextResponse, Response
 
 from sekisho.auditlog.client import b64_proof
 from sekisho.auditlog.service import LogService
@@ -28,6 +31,10 @@ from sekisho.errors import NotFound, SekishoError
 _IMMUTABLE = {"cache-control": "public, max-age=31536000, immutable"}
 _MUTABLE = {"cache-control": "public, max-age=2"}  # tlog-tiles: no caching beyond a few seconds
 _TEXT = "text/plain; charset=utf-8"
+
+
+def _json(data: object, *, status: int = 200, media_type: str = "application/json") -> Response:
+    return Response(orjson.dumps(data), status_code=status, media_type=media_type)
 
 
 def log_router(service: LogService) -> APIRouter:
@@ -48,17 +55,17 @@ def log_router(service: LogService) -> APIRouter:
     @router.post("/append")
     async def append(request: Request) -> Response:
         receipt = await service.append_async(await request.body())
-        return ORJSONResponse({"index": receipt.index, "leaf_hash": receipt.leaf_hash.hex()})
+        return _json({"index": receipt.index, "leaf_hash": receipt.leaf_hash.hex()})
 
     @router.get("/proof/inclusion")
     def inclusion(index: Annotated[int, Query(ge=0)], size: Annotated[int, Query(ge=1)]) -> Response:
         proof = service.inclusion_proof(index=index, size=size)
-        return ORJSONResponse({"index": index, "size": size, "proof": b64_proof(proof)})
+        return _json({"index": index, "size": size, "proof": b64_proof(proof)})
 
     @router.get("/proof/consistency")
     def consistency(old: Annotated[int, Query(ge=0)], new: Annotated[int, Query(ge=0)]) -> Response:
         proof = service.consistency_proof(old=old, new=new)
-        return ORJSONResponse({"old": old, "new": new, "proof": b64_proof(proof)})
+        return _json({"old": old, "new": new, "proof": b64_proof(proof)})
 
     return router
 
@@ -84,11 +91,21 @@ def _problem(_request: Request, exc: Exception) -> Response:
     body = {"type": f"urn:sekisho:problem:{exc.kind}", "title": exc.message, "status": exc.status}
     if exc.field:
         body["field"] = exc.field
-    return ORJSONResponse(body, status_code=exc.status, media_type="application/problem+json")
+    return _json(body, status=exc.status, media_type="application/problem+json")
 
 
 def create_app(service: LogService | None = None, witness: Witness | None = None) -> FastAPI:
-    app = FastAPI(title="Sekisho access log", docs_url=None, redoc_url=None, openapi_url=None)
+    """The log's (and/or the witness's) HTTP app; the log's writer runs on the server's event loop."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if service is not None:
+            await service.start()
+        yield
+        if service is not None:
+            await service.stop()
+
+    app = FastAPI(title="Sekisho access log", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.add_exception_handler(SekishoError, _problem)
     app.add_middleware(GZipMiddleware, minimum_size=1024)
     if service is not None:

@@ -298,8 +298,8 @@ class Sequencer:
     def close(self) -> None:
         if self._on_loop():
             raise Conflict("close a sequencer from its loop with `await aclose()`", field="log")
-        if self.loop.is_closed():
-            return
+        if self.loop.is_closed() or not self.loop.is_running():
+            return  # its loop has ended: nothing is queued any more (every append awaited on that loop)
         asyncio.run_coroutine_threadsafe(self.aclose(), self.loop).result()
         if self._thread is not None:
             self.loop.call_soon_threadsafe(self.loop.stop)

@@ -110,8 +110,8 @@ class LogService:
             seq.close()
         self.engine.dispose()
 
-    async def aclose(self) -> None:
-        """The same, from the event loop the sequencer runs on."""
+    async def stop(self) -> None:
+        """Stop the sequencer (finishing queued appends), from any event loop; the service stays usable."""
         with self._seq_lock:
             seq, self._sequencer = self._sequencer, None
         if seq is not None:
@@ -119,6 +119,10 @@ class LogService:
                 await seq.aclose()
             else:
                 await asyncio.to_thread(seq.close)
+
+    async def aclose(self) -> None:
+        """:meth:`close`, from an event loop."""
+        await self.stop()
         self.engine.dispose()
 
     # --- appends ---

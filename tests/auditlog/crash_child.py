@@ -1,0 +1,66 @@
+"""Child process of test_crash: appends from several threads until killed, recording every acknowledgement.
+
+usage: python crash_child.py HOME DB_URL|- NAMESPACE ACK_FILE
+
+Each acknowledged append is written to ACK_FILE ("<index> <leaf hash hex>\\n", one O_APPEND write) *after* the
+log acknowledged it and *before* the thread appends again, so the file lists a subset of what is durable.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import sys
+import threading
+import time
+from pathlib import Path
+
+from sekisho.auditlog.entry import AccessRecordBuilder, derive_commitment_key
+from sekisho.auditlog.service import LogService
+from sekisho.config import Home
+from sekisho.errors import Conflict
+
+
+def main() -> None:
+    root, db, namespace, ack_path = sys.argv[1:5]
+    home = Home(root=Path(root), db_url=None if db == "-" else db, namespace=namespace)
+    for _ in range(100):  # the killed predecessor's session may take a moment to let go of the log
+        try:
+            svc = LogService.open(home)
+            svc.sequencer  # noqa: B018 - start the writer now
+            break
+        except Conflict:
+            time.sleep(0.05)
+    else:
+        raise SystemExit("the log stayed locked")
+    ack = os.open(ack_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    keys = [derive_commitment_key(os.urandom(32)) for _ in range(8)]
+
+    def entry(rng: random.Random) -> bytes:
+        return (
+            AccessRecordBuilder()
+            .actor("agency", "pension")
+            .action("identity-confirmation", purpose="crash.test")
+            .items(["name"])
+            .decision("allow")
+            .build(rng.choice(keys))
+            .entry_bytes()
+        )
+
+    def appender(seed: int) -> None:
+        rng = random.Random(seed)
+        while True:
+            if rng.random() < 0.2:
+                receipts = svc.append_many([entry(rng) for _ in range(rng.randrange(2, 40))])
+            else:
+                receipts = [svc.append(entry(rng))]
+            os.write(ack, b"".join(b"%d %s\n" % (r.index, r.leaf_hash.hex().encode()) for r in receipts))
+
+    for i in range(6):
+        threading.Thread(target=appender, args=(os.getpid() * 10 + i,), daemon=True).start()
+    print("ready", flush=True)
+    threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main()
