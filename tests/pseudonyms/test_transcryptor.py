@@ -418,3 +418,25 @@ def test_a_batch_under_another_domains_key_is_not_decrypted(net: Net) -> None:
     with pytest.raises(IntegrityError):
         agency_decrypt(_key(net, "tax"), result)
     assert Point.from_bytes(result.key) == _key(net, "pension").public
+
+
+def test_concurrent_requests_never_pass_the_cap(net: Net) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    grant = net.grant(max_uses=6)
+    requests = [_request(net, _pps(net, ROOTS[:1]), grant=grant) for _ in range(12)]
+
+    def attempt(request) -> str:
+        try:
+            net.t1.convert(request)
+        except Refused:
+            return "refused"
+        return "converted"
+
+    with ThreadPoolExecutor(6) as pool:
+        outcomes = list(pool.map(attempt, requests))
+    assert outcomes.count("converted") == 6
+    assert outcomes.count("refused") == 6
+    with net.t1.engine.connect() as conn:
+        grant_id = verify_grant(grant, load_network(net.home.root).issuer_keys()).grant_id
+        assert pep_store.uses(conn, grant_id) == 6

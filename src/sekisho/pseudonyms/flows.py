@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import secrets as _secrets
 from collections.abc import Sequence
+from dataclasses import replace
 
 from sekisho.errors import IntegrityError, InvalidInput
 from sekisho.pseudonyms.elgamal import decrypt_batch, encrypt, encrypt_batch, rerandomise_batch
@@ -73,16 +74,7 @@ def convert_batch(request: ConversionRequest, hops: Sequence[Hop]) -> HopResult:
     result: HopResult | None = None
     for hop in hops:
         if result is not None:
-            request = ConversionRequest(
-                request_id=request.request_id,
-                requester=request.requester,
-                from_domain=request.from_domain,
-                to_domain=request.to_domain,
-                purpose=request.purpose,
-                grant=request.grant,
-                ciphertexts=result.ciphertexts,
-                key=result.key,
-            )
+            request = replace(request, ciphertexts=result.ciphertexts, key=result.key)
         result = hop.convert(request)
         seen.add(result.party)
     if result is None or seen != set(TRANSCRYPTORS):

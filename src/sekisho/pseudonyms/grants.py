@@ -31,7 +31,7 @@ import sqlalchemy as sa
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from sekisho.errors import InvalidInput, Refused
+from sekisho.errors import Conflict, InvalidInput, Refused
 from sekisho.pseudonyms import store
 from sekisho.pseudonyms.interfaces import ConversionRequest, Grant, check_domain, check_purpose
 from sekisho.pseudonyms.keyfile import DEFAULT_N, read_key_file, write_key_file
@@ -224,8 +224,12 @@ class SignedGrantPolicy:
         now = self._clock()
         check_applies(grant, request, now)
         digest = batch_digest(request)
-        with self._engine.begin() as conn:
-            store.redeem(conn, grant=grant, request=request, digest=digest, now=now)
+        try:
+            with self._engine.begin() as conn:
+                store.redeem(conn, grant=grant, request=request, digest=digest, now=now)
+        except sa.exc.IntegrityError:
+            # the same (requester, request id) redeemed concurrently: one wins, the other is told so
+            raise Conflict("is being redeemed by another call", field="request_id") from None
         return grant
 
 

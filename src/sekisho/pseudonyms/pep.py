@@ -100,10 +100,11 @@ def rrsk_batch(ciphertexts: Sequence[bytes], s: Scalar, k: Scalar, key: Point) -
         raise InvalidInput("conversion factors must not be zero", field="factors")
     batch = check_batch(ciphertexts)
     key_out = rekey_public_key(key, k)
-    return _rrsk_checked(batch, s, k, key_out), key_out
+    return rrsk_validated(batch, s, k, key_out), key_out
 
 
-def _rrsk_checked(batch: Sequence[bytes], s: Scalar, k: Scalar, key_out: Point) -> list[bytes]:
+def rrsk_validated(batch: Sequence[bytes], s: Scalar, k: Scalar, key_out: Point) -> list[bytes]:
+    """``rrsk`` on a batch that ``check_batch`` has already validated, with ``key_out = k·key`` given."""
     # raw bytes and bound rbcl functions: this loop is the transcryptor's whole cost (see bench/pseudonyms.py)
     sk = (s * k.invert()).to_bytes()
     sb = s.to_bytes()

@@ -23,7 +23,7 @@ from sekisho.pseudonyms.grants import Clock, utcnow
 from sekisho.pseudonyms.group import Point
 from sekisho.pseudonyms.interfaces import AccessHook, ConversionRequest, HopResult, PolicyHook
 from sekisho.pseudonyms.keys import TranscryptorSecrets
-from sekisho.pseudonyms.pep import _rrsk_checked, rekey_public_key
+from sekisho.pseudonyms.pep import rekey_public_key, rrsk_validated
 
 log = logging.getLogger("sekisho.pseudonyms.transcryptor")
 
@@ -40,7 +40,7 @@ def _prepare(request: ConversionRequest) -> tuple[Point, list[bytes]]:
 def _convert(secrets: TranscryptorSecrets, request: ConversionRequest, key: Point, batch: list[bytes]) -> HopResult:
     s, k = secrets.conversion_factors(request.from_domain, request.to_domain)
     key_out = rekey_public_key(key, k)
-    out = _rrsk_checked(batch, s, k, key_out)
+    out = rrsk_validated(batch, s, k, key_out)
     return HopResult(party=secrets.party, request_id=request.request_id, ciphertexts=tuple(out), key=key_out.to_bytes())
 
 
