@@ -133,3 +133,21 @@ def test_canonical_scalar_round_trip(n: int) -> None:
             Scalar.from_bytes(data)
     else:
         assert Scalar.from_bytes(data).to_bytes() == data
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    cts=st.lists(st.binary(min_size=62, max_size=66), min_size=1, max_size=3),
+    key=st.binary(min_size=30, max_size=34),
+)
+def test_a_transcryptor_fed_random_bytes_raises_only_invalid_input(cer, cts: list[bytes], key: bytes) -> None:
+    from sekisho.pseudonyms.interfaces import ConversionRequest
+    from sekisho.pseudonyms.transcryptor import transcrypt
+
+    request = ConversionRequest("r", "test", "registry", "pension", "enrolment", "g", tuple(cts), key)
+    try:
+        result = transcrypt(cer.transcryptors["t1"], request)
+    except InvalidInput as err:
+        assert err.field in ("key", "ciphertexts") or str(err.field).startswith("ciphertexts[")  # noqa: PT017
+    else:
+        assert len(result.ciphertexts) == len(cts)
