@@ -16,8 +16,8 @@ from sqlalchemy.engine import Engine
 from sekisho.auditlog import merkle, store
 from sekisho.auditlog.checkpoint import Checkpoint, open_checkpoint
 from sekisho.auditlog.entry import LogEntry, validate_encoded
-from sekisho.auditlog.keys import LOG_PARTY, LogConfig, load_log_signer
-from sekisho.auditlog.note import Note, Signer, parse_note, parse_signature_lines
+from sekisho.auditlog.keys import LOG_PARTY, WITNESS_PARTY, LogConfig, WitnessConfig, init_keys, load_log_signer
+from sekisho.auditlog.note import Note, Signer, b64, parse_note, parse_signature_lines
 from sekisho.auditlog.sequencer import AppendReceipt, Sequencer
 from sekisho.auditlog.tiles import (
     ENTRIES,
@@ -29,11 +29,20 @@ from sekisho.auditlog.tiles import (
     encode_bundle,
     level_count,
 )
+from sekisho.auditlog.witness import StaleOldSize, WitnessClient
 from sekisho.config import Home
 from sekisho.errors import IntegrityError, InvalidInput, NotFound, Unavailable
 from sekisho.storage import open_party_db
 
 CONTEXT = "auditlog"
+
+
+def init_parties(home: Home, secret: bytes, *, origin: str, witness_name: str) -> tuple[LogConfig, WitnessConfig]:
+    """Create the log's and the watchdog's keys (encrypted with ``secret``) and both parties' tables."""
+    configs = init_keys(home, secret, origin=origin, witness_name=witness_name)
+    for party in (LOG_PARTY, WITNESS_PARTY):
+        open_party_db(home, party, [CONTEXT]).dispose()
+    return configs
 
 
 class LogDiverges(IntegrityError):
@@ -225,6 +234,25 @@ class LogService:
                 return encode_bundle(store.entries(conn, start, start + ref.width))
             return store.read_tiles(conn, [ref])[ref]
 
+    def proof_bundle(self, *, index: int, size: int | None = None) -> dict[str, Any]:
+        """What a verifier needs for one entry: the entry, its inclusion proof and the checkpoint of that size."""
+        with self.engine.connect() as conn:
+            row = store.checkpoint_at(conn, size) if size is not None else store.latest_checkpoint(conn, witnessed=True)
+        if size is None and row is None:
+            raise NotFound("the log has no witnessed checkpoint yet", field="checkpoint")
+        size = int(row.size) if size is None else size
+        if index >= size:
+            raise InvalidInput("the index must be smaller than the tree size", field="index")
+        entry = self.entries(start=index, end=index + 1)[0]
+        return {
+            "index": index,
+            "size": size,
+            "leaf_hash": merkle.hash_leaf(entry).hex(),
+            "entry": entry.decode(),
+            "proof": [b64(p) for p in self.inclusion_proof(index=index, size=size)],
+            "checkpoint": None if row is None else str(row.witnessed_note or row.note),
+        }
+
     # --- checkpoints ---
 
     def issue_checkpoint(self) -> str:
@@ -272,6 +300,31 @@ class LogService:
             open_checkpoint(note, self.config.vkey, self.config.witnesses, min_witnesses=1)
             store.set_witnessed(conn, size=size, witnessed_note=note)
             return note
+
+    def request_cosignatures(self, witness: WitnessClient) -> str:
+        """Have a witness cosign the latest checkpoint (tlog-witness add-checkpoint, push); the witnessed note.
+
+        The first guess of the witness's size is our latest witnessed checkpoint; a witness that remembers
+        another size answers with it (409) and gets the consistency proof from there.
+        """
+        note = self.latest_checkpoint(witnessed=False)
+        if note is None:
+            raise NotFound("the log has not signed a checkpoint yet", field="checkpoint")
+        size = Checkpoint.parse(parse_note(note).text).size
+        last = self.latest_checkpoint(witnessed=True)
+        old = Checkpoint.parse(parse_note(last).text).size if last else 0
+        for _ in range(2):
+            proof = self.consistency_proof(old=old, new=size) if old else []
+            try:
+                lines = witness.add_checkpoint(old_size=old, proof=proof, note=note)
+                break
+            except StaleOldSize as exc:
+                if exc.size > size:
+                    raise IntegrityError("the witness has seen a larger tree than this log", field="log") from None
+                old = exc.size
+        else:  # pragma: no cover - a witness that keeps changing its mind
+            raise Unavailable("the witness did not settle on a size", field="witness")
+        return self.add_cosignatures(size=size, lines=lines)
 
     # --- full verification ---
 

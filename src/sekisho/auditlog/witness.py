@@ -18,15 +18,16 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+import httpx
 from sqlalchemy.engine import Engine
 
 from sekisho.auditlog import store
 from sekisho.auditlog.checkpoint import Checkpoint, open_checkpoint
 from sekisho.auditlog.keys import WITNESS_PARTY, WitnessConfig, load_witness_signer
 from sekisho.auditlog.merkle import EMPTY_ROOT, verify_consistency
-from sekisho.auditlog.note import ALG_COSIGNATURE_V1, Signer, Verifier, parse_note, unb64
+from sekisho.auditlog.note import ALG_COSIGNATURE_V1, Signer, Verifier, b64, parse_note, unb64
 from sekisho.config import Home
-from sekisho.errors import Conflict, IntegrityError, InvalidInput, NotFound, Refused, SekishoError
+from sekisho.errors import Conflict, IntegrityError, InvalidInput, NotFound, Refused, SekishoError, Unavailable
 from sekisho.storage import open_party_db
 
 MAX_PROOF_LINES = 63  # tlog-witness: a client MUST NOT send more
@@ -47,6 +48,36 @@ class StaleOldSize(Conflict):
         self.size = size
 
 
+class WitnessClient(Protocol):
+    """A witness as a log reaches it (tlog-witness add-checkpoint): :class:`Witness` or :class:`HttpWitness`."""
+
+    def add_checkpoint(self, *, old_size: int, proof: Sequence[bytes], note: str) -> str: ...
+
+
+class HttpWitness:
+    """A witness over HTTP: ``POST <prefix>/add-checkpoint`` (c2sp.org/tlog-witness)."""
+
+    def __init__(self, prefix: str, *, client: httpx.Client | None = None, timeout: float = 30.0) -> None:
+        self.url = prefix.rstrip("/") + "/add-checkpoint"
+        self._http = client or httpx.Client(timeout=timeout)
+
+    def add_checkpoint(self, *, old_size: int, proof: Sequence[bytes], note: str) -> str:
+        body = f"old {old_size}\n" + "".join(b64(p) + "\n" for p in proof) + "\n" + note
+        try:
+            resp = self._http.post(self.url, content=body.encode())
+        except httpx.HTTPError as exc:
+            raise Unavailable("the witness cannot be reached", field="witness") from exc
+        if resp.status_code == 200:
+            return resp.text
+        if resp.status_code == 409 and resp.text.strip().isdigit():
+            raise StaleOldSize(int(resp.text))
+        if resp.status_code == 422:
+            raise InconsistentCheckpoint("the witness found the checkpoint inconsistent", field="checkpoint")
+        if resp.status_code in (403, 404):
+            raise Refused("the witness does not accept this log's checkpoint", field="witness")
+        raise Unavailable(f"the witness answered HTTP {resp.status_code}", field="witness")
+
+
 class CheckpointSource(Protocol):
     """What the witness needs from a log to pull: its latest signed checkpoint and consistency proofs."""
 
@@ -62,6 +93,17 @@ class Alert:
     kind: str
     detail: str
     size: int | None
+
+
+def alerts_of(home: Home, *, limit: int = 100) -> list[Alert]:
+    """The watchdog's alerts, newest first (no key needed to read them)."""
+    engine = open_party_db(home, WITNESS_PARTY, ["auditlog"])
+    try:
+        with engine.connect() as conn:
+            rows = store.alerts(conn, limit=limit)
+    finally:
+        engine.dispose()
+    return [Alert(r.at.isoformat(), r.origin, r.kind, r.detail, r.size) for r in rows]
 
 
 class Witness:
