@@ -26,7 +26,8 @@ class _Group(typer.core.TyperGroup):
             if isinstance(exc, ErrorList):
                 for line in exc.lines():
                     sys.stderr.write(f"  {line}\n")
-            raise click.exceptions.Exit(exc.exit_code) from None
+            # typer vendors its own click (typer._click): click.exceptions.Exit would escape its runner
+            raise typer.Exit(exc.exit_code) from None
 
 
 app = typer.Typer(
@@ -49,6 +50,7 @@ def _register() -> None:
     from sekisho.cli import pki as pki_cli
 
     pki_cli.register(app)
+    __import__("sekisho.cli.synth", fromlist=["register"]).register(app)
 
 
 _register()
