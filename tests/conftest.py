@@ -43,3 +43,14 @@ def home(tmp_path: Path) -> Iterator[Home]:
 @pytest.fixture
 def on_postgres() -> bool:
     return PG_URL is not None
+
+
+def _hypothesis_profiles() -> None:
+    from hypothesis import Phase, settings
+
+    # HYPOTHESIS_PROFILE=debug: report the first failure without spending minutes shrinking it
+    settings.register_profile("debug", phases=[Phase.explicit, Phase.reuse, Phase.generate], print_blob=True)
+    settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+
+_hypothesis_profiles()

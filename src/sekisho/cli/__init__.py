@@ -43,6 +43,7 @@ app = typer.Typer(
 def _register() -> None:
     # each bounded context contributes its own command group; imported here, not at package import,
     # so that `import sekisho.cli` stays cheap for the modules that only need the helpers
+    from sekisho.cli import clerk as _clerk  # noqa: F401  (adds the clerk's commands to `registry`)
     from sekisho.cli import registry as registry_cli
 
     registry_cli.register(app)
@@ -50,6 +51,7 @@ def _register() -> None:
     from sekisho.cli import pki as pki_cli
 
     pki_cli.register(app)
+    __import__("sekisho.cli.log", fromlist=["register"]).register(app)
     __import__("sekisho.cli.synth", fromlist=["register"]).register(app)
 
 

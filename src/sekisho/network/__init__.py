@@ -1,0 +1,1 @@
+"""How parties reach each other: protocols' implementations in-process (demo, tests) and over HTTP."""

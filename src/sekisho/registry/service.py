@@ -1,0 +1,1132 @@
+"""The register of one municipality: every procedure in one transaction.
+
+Reads write an access record in the same transaction as the read and return only after it commits: no
+personal data leaves the register without a record of who took it, when and why.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from sekisho.config import Home
+from sekisho.errors import Conflict, ErrorList, InvalidInput, NotFound, SekishoError
+from sekisho.jp import text as jp_text
+from sekisho.jp.catalogue import Municipality, get_municipality
+from sekisho.registry import procedures as proc
+from sekisho.registry import store as st
+from sekisho.registry.interfaces import Directory, EventSink, TransferPackage
+from sekisho.registry.model import (
+    HEAD,
+    ClosedReason,
+    HistoryEntry,
+    Household,
+    Resident,
+    Status,
+    new_handle,
+    new_household_handle,
+    parse_handle,
+    parse_household_handle,
+)
+from sekisho.registry.validate import ResidentItems, RowErrors, parse_event_date, validate_items
+from sekisho.storage import is_postgres, open_party_db
+
+CONTEXTS = ("registry",)
+
+#: items of a full record, as an access record lists them
+ALL_ITEMS = ("name", "kana", "birth_date", "sex", "address", "household", "nationality", "honseki", "history")
+
+
+def party_of(code: str) -> str:
+    return f"municipality/{code}"
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who is at the terminal: the clerk's id (never a name) and the purpose of the session."""
+
+    clerk: str = "clerk"
+    terminal: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ImportResult:
+    batch_id: int
+    rows: int
+    households: int
+
+
+@dataclass(frozen=True, slots=True)
+class MoveInResult:
+    resident: Resident
+    #: True when this call found the move-in already done (a retry): nothing new was written
+    already_done: bool = False
+
+
+@dataclass
+class _Ids:
+    next_resident: int
+    next_household: int
+
+
+class RegisterService:
+    """Procedures and reads of one municipality's register (one database / schema)."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        municipality: Municipality,
+        *,
+        actor: Actor | None = None,
+        today: Callable[[], date] | None = None,
+        directory: Directory | None = None,
+        events: EventSink | None = None,
+    ) -> None:
+        self.engine = engine
+        self.municipality = municipality
+        self.code = municipality.code
+        self.actor = actor or Actor()
+        self._today = today or date.today
+        self.directory = directory
+        self.events = events
+
+    # --- opening -----------------------------------------------------------------------------------------
+
+    @classmethod
+    def create(cls, home: Home, code: str, **kwargs: Any) -> RegisterService:
+        """`registry init`: create (or reopen) the register of one municipality."""
+        municipality = get_municipality(code)
+        engine = open_party_db(home, party_of(municipality.code), CONTEXTS)
+        with engine.begin() as conn:
+            existing = conn.execute(sa.select(st.meta.c.value).where(st.meta.c.key == "municipality")).scalar()
+            if existing is None:
+                conn.execute(st.meta.insert(), [{"key": "municipality", "value": municipality.code}])
+                conn.execute(st.meta.insert(), [{"key": "created_at", "value": st.utcnow().isoformat()}])
+            elif existing != municipality.code:
+                raise Conflict("this database holds another municipality's register", field="db")
+        return cls(engine, municipality, **kwargs)
+
+    @classmethod
+    def open(cls, home: Home, code: str, **kwargs: Any) -> RegisterService:
+        municipality = get_municipality(code)
+        engine = open_party_db(home, party_of(municipality.code), CONTEXTS)
+        with engine.connect() as conn:
+            existing = conn.execute(sa.select(st.meta.c.value).where(st.meta.c.key == "municipality")).scalar()
+        if existing is None:
+            raise NotFound("no register for this municipality here (run `sekisho registry init`)", field="municipality")
+        if existing != municipality.code:
+            raise Conflict("this database holds another municipality's register", field="db")
+        return cls(engine, municipality, **kwargs)
+
+    def today(self) -> date:
+        return self._today()
+
+    # --- reads (each writes an access record first) -------------------------------------------------------
+
+    def show(self, handle: str, *, purpose: str = "register-administration") -> Resident:
+        h = parse_handle(handle)
+        with self.engine.begin() as conn:
+            rid, r = self._load(conn, h)
+            self._record_access(conn, [rid], action="register-read", purpose=purpose, items=ALL_ITEMS)
+        return r
+
+    def history(self, handle: str, *, purpose: str = "register-administration") -> tuple[Resident, list[HistoryEntry]]:
+        h = parse_handle(handle)
+        with self.engine.begin() as conn:
+            rid, r = self._load(conn, h)
+            rows = conn.execute(
+                sa.select(st.history).where(st.history.c.resident_id == rid).order_by(st.history.c.version)
+            ).all()
+            self._record_access(conn, [rid], action="register-read", purpose=purpose, items=ALL_ITEMS)
+        return r, [st.history_from_row(row) for row in rows]
+
+    def household(self, handle: str, *, purpose: str = "register-administration") -> Household:
+        hh = parse_household_handle(handle)
+        with self.engine.begin() as conn:
+            hid = self._household_id(conn, hh)
+            rows = conn.execute(self._select().where(st.resident.c.household_id == hid)).all()
+            members = [self._from_row(row) for row in rows]
+            self._record_access(
+                conn,
+                [row.id for row in rows],
+                action="register-read",
+                purpose=purpose,
+                items=("name", "kana", "birth_date", "sex", "household"),
+            )
+        members.sort(key=lambda m: (m.status is not Status.ACTIVE, not m.is_head, m.birth_date.sort_key))
+        return Household(handle=hh, members=tuple(members))
+
+    def search(
+        self,
+        query: str,
+        *,
+        include_closed: bool = False,
+        limit: int = 20,
+        purpose: str = "register-administration",
+    ) -> list[Resident]:
+        """Fuzzy search by name or reading (width, kana, voiced marks, long vowels, variant kanji folded)."""
+        if not query.strip():
+            raise InvalidInput("is empty", field="query")
+        if not 1 <= limit <= 200:
+            raise InvalidInput("must be between 1 and 200", field="limit")
+        key = jp_text.search_key(query)
+        if not key:
+            raise InvalidInput("has nothing to search for", field="query")
+        like = f"%{key}%"
+        stmt = self._select().where(sa.or_(st.resident.c.name_key.like(like), st.resident.c.kana_key.like(like)))
+        if not include_closed:
+            stmt = stmt.where(st.resident.c.status == Status.ACTIVE.value)
+        stmt = stmt.order_by(st.resident.c.kana_key, st.resident.c.id).limit(limit)
+        with self.engine.begin() as conn:
+            rows = conn.execute(stmt).all()
+            self._record_access(
+                conn,
+                [row.id for row in rows],
+                action="register-search",
+                purpose=purpose,
+                items=("name", "kana", "birth_date", "sex", "address"),
+            )
+        return [self._from_row(row) for row in rows]
+
+    def count(self, *, status: Status | None = Status.ACTIVE) -> int:
+        stmt = sa.select(sa.func.count()).select_from(st.resident)
+        if status is not None:
+            stmt = stmt.where(st.resident.c.status == status.value)
+        with self.engine.connect() as conn:
+            return int(conn.execute(stmt).scalar_one())
+
+    # --- procedures ---------------------------------------------------------------------------------------
+
+    def add(self, row: Mapping[str, str], *, household: str | None = None) -> Resident:
+        """Register one resident when loading the register (joins ``household`` or founds a new one)."""
+        items = self._validate(row)
+        with self.engine.begin() as conn:
+            hh = self._household_for(conn, items, household)
+            change = proc.register(items, handle=new_handle(), household=hh)
+            self._write(conn, change)
+        return change.after
+
+    def birth(self, row: Mapping[str, str], *, household: str, filed_on: str | None = None) -> tuple[Resident, bool]:
+        """出生届.  ``row`` holds the child's items; the address is the household's.  Returns (record, late)."""
+        hh = parse_household_handle(household)
+        with self.engine.begin() as conn:
+            hid = self._household_id(conn, hh)
+            head = self._household_address(conn, hid)
+            filed = self._event_date(filed_on, "filed_on") if filed_on else self.today()
+            full = {"nationality": "日本"} | dict(row)
+            born = (full.get("birth_date") or "").strip()
+            full.update(
+                town=head.town,
+                block=head.block,
+                katagaki=head.katagaki,
+                postal_code=head.postal_code or "",
+                became_resident_on=born,
+                address_set_on=born,
+                filed_on=filed.isoformat(),
+            )
+            items = self._validate(full)
+            self._check_relationship(conn, hid, items.relationship)
+            change = proc.birth(items, handle=new_handle(), household=hh, filed_on=filed)
+            self._write(conn, change)
+        return change.after, change.late
+
+    def death(
+        self, handle: str, *, died_on: str, filed_on: str | None = None, learned_on: str | None = None
+    ) -> tuple[Resident, bool]:
+        h = parse_handle(handle)
+        died = self._event_date(died_on, "died_on")
+        filed = self._event_date(filed_on, "filed_on") if filed_on else self.today()
+        learned = self._event_date(learned_on, "learned_on") if learned_on else None
+        with self.engine.begin() as conn:
+            rid, r = self._load(conn, h, for_update=True)
+            change = proc.death(r, died_on=died, filed_on=filed, learned_on=learned)
+            self._write(conn, change, rid=rid)
+            if r.is_head:
+                self._succeed_head(conn, r.household, on=died, filed_on=filed)
+        return change.after, change.late
+
+    def move_within(
+        self,
+        handle: str,
+        *,
+        town: str,
+        block: str,
+        katagaki: str = "",
+        postal_code: str | None = None,
+        moved_on: str,
+        filed_on: str | None = None,
+        whole_household: bool = False,
+    ) -> list[tuple[Resident, bool]]:
+        """転居.  With ``whole_household`` every active member of the household moves together."""
+        from sekisho.jp.address import parse_address
+
+        h = parse_handle(handle)
+        address = parse_address(self.code, town=town, block=block, katagaki=katagaki, postal_code=postal_code)
+        moved = self._event_date(moved_on, "moved_on")
+        filed = self._event_date(filed_on, "filed_on") if filed_on else self.today()
+        out = []
+        with self.engine.begin() as conn:
+            rid, r = self._load(conn, h, for_update=True)
+            targets = [(rid, r)]
+            if whole_household:
+                hid = self._household_id(conn, r.household)
+                targets = [
+                    (row.id, self._from_row(row))
+                    for row in conn.execute(
+                        self._select().where(
+                            st.resident.c.household_id == hid, st.resident.c.status == Status.ACTIVE.value
+                        )
+                    ).all()
+                ]
+            elif self._active_members(conn, r.household) > 1 and r.is_head:
+                raise Conflict(
+                    "the head cannot move away alone: move the whole household or change the head first",
+                    field="handle",
+                )
+            elif self._active_members(conn, r.household) > 1:
+                raise Conflict(
+                    "a member moving alone to another address must leave the household (household change)",
+                    field="handle",
+                )
+            for tid, t in targets:
+                change = proc.move_within(t, address=address, moved_on=moved, filed_on=filed)
+                self._write(conn, change, rid=tid)
+                out.append((change.after, change.late))
+        return out
+
+    def household_change(
+        self,
+        changes: Sequence[tuple[str, str | None, str]],
+        *,
+        changed_on: str,
+        filed_on: str | None = None,
+    ) -> list[Resident]:
+        """世帯変更 / 世帯主変更 / 世帯分離 / 世帯合併.
+
+        ``changes`` is a list of (resident handle, target household handle or None for a new household,
+        new relationship to the head of the target).  After all changes, every household touched has exactly
+        one head among its active members (or no active members), and every member lives at its household's
+        address.
+        """
+        from sekisho.jp.people import parse_relationship
+
+        if not changes:
+            raise InvalidInput("lists no change", field="changes")
+        changed = self._event_date(changed_on, "changed_on")
+        filed = self._event_date(filed_on, "filed_on") if filed_on else self.today()
+        out: list[Resident] = []
+        with self.engine.begin() as conn:
+            touched: set[int] = set()
+            new_household: str | None = None
+            loaded = []
+            headed = set(
+                conn.execute(
+                    sa.select(st.resident.c.household_id).where(
+                        st.resident.c.relationship == HEAD, st.resident.c.status == Status.ACTIVE.value
+                    )
+                ).scalars()
+            )
+            for handle, target, relationship in changes:
+                rid, r = self._load(conn, parse_handle(handle), for_update=True)
+                rel = parse_relationship(relationship)
+                if target is None:
+                    if new_household is None:
+                        new_household = new_household_handle()
+                        self._insert_household(conn, new_household)
+                    target_hh = new_household
+                else:
+                    target_hh = parse_household_handle(target)
+                loaded.append((rid, r, target_hh, rel))
+            # release heads first, so that the one-head-per-household index never sees two at once
+            loaded.sort(key=lambda t: t[3] == HEAD)
+            for rid, r, target_hh, rel in loaded:
+                target_id = self._household_id(conn, target_hh)
+                if rel == HEAD:
+                    self._check_relationship(conn, target_id, HEAD, except_id=rid)
+                touched.add(target_id)
+                touched.add(self._household_id(conn, r.household))
+                if target_hh != r.household and target_hh != new_household:
+                    here = self._household_address(conn, target_id, missing_ok=True)
+                    if here is not None and here != r.address:
+                        raise Conflict(
+                            "the household lives at another address: register the move (move-within) first",
+                            field="household",
+                        )
+                change = proc.household_change(
+                    r, household=target_hh, relationship=rel, changed_on=changed, filed_on=filed
+                )
+                self._write(conn, change, rid=rid)
+                out.append(change.after)
+            for hid in touched:
+                self._settle_head(conn, hid, had_head=hid in headed, on=changed, filed_on=filed)
+        return out
+
+    def correct(self, handle: str, fields: Mapping[str, str], *, reason: str) -> Resident:
+        """職権修正: correct recorded items; anything not named keeps its value."""
+        h = parse_handle(handle)
+        if not reason.strip():
+            raise InvalidInput("is required for a correction", field="reason")
+        allowed = set(_ITEM_FIELDS) - {"relationship", "household"}
+        unknown = set(fields) - allowed
+        if unknown:
+            raise InvalidInput("names an item that a correction cannot change", field="correction")
+        with self.engine.begin() as conn:
+            rid, r = self._load(conn, h, for_update=True)
+            row = items_text(r) | {k: v for k, v in fields.items()}
+            items = self._validate(row)
+            change = proc.correct(r, items, on=self.today(), reason=reason.strip())
+            self._write(conn, change, rid=rid)
+        return change.after
+
+    def furigana(self, handle: str, *, family_kana: str, given_kana: str, filed_on: str | None = None) -> Resident:
+        h = parse_handle(handle)
+        fk = jp_text.normalize_kana(family_kana, field="family_name_kana")
+        gk = jp_text.normalize_kana(given_kana, field="given_name_kana")
+        filed = self._event_date(filed_on, "filed_on") if filed_on else self.today()
+        with self.engine.begin() as conn:
+            rid, r = self._load(conn, h, for_update=True)
+            change = proc.furigana(r, family_kana=fk, given_kana=gk, filed_on=filed)
+            self._write(conn, change, rid=rid)
+        return change.after
+
+    def close(self, handle: str, *, reason: str, on: str, filed_on: str | None = None) -> Resident:
+        h = parse_handle(handle)
+        try:
+            why = ClosedReason(reason)
+        except ValueError:
+            raise InvalidInput(f"must be one of {', '.join(r.value for r in ClosedReason)}", field="reason") from None
+        when = self._event_date(on, "on")
+        filed = self._event_date(filed_on, "filed_on") if filed_on else self.today()
+        with self.engine.begin() as conn:
+            rid, r = self._load(conn, h, for_update=True)
+            change = proc.close(r, reason=why, on=when, filed_on=filed)
+            self._write(conn, change, rid=rid)
+            if r.is_head:
+                self._succeed_head(conn, r.household, on=when, filed_on=filed)
+        return change.after
+
+    # --- moving between municipalities ---------------------------------------------------------------------
+
+    def move_out(
+        self,
+        handle: str,
+        *,
+        destination: str,
+        planned_on: str,
+        filed_on: str | None = None,
+        abroad: bool = False,
+    ) -> tuple[Resident, str | None, bool]:
+        """転出届.  Returns (record, transfer token, late).
+
+        Within Japan the record stays active and a transfer is issued; the destination's move-in closes it.
+        Abroad (国外転出) the record closes on the planned date and no transfer is issued.
+        """
+        h = parse_handle(handle)
+        planned = self._any_date(planned_on, "planned_on")
+        filed = self._event_date(filed_on, "filed_on") if filed_on else self.today()
+        dest_line = " ".join(destination.split())
+        if not dest_line:
+            raise InvalidInput("is required", field="destination")
+        dest_code: str | None = None
+        if not abroad:
+            from sekisho.jp.address import parse_address_line
+
+            dest = parse_address_line(dest_line, field="destination")
+            if dest.municipality_code == self.code:
+                raise InvalidInput("is in this municipality: use move-within", field="destination")
+            dest_code = dest.municipality_code
+            dest_line = dest.line()
+        with self.engine.begin() as conn:
+            rid, r = self._load(conn, h, for_update=True)
+            if abroad:
+                if planned > self.today():
+                    raise InvalidInput("a move abroad is recorded on or after the day of leaving", field="planned_on")
+                change = proc.move_abroad(r, moved_on=planned, filed_on=filed, destination=dest_line)
+                self._write(conn, change, rid=rid)
+                if r.is_head:
+                    self._succeed_head(conn, r.household, on=planned, filed_on=filed)
+                return change.after, None, change.late
+            change = proc.move_out(r, planned_on=planned, filed_on=filed)
+            self._write(conn, change, rid=rid)
+            token = f"{self.code}-{_token()}"
+            conn.execute(
+                st.transfer.insert(),
+                [
+                    {
+                        "token": token,
+                        "resident_id": rid,
+                        "destination_code": dest_code,
+                        "destination_line": dest_line,
+                        "planned_on": planned,
+                        "filed_on": filed,
+                        "created_at": st.utcnow(),
+                        "state": "issued",
+                    }
+                ],
+            )
+        return change.after, token, change.late
+
+    def cancel_move_out(self, handle: str) -> Resident:
+        h = parse_handle(handle)
+        with self.engine.begin() as conn:
+            rid, r = self._load(conn, h, for_update=True)
+            change = proc.cancel_move_out(r, filed_on=self.today())
+            self._write(conn, change, rid=rid)
+            conn.execute(
+                st.transfer.update()
+                .where(st.transfer.c.resident_id == rid, st.transfer.c.state == "issued")
+                .values(state="cancelled")
+            )
+        return change.after
+
+    # the origin's side of the hand-over (called through the network by the destination)
+
+    def fetch_transfer(self, token: str, *, requester: str) -> TransferPackage:
+        with self.engine.begin() as conn:
+            t = self._transfer(conn, token)
+            if t.state == "cancelled" or (t.state == "handed-over" and t.handed_over_to != requester):
+                raise Conflict("this transfer is no longer open", field="transfer")
+            row = conn.execute(self._select().where(st.resident.c.id == t.resident_id)).one()
+            r = self._from_row(row)
+            self._record_access(
+                conn,
+                [t.resident_id],
+                action="transfer",
+                purpose="move-in",
+                items=ALL_ITEMS,
+                actor_kind="municipality",
+                actor=requester,
+                terminal=None,
+            )
+        return TransferPackage(
+            token=t.token,
+            source=self.code,
+            items=items_text(r),
+            root=bytes(row.root),
+            pp=bytes(row.pp) if row.pp is not None else None,
+            previous_address=r.address.line(),
+            destination_planned=t.destination_line,
+            planned_on=t.planned_on,
+        )
+
+    def complete_transfer(self, token: str, *, requester: str, moved_on: date, destination_line: str) -> None:
+        """Close the record here because ``requester`` took the person in (idempotent for that requester)."""
+        with self.engine.begin() as conn:
+            t = self._transfer(conn, token, for_update=True)
+            if t.state == "handed-over":
+                if t.handed_over_to == requester:
+                    return
+                raise Conflict("this transfer was completed by another municipality", field="transfer")
+            if t.state != "issued":
+                raise Conflict("this transfer is no longer open", field="transfer")
+            row = conn.execute(self._select().where(st.resident.c.id == t.resident_id)).one()
+            r = self._from_row(row)
+            change = proc.hand_over(
+                r,
+                moved_on=moved_on,
+                filed_on=self.today(),
+                destination_planned=t.destination_line,
+                destination_confirmed=destination_line,
+            )
+            self._write(conn, change, rid=t.resident_id)
+            conn.execute(
+                st.transfer.update()
+                .where(st.transfer.c.id == t.id)
+                .values(state="handed-over", handed_over_to=requester, handed_over_on=moved_on)
+            )
+            if r.is_head:
+                self._succeed_head(conn, r.household, on=moved_on, filed_on=self.today())
+
+    # the destination's side
+
+    def move_in(
+        self,
+        row: Mapping[str, str],
+        *,
+        moved_on: str,
+        household: str | None = None,
+        transfer: str | None = None,
+    ) -> MoveInResult:
+        """転入.  Without ``transfer`` the person comes from outside the network (e.g. from abroad) and ``row``
+        holds all items; with it, the items, the root and the pseudonym come from the municipality of origin and
+        ``row`` holds only the new address, relationship and filing date.
+
+        The hand-over never leaves two active records: the record here is created *incoming*, the origin closes
+        its record, then the record here becomes active.  A crash in between is completed by calling again
+        with the same transfer (every step is idempotent).
+        """
+        moved = self._event_date(moved_on, "moved_on")
+        if transfer is None:
+            full = dict(row) | {"became_resident_on": moved.isoformat(), "address_set_on": moved.isoformat()}
+            full.setdefault("filed_on", self.today().isoformat())
+            if not (full.get("filed_on") or "").strip():
+                full["filed_on"] = self.today().isoformat()
+            items = self._validate(full)
+            with self.engine.begin() as conn:
+                hh = self._household_for(conn, items, household)
+                self._check_duplicate(conn, items)
+                change = proc.move_in(items, handle=new_handle(), household=hh, moved_on=moved, status=Status.ACTIVE)
+                self._write(conn, change, root=os.urandom(32))
+            return MoveInResult(change.after)
+        return self._move_in_transfer(row, moved=moved, household=household, token=transfer.strip())
+
+    def _move_in_transfer(
+        self, row: Mapping[str, str], *, moved: date, household: str | None, token: str
+    ) -> MoveInResult:
+        source = token.split("-", 1)[0]
+        if len(source) != 6 or not source.isdigit() or len(token) < 20:
+            raise InvalidInput("is not a transfer token", field="transfer")
+        if source == self.code:
+            raise InvalidInput("comes from this municipality: use move-within", field="transfer")
+        if self.directory is None:
+            raise SekishoError("no network directory configured to reach the municipality of origin")
+        with self.engine.connect() as conn:
+            existing = conn.execute(self._select().where(st.resident.c.transfer_token == token)).first()
+        if existing is not None and existing.status == Status.ACTIVE.value:
+            return MoveInResult(self._from_row(existing), already_done=True)
+        origin = self.directory.municipality(source)
+        package = origin.fetch_transfer(token, requester=self.code)
+        if existing is None:
+            full = dict(package.items) | {
+                "town": row.get("town", ""),
+                "block": row.get("block", ""),
+                "katagaki": row.get("katagaki", ""),
+                "postal_code": row.get("postal_code", ""),
+                "relationship": row.get("relationship") or (HEAD if household is None else ""),
+                "became_resident_on": moved.isoformat(),
+                "address_set_on": moved.isoformat(),
+                "filed_on": (row.get("filed_on") or "").strip() or self.today().isoformat(),
+                "previous_address": package.previous_address,
+            }
+            items = self._validate(full)
+            with self.engine.begin() as conn:
+                taken = conn.execute(
+                    sa.select(st.resident.c.id).where(
+                        st.resident.c.root == package.root,
+                        st.resident.c.status.in_([Status.ACTIVE.value, Status.INCOMING.value]),
+                    )
+                ).first()
+                if taken is not None:
+                    raise Conflict("the person already has an active record in this register", field="transfer")
+                hh = self._household_for(conn, items, household)
+                change = proc.move_in(items, handle=new_handle(), household=hh, moved_on=moved, status=Status.INCOMING)
+                self._write(conn, change, root=package.root, pp=package.pp, transfer_token=token, events=False)
+        # the origin closes its record; only then does this one become active
+        with self.engine.connect() as conn:
+            incoming = conn.execute(self._select().where(st.resident.c.transfer_token == token)).one()
+        incoming_r = self._from_row(incoming)
+        origin.complete_transfer(token, requester=self.code, moved_on=moved, destination_line=incoming_r.address.line())
+        with self.engine.begin() as conn:
+            row_now = conn.execute(self._select().where(st.resident.c.transfer_token == token).with_for_update()).one()
+            r = self._from_row(row_now)
+            if r.status is Status.ACTIVE:
+                return MoveInResult(r, already_done=True)
+            active = proc.activate_incoming(r)
+            conn.execute(
+                st.resident.update()
+                .where(st.resident.c.id == row_now.id)
+                .values(status=Status.ACTIVE.value, updated_at=st.utcnow())
+            )
+            self._emit(conn, row_now.id, proc.MOVED_IN, moved)
+        return MoveInResult(active)
+
+    # --- bulk import ---------------------------------------------------------------------------------------
+
+    def import_rows(
+        self,
+        rows: Iterable[tuple[int, Mapping[str, str]]],
+        *,
+        source_sha256: str,
+        advance: Callable[[int], None] | None = None,
+    ) -> ImportResult:
+        """Validate every row, then write all of them in one transaction — or nothing.
+
+        Households are formed by the file's ``household`` key.  Each bad row is reported with its line number
+        and every rule it breaks (:class:`ErrorList`).
+        """
+        from sekisho.registry import bulk
+
+        today = self.today()
+        valid: list[tuple[int, str, ResidentItems]] = []
+        errors: list[tuple[int, SekishoError]] = []
+        n = 0
+        for line, row in rows:
+            n += 1
+            try:
+                if "__invalid__" in row:
+                    raise InvalidInput("is not a JSON object", field="line")
+                key = (row.get("household") or "").strip()
+                if not key:
+                    raise InvalidInput("is required", field="household")
+                valid.append((line, key, validate_items(row, municipality=self.code, today=today)))
+            except RowErrors as exc:
+                errors.extend((line, e) for e in exc.errors)
+            except SekishoError as exc:
+                errors.append((line, exc))
+            if advance is not None and n % 10_000 == 0:
+                advance(10_000)
+        if advance is not None:
+            advance(n % 10_000)
+        errors.extend(bulk.household_errors(valid))
+        if errors:
+            errors.sort(key=lambda e: e[0])
+            raise ErrorList(errors)
+        if not valid:
+            raise InvalidInput("has no rows", field="file")
+        with self.engine.begin() as conn:
+            return bulk.write(conn, valid, source_sha256=source_sha256, actor=self.actor.clerk)
+
+    # --- internals -----------------------------------------------------------------------------------------
+
+    def _validate(self, row: Mapping[str, str]) -> ResidentItems:
+        try:
+            return validate_items(row, municipality=self.code, today=self.today())
+        except RowErrors as exc:
+            if len(exc.errors) == 1:
+                raise exc.errors[0] from None
+            raise
+
+    def _event_date(self, value: str | None, field: str) -> date:
+        return parse_event_date(value or "", field=field, today=self.today())
+
+    def _any_date(self, value: str, field: str) -> date:
+        from sekisho.jp.wareki import parse_full_date
+
+        if not value or not value.strip():
+            raise InvalidInput("is required", field=field)
+        return parse_full_date(value.strip(), field=field)
+
+    def _select(self) -> sa.Select[Any]:
+        return sa.select(st.resident, st.household.c.handle.label("household_handle")).join(
+            st.household, st.household.c.id == st.resident.c.household_id
+        )
+
+    def _from_row(self, row: Any) -> Resident:
+        return st.resident_from_row(row, row.household_handle, self.code)
+
+    def _load(self, conn: Connection, handle: str, *, for_update: bool = False) -> tuple[int, Resident]:
+        stmt = self._select().where(st.resident.c.handle == handle)
+        if for_update and is_postgres(conn):
+            stmt = stmt.with_for_update(of=st.resident)
+        row = conn.execute(stmt).first()
+        if row is None:
+            raise NotFound("no resident with this handle in this register", field="handle")
+        return row.id, self._from_row(row)
+
+    def _transfer(self, conn: Connection, token: str, *, for_update: bool = False) -> Any:
+        stmt = sa.select(st.transfer).where(st.transfer.c.token == token.strip())
+        if for_update and is_postgres(conn):
+            stmt = stmt.with_for_update()
+        t = conn.execute(stmt).first()
+        if t is None:
+            raise NotFound("no transfer with this token at this municipality", field="transfer")
+        return t
+
+    def _household_id(self, conn: Connection, handle: str) -> int:
+        hid = conn.execute(sa.select(st.household.c.id).where(st.household.c.handle == handle)).scalar()
+        if hid is None:
+            raise NotFound("no household with this handle in this register", field="household")
+        return int(hid)
+
+    def _insert_household(self, conn: Connection, handle: str) -> int:
+        result = conn.execute(st.household.insert().values(handle=handle, created_at=st.utcnow()))
+        return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+    def _household_address(self, conn: Connection, hid: int, *, missing_ok: bool = False) -> Any:
+        row = conn.execute(
+            self._select()
+            .where(st.resident.c.household_id == hid, st.resident.c.status == Status.ACTIVE.value)
+            .order_by((st.resident.c.relationship == HEAD).desc(), st.resident.c.id)
+            .limit(1)
+        ).first()
+        if row is None:
+            if missing_ok:
+                return None
+            raise Conflict("the household has no active member", field="household")
+        return self._from_row(row).address
+
+    def _active_members(self, conn: Connection, household: str) -> int:
+        hid = self._household_id(conn, household)
+        return int(
+            conn.execute(
+                sa.select(sa.func.count())
+                .select_from(st.resident)
+                .where(st.resident.c.household_id == hid, st.resident.c.status == Status.ACTIVE.value)
+            ).scalar_one()
+        )
+
+    def _household_for(self, conn: Connection, items: ResidentItems, household: str | None) -> str:
+        """A new resident founds a household (as its head) or joins an existing one at the same address."""
+        if household is None:
+            if items.relationship != HEAD:
+                raise InvalidInput(
+                    "a resident founding a new household must be its head (世帯主)", field="relationship"
+                )
+            hh = new_household_handle()
+            self._insert_household(conn, hh)
+            return hh
+        hh = parse_household_handle(household)
+        hid = self._household_id(conn, hh)
+        here = self._household_address(conn, hid, missing_ok=True)
+        if here is not None and here != items.address:
+            raise Conflict("the household lives at another address", field="household")
+        self._check_relationship(conn, hid, items.relationship)
+        return hh
+
+    def _check_relationship(self, conn: Connection, hid: int, relationship: str, *, except_id: int = -1) -> None:
+        if relationship != HEAD:
+            return
+        head = conn.execute(
+            sa.select(st.resident.c.id).where(
+                st.resident.c.household_id == hid,
+                st.resident.c.relationship == HEAD,
+                st.resident.c.status == Status.ACTIVE.value,
+                st.resident.c.id != except_id,
+            )
+        ).first()
+        if head is not None:
+            raise Conflict("the household already has a head (世帯主)", field="relationship")
+
+    def _check_duplicate(self, conn: Connection, items: ResidentItems) -> None:
+        """Someone arriving from outside the network has no root yet: refuse an obvious second record."""
+        same = conn.execute(
+            sa.select(st.resident.c.id).where(
+                st.resident.c.status == Status.ACTIVE.value,
+                st.resident.c.name_key == _name_key(items),
+                st.resident.c.birth_date == items.birth_date.iso(),
+                st.resident.c.sex == items.sex,
+            )
+        ).first()
+        if same is not None:
+            raise Conflict(
+                "an active resident with the same name, birth date and sex is already registered here",
+                field="resident",
+            )
+
+    def _settle_head(self, conn: Connection, hid: int, *, had_head: bool, on: date, filed_on: date) -> None:
+        """After a household change: one head, or a vacancy only where there already was one."""
+        rows = conn.execute(
+            self._select().where(st.resident.c.household_id == hid, st.resident.c.status == Status.ACTIVE.value)
+        ).all()
+        heads = sum(1 for row in rows if row.relationship == HEAD)
+        if heads > 1:
+            raise Conflict("a household cannot have two heads (世帯主)", field="changes")
+        if rows and heads == 0:
+            if len(rows) == 1:
+                survivor = self._from_row(rows[0])
+                self._write(conn, proc.head_succession(survivor, on=on, filed_on=filed_on), rid=rows[0].id)
+            elif had_head:
+                raise Conflict("the change leaves the household without a head (世帯主)", field="changes")
+
+    def _succeed_head(self, conn: Connection, household: str, *, on: date, filed_on: date) -> None:
+        hid = self._household_id(conn, household)
+        rows = conn.execute(
+            self._select().where(st.resident.c.household_id == hid, st.resident.c.status == Status.ACTIVE.value)
+        ).all()
+        if len(rows) == 1:
+            survivor = self._from_row(rows[0])
+            self._write(conn, proc.head_succession(survivor, on=on, filed_on=filed_on), rid=rows[0].id)
+        # with several members left the head stays vacant until a household change names one
+
+    def _write(
+        self,
+        conn: Connection,
+        change: proc.Change,
+        *,
+        rid: int | None = None,
+        root: bytes | None = None,
+        pp: bytes | None = None,
+        transfer_token: str | None = None,
+        events: bool = True,
+    ) -> int:
+        now = st.utcnow()
+        r = change.after
+        hid = self._household_id(conn, r.household)
+        values = st.item_columns(r) | {
+            "household_id": hid,
+            "name_key": _name_key(r),
+            "kana_key": _kana_key(r),
+            "updated_at": now,
+        }
+        if change.before is None:
+            values |= {
+                "handle": r.handle,
+                "root": root if root is not None else os.urandom(32),
+                "pp": pp,
+                "transfer_token": transfer_token,
+                "created_at": now,
+            }
+            try:
+                rid = int(conn.execute(st.resident.insert().values(**values)).inserted_primary_key[0])  # type: ignore[index]
+            except sa.exc.IntegrityError as exc:
+                raise Conflict("the person already has an active record in this register", field="resident") from exc
+        else:
+            assert rid is not None
+            # optimistic check: the row must still be at the version the change was computed from
+            try:
+                result = conn.execute(
+                    st.resident.update()
+                    .where(st.resident.c.id == rid, st.resident.c.version == change.before.version)
+                    .values(**values)
+                )
+            except sa.exc.IntegrityError as exc:
+                # the database's own guards: one head per household, one live record per person
+                raise Conflict("the change conflicts with another record of this register", field="handle") from exc
+            if result.rowcount != 1:
+                raise Conflict("the record changed meanwhile; try again", field="handle")
+        conn.execute(
+            st.history.insert().values(
+                resident_id=rid,
+                version=r.version,
+                kind=change.kind.value,
+                event_date=change.event_date,
+                filed_on=change.filed_on,
+                late=change.late,
+                recorded_at=now,
+                actor=self.actor.clerk,
+                batch_id=None,
+                changes=json.dumps(change.diff(), ensure_ascii=False) if change.before is not None else None,
+                note=change.note,
+            )
+        )
+        if events:
+            for kind in change.events:
+                self._emit(conn, rid, kind, change.event_date)
+        return rid
+
+    def _emit(self, conn: Connection, rid: int, kind: str, on: date) -> None:
+        conn.execute(
+            st.event.insert().values(
+                kind=kind, resident_id=rid, event_date=on, created_at=st.utcnow(), delivered_at=None
+            )
+        )
+
+    def _record_access(
+        self,
+        conn: Connection,
+        resident_ids: Sequence[int],
+        *,
+        action: str,
+        purpose: str,
+        items: Sequence[str],
+        actor_kind: str = "clerk",
+        actor: str | None = None,
+        terminal: str | None = "",
+    ) -> None:
+        if not resident_ids:
+            return
+        now = st.utcnow()
+        conn.execute(
+            st.access.insert(),
+            [
+                {
+                    "record_id": secrets.token_hex(16),
+                    "resident_id": rid,
+                    "at": now,
+                    "actor_kind": actor_kind,
+                    "actor": actor or self.code,
+                    "terminal": (self.actor.terminal or self.actor.clerk) if terminal == "" else terminal,
+                    "action": action,
+                    "purpose": purpose,
+                    "legal_basis": None,
+                    "warrant": None,
+                    "items": ",".join(sorted(items)),
+                    "decision": "allow",
+                    "reason_codes": "",
+                    "nonce": secrets.token_hex(16),
+                    "sealed_until": None,
+                    "log_index": None,
+                    "leaf_hash": None,
+                }
+                for rid in resident_ids
+            ],
+        )
+
+    # --- outbox --------------------------------------------------------------------------------------------
+
+    def pending_events(self, *, limit: int = 1000) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(st.event.c.id, st.event.c.kind, st.event.c.event_date, st.resident.c.handle)
+                .join(st.resident, st.resident.c.id == st.event.c.resident_id)
+                .where(st.event.c.delivered_at.is_(None))
+                .order_by(st.event.c.id)
+                .limit(limit)
+            ).all()
+        return [dict(r._mapping) for r in rows]
+
+    def deliver_events(self, sink: EventSink | None = None) -> int:
+        """Hand pending outbox events to ``sink`` in order, marking each delivered after the sink accepts it."""
+        target = sink or self.events
+        if target is None:
+            return 0
+        done = 0
+        for ev in self.pending_events():
+            target.deliver(
+                kind=ev["kind"], municipality=self.code, handle=ev["handle"], event_date=ev["event_date"], extra={}
+            )
+            with self.engine.begin() as conn:
+                conn.execute(st.event.update().where(st.event.c.id == ev["id"]).values(delivered_at=st.utcnow()))
+            done += 1
+        return done
+
+
+_ITEM_FIELDS = (
+    "relationship",
+    "household",
+    "family_name",
+    "given_name",
+    "family_name_kana",
+    "given_name_kana",
+    "kana_confirmed",
+    "former_family_name",
+    "former_family_name_kana",
+    "alias_name",
+    "alias_name_kana",
+    "alphabet_name",
+    "birth_date",
+    "sex",
+    "nationality",
+    "foreign_category",
+    "residence_status",
+    "period_of_stay",
+    "stay_expiry",
+    "residence_card_number",
+    "special_permanent_certificate_number",
+    "became_foreign_resident_on",
+    "postal_code",
+    "town",
+    "block",
+    "katagaki",
+    "became_resident_on",
+    "address_set_on",
+    "filed_on",
+    "previous_address",
+    "honseki",
+    "hittousha",
+    "benefits",
+)
+
+
+def items_text(r: Resident) -> dict[str, str]:
+    """A record's items in import-format text (what a transfer carries and a correction starts from)."""
+    f = r.foreign
+    return {
+        "relationship": r.relationship,
+        "family_name": r.family_name,
+        "given_name": r.given_name,
+        "family_name_kana": r.family_name_kana,
+        "given_name_kana": r.given_name_kana,
+        "kana_confirmed": "true" if r.kana_confirmed else "false",
+        "former_family_name": r.former_family_name,
+        "former_family_name_kana": r.former_family_name_kana,
+        "alias_name": r.alias_name,
+        "alias_name_kana": r.alias_name_kana,
+        "alphabet_name": r.alphabet_name,
+        "birth_date": r.birth_date.gregorian() if r.is_foreign else r.birth_date.wareki(),
+        "sex": r.sex,
+        "nationality": r.nationality,
+        "foreign_category": f.category.value if f else "",
+        "residence_status": f.residence_status if f else "",
+        "period_of_stay": f.period_of_stay if f else "",
+        "stay_expiry": f.stay_expiry.isoformat() if f and f.stay_expiry else "",
+        "residence_card_number": f.residence_card_number if f else "",
+        "special_permanent_certificate_number": f.special_permanent_certificate_number if f else "",
+        "became_foreign_resident_on": f.became_foreign_resident_on.isoformat() if f else "",
+        "postal_code": r.address.postal_code or "",
+        "town": r.address.town,
+        "block": r.address.block,
+        "katagaki": r.address.katagaki,
+        "became_resident_on": r.became_resident_on.isoformat(),
+        "address_set_on": r.address_set_on.isoformat(),
+        "filed_on": r.filed_on.isoformat(),
+        "previous_address": r.previous_address,
+        "honseki": r.honseki,
+        "hittousha": r.hittousha,
+        "benefits": ",".join(sorted(r.benefits)),
+    }
+
+
+def _name_key(r: ResidentItems | Resident) -> str:
+    return jp_text.search_key(f"{r.family_name}{r.given_name}{r.alphabet_name}{r.alias_name}")
+
+
+def _kana_key(r: ResidentItems | Resident) -> str:
+    return jp_text.search_key(f"{r.family_name_kana}{r.given_name_kana}{r.alias_name_kana}")
+
+
+def _token() -> str:
+    return base64.b32encode(os.urandom(20)).decode().rstrip("=")
+
+
+def resident_json(r: Resident) -> dict[str, Any]:
+    """The record as the CLI's --json and the API show it (no root, no pseudonym: they never leave)."""
+    return {
+        "handle": r.handle,
+        "household": r.household,
+        "relationship": r.relationship,
+        "status": r.status.value,
+        "version": r.version,
+        "name": r.display_name,
+        "kana": r.display_kana,
+        "kana_confirmed": r.kana_confirmed,
+        "family_name": r.family_name,
+        "given_name": r.given_name,
+        "family_name_kana": r.family_name_kana,
+        "given_name_kana": r.given_name_kana,
+        "former_family_name": r.former_family_name,
+        "former_family_name_kana": r.former_family_name_kana,
+        "alias_name": r.alias_name,
+        "alias_name_kana": r.alias_name_kana,
+        "alphabet_name": r.alphabet_name,
+        "birth_date": r.birth_date.iso(),
+        "birth_date_display": r.birth_date_display(),
+        "sex": r.sex,
+        "nationality": r.nationality,
+        "foreign": r.foreign.as_dict() if r.foreign else None,
+        "address": r.address.line(),
+        "town": r.address.town,
+        "block": r.address.block,
+        "katagaki": r.address.katagaki,
+        "postal_code": r.address.postal_code,
+        "became_resident_on": r.became_resident_on.isoformat(),
+        "address_set_on": r.address_set_on.isoformat(),
+        "filed_on": r.filed_on.isoformat(),
+        "previous_address": r.previous_address,
+        "honseki": r.honseki,
+        "hittousha": r.hittousha,
+        "benefits": sorted(r.benefits),
+        "moving_out": r.moving_out,
+        "closed": None
+        if r.closed is None
+        else {
+            "reason": r.closed.reason.value,
+            "event_date": r.closed.event_date.isoformat(),
+            "filed_on": r.closed.filed_on.isoformat(),
+            "destination_planned": r.closed.destination_planned,
+            "destination_confirmed": r.closed.destination_confirmed,
+        },
+    }
+
+
+def history_json(h: HistoryEntry) -> dict[str, Any]:
+    return {
+        "version": h.version,
+        "kind": h.kind.value,
+        "event_date": h.event_date.isoformat(),
+        "filed_on": h.filed_on.isoformat(),
+        "late": h.late,
+        "recorded_at": h.recorded_at.isoformat() if isinstance(h.recorded_at, datetime) else str(h.recorded_at),
+        "actor": h.actor,
+        "changes": h.changes,
+        "note": h.note,
+    }
