@@ -711,7 +711,7 @@ class RegisterService:
         )
 
     def _from_row(self, row: Any) -> Resident:
-        return st.resident_from_row(row, row.household_handle, self.code)
+        return st.resident_from_row(row, row.household_handle)
 
     def _load(self, conn: Connection, handle: str, *, for_update: bool = False) -> tuple[int, Resident]:
         stmt = self._select().where(st.resident.c.handle == handle)

@@ -76,6 +76,8 @@ resident = sa.Table(
     sa.Column("nationality", sa.String(8), nullable=False),
     sa.Column("foreign_items", sa.Text, nullable=True),
     sa.Column("postal_code", sa.String(7), nullable=True),
+    # the code the address lies in: the register's own, or a ward's in a designated city
+    sa.Column("address_code", sa.String(6), nullable=False),
     sa.Column("town", sa.Text, nullable=False),
     sa.Column("block", sa.Text, nullable=False),
     sa.Column("katagaki", sa.Text, nullable=False),
@@ -216,7 +218,7 @@ def utcnow() -> datetime:
 # --- row <-> domain ----------------------------------------------------------------------------------------
 
 
-def resident_from_row(row: Any, household_handle: str, municipality: str) -> Resident:
+def resident_from_row(row: Any, household_handle: str) -> Resident:
     m = row._mapping
     closed = None
     if m["closed_reason"]:
@@ -241,7 +243,7 @@ def resident_from_row(row: Any, household_handle: str, municipality: str) -> Res
         sex=m["sex"],
         nationality=m["nationality"],
         address=Address(
-            municipality_code=municipality,
+            municipality_code=m["address_code"],
             town=m["town"],
             block=m["block"],
             katagaki=m["katagaki"],
@@ -301,6 +303,7 @@ def item_columns(r: Resident) -> dict[str, Any]:
         "nationality": r.nationality,
         "foreign_items": json.dumps(r.foreign.as_dict(), ensure_ascii=False) if r.foreign else None,
         "postal_code": r.address.postal_code,
+        "address_code": r.address.municipality_code,
         "town": r.address.town,
         "block": r.address.block,
         "katagaki": r.address.katagaki,

@@ -1,0 +1,1 @@
+"""Purpose limitation, PIAs, warrants, resident protections and the watchdog's anomaly detection."""
