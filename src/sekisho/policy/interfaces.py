@@ -46,6 +46,10 @@ class AccessRequest:
     count: int = 1  # how many persons this request concerns (a conversion batch)
     #: municipality whose register answers (some settings are per municipality)
     municipality: str | None = None
+    #: for notices: which change (died, moved_out, moved_in, moved_within, name_changed)
+    event: str | None = None
+    #: a certificate issued without a clerk (kiosk, convenience store, online): blocked for protected residents
+    self_service: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,12 +60,17 @@ class Decision:
     items: frozenset[str]
     #: short codes, e.g. "no-legal-basis", "pia-not-approved", "item-not-allowed:address", "warrant-expired"
     reasons: tuple[str, ...]
-    legal_basis: str | None = None  # the article the release rests on, e.g. "住基法30条の9 別表第一 4"
+    #: id of the legal-basis row the release rests on (the table gives the law and article), e.g. "pension.benefit"
+    legal_basis: str | None = None
     pia: str | None = None  # id of the approved PIA
     warrant: str | None = None
     #: the resident sees the access from this date (court-ordered investigations); the watchdog sees it at once
     sealed_until: date | None = None
     events: frozenset[str] = field(default_factory=frozenset)  # notices the requester is entitled to
+    #: the basis is the resident's consent: not final until check_subject has seen the consent
+    consent_required: bool = False
+    #: the decision this one narrows (check_subject records a changed decision under a new id)
+    parent: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +81,11 @@ class SubjectFacts:
     protected_requester_refused: frozenset[str] = frozenset()  # requester ids named in the measure
     opted_out_of_consent_uses: bool = False
     consented_requesters: frozenset[str] = frozenset()
+    #: an opaque per-municipality reference to a *protected* person (keyed digest, never the handle), so that the
+    #: watchdog can see repeated requests about one protected person without learning who it is
+    subject_ref: str | None = None
+    #: optional services (purpose codes) the answering municipality has joined; None = the setting does not apply
+    municipality_joined: frozenset[str] | None = None
 
 
 class PolicyDecisionPoint(Protocol):
