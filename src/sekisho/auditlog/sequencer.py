@@ -147,9 +147,12 @@ class _PostgresBackend:
             async with raw.cursor() as cur:
                 async with cur.copy(store.PG_COPY_LEAVES) as copy:
                     copy.set_types(["int8", "bytea", "bytea"])
-                    write = copy.write_row
+                    # format rows with the (C) formatter and await only when a 32 KiB chunk is ready: the same
+                    # bytes as copy.write_row, without a coroutine per row
+                    fmt = copy.formatter
                     for row in zip(range(start, start + len(entries)), hashes, entries, strict=True):
-                        await write(row)
+                        if chunk := fmt.write_row(row):
+                            await copy.write(chunk)
                 if tiles:
                     await cur.executemany(store.PG_INSERT_TILE, tiles)
             await raw.commit()

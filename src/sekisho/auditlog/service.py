@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,17 +72,6 @@ class VerifyReport:
     seconds: float
 
 
-class _DbTiles:
-    """A TileReader over the log's database (one short read transaction per batch of tiles)."""
-
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
-
-    def read_tiles(self, refs: Sequence[TileRef]) -> dict[TileRef, bytes]:
-        with self._engine.connect() as conn:
-            return store.read_tiles(conn, refs)
-
-
 class _ConnTiles:
     """A TileReader inside a transaction already open (SQLite allows one writer: do not open another)."""
 
@@ -102,7 +92,6 @@ class LogService:
         self._sequencer: Sequencer | None = None
         self._starting: asyncio.Future[Sequencer] | None = None
         self._seq_lock = threading.Lock()
-        self._tiles = TileHashSource(_DbTiles(engine))
 
     @classmethod
     def open(cls, home: Home, *, secret: bytes | None = None) -> LogService:
@@ -191,21 +180,25 @@ class LogService:
         with self.engine.connect() as conn:
             return store.log_size(conn)
 
-    def _check_size(self, size: int) -> None:
-        if size < 0 or size > self.size():
-            raise NotFound("the log has no tree of that size", field="size")
+    @contextlib.contextmanager
+    def _tree(self, size: int) -> Iterator[TileHashSource]:
+        """Tiles of the tree of ``size`` leaves, read on one connection (one round trip per kind of tile)."""
+        with self.engine.connect() as conn:
+            if size < 0 or size > store.log_size(conn):
+                raise NotFound("the log has no tree of that size", field="size")
+            yield TileHashSource(_ConnTiles(conn))
 
     def root(self, *, size: int) -> bytes:
-        self._check_size(size)
-        return merkle.tree_root(self._tiles, size)
+        with self._tree(size) as tiles:
+            return merkle.tree_root(tiles, size)
 
     def inclusion_proof(self, *, index: int, size: int) -> list[bytes]:
-        self._check_size(size)
-        return merkle.inclusion_proof(self._tiles, index, size)
+        with self._tree(size) as tiles:
+            return merkle.inclusion_proof(tiles, index, size)
 
     def consistency_proof(self, *, old: int, new: int) -> list[bytes]:
-        self._check_size(new)
-        return merkle.consistency_proof(self._tiles, old, new)
+        with self._tree(new) as tiles:
+            return merkle.consistency_proof(tiles, old, new)
 
     def entries(self, *, start: int, end: int) -> list[bytes]:
         with self.engine.connect() as conn:

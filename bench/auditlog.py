@@ -1,0 +1,297 @@
+"""The access log: durable appends with group commit, against raw binary COPY and raw SHA-256, measured in the
+same run; the p99 wait for an acknowledgement; inclusion proofs at 10,000,000 leaves; full verification.
+
+    python -m bench auditlog                      # everything, SQLite and (if SEKISHO_PG_URL is set) PostgreSQL
+    python -c 'import bench.auditlog as b; b.main(["--quick"])'   # a short run while developing
+
+Appends are acknowledged only after their batch's commit (synchronous_commit=on / synchronous=FULL); the
+appenders are asyncio tasks on the writer's event loop (the way ``sekisho log serve`` runs), each sending one
+canonical entry at a time and waiting for its receipt.  The baseline writes the very same rows (index, leaf
+hash, entry) into an identical table with one binary COPY in one transaction (PostgreSQL) or one executemany in
+one transaction (SQLite).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import hashlib
+import os
+import random
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from sekisho.auditlog import merkle, store
+from sekisho.auditlog.entry import AccessRecordBuilder, derive_commitment_key
+from sekisho.auditlog.keys import init_keys
+from sekisho.auditlog.service import LogService
+from sekisho.auditlog.tiles import TileState
+from sekisho.config import Home
+from sekisho.storage import create_engine_for, open_party_db
+
+PASS = b"bench"
+ACTORS = [("agency", "pension"), ("agency", "tax"), ("municipality", "131016"), ("clerk", "271004")]
+PURPOSES = ["pension.benefit", "tax.assessment", "certificate.residence", "counter.enquiry"]
+ITEMS = [["address", "name"], ["address", "birth_date", "name", "sex"], ["name"], ["address"]]
+
+
+def make_entries(n: int) -> list[bytes]:
+    rng = random.Random(1)
+    keys = [derive_commitment_key(os.urandom(32)) for _ in range(64)]
+    out = []
+    for i in range(n):
+        kind, actor = ACTORS[i % len(ACTORS)]
+        out.append(
+            AccessRecordBuilder()
+            .actor(kind, actor, terminal=f"t-{rng.randrange(500)}")
+            .action("identity-confirmation", purpose=PURPOSES[i % len(PURPOSES)], legal_basis="jukiho-30-9")
+            .items(ITEMS[rng.randrange(len(ITEMS))])
+            .decision("allow", ["ok"])
+            .build(keys[rng.randrange(len(keys))])
+            .entry_bytes()
+        )
+    return out
+
+
+class Db:
+    """A throw-away home on SQLite (files in a temporary directory) or PostgreSQL (schemas dropped after)."""
+
+    def __init__(self, pg_url: str | None) -> None:
+        self.pg_url = pg_url
+        self.dir = Path(tempfile.mkdtemp(prefix="sekisho-bench-"))
+        self.namespace = f"bench{uuid.uuid4().hex[:8]}_" if pg_url else ""
+        self.home = Home(root=self.dir, db_url=pg_url, namespace=self.namespace)
+        init_keys(self.home, PASS)
+        self.name = "PostgreSQL" if pg_url else "SQLite"
+
+    def fresh_log(self, tag: str) -> LogService:
+        """A new, empty log (its own home: its own schema or file)."""
+        home = Home(root=self.dir / tag, db_url=self.pg_url, namespace=f"{self.namespace}{tag}_")
+        home.root.mkdir()
+        init_keys(home, PASS)
+        return LogService.open(home, secret=PASS)
+
+    def baseline_engine(self, tag: str) -> sa.Engine:
+        home = Home(root=self.dir, db_url=self.pg_url, namespace=f"{self.namespace}{tag}_")
+        return open_party_db(home, "watchdog", ["auditlog"])  # a party with the same tables, left empty
+
+    def drop(self) -> None:
+        if not self.pg_url:
+            return
+        engine = create_engine_for(self.pg_url)
+        with engine.begin() as conn:
+            schemas = conn.execute(
+                sa.text("SELECT nspname FROM pg_namespace WHERE nspname LIKE :p"), {"p": self.namespace + "%"}
+            ).scalars()
+            for schema in list(schemas):
+                conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+        engine.dispose()
+
+
+# --- the figures ------------------------------------------------------------------------------------------
+
+
+def hash_rate(entries: list[bytes]) -> float:
+    sha = hashlib.sha256
+    started = time.perf_counter()
+    for e in entries:
+        sha(b"\x00" + e).digest()
+    return len(entries) / (time.perf_counter() - started)
+
+
+def baseline_rate(db: Db, rows: list[tuple[int, bytes, bytes]], tag: str) -> float:
+    """The same rows, one binary COPY (PostgreSQL) or one executemany (SQLite), one transaction."""
+    engine = db.baseline_engine(tag)
+    try:
+        with engine.connect() as conn:
+            dbapi: Any = conn.connection.dbapi_connection
+            started = time.perf_counter()
+            with conn.begin():
+                if db.pg_url:
+                    with dbapi.cursor() as cur, cur.copy(store.PG_COPY_LEAVES) as copy:
+                        copy.set_types(["int8", "bytea", "bytea"])
+                        for row in rows:
+                            copy.write_row(row)
+                else:
+                    cur = dbapi.cursor()
+                    cur.executemany("INSERT INTO log_leaf (idx, leaf_hash, entry) VALUES (?, ?, ?)", rows)
+                    cur.close()
+            return len(rows) / (time.perf_counter() - started)
+    finally:
+        engine.dispose()
+
+
+def append_run(db: Db, entries: list[bytes], *, total: int, concurrency: int, warmup: int, tag: str) -> dict[str, Any]:
+    svc = db.fresh_log(tag)
+    latencies: list[float] = []
+
+    async def appender(worker: int, count: int, record: bool) -> None:
+        append = svc.append_async
+        clock = time.perf_counter
+        n = len(entries)
+        for i in range(count):
+            t = clock()
+            await append(entries[(worker * 7919 + i) % n])
+            if record:
+                latencies.append(clock() - t)
+
+    async def run() -> dict[str, Any]:
+        seq = await svc.start()
+        per = max(1, warmup // concurrency)
+        await asyncio.gather(*(appender(w, per, False) for w in range(concurrency)))
+        batches0, entries0 = seq.batches, seq.entries
+        per = max(1, total // concurrency)
+        gc.collect()
+        started = time.perf_counter()
+        await asyncio.gather(*(appender(w, per, True) for w in range(concurrency)))
+        elapsed = time.perf_counter() - started
+        batch = (seq.entries - entries0) / max(1, seq.batches - batches0)
+        await svc.stop()
+        return {"rate": per * concurrency / elapsed, "batch": batch}
+
+    try:
+        result = asyncio.run(run())
+    finally:
+        svc.close()
+    latencies.sort()
+    result["p50_ms"] = latencies[len(latencies) // 2] * 1e3
+    result["p99_ms"] = latencies[int(len(latencies) * 0.99)] * 1e3
+    result["concurrency"] = concurrency
+    return result
+
+
+def bulk_load(svc: LogService, leaves: Iterator[bytes], n: int, *, chunk: int = 65536) -> None:
+    """Build a log of n leaves quickly (not through the append path): one transaction per chunk of rows."""
+    state = TileState()
+    postgres = svc.engine.dialect.name == "postgresql"
+    with svc.engine.connect() as conn:
+        dbapi: Any = conn.connection.dbapi_connection
+        buf: list[bytes] = []
+        for i, e in enumerate(leaves, 1):
+            buf.append(e)
+            if len(buf) == chunk or i == n:
+                hashes = [hashlib.sha256(b"\x00" + x).digest() for x in buf]
+                start = state.size
+                tiles = state.append(hashes)
+                with conn.begin():
+                    if postgres:
+                        store.write_batch_postgres(dbapi, start, hashes, buf, tiles)
+                    else:
+                        store.write_batch_sqlite(dbapi, start, hashes, buf, tiles)
+                buf = []
+            if i == n:
+                break
+
+
+def proof_timing(svc: LogService, size: int, count: int) -> dict[str, float]:
+    rng = random.Random(3)
+    root = svc.root(size=size)
+    times: list[float] = []
+    for _ in range(count):
+        index = rng.randrange(size)
+        started = time.perf_counter()
+        proof = svc.inclusion_proof(index=index, size=size)
+        times.append(time.perf_counter() - started)
+        leaf = svc.entries(start=index, end=index + 1)[0]
+        merkle.verify_inclusion(index, size, merkle.hash_leaf(leaf), proof, root)
+    cons: list[float] = []
+    for _ in range(count // 4 or 1):
+        old = rng.randrange(1, size)
+        started = time.perf_counter()
+        proof = svc.consistency_proof(old=old, new=size)
+        cons.append(time.perf_counter() - started)
+        merkle.verify_consistency(old, size, svc.root(size=old), root, proof)
+    times.sort()
+    return {
+        "inclusion_mean_ms": statistics.fmean(times) * 1e3,
+        "inclusion_p99_ms": times[int(len(times) * 0.99)] * 1e3,
+        "consistency_mean_ms": statistics.fmean(cons) * 1e3,
+    }
+
+
+def verify_timing(svc: LogService, entries: list[bytes], n: int) -> float:
+    """Seconds per million leaves for `sekisho log verify` (rehash every entry, compare tiles and checkpoints)."""
+    bulk_load(svc, (entries[i % len(entries)] for i in range(n)), n)
+    svc.issue_checkpoint()
+    report = svc.verify()
+    assert report.size == n
+    return report.seconds / n * 1e6
+
+
+# --- the run ----------------------------------------------------------------------------------------------
+
+
+def _print(line: str = "") -> None:
+    print(line, flush=True)
+
+
+def main(argv: list[str]) -> None:
+    p = argparse.ArgumentParser(prog="bench.auditlog")
+    p.add_argument("--quick", action="store_true", help="small sizes, for development")
+    p.add_argument("--appends", type=int, default=200_000, help="measured appends per configuration")
+    p.add_argument("--concurrency", type=int, nargs="+", default=[64, 256, 1024])
+    p.add_argument("--big", type=int, default=10_000_000, help="leaves of the tree for the proof timing")
+    p.add_argument("--verify", type=int, default=1_000_000, help="leaves for the verification timing")
+    p.add_argument("--no-sqlite", action="store_true")
+    p.add_argument("--big-sqlite", action="store_true", help="also build the big tree on SQLite")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.appends, args.concurrency, args.big, args.verify = 40_000, [256], 300_000, 100_000
+
+    entries = make_entries(20_000)
+    gc.freeze()  # the benchmark's own data need not be scanned by every collection
+    pg_url = os.environ.get("SEKISHO_PG_URL") or None
+    dbs = ([] if args.no_sqlite else [None]) + ([pg_url] if pg_url else [])
+    if not pg_url:
+        _print("SEKISHO_PG_URL is not set: PostgreSQL skipped (make bench sets it)")
+
+    hashes_per_s = hash_rate(entries * 5)
+    _print(f"raw SHA-256 leaf hashing: {hashes_per_s:,.0f} leaves/s (one core, {len(entries[0])}-byte entries)")
+    rows = [
+        (i, hashlib.sha256(b"\x00" + entries[i % len(entries)]).digest(), entries[i % len(entries)])
+        for i in range(args.appends)
+    ]
+    for url in dbs:
+        db = Db(url)
+        try:
+            _print(f"\n-- {db.name} --")
+            base = baseline_rate(db, rows, "copy")
+            what = "binary COPY" if url else "executemany"
+            _print(f"baseline, raw {what} of the same rows, one transaction: {base:,.0f} rows/s")
+            for c in args.concurrency:
+                r = append_run(db, entries, total=args.appends, concurrency=c, warmup=20_000, tag=f"c{c}")
+                _print(
+                    f"durable appends, {c:>4} concurrent appenders: {r['rate']:,.0f}/s "
+                    f"= {r['rate'] / base:.2f} x {what}, {r['rate'] / hashes_per_s:.3f} x SHA-256; "
+                    f"ack p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms; mean batch {r['batch']:.0f}"
+                )
+            svc = db.fresh_log("verify")
+            try:
+                per_m = verify_timing(svc, entries, args.verify)
+                _print(f"full verification ({args.verify:,} leaves): {per_m:.1f} s per million leaves")
+            finally:
+                svc.close()
+            if url or args.big_sqlite:
+                svc = db.fresh_log("big")
+                try:
+                    started = time.perf_counter()
+                    bulk_load(svc, (i.to_bytes(8, "big") for i in range(args.big)), args.big)
+                    built = time.perf_counter() - started
+                    t = proof_timing(svc, args.big, 200)
+                    _print(
+                        f"tree of {args.big:,} leaves (bulk-loaded in {built:.0f} s): inclusion proof "
+                        f"{t['inclusion_mean_ms']:.2f} ms mean, {t['inclusion_p99_ms']:.2f} ms p99; "
+                        f"consistency proof {t['consistency_mean_ms']:.2f} ms mean"
+                    )
+                finally:
+                    svc.close()
+        finally:
+            db.drop()
