@@ -11,8 +11,11 @@ the batch passes through T1 and T2, the receiving domain decrypts.
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import secrets as _secrets
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 
 from sekisho.errors import IntegrityError, InvalidInput
@@ -27,6 +30,47 @@ def new_polymorphic_pseudonym(root: bytes, public_key: Point) -> bytes:
     """``PP = Enc_Y(P)`` for a resident's 32-byte secret root: 64 bytes to store with the record.  Any PP of the
     same root converts to the same pseudonyms; the register keeps one and carries it across moves."""
     return encrypt(person_point(root), public_key).to_bytes()
+
+
+#: below this many roots a process pool costs more (start-up, pickling) than it saves
+POOL_THRESHOLD = 20_000
+_POOL_CHUNK = 10_000
+
+
+def _pps_chunk(roots: bytes, public_key: bytes) -> bytes:
+    """Worker: PPs for concatenated 32-byte roots, returned concatenated (cheap to pickle both ways)."""
+    key = Point.from_bytes(public_key, field="public_key")
+    points = [person_point(roots[i : i + 32]).to_bytes() for i in range(0, len(roots), 32)]
+    return b"".join(encrypt_batch(points, key))
+
+
+def new_polymorphic_pseudonyms_batch(
+    roots: Sequence[bytes], public_key: Point, *, workers: int | None = None
+) -> list[bytes]:
+    """``PP = Enc_Y(P)`` for many roots (registration in bulk, ``registry join-network``), in order.
+
+    One PP costs a hash to the group, one fixed-base and one variable-base multiplication.  From
+    :data:`POOL_THRESHOLD` roots on, the work is split over a process pool (``workers``, default: every CPU);
+    ``workers=1`` keeps it in this process."""
+    for i, root in enumerate(roots):
+        if not isinstance(root, bytes) or len(root) != 32:
+            raise InvalidInput("must be 32 bytes", field=f"roots[{i}]")
+    n = len(roots)
+    if workers is None:
+        workers = (os.cpu_count() or 1) if n >= POOL_THRESHOLD else 1
+    y = public_key.to_bytes()
+    if workers <= 1 or n <= _POOL_CHUNK:
+        return _split(_pps_chunk(b"".join(roots), y))
+    blobs = [b"".join(roots[i : i + _POOL_CHUNK]) for i in range(0, n, _POOL_CHUNK)]
+    # fork, where there is one: spawn and forkserver re-run the caller's main module in every worker (a CLI, a
+    # test runner).  The workers touch nothing they inherit but this module: no lock, no database connection.
+    ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+    with ProcessPoolExecutor(min(workers, len(blobs)), mp_context=ctx) as pool:
+        return [pp for out in pool.map(_pps_chunk, blobs, [y] * len(blobs)) for pp in _split(out)]
+
+
+def _split(blob: bytes) -> list[bytes]:
+    return [blob[i : i + 64] for i in range(0, len(blob), 64)]
 
 
 def prepare_batch(ciphertexts: Sequence[bytes], public_key: Point) -> list[bytes]:

@@ -14,7 +14,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import secrets as _secrets
+from collections.abc import Callable
 from pathlib import Path
+
+import sqlalchemy as sa
 
 from sekisho.config import Home
 from sekisho.errors import Conflict, InvalidInput
@@ -96,6 +99,37 @@ def open_transcryptor(
 ) -> Transcryptor:
     """T1 or T2 as configured in ``home``: its key file, its database and (unless another policy is given) the
     signed-grant policy with the issuer keys from ``network.json``."""
+    return _open_transcryptor(
+        home, party, passphrase=passphrase, access=lambda _engine: access, policy=policy, clock=clock
+    )
+
+
+def open_journaled_transcryptor(
+    home: Home, party: str, *, passphrase: bytes, policy: PolicyHook | None = None, clock: Clock = utcnow
+) -> Transcryptor:
+    """T1 or T2 with its production access hook: the journal of served conversions in its own database
+    (:class:`~sekisho.pseudonyms.journal.JournalAccessHook`)."""
+    from sekisho.pseudonyms.journal import JournalAccessHook
+
+    return _open_transcryptor(
+        home,
+        party,
+        passphrase=passphrase,
+        access=lambda engine: JournalAccessHook(engine, clock=clock),
+        policy=policy,
+        clock=clock,
+    )
+
+
+def _open_transcryptor(
+    home: Home,
+    party: str,
+    *,
+    passphrase: bytes,
+    access: Callable[[sa.Engine], AccessHook],
+    policy: PolicyHook | None,
+    clock: Clock,
+) -> Transcryptor:
     if party not in TRANSCRYPTORS:
         raise InvalidInput("must be t1 or t2", field="party")
     network = load_network(home.root)
@@ -105,7 +139,7 @@ def open_transcryptor(
     engine = open_party_db(home, party, [CONTEXT])
     if policy is None:
         policy = SignedGrantPolicy(engine=engine, issuer_keys=network.issuer_keys(), clock=clock)
-    return Transcryptor(secrets=secrets, policy=policy, access=access, engine=engine, clock=clock)
+    return Transcryptor(secrets=secrets, policy=policy, access=access(engine), engine=engine, clock=clock)
 
 
 def open_registry_key(home: Home, *, passphrase: bytes) -> DomainKey:

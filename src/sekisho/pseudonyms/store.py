@@ -60,6 +60,22 @@ refusal = sa.Table(
     sa.Column("at", sa.DateTime(timezone=True), nullable=False),
 )
 
+# the transcryptor's own record of every conversion it served (written by JournalAccessHook before converting):
+# request metadata only, as pep_refusal keeps for refusals
+access = sa.Table(
+    "pep_access",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("requester", sa.String(128), nullable=False),
+    sa.Column("request_id", sa.String(64), nullable=False),
+    sa.Column("grant_id", sa.String(32), nullable=False),
+    sa.Column("from_domain", sa.String(40), nullable=False),
+    sa.Column("to_domain", sa.String(40), nullable=False),
+    sa.Column("purpose", sa.String(64), nullable=False),
+    sa.Column("batch_size", sa.Integer, nullable=False),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+)
+
 
 def _insert(conn: sa.Connection, table: sa.Table) -> sa.Insert:
     # INSERT ... ON CONFLICT DO NOTHING exists in both dialects; SQLAlchemy spells it per dialect
@@ -128,6 +144,21 @@ def record_refusal(conn: sa.Connection, *, request: ConversionRequest, reason: s
             purpose=request.purpose[:64],
             batch_size=len(request.ciphertexts),
             reason=reason[:200],
+            at=now,
+        )
+    )
+
+
+def record_access(conn: sa.Connection, *, request: ConversionRequest, grant: Grant, now: datetime) -> None:
+    conn.execute(
+        access.insert().values(
+            requester=request.requester,
+            request_id=request.request_id,
+            grant_id=grant.grant_id,
+            from_domain=request.from_domain,
+            to_domain=request.to_domain,
+            purpose=request.purpose,
+            batch_size=len(request.ciphertexts),
             at=now,
         )
     )
