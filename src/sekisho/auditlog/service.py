@@ -7,6 +7,7 @@ import contextlib
 import hashlib
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -75,11 +76,48 @@ class VerifyReport:
 class _ConnTiles:
     """A TileReader inside a transaction already open (SQLite allows one writer: do not open another)."""
 
-    def __init__(self, conn: sa.Connection) -> None:
+    def __init__(self, conn: sa.Connection, cache: _TileCache | None = None) -> None:
         self._conn = conn
+        self._cache = cache
 
     def read_tiles(self, refs: Sequence[TileRef]) -> dict[TileRef, bytes]:
-        return store.read_tiles(self._conn, refs)
+        if self._cache is None:
+            return store.read_tiles(self._conn, refs)
+        out, missing = self._cache.get_many(refs)
+        if missing:
+            fetched = store.read_tiles(self._conn, missing)
+            self._cache.put_many(fetched)
+            out.update(fetched)
+        return out
+
+
+class _TileCache:
+    """Recently read tiles.  Every tile resource is immutable (a partial tile is the first W hashes of its full
+    tile), so caching is always correct; only full verification bypasses it, reading the database itself."""
+
+    def __init__(self, max_tiles: int = 4096) -> None:  # at most 32 MiB
+        self._tiles: OrderedDict[TileRef, bytes] = OrderedDict()
+        self._max = max_tiles
+        self._lock = threading.Lock()
+
+    def get_many(self, refs: Sequence[TileRef]) -> tuple[dict[TileRef, bytes], list[TileRef]]:
+        out: dict[TileRef, bytes] = {}
+        missing: list[TileRef] = []
+        with self._lock:
+            for ref in refs:
+                data = self._tiles.get(ref)
+                if data is None:
+                    missing.append(ref)
+                else:
+                    self._tiles.move_to_end(ref)
+                    out[ref] = data
+        return out, missing
+
+    def put_many(self, tiles: dict[TileRef, bytes]) -> None:
+        with self._lock:
+            self._tiles.update(tiles)
+            while len(self._tiles) > self._max:
+                self._tiles.popitem(last=False)
 
 
 class LogService:
@@ -92,6 +130,8 @@ class LogService:
         self._sequencer: Sequencer | None = None
         self._starting: asyncio.Future[Sequencer] | None = None
         self._seq_lock = threading.Lock()
+        self._tile_cache = _TileCache()
+        self._known_size = 0
 
     @classmethod
     def open(cls, home: Home, *, secret: bytes | None = None) -> LogService:
@@ -182,11 +222,15 @@ class LogService:
 
     @contextlib.contextmanager
     def _tree(self, size: int) -> Iterator[TileHashSource]:
-        """Tiles of the tree of ``size`` leaves, read on one connection (one round trip per kind of tile)."""
+        """Tiles of the tree of ``size`` leaves, read on one connection and through the tile cache."""
         with self.engine.connect() as conn:
-            if size < 0 or size > store.log_size(conn):
+            if size < 0:
                 raise NotFound("the log has no tree of that size", field="size")
-            yield TileHashSource(_ConnTiles(conn))
+            if size > self._known_size:  # the log only grows: ask the database only about a size not seen yet
+                self._known_size = store.log_size(conn)
+                if size > self._known_size:
+                    raise NotFound("the log has no tree of that size", field="size")
+            yield TileHashSource(_ConnTiles(conn, self._tile_cache))
 
     def root(self, *, size: int) -> bytes:
         with self._tree(size) as tiles:
@@ -225,7 +269,7 @@ class LogService:
             if ref.level == ENTRIES:
                 start = ref.index * TILE_WIDTH
                 return encode_bundle(store.entries(conn, start, start + ref.width))
-            return store.read_tiles(conn, [ref])[ref]
+            return _ConnTiles(conn, self._tile_cache).read_tiles([ref])[ref]
 
     def proof_bundle(self, *, index: int, size: int | None = None) -> dict[str, Any]:
         """What a verifier needs for one entry: the entry, its inclusion proof and the checkpoint of that size."""
