@@ -210,8 +210,11 @@ class LogService:
         return self.sequencer.append_many(entries)
 
     async def append_async(self, entry: bytes) -> AppendReceipt:
+        """Append from a coroutine; fastest on the loop the writer runs on (see :meth:`start`)."""
         validate_encoded(entry)
         seq = self._sequencer or await self.start()
+        if seq.loop is asyncio.get_running_loop():
+            return await seq.submit(entry)
         return await seq.append_async(entry)
 
     # --- reads ---
