@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, Protocol
@@ -23,6 +24,10 @@ class TransferPackage:
     previous_address: str  # the full address line at the origin: the destination's 従前の住所
     destination_planned: str
     planned_on: date
+    #: a DV support measure (支援措置) in force for the person, carried to the destination, which must put it in force
+    #: in the same transaction that creates the incoming record (``sekisho.policy.municipality``: export_measure /
+    #: honour_measure; payload format "sekisho-support-measure/1").  None: no measure.  Never printed or logged.
+    support_measure: Mapping[str, Any] | None = None
 
     def __repr__(self) -> str:  # never print the root
         return f"TransferPackage(source={self.source!r}, planned_on={self.planned_on!r})"
