@@ -295,3 +295,9 @@ def main(argv: list[str]) -> None:
                     svc.close()
         finally:
             db.drop()
+
+
+if __name__ == "__main__":
+    import sys
+
+    main(sys.argv[1:])

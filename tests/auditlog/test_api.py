@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from sekisho.auditlog import merkle
 from sekisho.auditlog.api import create_app
+from sekisho.auditlog.checkpoint import verify_witnessed_checkpoint
 from sekisho.auditlog.client import HttpAccessLog, InProcessAccessLog, find_my_entries
 from sekisho.auditlog.entry import derive_commitment_key
 from sekisho.auditlog.service import LogService
@@ -107,3 +108,21 @@ def test_witness_endpoint(client: TestClient, log_service: LogService, witness: 
     assert again.status_code == 409
     assert again.headers["content-type"].startswith("text/x.tlog.size")
     assert again.text == "8\n"
+
+
+def test_log_pushes_to_a_witness_over_http(client: TestClient, log_service: LogService, witness: Witness) -> None:
+    from sekisho.auditlog.witness import HttpWitness
+
+    remote = HttpWitness("http://testserver/", client=client)
+    log_service.append_many([make_entry() for _ in range(5)])
+    log_service.issue_checkpoint()
+    first = log_service.request_cosignatures(remote)
+    assert verify_witnessed_checkpoint(first, log_service.config.vkey, [witness.vkey]).size == 5
+    log_service.append_many([make_entry() for _ in range(7)])
+    log_service.issue_checkpoint()
+    # the witness moved on behind the log's back (it cosigned 12 for someone else): a 409 tells the log its size
+    witness.observe(InProcessAccessLog(log_service))
+    log_service.append_many([make_entry() for _ in range(3)])
+    log_service.issue_checkpoint()
+    third = log_service.request_cosignatures(remote)
+    assert verify_witnessed_checkpoint(third, log_service.config.vkey, [witness.vkey]).size == 15
