@@ -53,6 +53,8 @@ def _register() -> None:
     pki_cli.register(app)
     __import__("sekisho.cli.log", fromlist=["register"]).register(app)
     __import__("sekisho.cli.synth", fromlist=["register"]).register(app)
+    # agency commands, and the register's join-network / deliver-notices
+    __import__("sekisho.cli.agency", fromlist=["register"]).register(app)
 
 
 _register()

@@ -43,7 +43,10 @@ def _service(home: Any, db: str | None, code: str, clerk: str, *, create: bool =
 
     h = home_of(home, db)
     opener = RegisterService.create if create else RegisterService.open
-    return opener(h, code, actor=Actor(clerk=clerk), directory=LocalDirectory(h))
+    directory = LocalDirectory(h)
+    # with the network set up, new records are indexed at the locator (T1, T2 and the policy permitting)
+    index = directory.network.registry_index(code) if directory.network is not None else None
+    return opener(h, code, actor=Actor(clerk=clerk), directory=directory, index=index)
 
 
 def _items(pairs: list[str] | None, **named: str | None) -> dict[str, str]:

@@ -1,29 +1,74 @@
 """In-process implementations of the network: every party in one process, each with its own database.
 
 This is the demo's network.  It keeps the same boundaries as the HTTP one: a party gets a client object for
-another party and calls its public procedures; it never opens another party's tables.
+another party and calls its public procedures; it never opens another party's tables, and no client hands out
+another party's secrets (a transcryptor's client gives a key share only to the domain it belongs to).
+
+:class:`LocalNetwork` is the switchboard: it opens each party of one Sekisho home lazily (key files need the
+passphrase, ``SEKISHO_PASSPHRASE`` or the prompt) and gives out the client objects:
+
+- ``hops()`` — T1 and T2 (with the signed-grant policy and their conversion journal as access hook);
+- ``conversion_grant(...)`` — the watchdog's grant desk, which asks the policy decision point first;
+- ``locator()`` — routes identity confirmations; ``registry_index(code)`` — the index as municipality ``code``;
+- ``register(code)`` / ``releases(code)`` — a municipality's register and its releases to agencies;
+- ``agency(name)`` — an agency as municipalities reach it; ``key_shares(name)`` — its shares, from T1 and T2.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date
+from typing import TYPE_CHECKING
 
+from sekisho.agency.interfaces import (
+    AgencyEndpoint,
+    EnrolmentDelivery,
+    IdentityAnswer,
+    IdentityQuery,
+    IdentityResponder,
+    Locator,
+    NoticeBatch,
+)
 from sekisho.config import Home
-from sekisho.registry.interfaces import TransferPackage, TransferSource
+from sekisho.errors import InvalidInput, Unavailable
+from sekisho.policy.interfaces import PolicyDecisionPoint, RequesterKind
+from sekisho.pseudonyms import (
+    REGISTRY_DOMAIN,
+    ConversionRequest,
+    Hop,
+    HopResult,
+    NetworkParams,
+    conversion_request,
+    convert_batch,
+    load_network,
+    prepare_batch,
+)
+from sekisho.pseudonyms.group import Scalar
+from sekisho.pseudonyms.keyfile import passphrase_from_env
+from sekisho.pseudonyms.keys import network_path
+from sekisho.registry.interfaces import IndexEntry, RegistryIndex, TransferPackage, TransferSource
 from sekisho.registry.service import Actor, RegisterService
+
+if TYPE_CHECKING:
+    from sekisho.agency.service import AgencyService
+    from sekisho.locator.service import LocatorService
+    from sekisho.network.grants import GrantBroker
+    from sekisho.pseudonyms.transcryptor import Transcryptor
+    from sekisho.registry.release import ReleaseService
 
 
 class _LocalMunicipality:
-    def __init__(self, home: Home, code: str, today: Callable[[], date] | None) -> None:
+    def __init__(self, home: Home, code: str, today: Callable[[], date] | None, network: LocalNetwork | None) -> None:
         self.home = home
         self.code = code
         self.today = today
+        self.network = network
 
     def _service(self) -> RegisterService:
-
-        # the origin acts on its own authority in the hand-over, not as one of its clerks
-        return RegisterService.open(self.home, self.code, actor=Actor(clerk="network"), today=self.today)
+        # the origin acts on its own authority in the hand-over, not as one of its clerks; it needs the locator
+        # to hand the person's entry over to the destination
+        index = self.network.registry_index(self.code) if self.network is not None else None
+        return RegisterService.open(self.home, self.code, actor=Actor(clerk="network"), today=self.today, index=index)
 
     def fetch_transfer(self, token: str, *, requester: str) -> TransferPackage:
         return self._service().fetch_transfer(token, requester=requester)
@@ -37,9 +82,309 @@ class _LocalMunicipality:
 class LocalDirectory:
     """Finds every municipality's register in one Sekisho home."""
 
-    def __init__(self, home: Home, *, today: Callable[[], date] | None = None) -> None:
+    def __init__(
+        self, home: Home, *, today: Callable[[], date] | None = None, network: LocalNetwork | None = None
+    ) -> None:
         self.home = home
         self.today = today
+        if network is None and network_path(home.root).exists():
+            # the network is set up: a hand-over must move the locator's entry (no key needed for that)
+            network = LocalNetwork(home, passphrase=passphrase_from_env(), today=today)
+        self.network = network
 
     def municipality(self, code: str) -> TransferSource:
-        return _LocalMunicipality(self.home, code, self.today)
+        return _LocalMunicipality(self.home, code, self.today, self.network)
+
+
+def municipalities_in(home: Home) -> list[str]:
+    """The codes of the municipalities whose registers live in ``home`` (directories, or PostgreSQL schemas)."""
+    import sqlalchemy as sa
+
+    from sekisho.storage import create_engine_for
+
+    codes = {p.name for p in (home.root / "municipality").glob("*") if p.name.isdigit() and len(p.name) == 6}
+    if home.db_url and home.db_url.startswith("postgresql"):
+        prefix = home.party_schema("municipality/000000")[: -len("000000")]
+        engine = create_engine_for(home.db_url)
+        try:
+            with engine.connect() as conn:
+                names = conn.execute(
+                    sa.text("SELECT schema_name FROM information_schema.schemata WHERE starts_with(schema_name, :p)"),
+                    {"p": prefix},
+                ).scalars()
+                codes |= {n[len(prefix) :] for n in names if n[len(prefix) :].isdigit()}
+        finally:
+            engine.dispose()
+    return sorted(codes)
+
+
+class _TranscryptorClient:
+    """T1 or T2 as other parties reach it: convert a batch; hand a domain its own key share."""
+
+    def __init__(self, transcryptor: Transcryptor) -> None:
+        self._t = transcryptor
+
+    @property
+    def party(self) -> str:
+        return self._t.party
+
+    def convert(self, request: ConversionRequest) -> HopResult:
+        return self._t.convert(request)
+
+    def key_share(self, domain: str, *, requester: str) -> Scalar:
+        # in-process the requester's name is the authenticated channel; over HTTP it is the client certificate
+        if requester != f"agency/{domain}":
+            raise InvalidInput("a key share goes only to the operator of its domain", field="requester")
+        if domain == REGISTRY_DOMAIN:
+            raise InvalidInput("the registry's key was made at set-up", field="domain")
+        return self._t.secrets.key_share(domain)
+
+    def __repr__(self) -> str:
+        return f"_TranscryptorClient(party={self.party!r})"
+
+
+class _LocalRegistryIndex:
+    """The registry index as municipality ``code``: R → R through T1 and T2, then the locator."""
+
+    def __init__(self, network: LocalNetwork, code: str) -> None:
+        self._network = network
+        self._code = code
+
+    def index(self, pps: Sequence[bytes]) -> list[IndexEntry]:
+        if not pps:
+            return []
+        net = self._network
+        requester = f"municipality/{self._code}"
+        request = conversion_request(
+            prepare_batch(pps, net.params.public_key),
+            network=net.params,
+            from_domain=REGISTRY_DOMAIN,
+            to_domain=REGISTRY_DOMAIN,
+            purpose=_index_purpose(),
+            grant=net.grants().index_grant(municipality=self._code, count=len(pps)),
+            requester=requester,
+        )
+        result = convert_batch(request, net.hops())
+        return net.locator_service().index(result, requester=self._code)
+
+    def hand_over(self, rp: bytes, *, to: str) -> None:
+        self._network.locator_service(key=False).hand_over(rp, requester=self._code, to=to)
+
+
+def _index_purpose() -> str:
+    from sekisho.network.grants import INDEX_PURPOSE
+
+    return INDEX_PURPOSE
+
+
+class _LocalLocator:
+    def __init__(self, network: LocalNetwork) -> None:
+        self._network = network
+
+    def confirm(self, result: HopResult, query: IdentityQuery) -> list[IdentityAnswer]:
+        return self._network.locator_service().confirm(result, query, municipalities=self._network.responder)
+
+
+class _LocalResponder:
+    def __init__(self, network: LocalNetwork, code: str) -> None:
+        self._network = network
+        self._code = code
+
+    def answer_identity(self, rps: Sequence[bytes], query: IdentityQuery) -> list[IdentityAnswer]:
+        return self._network.releases(self._code).answer_identity(rps, query)
+
+
+class _LocalAgency:
+    def __init__(self, network: LocalNetwork, name: str) -> None:
+        self._network = network
+        self._name = name
+
+    def requested_items(self, purpose: str) -> tuple[str, ...]:
+        return self._network.agency_service(self._name).requested_items(purpose)
+
+    def receive_enrolment(self, delivery: EnrolmentDelivery) -> int:
+        return self._network.agency_service(self._name).receive_enrolment(delivery)
+
+    def receive_notices(self, batch: NoticeBatch) -> int:
+        return self._network.agency_service(self._name).receive_notices(batch)
+
+
+class LocalNetwork:
+    """Every party of one Sekisho home, in this process, behind client objects (see the module docstring)."""
+
+    def __init__(
+        self,
+        home: Home,
+        *,
+        passphrase: bytes | None,
+        pdp: PolicyDecisionPoint | None = None,
+        today: Callable[[], date] | None = None,
+    ) -> None:
+        self.home = home
+        self._passphrase = passphrase
+        self.pdp = pdp
+        self.today = today
+        self._params: NetworkParams | None = None
+        self._transcryptors: list[Transcryptor] | None = None
+        self._grants: GrantBroker | None = None
+        self._locator: LocatorService | None = None
+        self._locator_keyless: LocatorService | None = None
+        self._agencies: dict[str, AgencyService] = {}
+        self._registers: dict[str, RegisterService] = {}
+
+    def _need_passphrase(self) -> bytes:
+        if not self._passphrase:
+            raise Unavailable("the parties' key files need the passphrase (set SEKISHO_PASSPHRASE)", field="passphrase")
+        return self._passphrase
+
+    def policy(self) -> PolicyDecisionPoint:
+        """The policy decision point given, or the home's own (``sekisho.policy``)."""
+        if self.pdp is None:
+            self.pdp = default_pdp(self.home)
+        return self.pdp
+
+    @property
+    def params(self) -> NetworkParams:
+        if self._params is None:
+            self._params = load_network(self.home.root)
+        return self._params
+
+    # --- transcryptors and the grant desk ------------------------------------------------------------------
+
+    def _open_transcryptors(self) -> list[Transcryptor]:
+        if self._transcryptors is None:
+            from sekisho.pseudonyms.service import open_journaled_transcryptor
+
+            passphrase = self._need_passphrase()
+            self._transcryptors = [
+                open_journaled_transcryptor(self.home, party, passphrase=passphrase) for party in ("t1", "t2")
+            ]
+        return self._transcryptors
+
+    def hops(self) -> list[Hop]:
+        return [_TranscryptorClient(t) for t in self._open_transcryptors()]
+
+    def key_shares(self, domain: str) -> list[Scalar]:
+        """Domain ``domain``'s key share from T1 and from T2 (both are needed to assemble its key)."""
+        return [
+            _TranscryptorClient(t).key_share(domain, requester=f"agency/{domain}") for t in self._open_transcryptors()
+        ]
+
+    def grants(self) -> GrantBroker:
+        if self._grants is None:
+            from sekisho.network.grants import GrantBroker
+            from sekisho.pseudonyms.service import open_grant_issuer
+
+            issuer = open_grant_issuer(self.home, passphrase=self._need_passphrase())
+            self._grants = GrantBroker(issuer, pdp=self.policy())
+        return self._grants
+
+    def conversion_grant(
+        self,
+        *,
+        requester: str,
+        requester_kind: RequesterKind,
+        from_domain: str,
+        to_domain: str,
+        purpose: str,
+        count: int,
+        municipality: str | None = None,
+    ) -> str:
+        return self.grants().conversion_grant(
+            requester=requester,
+            requester_kind=requester_kind,
+            from_domain=from_domain,
+            to_domain=to_domain,
+            purpose=purpose,
+            count=count,
+            municipality=municipality,
+        )
+
+    # --- locator ------------------------------------------------------------------------------------------
+
+    def locator_service(self, *, key: bool = True) -> LocatorService:
+        from sekisho.locator.service import LocatorService
+
+        if self._locator is not None:
+            return self._locator
+        if key:
+            self._locator = LocatorService.open(self.home, passphrase=self._need_passphrase())
+            return self._locator
+        # a hand-over needs only the locator's table, not its key
+        if self._locator_keyless is None:
+            self._locator_keyless = LocatorService.open(self.home, passphrase=None)
+        return self._locator_keyless
+
+    def locator(self) -> Locator:
+        return _LocalLocator(self)
+
+    def registry_index(self, code: str) -> RegistryIndex:
+        return _LocalRegistryIndex(self, code)
+
+    # --- municipalities -----------------------------------------------------------------------------------
+
+    def register(self, code: str, *, actor: Actor | None = None) -> RegisterService:
+        """Municipality ``code``'s register, wired to this network (directory, index)."""
+        key = code if actor is None else f"{code}/{actor.clerk}"
+        svc = self._registers.get(key)
+        if svc is None:
+            svc = RegisterService.open(
+                self.home,
+                code,
+                actor=actor or Actor(clerk="network"),
+                today=self.today,
+                directory=LocalDirectory(self.home, today=self.today, network=self),
+                index=self.registry_index(code),
+            )
+            self._registers[key] = svc
+        return svc
+
+    def releases(self, code: str) -> ReleaseService:
+        from sekisho.registry.release import ReleaseService
+
+        return ReleaseService(self.register(code), network=self, pdp=self.policy())
+
+    def responder(self, code: str) -> IdentityResponder:
+        return _LocalResponder(self, code)
+
+    # --- agencies -----------------------------------------------------------------------------------------
+
+    def agency(self, name: str) -> AgencyEndpoint:
+        return _LocalAgency(self, name)
+
+    def agency_service(self, name: str) -> AgencyService:
+        from sekisho.agency.service import AgencyService
+
+        svc = self._agencies.get(name)
+        if svc is None:
+            svc = self._agencies[name] = AgencyService.open(self.home, name, passphrase=self._need_passphrase())
+        return svc
+
+    def forget_agency(self, name: str) -> None:
+        """Drop a cached agency (its key is loaded again from its file on the next use)."""
+        svc = self._agencies.pop(name, None)
+        if svc is not None:
+            svc.engine.dispose()
+
+    def close(self) -> None:
+        """Dispose every engine this network opened."""
+        for t in self._transcryptors or []:
+            t.engine.dispose()  # the journal hook writes through the same engine
+        for loc in (self._locator, self._locator_keyless):
+            if loc is not None:
+                loc.engine.dispose()
+        for svc in self._agencies.values():
+            svc.engine.dispose()
+        for reg in self._registers.values():
+            reg.engine.dispose()
+        self._transcryptors, self._locator, self._locator_keyless = None, None, None
+        self._agencies.clear()
+        self._registers.clear()
+
+    def __repr__(self) -> str:
+        return f"LocalNetwork(home={str(self.home.root)!r})"
+
+
+def default_pdp(home: Home) -> PolicyDecisionPoint:
+    """The policy decision point of ``home`` (``sekisho.policy``).  Raises Unavailable until it is installed."""
+    raise Unavailable("the policy decision point (sekisho.policy) is not available yet", field="policy")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, Protocol
@@ -24,6 +24,10 @@ class TransferPackage:
     previous_address: str  # the full address line at the origin: the destination's 従前の住所
     destination_planned: str
     planned_on: date
+    #: the registry pseudonym s_R·P the origin was indexed under (the locator entry moves with it)
+    rp: bytes | None = None
+    #: (agency, purpose, items held) of every enrolment: the destination sends the person's notices from now on
+    enrolments: tuple[tuple[str, str, str], ...] = ()
     #: a DV support measure (支援措置) in force for the person, carried to the destination, which must put it in force
     #: in the same transaction that creates the incoming record (``sekisho.policy.municipality``: export_measure /
     #: honour_measure; payload format "sekisho-support-measure/1").  None: no measure.  Never printed or logged.
@@ -39,6 +43,32 @@ class TransferSource(Protocol):
     def fetch_transfer(self, token: str, *, requester: str) -> TransferPackage: ...
 
     def complete_transfer(self, token: str, *, requester: str, moved_on: date, destination_line: str) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class IndexEntry:
+    """What the locator answers for one indexed PP: the person's registry pseudonym ``s_R·P``, and whether the
+    locator's entry names this municipality (False: another municipality holds the person's live record)."""
+
+    rp: bytes
+    here: bool
+
+    def __repr__(self) -> str:  # a pseudonym is never printed
+        return f"IndexEntry(here={self.here!r})"
+
+
+class RegistryIndex(Protocol):
+    """The registry pseudonym index as one municipality sees it: T1, T2 and the locator behind one client that
+    acts as this municipality (an authenticated channel in production)."""
+
+    def index(self, pps: Sequence[bytes]) -> list[IndexEntry]:
+        """Convert PPs R→R through both transcryptors; the locator decrypts ``s_R·P``, maps each to this
+        municipality unless another holds it, and returns them (in order)."""
+        ...
+
+    def hand_over(self, rp: bytes, *, to: str) -> None:
+        """Move the locator's entry from this municipality to ``to`` (the destination of a completed move)."""
+        ...
 
 
 class Directory(Protocol):

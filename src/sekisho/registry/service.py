@@ -7,24 +7,26 @@ personal data leaves the register without a record of who took it, when and why.
 from __future__ import annotations
 
 import base64
+import functools
 import json
+import logging
 import os
 import secrets
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from sekisho.config import Home
-from sekisho.errors import Conflict, ErrorList, InvalidInput, NotFound, SekishoError
+from sekisho.errors import Conflict, ErrorList, InvalidInput, NotFound, SekishoError, Unavailable
 from sekisho.jp import text as jp_text
 from sekisho.jp.catalogue import Municipality, get_municipality
 from sekisho.registry import procedures as proc
 from sekisho.registry import store as st
-from sekisho.registry.interfaces import Directory, EventSink, TransferPackage
+from sekisho.registry.interfaces import Directory, EventSink, RegistryIndex, TransferPackage
 from sekisho.registry.model import (
     HEAD,
     ClosedReason,
@@ -39,6 +41,11 @@ from sekisho.registry.model import (
 )
 from sekisho.registry.validate import ResidentItems, RowErrors, parse_event_date, validate_items
 from sekisho.storage import is_postgres, open_party_db
+
+if TYPE_CHECKING:
+    from sekisho.pseudonyms.group import Point
+
+log = logging.getLogger("sekisho.registry")
 
 CONTEXTS = ("registry",)
 
@@ -90,6 +97,8 @@ class RegisterService:
         today: Callable[[], date] | None = None,
         directory: Directory | None = None,
         events: EventSink | None = None,
+        pp_key: Point | None = None,
+        index: RegistryIndex | None = None,
     ) -> None:
         self.engine = engine
         self.municipality = municipality
@@ -98,6 +107,13 @@ class RegisterService:
         self._today = today or date.today
         self.directory = directory
         self.events = events
+        #: the network's public key Y: with it, every new record gets its polymorphic pseudonym PP = Enc_Y(P)
+        self.pp_key = pp_key
+        #: T1, T2 and the locator: new records are indexed under s_R·P after they commit
+        self.index = index
+        if pp_key is not None:
+            # the bulk import's PPs (its writer calls this): in bulk, over a process pool
+            self.pp_of_roots = bulk_pps(pp_key)
 
     # --- opening -----------------------------------------------------------------------------------------
 
@@ -106,6 +122,7 @@ class RegisterService:
         """`registry init`: create (or reopen) the register of one municipality."""
         municipality = get_municipality(code)
         engine = open_party_db(home, party_of(municipality.code), CONTEXTS)
+        kwargs.setdefault("pp_key", network_key(home))
         with engine.begin() as conn:
             existing = conn.execute(sa.select(st.meta.c.value).where(st.meta.c.key == "municipality")).scalar()
             if existing is None:
@@ -125,6 +142,7 @@ class RegisterService:
             raise NotFound("no register for this municipality here (run `sekisho registry init`)", field="municipality")
         if existing != municipality.code:
             raise Conflict("this database holds another municipality's register", field="db")
+        kwargs.setdefault("pp_key", network_key(home))
         return cls(engine, municipality, **kwargs)
 
     def today(self) -> date:
@@ -212,7 +230,8 @@ class RegisterService:
         with self.engine.begin() as conn:
             hh = self._household_for(conn, items, household)
             change = proc.register(items, handle=new_handle(), household=hh)
-            self._write(conn, change)
+            rid = self._write(conn, change)
+        self._index_new([rid])
         return change.after
 
     def birth(self, row: Mapping[str, str], *, household: str, filed_on: str | None = None) -> tuple[Resident, bool]:
@@ -236,7 +255,8 @@ class RegisterService:
             items = self._validate(full)
             self._check_relationship(conn, hid, items.relationship)
             change = proc.birth(items, handle=new_handle(), household=hh, filed_on=filed)
-            self._write(conn, change)
+            rid = self._write(conn, change)
+        self._index_new([rid])
         return change.after, change.late
 
     def death(
@@ -497,6 +517,11 @@ class RegisterService:
                 raise Conflict("this transfer is no longer open", field="transfer")
             row = conn.execute(self._select().where(st.resident.c.id == t.resident_id)).one()
             r = self._from_row(row)
+            enrolments = conn.execute(
+                sa.select(st.enrolment.c.agency, st.enrolment.c.purpose, st.enrolment.c["items"])
+                .where(st.enrolment.c.resident_id == t.resident_id)
+                .order_by(st.enrolment.c.id)
+            ).all()
             self._record_access(
                 conn,
                 [t.resident_id],
@@ -516,10 +541,28 @@ class RegisterService:
             previous_address=r.address.line(),
             destination_planned=t.destination_line,
             planned_on=t.planned_on,
+            rp=bytes(row.rp) if row.rp is not None else None,
+            enrolments=tuple((e.agency, e.purpose, e._mapping["items"]) for e in enrolments),
         )
 
     def complete_transfer(self, token: str, *, requester: str, moved_on: date, destination_line: str) -> None:
-        """Close the record here because ``requester`` took the person in (idempotent for that requester)."""
+        """Close the record here because ``requester`` took the person in (idempotent for that requester).
+
+        The locator's entry for the person moves to ``requester`` after the record here closes, and before this
+        returns: the destination activates its record only then, and a retry after a crash repeats the move."""
+        with self.engine.connect() as conn:
+            rp = conn.execute(
+                sa.select(st.resident.c.rp)
+                .join(st.transfer, st.transfer.c.resident_id == st.resident.c.id)
+                .where(st.transfer.c.token == token.strip())
+            ).scalar()
+        if rp is not None and self.index is None:
+            raise Unavailable("the locator cannot be reached to hand the person over", field="locator")
+        self._complete_transfer(token, requester=requester, moved_on=moved_on, destination_line=destination_line)
+        if rp is not None and self.index is not None:
+            self.index.hand_over(bytes(rp), to=requester)
+
+    def _complete_transfer(self, token: str, *, requester: str, moved_on: date, destination_line: str) -> None:
         with self.engine.begin() as conn:
             t = self._transfer(conn, token, for_update=True)
             if t.state == "handed-over":
@@ -575,7 +618,8 @@ class RegisterService:
                 hh = self._household_for(conn, items, household)
                 self._check_duplicate(conn, items)
                 change = proc.move_in(items, handle=new_handle(), household=hh, moved_on=moved, status=Status.ACTIVE)
-                self._write(conn, change, root=os.urandom(32))
+                rid = self._write(conn, change, root=os.urandom(32))
+            self._index_new([rid])
             return MoveInResult(change.after)
         return self._move_in_transfer(row, moved=moved, household=household, token=transfer.strip())
 
@@ -619,7 +663,11 @@ class RegisterService:
                     raise Conflict("the person already has an active record in this register", field="transfer")
                 hh = self._household_for(conn, items, household)
                 change = proc.move_in(items, handle=new_handle(), household=hh, moved_on=moved, status=Status.INCOMING)
-                self._write(conn, change, root=package.root, pp=package.pp, transfer_token=token, events=False)
+                # the PP moves unchanged (a new one would do too, but nothing is gained); so does s_R·P
+                rid = self._write(
+                    conn, change, root=package.root, pp=package.pp, rp=package.rp, transfer_token=token, events=False
+                )
+                self._copy_enrolments(conn, rid, package.enrolments)
         # the origin closes its record; only then does this one become active
         with self.engine.connect() as conn:
             incoming = conn.execute(self._select().where(st.resident.c.transfer_token == token)).one()
@@ -637,6 +685,8 @@ class RegisterService:
                 .values(status=Status.ACTIVE.value, updated_at=st.utcnow())
             )
             self._emit(conn, row_now.id, proc.MOVED_IN, moved)
+        if row_now.rp is None:
+            self._index_new([row_now.id])
         return MoveInResult(active)
 
     # --- bulk import ---------------------------------------------------------------------------------------
@@ -845,6 +895,7 @@ class RegisterService:
         rid: int | None = None,
         root: bytes | None = None,
         pp: bytes | None = None,
+        rp: bytes | None = None,
         transfer_token: str | None = None,
         events: bool = True,
     ) -> int:
@@ -858,10 +909,16 @@ class RegisterService:
             "updated_at": now,
         }
         if change.before is None:
+            root = root if root is not None else os.urandom(32)
+            if pp is None and self.pp_key is not None:
+                from sekisho.pseudonyms.flows import new_polymorphic_pseudonym
+
+                pp = new_polymorphic_pseudonym(root, self.pp_key)
             values |= {
                 "handle": r.handle,
-                "root": root if root is not None else os.urandom(32),
+                "root": root,
                 "pp": pp,
+                "rp": rp,
                 "transfer_token": transfer_token,
                 "created_at": now,
             }
@@ -921,7 +978,14 @@ class RegisterService:
         actor_kind: str = "clerk",
         actor: str | None = None,
         terminal: str | None = "",
+        legal_basis: str | None = None,
+        warrant: str | None = None,
+        decision: str = "allow",
+        reason_codes: Sequence[str] = (),
+        sealed_until: date | None = None,
     ) -> None:
+        """THE access record: every read and every release of a resident's data passes here, inside the
+        transaction of the read, before anything leaves (the public log leaf belongs here too)."""
         if not resident_ids:
             return
         now = st.utcnow()
@@ -937,19 +1001,81 @@ class RegisterService:
                     "terminal": (self.actor.terminal or self.actor.clerk) if terminal == "" else terminal,
                     "action": action,
                     "purpose": purpose,
-                    "legal_basis": None,
-                    "warrant": None,
+                    "legal_basis": legal_basis,
+                    "warrant": warrant,
                     "items": ",".join(sorted(items)),
-                    "decision": "allow",
-                    "reason_codes": "",
+                    "decision": decision,
+                    "reason_codes": ",".join(sorted(reason_codes)),
                     "nonce": secrets.token_hex(16),
-                    "sealed_until": None,
+                    "sealed_until": sealed_until,
                     "log_index": None,
                     "leaf_hash": None,
                 }
                 for rid in resident_ids
             ],
         )
+
+    def record_release(
+        self,
+        conn: Connection,
+        resident_ids: Sequence[int],
+        *,
+        action: str,
+        purpose: str,
+        items: Sequence[str],
+        requester: str,
+        requester_kind: str = "agency",
+        legal_basis: str | None = None,
+        warrant: str | None = None,
+        decision: str = "allow",
+        reason_codes: Sequence[str] = (),
+        sealed_until: date | None = None,
+    ) -> None:
+        """The access record of a release to another party (enrolment, identity confirmation, change notice),
+        written in the caller's transaction before the data leaves (``sekisho.registry.release``)."""
+        self._record_access(
+            conn,
+            resident_ids,
+            action=action,
+            purpose=purpose,
+            items=items,
+            actor_kind=requester_kind,
+            actor=requester,
+            terminal=None,
+            legal_basis=legal_basis,
+            warrant=warrant,
+            decision=decision,
+            reason_codes=reason_codes,
+            sealed_until=sealed_until,
+        )
+
+    # --- the pseudonym index --------------------------------------------------------------------------------
+
+    def _index_new(self, resident_ids: Sequence[int]) -> None:
+        """Index records that just committed under s_R·P at the locator (``sekisho.registry.release``).  The
+        procedure has already succeeded: if the index cannot be reached the records stay pending (``rp`` NULL)
+        for ``sekisho registry join-network``, and the failure is logged without any personal data."""
+        if self.index is None or self.pp_key is None:
+            return
+        from sekisho.registry.release import index_pending
+
+        try:
+            index_pending(self, resident_ids=resident_ids)
+        except SekishoError as exc:
+            log.warning("municipality %s: %d new record(s) left unindexed: %s", self.code, len(resident_ids), exc.kind)
+
+    def _copy_enrolments(self, conn: Connection, rid: int, enrolments: Sequence[tuple[str, str, str]]) -> None:
+        """The agencies that enrolled the person at the origin get the person's notices from here on."""
+        rows = {(a, p): items for a, p, items in enrolments}
+        if rows:
+            now = st.utcnow()
+            conn.execute(
+                st.enrolment.insert(),
+                [
+                    {"resident_id": rid, "agency": a, "purpose": p, "enrolled_at": now, "decision_id": None, "items": i}
+                    for (a, p), i in rows.items()
+                ],
+            )
 
     # --- outbox --------------------------------------------------------------------------------------------
 
@@ -1062,6 +1188,22 @@ def _name_key(r: ResidentItems | Resident) -> str:
 
 def _kana_key(r: ResidentItems | Resident) -> str:
     return jp_text.search_key(f"{r.family_name_kana}{r.given_name_kana}{r.alias_name_kana}")
+
+
+def network_key(home: Home) -> Point | None:
+    """The network's public key Y when the network is set up in ``home`` (``sekisho network init``), else None."""
+    from sekisho.pseudonyms.keys import load_network, network_path
+
+    if not network_path(home.root).exists():
+        return None
+    return load_network(home.root).public_key
+
+
+def bulk_pps(key: Point) -> Callable[[list[bytes]], list[bytes]]:
+    """``PP = Enc_Y(P)`` for a list of roots, for the bulk import (``sekisho.pseudonyms.flows``)."""
+    from sekisho.pseudonyms.flows import new_polymorphic_pseudonyms_batch
+
+    return functools.partial(new_polymorphic_pseudonyms_batch, public_key=key)
 
 
 def _token() -> str:

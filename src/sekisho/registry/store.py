@@ -56,6 +56,9 @@ resident = sa.Table(
     sa.Column("root", sa.LargeBinary(32), nullable=False),
     # polymorphic pseudonym Enc_Y(P) (64 bytes), set when the network keys exist
     sa.Column("pp", sa.LargeBinary(64), nullable=True),
+    # the registry-domain pseudonym s_R·P, as the locator returned it: how an identity confirmation routed by
+    # the locator finds the resident (NULL until the record is indexed)
+    sa.Column("rp", sa.LargeBinary(32), nullable=True),
     sa.Column("status", sa.String(8), nullable=False),
     sa.Column("version", sa.Integer, nullable=False),
     sa.Column("household_id", sa.Integer, sa.ForeignKey("reg_household.id"), nullable=False),
@@ -107,6 +110,14 @@ _LIVE = resident.c.status.in_([Status.ACTIVE.value, Status.INCOMING.value])
 sa.Index(
     "reg_resident_one_live_record",
     resident.c.root,
+    unique=True,
+    sqlite_where=_LIVE,
+    postgresql_where=_LIVE,
+)
+# a person's live record is found by its registry pseudonym: at most one per s_R·P
+sa.Index(
+    "reg_resident_one_live_rp",
+    resident.c.rp,
     unique=True,
     sqlite_where=_LIVE,
     postgresql_where=_LIVE,
@@ -166,6 +177,34 @@ event = sa.Table(
     sa.Column("delivered_at", sa.DateTime(timezone=True), nullable=True),
 )
 sa.Index("reg_event_pending", event.c.delivered_at, event.c.id)
+
+# which agencies enrolled a resident here, for which purpose: whom the change notices go to.  Carried to the next
+# register on a move (the hand-over package), kept with the closed record here.
+enrolment = sa.Table(
+    "reg_enrolment",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("resident_id", sa.Integer, sa.ForeignKey("reg_resident.id"), nullable=False),
+    sa.Column("agency", sa.String(40), nullable=False),
+    sa.Column("purpose", sa.String(64), nullable=False),
+    sa.Column("enrolled_at", sa.DateTime(timezone=True), nullable=False),
+    # the policy decision that allowed it (NULL when carried over from the previous register)
+    sa.Column("decision_id", sa.String(64), nullable=True),
+    # the items released at enrolment (comma-separated): the attributes the agency holds, which notices update
+    sa.Column("items", sa.Text, nullable=False),
+    sa.UniqueConstraint("resident_id", "agency", "purpose", name="reg_enrolment_once"),
+)
+
+# one row per (outbox event, agency) once that agency accepted the notice: a re-run after a crash skips it
+notice = sa.Table(
+    "reg_notice",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("event_id", sa.Integer, sa.ForeignKey("reg_event.id"), nullable=False),
+    sa.Column("agency", sa.String(40), nullable=False),
+    sa.Column("delivered_at", sa.DateTime(timezone=True), nullable=False),
+    sa.UniqueConstraint("event_id", "agency", name="reg_notice_once"),
+)
 
 # 転出証明書情報: the hand-over record a move-out creates and the destination's move-in consumes
 transfer = sa.Table(

@@ -1,0 +1,5 @@
+"""An agency's component: its own database keyed only by its own pseudonym ``s_A·P``.
+
+See :mod:`sekisho.agency.service` (the agency), :mod:`sekisho.agency.interfaces` (what travels between a
+municipality, the locator and an agency) and :mod:`sekisho.agency.demo` (three agencies for ``sekisho demo``).
+"""

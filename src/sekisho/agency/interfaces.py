@@ -1,0 +1,123 @@
+"""What travels between a municipality, the locator and an agency, and the protocols each side calls.
+
+No message carries a plaintext pseudonym: the person travels as a ciphertext in a
+:class:`~sekisho.pseudonyms.interfaces.HopResult` that only the receiving domain can open, and the items beside it
+are exactly what the policy released for that person.  ``__repr__`` prints counts, never values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Literal, Protocol
+
+from sekisho.pseudonyms.interfaces import HopResult
+
+#: the items a municipality releases to agencies through these flows, named as in the policy's vocabulary
+#: (``sekisho.policy.legal.ITEMS``); the policy picks a subset per agency and purpose
+RELEASABLE_ITEMS: tuple[str, ...] = (
+    "name",
+    "kana",
+    "birth_date",
+    "sex",
+    "address",
+    "resident_since",
+    "nationality",
+    "death",  # the date of death, for a closed record (消除事由 死亡)
+    "moved",  # the date of a move out, for a record closed by one
+)
+
+#: outcome of an identity confirmation for one pseudonym
+LookupStatus = Literal["found", "died", "moved", "pending", "not-found", "refused"]
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class EnrolmentDelivery:
+    """Municipality → agency: residents newly enrolled, as ``Enc_{Y_A}(s_A·P)`` plus the released items of each
+    (``items[i]`` belongs to ``result.ciphertexts[i]``)."""
+
+    delivery_id: str
+    purpose: str
+    result: HopResult
+    items: tuple[Mapping[str, str], ...]
+    #: the item names the policy released for this purpose (a person's mapping holds those that have a value)
+    released: tuple[str, ...] = ()
+
+    def __repr__(self) -> str:
+        return f"EnrolmentDelivery(delivery_id={self.delivery_id!r}, purpose={self.purpose!r}, n={len(self.items)})"
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class Notice:
+    """One change notice (design flow 4).  ``notice_id`` is unique network-wide (municipality code and outbox
+    event id): the agency keeps the first copy and ignores a re-delivery."""
+
+    notice_id: str
+    kind: str  # died | moved_out | moved_in | moved_within | name_changed
+    event_date: date
+    items: Mapping[str, str] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return f"Notice(notice_id={self.notice_id!r}, kind={self.kind!r})"
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class NoticeBatch:
+    """Municipality → agency: notices, ``notices[i]`` about the person in ``result.ciphertexts[i]``."""
+
+    purpose: str
+    result: HopResult
+    notices: tuple[Notice, ...]
+
+    def __repr__(self) -> str:
+        return f"NoticeBatch(purpose={self.purpose!r}, n={len(self.notices)})"
+
+
+@dataclass(frozen=True, slots=True)
+class IdentityQuery:
+    """Agency → locator → municipality: what the agency asks about the persons in one converted batch."""
+
+    request_id: str
+    requester: str  # the agency's name (its domain)
+    purpose: str
+    items: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class IdentityAnswer:
+    """Municipality → agency: the outcome for one person and only the items the policy released."""
+
+    status: LookupStatus
+    items: Mapping[str, str] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return f"IdentityAnswer(status={self.status!r}, items=<{len(self.items)}>)"
+
+
+class AgencyEndpoint(Protocol):
+    """An agency as a municipality reaches it (in-process in the demo, HTTP between nodes)."""
+
+    def requested_items(self, purpose: str) -> tuple[str, ...]:
+        """The items the agency asks for when it enrols residents for ``purpose`` (the policy may refuse)."""
+        ...
+
+    def receive_enrolment(self, delivery: EnrolmentDelivery) -> int:
+        """Decrypt and store; returns how many persons were new to the agency.  Idempotent per delivery id."""
+        ...
+
+    def receive_notices(self, batch: NoticeBatch) -> int:
+        """Decrypt and store; returns how many notices were new (a re-delivered notice id is ignored)."""
+        ...
+
+
+class IdentityResponder(Protocol):
+    """A municipality as the locator reaches it: answers for persons it found by their registry pseudonym."""
+
+    def answer_identity(self, rps: Sequence[bytes], query: IdentityQuery) -> list[IdentityAnswer]: ...
+
+
+class Locator(Protocol):
+    """The locator as an agency reaches it: routes a batch converted to the registry domain."""
+
+    def confirm(self, result: HopResult, query: IdentityQuery) -> list[IdentityAnswer]: ...

@@ -1,0 +1,442 @@
+"""An agency's system: its domain key, its own table keyed by its own pseudonym, and the calls it makes.
+
+* :meth:`AgencyService.create` assembles the agency's key ``y_A = ỹ·κ_{A,1}·κ_{A,2}`` from one key share of each
+  transcryptor (both are needed) and stores it passphrase-protected in ``agency/<name>/``.
+* :meth:`receive_enrolment` / :meth:`receive_notices` (called by municipalities): decrypt ``Enc_{Y_A}(s_A·P)``
+  and store what came with it, one transaction per batch; a re-sent delivery or notice is recognised.
+* :meth:`lookup` (identity confirmation, A → R): encrypt its own pseudonyms under Y, ask the grant desk (policy),
+  convert through T1 and T2 to the registry domain, hand the batch to the locator, store the answers.
+* :meth:`export_csv`: the whole table, its pseudonym text and the attributes it holds — no other identifier.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from sekisho.agency import store
+from sekisho.agency.interfaces import (
+    RELEASABLE_ITEMS,
+    EnrolmentDelivery,
+    IdentityQuery,
+    Locator,
+    LookupStatus,
+    NoticeBatch,
+)
+from sekisho.config import Home
+from sekisho.errors import Conflict, InvalidInput, NotFound
+from sekisho.policy.interfaces import RequesterKind
+from sekisho.pseudonyms import (
+    REGISTRY_DOMAIN,
+    DomainKey,
+    Hop,
+    NetworkParams,
+    agency_decrypt,
+    assemble_domain_key,
+    conversion_request,
+    convert_batch,
+    decode_pseudonym,
+    encode_pseudonym,
+    encrypt_pseudonyms,
+    load_network,
+)
+from sekisho.pseudonyms.group import Scalar
+from sekisho.pseudonyms.interfaces import check_domain, check_purpose
+from sekisho.pseudonyms.keyfile import DEFAULT_N
+from sekisho.pseudonyms.keys import domain_key_path, load_domain_key, save_domain_key
+from sekisho.storage import open_party_db
+
+log = logging.getLogger("sekisho.agency")
+
+CONTEXT = "agency"
+#: statuses an agency keeps per person, from the notices it received
+ACTIVE, DIED, MOVED_OUT = "active", "died", "moved-out"
+_STATUS_AFTER = {"died": DIED, "moved_out": MOVED_OUT, "moved_in": ACTIVE}
+
+
+def party_of(name: str) -> str:
+    return f"agency/{name}"
+
+
+def check_agency_name(name: str) -> str:
+    check_domain(name, field="agency")
+    if name == REGISTRY_DOMAIN:
+        raise InvalidInput("names the registry's domain, not an agency", field="agency")
+    return name
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+#: the four basic items (基本4情報), asked for where the legal-basis table has no row to go by
+BASIC_ITEMS: tuple[str, ...] = ("name", "birth_date", "sex", "address")
+
+
+def default_items(agency: str, purpose: str) -> tuple[str, ...]:
+    """What an agency asks for by default: its row of the public legal-basis table (``sekisho.policy``), as far
+    as these flows release it.  The policy still decides; a request beyond the approved PIA is refused whole."""
+    try:
+        from sekisho.policy.legal import default_table
+
+        row = default_table().match(requester_kind="agency", agency=agency, purpose=purpose)
+    except ImportError:
+        row = None
+    if row is None:
+        return BASIC_ITEMS
+    return tuple(i for i in RELEASABLE_ITEMS if i in row.items)
+
+
+def check_items(items: Iterable[str]) -> tuple[str, ...]:
+    out = tuple(sorted(set(items)))
+    if not out or not set(out) <= set(RELEASABLE_ITEMS):
+        raise InvalidInput(f"must name items of: {', '.join(RELEASABLE_ITEMS)}", field="items")
+    return out
+
+
+class AgencyNetwork(Protocol):
+    """What an agency needs from the network for an identity confirmation (``sekisho.network.local``)."""
+
+    @property
+    def params(self) -> NetworkParams: ...
+
+    def hops(self) -> Sequence[Hop]: ...
+
+    def conversion_grant(
+        self,
+        *,
+        requester: str,
+        requester_kind: RequesterKind,
+        from_domain: str,
+        to_domain: str,
+        purpose: str,
+        count: int,
+        municipality: str | None = None,
+    ) -> str: ...
+
+    def locator(self) -> Locator: ...
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class LookupResult:
+    pseudonym: str  # the text form the agency asked with
+    status: LookupStatus
+    items: Mapping[str, str]
+
+    def __repr__(self) -> str:
+        return f"LookupResult(status={self.status!r}, items=<{len(self.items)}>)"
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class PersonRow:
+    pseudonym: str
+    status: str
+    attributes: Mapping[str, str]
+
+    def __repr__(self) -> str:
+        return f"PersonRow(status={self.status!r})"
+
+
+class AgencyService:
+    def __init__(self, engine: sa.Engine, *, name: str, key: DomainKey) -> None:
+        if key.domain != name:
+            raise InvalidInput("is the key of another domain", field="key")
+        self.engine = engine
+        self.name = name
+        self._key = key
+
+    # --- opening -----------------------------------------------------------------------------------------
+
+    @classmethod
+    def create(
+        cls,
+        home: Home,
+        name: str,
+        *,
+        purposes: Iterable[str],
+        shares: Sequence[Scalar],
+        passphrase: bytes,
+        items: Iterable[str] | None = None,
+        scrypt_n: int = DEFAULT_N,
+    ) -> AgencyService:
+        """Set an agency up: its directory, its database, and its domain key from T1's and T2's shares.
+        ``items``: what it asks for when enrolling residents, for every purpose (default: :func:`default_items`)."""
+        check_agency_name(name)
+        purposes = sorted({check_purpose(p) for p in purposes})
+        if not purposes:
+            raise InvalidInput("an agency needs at least one purpose", field="purpose")
+        asked = {p: check_items(items) if items is not None else default_items(name, p) for p in purposes}
+        network = load_network(home.root)
+        key = assemble_domain_key(network, name, shares)
+        path = domain_key_path(home.party_dir(party_of(name)), name)
+        if path.exists():
+            raise Conflict("this agency exists already", field="agency")
+        engine = open_party_db(home, party_of(name), [CONTEXT])
+        with engine.begin() as conn:
+            if conn.execute(sa.select(store.meta.c.value).where(store.meta.c.key == "name")).scalar() is not None:
+                raise Conflict("this agency exists already", field="agency")
+            conn.execute(
+                store.meta.insert(),
+                [
+                    {"key": "name", "value": name},
+                    {"key": "purposes", "value": ",".join(purposes)},
+                    {"key": "public_key", "value": key.public.to_bytes().hex()},
+                    {"key": "created_at", "value": _now().isoformat()},
+                    *({"key": f"items:{p}", "value": ",".join(i)} for p, i in asked.items()),
+                ],
+            )
+            # the key file last, inside the transaction: a failure leaves neither
+            save_domain_key(path, key, party=party_of(name), passphrase=passphrase, n=scrypt_n)
+        log.info("agency %s created", name)
+        return cls(engine, name=name, key=key)
+
+    @classmethod
+    def open(cls, home: Home, name: str, *, passphrase: bytes) -> AgencyService:
+        check_agency_name(name)
+        path = domain_key_path(home.party_dir(party_of(name), create=False), name)
+        if not path.exists():
+            raise NotFound("no such agency here (run `sekisho agency create`)", field="agency")
+        key = load_domain_key(path, passphrase=passphrase)
+        engine = open_party_db(home, party_of(name), [CONTEXT])
+        with engine.connect() as conn:
+            public = conn.execute(sa.select(store.meta.c.value).where(store.meta.c.key == "public_key")).scalar()
+        if public != key.public.to_bytes().hex():
+            raise Conflict("the key file and the database belong to different agencies", field="agency")
+        return cls(engine, name=name, key=key)
+
+    @property
+    def purposes(self) -> list[str]:
+        with self.engine.connect() as conn:
+            value = conn.execute(sa.select(store.meta.c.value).where(store.meta.c.key == "purposes")).scalar()
+        return [p for p in (value or "").split(",") if p]
+
+    def requested_items(self, purpose: str) -> tuple[str, ...]:
+        """The items this agency asks for, for ``purpose`` (set at creation)."""
+        check_purpose(purpose)
+        with self.engine.connect() as conn:
+            value = conn.execute(sa.select(store.meta.c.value).where(store.meta.c.key == f"items:{purpose}")).scalar()
+        if value is None:
+            raise NotFound("the agency has no such purpose", field="purpose")
+        return tuple(i for i in value.split(",") if i)
+
+    def text(self, pseudonym: bytes) -> str:
+        return encode_pseudonym(self.name, pseudonym)
+
+    # --- receiving (called by municipalities) -------------------------------------------------------------
+
+    def receive_enrolment(self, delivery: EnrolmentDelivery) -> int:
+        if len(delivery.items) != len(delivery.result.ciphertexts):
+            raise InvalidInput("must hold one item set per person", field="items")
+        check_purpose(delivery.purpose)
+        pseudonyms = agency_decrypt(self._key, delivery.result)
+        now = _now()
+        with self.engine.begin() as conn:
+            conn.execute(
+                self._insert(conn, store.receipt).on_conflict_do_nothing(),
+                [
+                    {
+                        "delivery_id": delivery.delivery_id[:64],
+                        "position": i,
+                        "pseudonym": p,
+                        "purpose": delivery.purpose,
+                        "received_at": now,
+                    }
+                    for i, p in enumerate(pseudonyms)
+                ],
+            )
+            new = self._merge_persons(conn, pseudonyms, [dict(x) for x in delivery.items], now)
+        log.info("agency %s received an enrolment of n=%d (new %d)", self.name, len(pseudonyms), new)
+        return new
+
+    def _merge_persons(
+        self, conn: sa.Connection, pseudonyms: Sequence[bytes], items: Sequence[dict[str, str]], now: datetime
+    ) -> int:
+        p = store.person.c
+        merged: dict[bytes, dict[str, str]] = {}
+        for ps, it in zip(pseudonyms, items, strict=True):
+            merged.setdefault(ps, {}).update(it)
+        existing: dict[bytes, tuple[dict[str, str], str]] = {}
+        keys = list(merged)
+        for i in range(0, len(keys), 1000):
+            for row in conn.execute(
+                sa.select(p.pseudonym, p.attributes, p.status).where(p.pseudonym.in_(keys[i : i + 1000]))
+            ):
+                existing[bytes(row.pseudonym)] = (json.loads(row.attributes), row.status)
+        inserts = [
+            {"pseudonym": ps, "attributes": _json(it), "status": ACTIVE, "enrolled_at": now, "updated_at": now}
+            for ps, it in merged.items()
+            if ps not in existing
+        ]
+        updates = [
+            {"pk": ps, "attrs": _json(existing[ps][0] | it), "ts": now} for ps, it in merged.items() if ps in existing
+        ]
+        if inserts:
+            conn.execute(store.person.insert(), inserts)
+        if updates:
+            conn.execute(
+                store.person.update()
+                .where(p.pseudonym == sa.bindparam("pk"))
+                .values(attributes=sa.bindparam("attrs"), updated_at=sa.bindparam("ts")),
+                updates,
+            )
+        return len(inserts)
+
+    def receive_notices(self, batch: NoticeBatch) -> int:
+        if len(batch.notices) != len(batch.result.ciphertexts):
+            raise InvalidInput("must hold one notice per person", field="notices")
+        pseudonyms = agency_decrypt(self._key, batch.result)
+        now = _now()
+        new = 0
+        p = store.person.c
+        with self.engine.begin() as conn:
+            for ps, n in zip(pseudonyms, batch.notices, strict=True):
+                inserted = conn.execute(
+                    self._insert(conn, store.notice)
+                    .on_conflict_do_nothing()
+                    .values(
+                        notice_id=n.notice_id[:64],
+                        pseudonym=ps,
+                        kind=n.kind,
+                        event_date=n.event_date,
+                        purpose=batch.purpose,
+                        items=_json(dict(n.items)),
+                        received_at=now,
+                    )
+                ).rowcount
+                if inserted != 1:
+                    continue  # a re-delivery: the first copy was applied already
+                new += 1
+                row = conn.execute(sa.select(p.attributes, p.status).where(p.pseudonym == ps)).first()
+                if row is None:
+                    continue  # a notice for someone not (or no longer) in the table: kept, not applied
+                attrs = json.loads(row.attributes) | dict(n.items)
+                conn.execute(
+                    store.person.update()
+                    .where(p.pseudonym == ps)
+                    .values(attributes=_json(attrs), status=_STATUS_AFTER.get(n.kind, row.status), updated_at=now)
+                )
+        log.info("agency %s received notices n=%d (new %d)", self.name, len(pseudonyms), new)
+        return new
+
+    @staticmethod
+    def _insert(conn: sa.Connection, table: sa.Table) -> Any:
+        return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
+
+    # --- identity confirmation ----------------------------------------------------------------------------
+
+    def lookup(
+        self,
+        pseudonyms: Sequence[str],
+        *,
+        purpose: str,
+        network: AgencyNetwork,
+        items: Iterable[str] | None = None,
+    ) -> list[LookupResult]:
+        """Identity confirmation for persons this agency knows by pseudonym (its text form)."""
+        check_purpose(purpose)
+        if not pseudonyms:
+            raise InvalidInput("names no pseudonym", field="pseudonym")
+        values = [decode_pseudonym(t, domain=self.name)[1] for t in pseudonyms]
+        asked = self.requested_items(purpose) if items is None else check_items(items)
+        # the policy first: a refusal converts nothing
+        grant = network.conversion_grant(
+            requester=self.name,
+            requester_kind="agency",
+            from_domain=self.name,
+            to_domain=REGISTRY_DOMAIN,
+            purpose=purpose,
+            count=len(values),
+        )
+        request = conversion_request(
+            encrypt_pseudonyms(values, network.params.public_key),
+            network=network.params,
+            from_domain=self.name,
+            to_domain=REGISTRY_DOMAIN,
+            purpose=purpose,
+            grant=grant,
+            requester=party_of(self.name),
+        )
+        result = convert_batch(request, network.hops())
+        query = IdentityQuery(request_id=request.request_id, requester=self.name, purpose=purpose, items=asked)
+        answers = network.locator().confirm(result, query)
+        if len(answers) != len(values):
+            raise Conflict("the locator answered for another number of persons", field="answers")
+        now = _now()
+        with self.engine.begin() as conn:
+            conn.execute(
+                store.lookup.insert(),
+                [
+                    {
+                        "request_id": request.request_id,
+                        "pseudonym": v,
+                        "purpose": purpose,
+                        "status": a.status,
+                        "items": _json(dict(a.items)),
+                        "at": now,
+                    }
+                    for v, a in zip(values, answers, strict=True)
+                ],
+            )
+        log.info("agency %s looked up n=%d for purpose=%s", self.name, len(values), purpose)
+        return [
+            LookupResult(pseudonym=self.text(v), status=a.status, items=dict(a.items))
+            for v, a in zip(values, answers, strict=True)
+        ]
+
+    # --- reading its own table ----------------------------------------------------------------------------
+
+    def persons(self, *, limit: int | None = None) -> list[PersonRow]:
+        p = store.person.c
+        stmt = sa.select(p.pseudonym, p.status, p.attributes).order_by(p.enrolled_at, p.pseudonym)
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        with self.engine.connect() as conn:
+            rows = conn.execute(stmt).all()
+        return [PersonRow(self.text(bytes(r.pseudonym)), r.status, json.loads(r.attributes)) for r in rows]
+
+    def count(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(store.person)).scalar_one())
+
+    def notices(self) -> list[dict[str, Any]]:
+        n = store.notice.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(store.notice).order_by(n.received_at, n.notice_id)).all()
+        return [
+            {
+                "notice_id": r.notice_id,
+                "pseudonym": self.text(bytes(r.pseudonym)),
+                "kind": r.kind,
+                "event_date": r.event_date if isinstance(r.event_date, date) else str(r.event_date),
+                "purpose": r.purpose,
+                "items": json.loads(r.items),
+            }
+            for r in rows
+        ]
+
+    def export_csv(self, out: Path) -> int:
+        """Write the whole table: pseudonym text, status, then one column per attribute held.  Returns rows."""
+        rows = self.persons()
+        columns = sorted({k for r in rows for k in r.attributes})
+        with out.open("w", encoding="utf-8", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["pseudonym", "status", *columns])
+            for r in rows:
+                w.writerow([r.pseudonym, r.status, *(r.attributes.get(c, "") for c in columns)])
+        return len(rows)
+
+    def __repr__(self) -> str:
+        return f"AgencyService(name={self.name!r})"
+
+
+def _json(value: dict[str, str]) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)

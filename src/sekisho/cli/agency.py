@@ -1,0 +1,252 @@
+"""`sekisho agency …` (an agency's system) and `sekisho registry join-network` / `deliver-notices`.
+
+Every party of the home runs in this process (:class:`~sekisho.network.local.LocalNetwork`); the key files need
+the passphrase (``SEKISHO_PASSPHRASE`` or a prompt).  Printed: pseudonyms in their text form, the items an agency
+holds; never a handle next to a pseudonym, never a key.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from sekisho.cli._common import DbOpt, HomeOpt, JsonOpt, console, emit, home_of, progress
+from sekisho.cli.registry import registry_app
+from sekisho.config import Home
+from sekisho.errors import InvalidInput
+from sekisho.network.local import LocalNetwork, municipalities_in
+from sekisho.pseudonyms.keyfile import PASSPHRASE_ENV, passphrase_from_env
+
+agency_app = typer.Typer(help="An agency's system: its own table, keyed by its own pseudonyms.", no_args_is_help=True)
+
+NameArg = Annotated[str, typer.Argument(help="The agency's name (its pseudonym domain), e.g. pension.")]
+PurposeOpt = Annotated[str, typer.Option("--purpose", help="Purpose code, e.g. pension.benefit.")]
+ItemsOpt = Annotated[
+    list[str] | None, typer.Option("--item", help="An item to ask for (repeatable); default: the agency's own list.")
+]
+MunicipalityOpt = Annotated[
+    str, typer.Option("--municipality", "-m", envvar="SEKISHO_MUNICIPALITY", help="Municipality code (6 digits).")
+]
+
+
+def _passphrase() -> bytes:
+    value = passphrase_from_env()
+    if value is not None:
+        return value
+    text: str = typer.prompt(f"Passphrase for the key files (or set {PASSPHRASE_ENV})", hide_input=True)
+    return text.encode("utf-8")
+
+
+def _network(home: Path | None, db: str | None) -> tuple[Home, LocalNetwork]:
+    h = home_of(home, db)
+    return h, LocalNetwork(h, passphrase=_passphrase())
+
+
+@agency_app.command("create")
+def create(
+    name: NameArg,
+    purpose: Annotated[list[str], typer.Option("--purpose", help="A purpose the agency works for (repeatable).")],
+    items: ItemsOpt = None,
+    home: HomeOpt = None,
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Set an agency up: its database, and its domain key assembled from T1's and T2's key shares."""
+    from sekisho.agency.service import AgencyService
+
+    h = home_of(home, db)
+    passphrase = _passphrase()
+    net = LocalNetwork(h, passphrase=passphrase)
+    try:
+        svc = AgencyService.create(
+            h, name, purposes=purpose, shares=net.key_shares(name), passphrase=passphrase, items=items
+        )
+        data = {
+            "agency": svc.name,
+            "purposes": {p: list(svc.requested_items(p)) for p in svc.purposes},
+            "key_file": str(h.party_dir(f"agency/{name}") / f"domain-{name}.key"),
+        }
+        svc.engine.dispose()
+    finally:
+        net.close()
+
+    def render(d: dict[str, Any]) -> None:
+        console.print(f"agency [bold]{d['agency']}[/bold] set up; key in {d['key_file']}")
+        for p, its in d["purposes"].items():
+            console.print(f"  {p}: asks for {', '.join(its)}")
+
+    emit(data, as_json, render)
+
+
+@agency_app.command("enroll")
+def enroll(
+    name: NameArg,
+    municipality: MunicipalityOpt,
+    purpose: PurposeOpt,
+    handle: Annotated[list[str] | None, typer.Option("--handle", help="A resident's handle (repeatable).")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Every active resident of the register.")] = False,
+    items: ItemsOpt = None,
+    home: HomeOpt = None,
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The clerk at the municipality enrols residents with the agency: policy, access records, R→A through T1
+    and T2, and only the released items to the agency."""
+    if bool(handle) == all_:
+        raise InvalidInput("give --handle (one or more) or --all", field="handle")
+    _h, net = _network(home, db)
+    try:
+        releases = net.releases(municipality)
+        total = None if all_ else len(handle or [])
+        with progress("enrolling", total) as advance:
+            report = releases.enrol(
+                None if all_ else handle, agency=name, purpose=purpose, items=items, advance=advance
+            )
+    finally:
+        net.close()
+    data = {"enrolled": report.enrolled, "refused": report.refused, "items": list(report.items)}
+    emit(
+        data,
+        as_json,
+        lambda d: console.print(
+            f"enrolled {d['enrolled']} with {name} for {purpose} (items: {', '.join(d['items'])});"
+            f" refused for {d['refused']}"
+        ),
+    )
+
+
+@agency_app.command("lookup")
+def lookup(
+    name: NameArg,
+    pseudonym: Annotated[list[str], typer.Option("--pseudonym", help="The agency's pseudonym (repeatable).")],
+    purpose: PurposeOpt,
+    items: ItemsOpt = None,
+    home: HomeOpt = None,
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Identity confirmation: the agency's pseudonyms → T1, T2 → locator → municipality, only the allowed items."""
+    _h, net = _network(home, db)
+    try:
+        results = net.agency_service(name).lookup(pseudonym, purpose=purpose, network=net, items=items)
+    finally:
+        net.close()
+    data = [{"pseudonym": r.pseudonym, "status": r.status, "items": dict(r.items)} for r in results]
+
+    def render(rows: list[dict[str, Any]]) -> None:
+        t = Table("pseudonym", "status", "items")
+        for r in rows:
+            t.add_row(r["pseudonym"], r["status"], "; ".join(f"{k}: {v}" for k, v in sorted(r["items"].items())))
+        console.print(t)
+
+    emit(data, as_json, render)
+
+
+@agency_app.command("notices")
+def notices(
+    name: NameArg,
+    municipality: Annotated[
+        list[str] | None, typer.Option("--municipality", "-m", help="Deliver from this register (repeatable).")
+    ] = None,
+    home: HomeOpt = None,
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Deliver the registers' pending change notices (to every entitled agency), then list this agency's."""
+    h, net = _network(home, db)
+    try:
+        for code in municipality or municipalities_in(h):
+            net.releases(code).deliver_notices()
+        received = net.agency_service(name).notices()
+    finally:
+        net.close()
+
+    def render(rows: list[dict[str, Any]]) -> None:
+        t = Table("notice", "kind", "date", "pseudonym", "items")
+        for r in rows:
+            items = "; ".join(f"{k}: {v}" for k, v in sorted(r["items"].items()))
+            t.add_row(r["notice_id"], r["kind"], str(r["event_date"]), r["pseudonym"], items)
+        console.print(t)
+
+    emit(received, as_json, render)
+
+
+@agency_app.command("export")
+def export(
+    name: NameArg,
+    out: Annotated[Path, typer.Option("--out", help="CSV file to write.")],
+    home: HomeOpt = None,
+    db: DbOpt = None,
+) -> None:
+    """The agency's whole table as CSV: its pseudonym text and the attributes it holds, no other identifier."""
+    _h, net = _network(home, db)
+    try:
+        n = net.agency_service(name).export_csv(out)
+    finally:
+        net.close()
+    console.print(f"{n} rows written to {out}")
+
+
+@registry_app.command("join-network")
+def join_network(
+    municipality: MunicipalityOpt,
+    home: HomeOpt = None,
+    db: DbOpt = None,
+    workers: Annotated[int | None, typer.Option("--workers", help="Processes for the PPs (default: CPUs).")] = None,
+    index: Annotated[bool, typer.Option("--index/--no-index", help="Also index the records at the locator.")] = True,
+    as_json: JsonOpt = False,
+) -> None:
+    """Bring a register loaded before `sekisho network init` into the network: a polymorphic pseudonym for every
+    record lacking one (in bulk, over a process pool), then the locator's index (R→R through T1 and T2)."""
+    from sekisho.registry import release
+
+    h = home_of(home, db)
+    net = LocalNetwork(h, passphrase=_passphrase() if index else passphrase_from_env())
+    try:
+        register = net.register(municipality)
+        with progress("pseudonyms", release.count_without_pp(register)) as advance:
+            made = release.join_network(register, workers=workers, advance=advance)
+        report = None
+        if index:
+            with progress("indexing", release.count_unindexed(register)) as advance:
+                report = release.index_pending(register, advance=advance)
+    finally:
+        net.close()
+    data = {
+        "pseudonyms_made": made,
+        "indexed": report.indexed if report else 0,
+        "held_elsewhere": report.elsewhere if report else 0,
+    }
+    emit(
+        data,
+        as_json,
+        lambda d: console.print(
+            f"{d['pseudonyms_made']} polymorphic pseudonyms made; {d['indexed']} records indexed"
+            + (f" ({d['held_elsewhere']} held by another municipality)" if d["held_elsewhere"] else "")
+        ),
+    )
+
+
+@registry_app.command("deliver-notices")
+def deliver_notices(
+    municipality: MunicipalityOpt, home: HomeOpt = None, db: DbOpt = None, as_json: JsonOpt = False
+) -> None:
+    """Deliver the register's pending change notices to every enrolled agency entitled to them."""
+    _h, net = _network(home, db)
+    try:
+        report = net.releases(municipality).deliver_notices()
+    finally:
+        net.close()
+    data = {"events": report.events, "notices": report.notices, "pending": report.pending}
+    emit(
+        data,
+        as_json,
+        lambda d: console.print(f"{d['notices']} notices for {d['events']} events; {d['pending']} pending"),
+    )
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(agency_app, name="agency")

@@ -1,0 +1,741 @@
+"""The municipality's side of the pseudonym flows: what leaves the register for agencies and the locator.
+
+* **Index** (:func:`index_pending`): records with a PP and no registry pseudonym yet are converted R → R through
+  T1 and T2; the locator decrypts ``s_R·P``, maps it to this municipality and returns it; the register stores it
+  (``rp``), so that an identity confirmation routed by the locator finds the resident.
+* **Join the network** (:func:`join_network`): a register loaded before ``sekisho network init`` gets a PP for
+  every record lacking one (in bulk, over a process pool), then is indexed.
+* **Enrolment** (:meth:`ReleaseService.enrol`): policy decision → access records and the enrolment rows commit →
+  re-randomised PPs go R → A through both transcryptors → the agency receives ``Enc_A(s_A·P)`` with only the
+  released items.
+* **Identity confirmation** (:meth:`ReleaseService.answer_identity`): the locator hands over registry pseudonyms;
+  the municipality decides, writes the access records, then answers with only the released items.
+* **Change notices** (:meth:`ReleaseService.deliver_notices`): outbox events → each enrolled agency entitled to
+  that notice (``decision.events``) → one conversion per agency and batch; an event is marked delivered only after
+  every entitled agency accepted it.
+
+Every release writes its access record (``RegisterService.record_release``) in a transaction that commits before
+the data leaves.  Nothing here logs a value: counts, codes and kinds only.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from sekisho.agency.interfaces import (
+    RELEASABLE_ITEMS,
+    AgencyEndpoint,
+    EnrolmentDelivery,
+    IdentityAnswer,
+    IdentityQuery,
+    LookupStatus,
+    Notice,
+    NoticeBatch,
+)
+from sekisho.errors import Conflict, InvalidInput, NotFound, Refused
+from sekisho.policy.interfaces import AccessRequest, Decision, PolicyDecisionPoint, RequesterKind, SubjectFacts
+from sekisho.pseudonyms import REGISTRY_DOMAIN, conversion_request, convert_batch, prepare_batch
+from sekisho.pseudonyms.interfaces import Hop, check_domain, check_purpose
+from sekisho.pseudonyms.keys import NetworkParams
+from sekisho.registry import procedures as proc
+from sekisho.registry import store as st
+from sekisho.registry.model import ClosedReason, Resident, Status, parse_handle
+from sekisho.registry.service import RegisterService
+
+log = logging.getLogger("sekisho.registry.release")
+
+#: outbox events that become change notices to agencies (design flow 4); the others concern other parties
+NOTICE_KINDS = frozenset({proc.DIED, proc.MOVED_OUT, proc.MOVED_IN, proc.MOVED_WITHIN, proc.NAME_CHANGED})
+#: the items a notice of each kind may carry: of these, those the agency was enrolled with (and the policy allows)
+NOTICE_ITEMS: Mapping[str, tuple[str, ...]] = {
+    proc.DIED: ("death",),
+    proc.MOVED_OUT: ("moved",),
+    proc.MOVED_IN: ("address",),
+    proc.MOVED_WITHIN: ("address",),
+    proc.NAME_CHANGED: ("name", "kana"),
+}
+#: conversions are sent in batches of at most this many residents
+CHUNK = 10_000
+_LIVE = (Status.ACTIVE.value, Status.INCOMING.value)
+
+
+class ReleaseNetwork(Protocol):
+    """What a municipality needs from the network to release data to agencies (``sekisho.network.local``)."""
+
+    @property
+    def params(self) -> NetworkParams: ...
+
+    def hops(self) -> Sequence[Hop]: ...
+
+    def conversion_grant(
+        self,
+        *,
+        requester: str,
+        requester_kind: RequesterKind,
+        from_domain: str,
+        to_domain: str,
+        purpose: str,
+        count: int,
+        municipality: str | None = None,
+    ) -> str: ...
+
+    def agency(self, name: str) -> AgencyEndpoint: ...
+
+
+@dataclass(frozen=True, slots=True)
+class IndexReport:
+    indexed: int
+    #: records whose person the locator already maps to another municipality (an anomaly for the clerk)
+    elsewhere: int
+
+
+@dataclass(frozen=True, slots=True)
+class EnrolmentReport:
+    enrolled: int
+    #: residents the per-person check refused (a protection measure, an opt-out)
+    refused: int
+    items: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class NoticeReport:
+    events: int  # outbox events marked delivered
+    notices: int  # notices handed to agencies (a re-delivery counts again)
+    pending: int  # events left for the next run (an agency could not be reached)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def item_values(r: Resident, items: Iterable[str]) -> dict[str, str]:
+    """The text of each released item of a record (the names of :data:`RELEASABLE_ITEMS`)."""
+    out: dict[str, str] = {}
+    closing: dict[str, str] = {}  # the date of death, or of the move out, for a record closed by one
+    if r.closed is not None and r.closed.reason is ClosedReason.DEATH:
+        closing["death"] = r.closed.event_date.isoformat()
+    elif r.closed is not None and r.closed.reason in _MOVED:
+        closing["moved"] = r.closed.event_date.isoformat()
+    for item in items:
+        if item == "name":
+            out[item] = r.display_name
+        elif item == "kana":
+            out[item] = r.display_kana
+        elif item == "birth_date":
+            out[item] = r.birth_date.iso()
+        elif item == "sex":
+            out[item] = r.sex
+        elif item == "address":
+            out[item] = r.address.line()
+        elif item == "resident_since":
+            out[item] = r.became_resident_on.isoformat()
+        elif item == "nationality":
+            out[item] = r.nationality
+        elif item in closing:
+            out[item] = closing[item]
+    return out
+
+
+_MOVED = frozenset({ClosedReason.MOVE_OUT, ClosedReason.ABROAD})
+
+
+def _status(r: Resident, allowed: frozenset[str]) -> LookupStatus:
+    """What an identity confirmation says about a record.  That a person died or moved away is itself an item
+    (``death``, ``moved``): an agency not entitled to it learns only that nothing is released."""
+    if r.status is Status.ACTIVE:
+        return "found"
+    if r.status is Status.INCOMING:
+        return "pending"  # a move-in in flight: the hand-over completes within one call of the destination
+    if r.closed is not None and r.closed.reason is ClosedReason.DEATH:
+        return "died" if "death" in allowed else "refused"
+    return "moved" if "moved" in allowed else "refused"
+
+
+def _batches(seq: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
+    for i in range(0, len(seq), size):
+        yield seq[i : i + size]
+
+
+# --- the registry pseudonym index -------------------------------------------------------------------------
+
+
+def _indexable() -> sa.ColumnElement[bool]:
+    """Records the locator should know: live ones, and the dead (the locator keeps pointing at their last
+    municipality, whose closed record answers "died").  A record closed by a move belongs to the destination."""
+    r = st.resident.c
+    return sa.and_(
+        r.pp.is_not(None),
+        r.rp.is_(None),
+        sa.or_(r.status.in_(_LIVE), r.closed_reason == ClosedReason.DEATH.value),
+    )
+
+
+def index_pending(
+    register: RegisterService,
+    *,
+    resident_ids: Sequence[int] | None = None,
+    chunk: int = CHUNK,
+    advance: Callable[[int], None] | None = None,
+) -> IndexReport:
+    """Index every record that has a PP and no registry pseudonym (or just ``resident_ids``) at the locator."""
+    if register.index is None:
+        raise NotFound("no pseudonym index is configured for this register", field="index")
+    r = st.resident.c
+    indexed = elsewhere = 0
+    last = 0
+    while True:
+        stmt = sa.select(r.id, r.pp).where(_indexable(), r.id > last).order_by(r.id).limit(chunk)
+        if resident_ids is not None:
+            stmt = stmt.where(r.id.in_(resident_ids))
+        with register.engine.connect() as conn:
+            rows = conn.execute(stmt).all()
+        if not rows:
+            break
+        last = rows[-1].id
+        entries = register.index.index([bytes(row.pp) for row in rows])
+        with register.engine.begin() as conn:
+            conn.execute(
+                st.resident.update().where(r.id == sa.bindparam("rid")).values(rp=sa.bindparam("new_rp")),
+                [{"rid": row.id, "new_rp": e.rp} for row, e in zip(rows, entries, strict=True)],
+            )
+        indexed += len(rows)
+        elsewhere += sum(1 for e in entries if not e.here)
+        if advance is not None:
+            advance(len(rows))
+    if elsewhere:
+        log.warning("municipality %s: %d indexed record(s) are held by another municipality", register.code, elsewhere)
+    return IndexReport(indexed=indexed, elsewhere=elsewhere)
+
+
+def count_without_pp(register: RegisterService) -> int:
+    with register.engine.connect() as conn:
+        return int(
+            conn.execute(
+                sa.select(sa.func.count()).select_from(st.resident).where(st.resident.c.pp.is_(None))
+            ).scalar_one()
+        )
+
+
+def count_unindexed(register: RegisterService) -> int:
+    with register.engine.connect() as conn:
+        return int(conn.execute(sa.select(sa.func.count()).select_from(st.resident).where(_indexable())).scalar_one())
+
+
+def join_network(
+    register: RegisterService,
+    *,
+    chunk: int = 50_000,
+    workers: int | None = None,
+    advance: Callable[[int], None] | None = None,
+) -> int:
+    """``PP = Enc_Y(P)`` for every record lacking one (a register loaded before the network was set up), in
+    batches over a process pool; returns how many were made.  Every status: a closed record's PP is what the
+    person's change notices and confirmations of death are converted from."""
+    from sekisho.pseudonyms.flows import new_polymorphic_pseudonyms_batch
+
+    if register.pp_key is None:
+        raise NotFound("no network here yet (run `sekisho network init`)", field="network")
+    r = st.resident.c
+    done = 0
+    last = 0
+    while True:
+        with register.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(r.id, r.root).where(r.pp.is_(None), r.id > last).order_by(r.id).limit(chunk)
+            ).all()
+        if not rows:
+            return done
+        last = rows[-1].id
+        pps = new_polymorphic_pseudonyms_batch([bytes(row.root) for row in rows], register.pp_key, workers=workers)
+        with register.engine.begin() as conn:
+            # "pp IS NULL" again: a record given a PP meanwhile (a procedure running beside this) keeps its own
+            conn.execute(
+                st.resident.update()
+                .where(r.id == sa.bindparam("rid"), r.pp.is_(None))
+                .values(pp=sa.bindparam("new_pp")),
+                [{"rid": row.id, "new_pp": pp} for row, pp in zip(rows, pps, strict=True)],
+            )
+        done += len(rows)
+        if advance is not None:
+            advance(len(rows))
+
+
+# --- releases to agencies ---------------------------------------------------------------------------------
+
+
+class _SubjectCheck:
+    """``check_subject`` per distinct set of facts: the register keeps no protection measures yet, so every
+    resident has the same facts and one call serves a batch (the decision point records a narrowed decision)."""
+
+    def __init__(self, pdp: PolicyDecisionPoint, decision: Decision, request: AccessRequest) -> None:
+        self._pdp, self._decision, self._request = pdp, decision, request
+        self._cache: dict[SubjectFacts, Decision] = {}
+
+    def __call__(self, facts: SubjectFacts) -> Decision:
+        d = self._cache.get(facts)
+        if d is None:
+            d = self._cache[facts] = self._pdp.check_subject(self._decision, facts, self._request)
+        return d
+
+
+def _facts(_row: Any) -> SubjectFacts:
+    # THE place to read 支援措置 and opt-outs from the record once the register holds them
+    return SubjectFacts()
+
+
+def _reasons(decision: Decision) -> str:
+    return ", ".join(decision.reasons) or "no reason given"
+
+
+class ReleaseService:
+    """Enrolment, identity confirmation and change notices at one municipality."""
+
+    def __init__(
+        self,
+        register: RegisterService,
+        *,
+        network: ReleaseNetwork,
+        pdp: PolicyDecisionPoint,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.register = register
+        self.network = network
+        self.pdp = pdp
+        self._clock = clock
+
+    @property
+    def code(self) -> str:
+        return self.register.code
+
+    @property
+    def requester(self) -> str:
+        """How this municipality names itself to the transcryptors."""
+        return f"municipality/{self.code}"
+
+    # --- enrolment -----------------------------------------------------------------------------------------
+
+    def enrol(
+        self,
+        handles: Sequence[str] | None,
+        *,
+        agency: str,
+        purpose: str,
+        items: Iterable[str] | None = None,
+        chunk: int = CHUNK,
+        advance: Callable[[int], None] | None = None,
+    ) -> EnrolmentReport:
+        """Enrol residents (by handle; ``None``: every active resident) with ``agency`` for ``purpose``."""
+        check_domain(agency, field="agency")
+        if agency == REGISTRY_DOMAIN:
+            raise InvalidInput("names the registry, not an agency", field="agency")
+        check_purpose(purpose)
+        endpoint = self.network.agency(agency)
+        asked = frozenset(endpoint.requested_items(purpose) if items is None else items)
+        if not asked or not asked <= set(RELEASABLE_ITEMS):
+            raise InvalidInput("must name items this register releases", field="items")
+        ids = self._resident_ids(handles)
+        request = AccessRequest(
+            requester=agency,
+            requester_kind="agency",
+            action="enrolment",
+            purpose=purpose,
+            items=asked,
+            at=self._clock(),
+            from_domain=REGISTRY_DOMAIN,
+            to_domain=agency,
+            count=max(len(ids), 1),
+            municipality=self.code,
+        )
+        decision = self.pdp.decide(request)
+        if not decision.allow:
+            raise Refused(f"the policy refused the enrolment ({_reasons(decision)})", field="purpose")
+        check = _SubjectCheck(self.pdp, decision, request)
+        enrolled = refused = 0
+        for batch_ids in _batches(ids, chunk):
+            rows = self._rows(batch_ids)
+            allowed = []
+            for row in rows:
+                d = check(_facts(row))
+                if d.allow:
+                    allowed.append((row, d))
+                else:
+                    refused += 1
+            if allowed:
+                self._enrol_batch(allowed, agency=agency, purpose=purpose, decision=decision, endpoint=endpoint)
+                enrolled += len(allowed)
+            if advance is not None:
+                advance(len(rows))
+        log.info(
+            "municipality %s enrolled n=%d with agency=%s purpose=%s (refused %d)",
+            self.code,
+            enrolled,
+            agency,
+            purpose,
+            refused,
+        )
+        return EnrolmentReport(enrolled=enrolled, refused=refused, items=tuple(sorted(decision.items)))
+
+    def _enrol_batch(
+        self,
+        allowed: Sequence[tuple[Any, Decision]],
+        *,
+        agency: str,
+        purpose: str,
+        decision: Decision,
+        endpoint: AgencyEndpoint,
+    ) -> None:
+        grant = self.network.conversion_grant(
+            requester=self.requester,
+            requester_kind="municipality",
+            from_domain=REGISTRY_DOMAIN,
+            to_domain=agency,
+            purpose=purpose,
+            count=len(allowed),
+            municipality=self.code,
+        )
+        now = self._clock()
+        with self.register.engine.begin() as conn:
+            self._record(conn, [(row.id, d) for row, d in allowed], action="enrolment", purpose=purpose, agency=agency)
+            self._insert_enrolments(conn, [(row.id, d) for row, d in allowed], agency, purpose, now)
+        request = conversion_request(
+            prepare_batch([bytes(row.pp) for row, _ in allowed], self.network.params.public_key),
+            network=self.network.params,
+            from_domain=REGISTRY_DOMAIN,
+            to_domain=agency,
+            purpose=purpose,
+            grant=grant,
+            requester=self.requester,
+        )
+        result = convert_batch(request, self.network.hops())
+        endpoint.receive_enrolment(
+            EnrolmentDelivery(
+                delivery_id=f"{self.code}-{request.request_id}",
+                purpose=purpose,
+                result=result,
+                items=tuple(item_values(self.register._from_row(row), d.items) for row, d in allowed),
+                released=tuple(sorted(decision.items)),
+            )
+        )
+
+    def _insert_enrolments(
+        self, conn: Connection, enrolled: Sequence[tuple[int, Decision]], agency: str, purpose: str, now: datetime
+    ) -> None:
+        """One row per (resident, agency, purpose); a re-enrolment updates the items the agency now holds."""
+        e = st.enrolment.c
+        ids = [rid for rid, _ in enrolled]
+        have = set(
+            conn.execute(
+                sa.select(e.resident_id).where(e.agency == agency, e.purpose == purpose, e.resident_id.in_(ids))
+            ).scalars()
+        )
+        values = [
+            {
+                "rid": rid,
+                "agency": agency,
+                "purpose": purpose,
+                "enrolled_at": now,
+                "decision_id": d.decision_id[:64],
+                "items": ",".join(sorted(d.items)),
+            }
+            for rid, d in enrolled
+        ]
+        new = [v for v in values if v["rid"] not in have]
+        if new:
+            conn.execute(st.enrolment.insert().values(resident_id=sa.bindparam("rid")), new)
+        old = [v for v in values if v["rid"] in have]
+        if old:
+            conn.execute(
+                st.enrolment.update()
+                .where(e.resident_id == sa.bindparam("rid"), e.agency == agency, e.purpose == purpose)
+                .values(items=sa.bindparam("new_items"), decision_id=sa.bindparam("new_decision")),
+                [{"rid": v["rid"], "new_items": v["items"], "new_decision": v["decision_id"]} for v in old],
+            )
+
+    # --- identity confirmation -----------------------------------------------------------------------------
+
+    def answer_identity(self, rps: Sequence[bytes], query: IdentityQuery) -> list[IdentityAnswer]:
+        """Answer for persons the locator routed here by registry pseudonym: decide, record, then answer."""
+        check_domain(query.requester, field="requester")
+        check_purpose(query.purpose)
+        asked = frozenset(query.items) & frozenset(RELEASABLE_ITEMS)
+        request = AccessRequest(
+            requester=query.requester,
+            requester_kind="agency",
+            action="identity-confirmation",
+            purpose=query.purpose,
+            items=asked,
+            at=self._clock(),
+            from_domain=query.requester,
+            to_domain=REGISTRY_DOMAIN,
+            count=max(len(rps), 1),
+            municipality=self.code,
+        )
+        decision = self.pdp.decide(request)
+        found = self._by_rp(rps)
+        answers: list[IdentityAnswer] = []
+        released: list[tuple[int, Decision]] = []
+        denied: list[tuple[int, Decision]] = []
+        check = _SubjectCheck(self.pdp, decision, request)
+        for rp in rps:
+            row = found.get(rp)
+            if row is None:
+                answers.append(IdentityAnswer(status="not-found"))
+                continue
+            d = check(_facts(row)) if decision.allow else decision
+            if not d.allow:
+                denied.append((row.id, d))
+                answers.append(IdentityAnswer(status="refused"))
+                continue
+            r = self.register._from_row(row)
+            status = _status(r, d.items)
+            # moved away: the person's current data is at another register; only the status and date leave here
+            values = item_values(r, d.items if status in ("found", "died") else d.items & {"moved"})
+            if status in ("pending", "refused"):
+                values = {}
+            released.append((row.id, replace(d, items=frozenset(values))))
+            answers.append(IdentityAnswer(status=status, items=values))
+        with self.register.engine.begin() as conn:
+            self._record(conn, released, action="identity-confirmation", purpose=query.purpose, agency=query.requester)
+            self._record(
+                conn, denied, action="identity-confirmation", purpose=query.purpose, agency=query.requester, deny=True
+            )
+        return answers
+
+    def _by_rp(self, rps: Sequence[bytes]) -> dict[bytes, Any]:
+        """The record of each registry pseudonym: the live one if there is one, else the latest closed one."""
+        out: dict[bytes, Any] = {}
+        with self.register.engine.connect() as conn:
+            for batch in _batches(list(dict.fromkeys(rps)), 1000):
+                rows = conn.execute(
+                    self.register._select().where(st.resident.c.rp.in_(batch)).order_by(st.resident.c.id)
+                ).all()
+                for row in rows:
+                    key = bytes(row.rp)
+                    held = out.get(key)
+                    if held is None or row.status in _LIVE or held.status not in _LIVE:
+                        out[key] = row
+        return out
+
+    # --- change notices ------------------------------------------------------------------------------------
+
+    def deliver_notices(self, *, limit: int = 1000) -> NoticeReport:
+        """Deliver pending outbox events as change notices to every enrolled agency entitled to them."""
+        ev, r, e = st.event.c, st.resident.c, st.enrolment.c
+        with self.register.engine.connect() as conn:
+            events = conn.execute(
+                sa.select(ev.id, ev.kind, ev.event_date, ev.resident_id)
+                .where(ev.delivered_at.is_(None))
+                .order_by(ev.id)
+                .limit(limit)
+            ).all()
+            if not events:
+                return NoticeReport(0, 0, 0)
+            resident_ids = list({x.resident_id for x in events})
+            enrolments: dict[int, list[tuple[str, str, frozenset[str]]]] = defaultdict(list)
+            for row in conn.execute(
+                sa.select(e.resident_id, e.agency, e.purpose, e["items"])
+                .where(e.resident_id.in_(resident_ids))
+                .order_by(e.id)
+            ):
+                held = frozenset(i for i in (row._mapping["items"] or "").split(",") if i)
+                enrolments[row.resident_id].append((row.agency, row.purpose, held))
+            residents = {
+                row.id: row for row in conn.execute(self.register._select().where(r.id.in_(resident_ids))).all()
+            }
+            done = {
+                (row.event_id, row.agency)
+                for row in conn.execute(
+                    sa.select(st.notice.c.event_id, st.notice.c.agency).where(
+                        st.notice.c.event_id.in_([x.id for x in events])
+                    )
+                )
+            }
+        # (agency, purpose) -> [(event, decision for this person)]
+        work: dict[tuple[str, str], list[tuple[Any, Decision]]] = defaultdict(list)
+        decisions: dict[tuple[str, str, str, frozenset[str]], tuple[Decision, _SubjectCheck]] = {}
+        for x in events:
+            if x.kind not in NOTICE_KINDS:
+                continue
+            seen: set[str] = set()
+            for agency, purpose, held in enrolments.get(x.resident_id, []):
+                if agency in seen or (x.id, agency) in done:
+                    seen.add(agency)
+                    continue
+                # a notice updates what the agency holds: of the kind's items, only those it was enrolled with
+                asked = frozenset(NOTICE_ITEMS[x.kind]) & held
+                key = (agency, purpose, x.kind, asked)
+                if key not in decisions:
+                    req = AccessRequest(
+                        requester=agency,
+                        requester_kind="agency",
+                        action="notice",
+                        purpose=purpose,
+                        items=asked,
+                        at=self._clock(),
+                        from_domain=REGISTRY_DOMAIN,
+                        to_domain=agency,
+                        municipality=self.code,
+                        event=x.kind,
+                    )
+                    dec = self.pdp.decide(req)
+                    decisions[key] = (dec, _SubjectCheck(self.pdp, dec, req))
+                dec, check = decisions[key]
+                if not (dec.allow and x.kind in dec.events):
+                    continue  # this purpose does not entitle the agency to this notice; another one may
+                seen.add(agency)
+                d = check(_facts(residents[x.resident_id]))
+                if d.allow:
+                    work[(agency, purpose)].append((x, d))
+        failed: set[int] = set()
+        sent = 0
+        for (agency, purpose), items in work.items():
+            try:
+                self._send_notices(agency, purpose, items, residents)
+            except Exception as exc:
+                failed.update(x.id for x, _ in items)
+                log.warning(
+                    "municipality %s: notices to agency=%s not delivered (n=%d): %s",
+                    self.code,
+                    agency,
+                    len(items),
+                    type(exc).__name__,
+                )
+                continue
+            sent += len(items)
+            self._confirm_delivered(agency, [x.id for x, _ in items])
+        marked = [x.id for x in events if x.id not in failed]
+        self._mark_events(marked)
+        return NoticeReport(events=len(marked), notices=sent, pending=len(events) - len(marked))
+
+    def _send_notices(
+        self, agency: str, purpose: str, items: Sequence[tuple[Any, Decision]], residents: Mapping[int, Any]
+    ) -> None:
+        grant = self.network.conversion_grant(
+            requester=self.requester,
+            requester_kind="municipality",
+            from_domain=REGISTRY_DOMAIN,
+            to_domain=agency,
+            purpose=purpose,
+            count=len(items),
+            municipality=self.code,
+        )
+        notices = []
+        with self.register.engine.begin() as conn:
+            self._record(conn, [(x.resident_id, d) for x, d in items], action="notice", purpose=purpose, agency=agency)
+        for x, d in items:
+            r = self.register._from_row(residents[x.resident_id])
+            released = [i for i in NOTICE_ITEMS[x.kind] if i in d.items]
+            notices.append(
+                Notice(
+                    notice_id=f"{self.code}-{x.id}",
+                    kind=x.kind,
+                    event_date=x.event_date,
+                    items=item_values(r, released),
+                )
+            )
+        request = conversion_request(
+            prepare_batch([bytes(residents[x.resident_id].pp) for x, _ in items], self.network.params.public_key),
+            network=self.network.params,
+            from_domain=REGISTRY_DOMAIN,
+            to_domain=agency,
+            purpose=purpose,
+            grant=grant,
+            requester=self.requester,
+        )
+        result = convert_batch(request, self.network.hops())
+        self.network.agency(agency).receive_notices(NoticeBatch(purpose=purpose, result=result, notices=tuple(notices)))
+
+    def _confirm_delivered(self, agency: str, event_ids: Sequence[int]) -> None:
+        now = self._clock()
+        with self.register.engine.begin() as conn:
+            conn.execute(
+                st.notice.insert(),
+                [{"event_id": i, "agency": agency, "delivered_at": now} for i in dict.fromkeys(event_ids)],
+            )
+
+    def _mark_events(self, event_ids: Sequence[int]) -> None:
+        if not event_ids:
+            return
+        with self.register.engine.begin() as conn:
+            conn.execute(
+                st.event.update()
+                .where(st.event.c.id.in_(event_ids), st.event.c.delivered_at.is_(None))
+                .values(delivered_at=self._clock())
+            )
+
+    # --- shared ------------------------------------------------------------------------------------------
+
+    def _resident_ids(self, handles: Sequence[str] | None) -> list[int]:
+        r = st.resident.c
+        with self.register.engine.connect() as conn:
+            if handles is None:
+                return list(
+                    conn.execute(sa.select(r.id).where(r.status == Status.ACTIVE.value).order_by(r.id)).scalars()
+                )
+            parsed = list(dict.fromkeys(parse_handle(h) for h in handles))
+            rows = {
+                row.handle: row
+                for batch in _batches(parsed, 1000)
+                for row in conn.execute(sa.select(r.id, r.handle, r.status, r.pp).where(r.handle.in_(batch)))
+            }
+        ids = []
+        for h in parsed:
+            row = rows.get(h)
+            if row is None:
+                raise NotFound("no resident with this handle in this register", field="handle")
+            if row.status != Status.ACTIVE.value:
+                raise Conflict("the record is not active", field="handle")
+            ids.append(row.id)
+        return ids
+
+    def _rows(self, ids: Sequence[int]) -> list[Any]:
+        with self.register.engine.connect() as conn:
+            rows = conn.execute(
+                self.register._select().where(st.resident.c.id.in_(ids)).order_by(st.resident.c.id)
+            ).all()
+        if any(row.pp is None for row in rows):
+            raise Conflict(
+                "a resident has no polymorphic pseudonym yet (run `sekisho registry join-network`)", field="handle"
+            )
+        return list(rows)
+
+    def _record(
+        self,
+        conn: Connection,
+        released: Sequence[tuple[int, Decision]],
+        *,
+        action: str,
+        purpose: str,
+        agency: str,
+        deny: bool = False,
+    ) -> None:
+        """Access records, grouped by identical decisions (one insert per group)."""
+        groups: dict[tuple[Any, ...], list[int]] = defaultdict(list)
+        decisions: dict[tuple[Any, ...], Decision] = {}
+        for rid, d in released:
+            key = (tuple(sorted(d.items)), d.legal_basis, d.warrant, d.reasons, d.sealed_until)
+            groups[key].append(rid)
+            decisions[key] = d
+        for key, ids in groups.items():
+            d = decisions[key]
+            self.register.record_release(
+                conn,
+                ids,
+                action=action,
+                purpose=purpose,
+                items=() if deny else tuple(sorted(d.items)),
+                requester=agency,
+                legal_basis=d.legal_basis[:64] if d.legal_basis else None,
+                warrant=d.warrant,
+                decision="deny" if deny else "allow",
+                reason_codes=d.reasons,
+                sealed_until=d.sealed_until,
+            )
