@@ -402,12 +402,7 @@ class LogService:
         with self.engine.connect() as conn:
             next_idx = 0
             while True:
-                rows = conn.execute(
-                    sa.select(store.leaf.c.idx, store.leaf.c.leaf_hash, store.leaf.c.entry)
-                    .where(store.leaf.c.idx >= next_idx)
-                    .order_by(store.leaf.c.idx)
-                    .limit(page)
-                ).all()
+                rows = store.leaf_page(conn, next_idx, page)
                 if not rows:
                     break
                 hashes: list[bytes] = []

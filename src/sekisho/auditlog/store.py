@@ -119,6 +119,23 @@ def _check_contiguous(found: Sequence[int], start: int, end: int, table: str) ->
         raise IntegrityError(f"row missing at index {missing}", field=table)
 
 
+def leaf_page(conn: sa.Connection, start: int, limit: int) -> list[tuple[int, bytes, bytes]]:
+    """Up to ``limit`` rows (idx, leaf_hash, entry) from ``start`` on, in index order, on the raw DBAPI cursor:
+    full verification reads every row, and SQLAlchemy's row objects would double its cost."""
+    mark = "%s" if conn.dialect.name == "postgresql" else "?"
+    dbapi: Any = conn.connection.dbapi_connection
+    cur = dbapi.cursor()
+    try:
+        cur.execute(
+            f"SELECT idx, leaf_hash, entry FROM log_leaf WHERE idx >= {mark} ORDER BY idx LIMIT {mark}",  # noqa: S608
+            (start, limit),
+        )
+        rows: list[tuple[int, bytes, bytes]] = cur.fetchall()
+        return rows
+    finally:
+        cur.close()
+
+
 def read_tiles(conn: sa.Connection, refs: Sequence[TileRef]) -> dict[TileRef, bytes]:
     """Tile bytes: full tiles from ``log_tile``; partial ones from leaves (level 0) or the level below's roots."""
     out: dict[TileRef, bytes] = {}
