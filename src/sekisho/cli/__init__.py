@@ -55,6 +55,7 @@ def _register() -> None:
     __import__("sekisho.cli.synth", fromlist=["register"]).register(app)
     # agency commands, and the register's join-network / deliver-notices
     __import__("sekisho.cli.agency", fromlist=["register"]).register(app)
+    __import__("sekisho.cli.demo", fromlist=["register"]).register(app)
 
 
 _register()

@@ -6,11 +6,6 @@ and prints the result (a table, or JSON with ``--json``).  Handles are printed; 
 
 from __future__ import annotations
 
-import csv
-import hashlib
-import io
-import json
-from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -485,47 +480,6 @@ def close(
     print_json(resident_json(r)) if as_json else _render_resident(r)
 
 
-def read_rows(path: Path) -> tuple[Iterator[tuple[int, Mapping[str, str]]], str, int]:
-    """(line number, row) pairs of a CSV or JSONL import file, its SHA-256, and its row count."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise InvalidInput("cannot be read", field="file") from exc
-    digest = hashlib.sha256(data).hexdigest()
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InvalidInput("is not UTF-8", field="file") from exc
-    if path.suffix.lower() in (".jsonl", ".ndjson"):
-        lines = text.splitlines()
-
-        def gen_jsonl() -> Iterator[tuple[int, Mapping[str, str]]]:
-            for n, line in enumerate(lines, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    obj = json.loads(line)
-                except json.JSONDecodeError:
-                    yield n, {"__invalid__": "json"}
-                    continue
-                if not isinstance(obj, dict):
-                    yield n, {"__invalid__": "json"}
-                    continue
-                yield n, {str(k): "" if v is None else str(v) for k, v in obj.items()}
-
-        return gen_jsonl(), digest, sum(1 for ln in lines if ln.strip())
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    if not reader.fieldnames or "household" not in reader.fieldnames:
-        raise InvalidInput("has no header row with the import-format columns", field="file")
-    count = max(text.count("\n") - 1, 0)
-
-    def gen_csv() -> Iterator[tuple[int, Mapping[str, str]]]:
-        for row in reader:
-            yield reader.line_num, row
-
-    return gen_csv(), digest, count
-
-
 @registry_app.command("import")
 def import_(
     file: Annotated[Path, typer.Argument(help="CSV or JSONL in the import format (docs/import-format.md).")],
@@ -537,10 +491,12 @@ def import_(
 ) -> None:
     """Import residents in bulk: every row valid, or nothing written."""
     svc = _service(home, db, municipality, clerk)
-    rows, digest, total = read_rows(file)
-    with progress("validating", total) as advance:
-        result = svc.import_rows(rows, source_sha256=digest, advance=advance)
-    out = {"batch": result.batch_id, "rows": result.rows, "households": result.households, "sha256": digest}
+    from sekisho.registry.bulk import file_facts
+
+    _, lines = file_facts(file)
+    with progress("importing", max(lines - 1, 0)) as advance:
+        result = svc.import_file(file, advance=advance)
+    out = {"batch": result.batch_id, "rows": result.rows, "households": result.households}
     if as_json:
         print_json(out)
     else:

@@ -165,17 +165,22 @@ def _find_town(m: Municipality, town: str, field: str) -> list[Town]:
     raise InvalidInput("the town is not a town of this municipality (per the postal data)", field=f"{field}.town")
 
 
-def parse_address(
-    municipality_code: str,
-    *,
-    town: str,
-    block: str,
-    katagaki: str = "",
-    postal_code: str | None = None,
-    field: str = "address",
-) -> Address:
-    """Validate and normalise an address in one municipality (module docstring).  For a designated city the
-    town decides the ward, and the address carries the ward's code."""
+@dataclass(frozen=True, slots=True)
+class TownMatch:
+    """Where a written town lies: the municipality (or, in a designated city, the ward) and the postal data's
+    spelling of the town, whether it has 丁目, and the validated postal code if one was given."""
+
+    code: str
+    name: str
+    chome: bool
+    postal_code: str | None
+
+
+def resolve_town(
+    municipality_code: str, town: str, postal_code: str | None = None, *, field: str = "address"
+) -> TownMatch:
+    """The town part of :func:`parse_address`: a pure function of its arguments, so callers that see the same
+    towns over and over (a bulk import) can memoise it."""
     m = get_municipality(municipality_code, field=f"{field}.municipality")
     hits = _find_town(m, town, field)
     postal = None
@@ -190,14 +195,32 @@ def parse_address(
             raise InvalidInput("the town exists in several wards; use the ward's code", field=f"{field}.town")
         wards = in_postal
     t = next(t for t in hits if t.municipality_code in wards)
-    chome = any(h.chome for h in hits)
-    canonical_block = normalize_block(block, chome=chome, field=f"{field}.block")
-    k = katagaki.strip(" \u3000")
+    return TownMatch(wards.pop(), t.name, any(h.chome for h in hits), postal)
+
+
+def check_katagaki(text: str, *, field: str = "address") -> str:
+    k = text.strip(" \u3000")
     if len(k) > _KATAGAKI_MAX:
         raise InvalidInput(f"a 方書 may have at most {_KATAGAKI_MAX} characters", field=f"{field}.katagaki")
     if any(unicodedata.category(c) in ("Cc", "Cs") for c in k):
         raise InvalidInput("a 方書 must not contain control characters", field=f"{field}.katagaki")
-    return Address(wards.pop(), t.name, canonical_block, k, postal)
+    return k
+
+
+def parse_address(
+    municipality_code: str,
+    *,
+    town: str,
+    block: str,
+    katagaki: str = "",
+    postal_code: str | None = None,
+    field: str = "address",
+) -> Address:
+    """Validate and normalise an address in one municipality (module docstring).  For a designated city the
+    town decides the ward, and the address carries the ward's code."""
+    t = resolve_town(municipality_code, town, postal_code, field=field)
+    canonical_block = normalize_block(block, chome=t.chome, field=f"{field}.block")
+    return Address(t.code, t.name, canonical_block, check_katagaki(katagaki, field=field), t.postal_code)
 
 
 # --- full lines ----------------------------------------------------------------------------------------------

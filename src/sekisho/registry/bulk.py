@@ -1,39 +1,56 @@
-"""The bulk import's write path: a whole validated file in one transaction, without going row by row through
-SQLAlchemy (which costs several times the database's own insert rate).
+"""Bulk import: a whole file validated and written in one transaction — or nothing.
 
-SQLite gets one ``executemany`` per table; PostgreSQL gets binary ``COPY``.  History rows (one per resident,
-kind ``registered``) are written by the database itself with ``INSERT … SELECT`` from the batch just loaded.
-Values are converted with the dialect's own bind processors, so a row written here reads back exactly like
-one written through SQLAlchemy.
+Row by row through SQLAlchemy costs several times the database's own insert rate, so the import has its own
+path, built from three pieces:
+
+* :func:`prepare` validates a stream of rows and turns each valid one into the exact tuple the database
+  stores (values converted with the dialect's own bind processors, so a row written here reads back exactly
+  like one written through SQLAlchemy).  It checks households as it goes and reports every bad row with its
+  line number and every rule it breaks.
+* :func:`import_file` runs :func:`prepare` in forked worker processes, one per core, each taking the
+  households whose key hashes to it (so a household's checks stay in one process), and streams their chunks
+  to the writer while they work.
+* :class:`Writer` loads the chunks (``executemany`` on SQLite, binary ``COPY`` on PostgreSQL), writes one
+  history row per resident with ``INSERT … SELECT`` in the database, and — for a load larger than the table —
+  drops the resident table's secondary indexes first and builds them once at the end, which is cheaper than
+  maintaining them row by row.  Rebuilding the unique indexes re-checks them: a violation fails the whole
+  import.
+
+Nothing is written if any row is bad: the writer's transaction is rolled back.
 """
 
 from __future__ import annotations
 
 import base64
+import csv
+import hashlib
+import json
+import multiprocessing
 import os
-from collections import defaultdict
-from collections.abc import Callable, Sequence
-from datetime import date
-from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from multiprocessing.connection import Connection as MPConnection
+from multiprocessing.connection import wait as mp_wait
+from pathlib import Path
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from sekisho.errors import InvalidInput, SekishoError
-from sekisho.jp import text as jp_text
 from sekisho.registry import store as st
+from sekisho.registry.keys import kana_key, name_key
 from sekisho.registry.model import _ALPHABET, HEAD, EventKind, Status, format_handle
-from sekisho.registry.validate import ResidentItems
+from sekisho.registry.validate import ResidentItems, RowErrors, validate_columns
 from sekisho.storage import is_postgres
-
-if TYPE_CHECKING:
-    from sekisho.registry.service import ImportResult
 
 RESIDENT_COLUMNS = (
     "id",
     "handle",
     "root",
+    "pp",
     "status",
     "version",
     "household_id",
@@ -71,6 +88,7 @@ RESIDENT_COLUMNS = (
     "updated_at",
     "batch_id",
 )
+HOUSEHOLD_COLUMNS = ("id", "handle", "created_at")
 
 _PG_TYPES = {
     sa.Integer: "int4",
@@ -81,226 +99,525 @@ _PG_TYPES = {
     sa.DateTime: "timestamptz",
 }
 
+#: rows per chunk a worker hands to the writer
+CHUNK = 5_000
+#: below this many rows a load keeps the indexes (rebuilding them would cost more than maintaining them)
+DEFER_INDEXES_FROM = 20_000
 
-def household_errors(valid: Sequence[tuple[int, str, ResidentItems]]) -> list[tuple[int, SekishoError]]:
-    """Each household of the file has exactly one head and one address."""
-    by_key: dict[str, list[tuple[int, ResidentItems]]] = defaultdict(list)
-    for line, key, items in valid:
-        by_key[key].append((line, items))
-    errors: list[tuple[int, SekishoError]] = []
-    for members in by_key.values():
-        heads = [line for line, items in members if items.relationship == HEAD]
-        if not heads:
-            errors.append((members[0][0], InvalidInput("the household has no head (世帯主)", field="household")))
-        for line in heads[1:]:
-            errors.append((line, InvalidInput("the household already has a head (世帯主)", field="relationship")))
-        address = next((items.address for _, items in members if items.relationship == HEAD), members[0][1].address)
-        for line, items in members:
-            if items.address != address:
-                errors.append((line, InvalidInput("differs from the household's address", field="address")))
+Row = tuple[Any, ...]
+Errors = list[tuple[int, SekishoError]]
+
+
+def _validated_columns() -> tuple[str, ...]:
+    from sekisho.registry.validate import _COLUMNS
+
+    return _COLUMNS
+
+
+# --- reading ------------------------------------------------------------------------------------------------
+
+
+#: a source row: (line number, cells in header order — or None when the line is unreadable, with the reason)
+SourceRow = tuple[int, list[str] | None, str]
+#: the columns a row is laid out in when it does not come from a CSV header (JSONL, in-process rows)
+STANDARD_HEADER: tuple[str, ...] = ("household", *_validated_columns())
+
+
+def read_file(path: Path) -> tuple[list[str], Iterator[SourceRow]]:
+    """The header and rows of a CSV (header row first) or JSONL import file.  An unreadable line comes out as a
+    row without cells, so that it is reported with its line number like any bad row."""
+    if path.suffix.lower() in (".jsonl", ".ndjson"):
+        return list(STANDARD_HEADER), _jsonl_rows(path)
+    f = path.open(encoding="utf-8-sig", newline="")
+    reader = csv.reader(f)
+    header = next(reader, None)
+    if not header or "household" not in header:
+        f.close()
+        raise InvalidInput("has no header row with the import-format columns", field="file")
+    return header, _csv_rows(f, reader, len(header))
+
+
+def _csv_rows(f: Any, reader: Any, width: int) -> Iterator[SourceRow]:
+    with f:
+        for cells in reader:
+            if len(cells) != width:
+                if any(c.strip() for c in cells):
+                    yield reader.line_num, None, "columns"
+                continue
+            yield reader.line_num, cells, ""
+
+
+def _jsonl_rows(path: Path) -> Iterator[SourceRow]:
+    with path.open(encoding="utf-8-sig") as f:
+        for n, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError:
+                obj = None
+            if not isinstance(obj, dict):
+                yield n, None, "json"
+                continue
+            yield n, [_text(obj.get(k)) for k in STANDARD_HEADER], ""
+
+
+def rows_from_mappings(rows: Iterable[tuple[int, Mapping[str, str]]]) -> Iterator[SourceRow]:
+    """In-process rows (line number, mapping) as source rows in :data:`STANDARD_HEADER` order."""
+    for line, row in rows:
+        yield line, [_text(row.get(k)) for k in STANDARD_HEADER], ""
+
+
+def _text(value: object) -> str:
+    return "" if value is None else str(value)
+
+
+def file_facts(path: Path) -> tuple[str, int]:
+    """SHA-256 of the file (recorded with the batch) and its number of lines (for progress and planning)."""
+    digest = hashlib.sha256()
+    lines = 0
+    try:
+        with path.open("rb") as f:
+            while chunk := f.read(1 << 20):
+                digest.update(chunk)
+                lines += chunk.count(b"\n")
+    except OSError as exc:
+        raise InvalidInput("cannot be read", field="file") from exc
+    return digest.hexdigest(), lines
+
+
+# --- preparing rows -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything a worker needs to turn valid rows into stored rows without asking the database."""
+
+    municipality: str
+    today: date
+    batch_id: int
+    first_resident_id: int
+    first_household_id: int
+    parts: int
+    recorded_at: datetime
+    postgres: bool
+    #: polymorphic pseudonyms for a list of roots, when the network exists (None: the register has not joined)
+    pp_of_roots: Callable[[list[bytes]], list[bytes]] | None = None
+
+
+@dataclass
+class _Household:
+    id: int
+    first_line: int
+    heads: list[int] = field(default_factory=list)
+    members: list[tuple[int, Any]] = field(default_factory=list)  # (line, address)
+
+
+def _partition(key: str, parts: int) -> int:
+    return zlib.crc32(key.encode()) % parts
+
+
+class _Converter:
+    """Python values → the values the driver is given for each column type (ISO text on SQLite)."""
+
+    def __init__(self, postgres: bool) -> None:
+        if postgres:
+            self.date: Callable[[date], Any] = _identity
+            self.ts: Callable[[datetime], Any] = _identity
+            self.bool: Callable[[bool], Any] = _identity
+        else:
+            dialect = sa.create_engine("sqlite://").dialect
+            self.date = st.resident.c.filed_on.type.bind_processor(dialect) or _identity
+            self.ts = st.resident.c.created_at.type.bind_processor(dialect) or _identity
+            self.bool = st.resident.c.moving_out.type.bind_processor(dialect) or _identity
+        self._dates: dict[date, Any] = {}
+
+    def d(self, value: date) -> Any:
+        out = self._dates.get(value)
+        if out is None:
+            out = self._dates[value] = self.date(value)
+        return out
+
+
+def prepare(
+    header: Sequence[str], rows: Iterable[SourceRow], plan: Plan, part: int = 0
+) -> Iterator[tuple[list[Row], list[Row], Errors]]:
+    """Validate rows (those of partition ``part``) and yield chunks of (household rows, resident rows, errors).
+
+    Once any error is found no more rows are built (nothing will be written), but validation goes on so that
+    every bad row is reported.  Household checks (one head, one address) come with the last chunk.
+    """
+    conv = _Converter(plan.postgres)
+    ts = conv.ts(plan.recorded_at)
+    false, true = conv.bool(False), conv.bool(True)
+    active = Status.ACTIVE.value
+    households: dict[str, _Household] = {}
+    state = {"residents": 0, "households": 0, "failed": False}
+    stride = plan.parts
+
+    hidx = list(header).index("household")
+
+    def build(batch: list[SourceRow]) -> tuple[list[Row], list[Row], Errors]:
+        errors: Errors = []
+        new_households: list[Row] = []
+        out: list[Row] = []
+        roots: list[bytes] = []
+        cells = [c for _, c, _ in batch if c is not None]
+        # one transpose turns the batch into columns (C speed), which is how validation reads it
+        cols = dict(zip(header, (list(c) for c in zip(*cells, strict=True)), strict=True)) if cells else {}
+        results = iter(validate_columns(cols, len(cells), municipality=plan.municipality, today=plan.today))
+        for line, row, reason in batch:
+            if row is None:
+                why = "is not a JSON object" if reason == "json" else "has the wrong number of columns"
+                errors.append((line, InvalidInput(why, field="line")))
+                continue
+            result = next(results)
+            key = row[hidx].strip()
+            if not key:
+                errors.append((line, InvalidInput("is required", field="household")))
+            if isinstance(result, RowErrors):
+                errors.extend((line, e) for e in result.errors)
+                continue
+            if not key:
+                continue
+            hh = households.get(key)
+            if hh is None:
+                hh = households[key] = _Household(
+                    id=plan.first_household_id + part + stride * state["households"], first_line=line
+                )
+                state["households"] += 1
+                new_households.append((hh.id, _bulk_handle("H"), ts))
+            if result.relationship == HEAD:
+                hh.heads.append(line)
+            hh.members.append((line, result.address))
+            rid = plan.first_resident_id + part + stride * state["residents"]
+            state["residents"] += 1
+            root = os.urandom(32)
+            roots.append(root)
+            out.append(_row(result, rid, hh.id, root, plan.batch_id, ts, conv, active, true, false))
+        if errors:
+            state["failed"] = True
+        if state["failed"]:
+            return [], [], errors  # nothing will be written: stop building
+        if plan.pp_of_roots is not None and out:
+            pps = plan.pp_of_roots(roots)
+            out = [(r[0], r[1], r[2], pps[i], *r[4:]) for i, r in enumerate(out)]
+        return new_households, out, errors
+
+    batch: list[SourceRow] = []
+    for item in rows:
+        cells = item[1]
+        if stride > 1 and _partition(cells[hidx].strip() if cells is not None else "", stride) != part:
+            continue
+        batch.append(item)
+        if len(batch) >= CHUNK:
+            yield build(batch)
+            batch = []
+    last = build(batch) if batch else ([], [], [])
+    tail: Errors = []
+    for hh in households.values():
+        tail.extend(_household_errors(hh))
+    yield (last[0], last[1], last[2] + tail) if not tail else ([], [], last[2] + tail)
+
+
+def _household_errors(hh: _Household) -> Errors:
+    errors: Errors = []
+    if not hh.heads:
+        errors.append((hh.first_line, InvalidInput("the household has no head (世帯主)", field="household")))
+    for line in hh.heads[1:]:
+        errors.append((line, InvalidInput("the household already has a head (世帯主)", field="relationship")))
+    head_line = hh.heads[0] if hh.heads else hh.first_line
+    address = next(a for line, a in hh.members if line == head_line)
+    for line, a in hh.members:
+        if a != address:
+            errors.append((line, InvalidInput("differs from the household's address", field="address")))
     return errors
 
 
-def bulk_handles(n: int, prefix: str = "") -> list[str]:
-    """``n`` random handles (the format of :func:`sekisho.registry.model.new_handle`), made in bulk."""
-    # base32 of 7 random bytes gives 11.2 symbols; the 10 taken per handle carry 50 uniformly random bits
-    raw = os.urandom(7 * n)
-    table = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", _ALPHABET)
-    encoded = base64.b32encode(raw).decode().translate(table)
-    out = []
-    seen: set[str] = set()
-    for i in range(n):
-        start = i * 56 // 5 + 1  # skip the symbol that may straddle the previous handle's bytes
-        handle = format_handle(encoded[start : start + 10], prefix)
-        if handle in seen:  # a collision within the batch: draw again
-            handle = bulk_handles(1, prefix)[0]
-        seen.add(handle)
-        out.append(handle)
-    return out
-
-
-@lru_cache(maxsize=1 << 16)
-def _search_key(text: str) -> str:
-    return jp_text.search_key(text)
-
-
-def _processors(conn: Connection) -> dict[str, Callable[[Any], Any]]:
-    dialect = conn.dialect
-    procs: dict[str, Callable[[Any], Any]] = {}
-    for name in RESIDENT_COLUMNS:
-        proc = st.resident.c[name].type.bind_processor(dialect)
-        if proc is not None:
-            procs[name] = proc
-    return procs
-
-
-def write(
-    conn: Connection, valid: Sequence[tuple[int, str, ResidentItems]], *, source_sha256: str, actor: str
-) -> ImportResult:
-    from sekisho.registry.service import ImportResult
-
-    pg = is_postgres(conn)
-    now = st.utcnow()
-    if pg:
-        # ids are allocated here, in bulk: keep concurrent inserts out until the sequences are moved on
-        conn.exec_driver_sql("LOCK TABLE reg_household, reg_resident, reg_history IN EXCLUSIVE MODE")
-    batch_id = int(
-        conn.execute(
-            st.batch.insert().values(
-                kind="import", source_sha256=source_sha256, rows=len(valid), actor=actor, recorded_at=now
-            )
-        ).inserted_primary_key[0]  # type: ignore[index]
+def _row(
+    it: ResidentItems,
+    rid: int,
+    household_id: int,
+    root: bytes,
+    batch_id: int,
+    ts: Any,
+    conv: _Converter,
+    active: str,
+    true: Any,
+    false: Any,
+) -> Row:
+    a = it.address
+    f = it.foreign
+    d = conv.d
+    return (
+        rid,
+        _bulk_handle(""),
+        root,
+        None,
+        active,
+        1,
+        household_id,
+        it.relationship,
+        it.family_name,
+        it.given_name,
+        it.family_name_kana,
+        it.given_name_kana,
+        true if it.kana_confirmed else false,
+        it.former_family_name,
+        it.former_family_name_kana,
+        it.alias_name,
+        it.alias_name_kana,
+        it.alphabet_name,
+        it.birth_date.iso(),
+        it.sex,
+        it.nationality,
+        json.dumps(f.as_dict(), ensure_ascii=False) if f is not None else None,
+        a.postal_code,
+        a.municipality_code,
+        a.town,
+        a.block,
+        a.katagaki,
+        d(it.became_resident_on),
+        d(it.address_set_on),
+        d(it.filed_on),
+        it.previous_address,
+        it.honseki,
+        it.hittousha,
+        ",".join(sorted(it.benefits)) if it.benefits else "",
+        false,
+        name_key(it),
+        kana_key(it),
+        ts,
+        ts,
+        batch_id,
     )
-    next_household = int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(st.household.c.id), 0))).scalar_one()) + 1
-    next_resident = int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(st.resident.c.id), 0))).scalar_one()) + 1
-
-    keys = list(dict.fromkeys(key for _, key, _ in valid))
-    household_ids = {key: next_household + i for i, key in enumerate(keys)}
-    hh_handles = bulk_handles(len(keys), prefix="H")
-    handles = bulk_handles(len(valid))
-    roots = os.urandom(32 * len(valid))
-
-    procs = _processors(conn)
-    p_date = procs.get("became_resident_on", _identity)
-    p_ts = procs.get("created_at", _identity)
-    p_bool = procs.get("kana_confirmed", _identity)
-    ts = p_ts(now)
-    false = p_bool(False)
-    true = p_bool(True)
-    active = Status.ACTIVE.value
-    date_cache: dict[date, Any] = {}
-
-    def d(value: date) -> Any:
-        out = date_cache.get(value)
-        if out is None:
-            out = date_cache[value] = p_date(value)
-        return out
-
-    rows: list[tuple[Any, ...]] = []
-    append = rows.append
-    for i, (_, key, it) in enumerate(valid):
-        a = it.address
-        f = it.foreign
-        append(
-            (
-                next_resident + i,
-                handles[i],
-                roots[32 * i : 32 * i + 32],
-                active,
-                1,
-                household_ids[key],
-                it.relationship,
-                it.family_name,
-                it.given_name,
-                it.family_name_kana,
-                it.given_name_kana,
-                true if it.kana_confirmed else false,
-                it.former_family_name,
-                it.former_family_name_kana,
-                it.alias_name,
-                it.alias_name_kana,
-                it.alphabet_name,
-                it.birth_date.iso(),
-                it.sex,
-                it.nationality,
-                _foreign_json(f) if f is not None else None,
-                a.postal_code,
-                a.municipality_code,
-                a.town,
-                a.block,
-                a.katagaki,
-                d(it.became_resident_on),
-                d(it.address_set_on),
-                d(it.filed_on),
-                it.previous_address,
-                it.honseki,
-                it.hittousha,
-                ",".join(sorted(it.benefits)) if it.benefits else "",
-                false,
-                _search_key(it.family_name + it.given_name + it.alphabet_name + it.alias_name),
-                _search_key(it.family_name_kana + it.given_name_kana + it.alias_name_kana),
-                ts,
-                ts,
-                batch_id,
-            )
-        )
-    household_rows = [(household_ids[k], hh_handles[i], ts) for i, k in enumerate(keys)]
-
-    if pg:
-        _copy(conn, "reg_household", ("id", "handle", "created_at"), household_rows, st.household)
-        _copy(conn, "reg_resident", RESIDENT_COLUMNS, rows, st.resident)
-    else:
-        cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        cur.executemany("INSERT INTO reg_household (id, handle, created_at) VALUES (?, ?, ?)", household_rows)
-        # column names are this module's constants, values are bound parameters
-        columns, marks = ", ".join(RESIDENT_COLUMNS), ", ".join("?" * len(RESIDENT_COLUMNS))
-        cur.executemany(f"INSERT INTO reg_resident ({columns}) VALUES ({marks})", rows)  # noqa: S608
-        cur.close()
-
-    # one history row per resident, written by the database from the rows just loaded
-    r = st.resident.c
-    conn.execute(
-        st.history.insert().from_select(
-            [
-                "resident_id",
-                "version",
-                "kind",
-                "event_date",
-                "filed_on",
-                "late",
-                "recorded_at",
-                "actor",
-                "batch_id",
-                "changes",
-                "note",
-            ],
-            sa.select(
-                r.id,
-                sa.literal(1),
-                sa.literal(EventKind.REGISTERED.value),
-                r.became_resident_on,
-                r.filed_on,
-                sa.false(),
-                sa.literal(now, st.history.c.recorded_at.type),
-                sa.literal(actor),
-                r.batch_id,
-                sa.null(),
-                sa.literal(""),
-            ).where(r.batch_id == batch_id),
-        )
-    )
-    if pg:
-        for table in ("reg_household", "reg_resident"):
-            conn.exec_driver_sql(
-                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))"  # noqa: S608
-            )
-    return ImportResult(batch_id=batch_id, rows=len(rows), households=len(keys))
 
 
 def _identity(value: Any) -> Any:
     return value
 
 
-@lru_cache(maxsize=1 << 14)
-def _foreign_json_cached(items: Any) -> str:
-    import json
-
-    return json.dumps(items.as_dict(), ensure_ascii=False)
-
-
-def _foreign_json(items: Any) -> str:
-    return _foreign_json_cached(items)
+# Handles are drawn in blocks: base32 of 7 random bytes gives 11.2 symbols, of which the 10 taken per handle carry
+# 50 uniformly random bits.  The database's unique constraint is the last word on collisions.
+_B32_TO_HANDLE = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", _ALPHABET)
+_handle_pool: list[str] = []
 
 
-def _copy(conn: Connection, table: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]], t: sa.Table) -> None:
-    types = []
+def _bulk_handle(prefix: str) -> str:
+    if not _handle_pool:
+        n = 4096
+        encoded = base64.b32encode(os.urandom(7 * n)).decode().translate(_B32_TO_HANDLE)
+        # skip the symbol that may straddle the previous handle's bytes
+        _handle_pool.extend(encoded[i * 56 // 5 + 1 : i * 56 // 5 + 11] for i in range(n))
+    return format_handle(_handle_pool.pop(), prefix)
+
+
+# --- parallel preparation -----------------------------------------------------------------------------------
+
+
+def _worker(path: Path, plan: Plan, part: int, conn: Any) -> None:
+    _handle_pool.clear()  # inherited from the parent at fork: every process must draw its own
+    try:
+        header, rows = read_file(path)
+        for item in prepare(header, rows, plan, part):
+            conn.send(item)
+        conn.send(None)
+    except SekishoError as exc:
+        conn.send(exc)
+    except BaseException as exc:  # pragma: no cover - reported to the parent, never swallowed
+        conn.send(RuntimeError(f"import worker failed: {type(exc).__name__}"))
+    finally:
+        conn.close()
+
+
+def prepare_file(path: Path, plan: Plan) -> Iterator[tuple[list[Row], list[Row], Errors]]:
+    """:func:`prepare` over a file, in ``plan.parts`` forked processes (in this process when parts == 1)."""
+    if plan.parts == 1:
+        header, rows = read_file(path)
+        yield from prepare(header, rows, plan)
+        return
+    ctx = multiprocessing.get_context("fork")
+    pipes = []
+    procs = []
+    for part in range(plan.parts):
+        parent, child = ctx.Pipe(duplex=False)
+        p = ctx.Process(target=_worker, args=(path, plan, part, child), daemon=True)
+        p.start()
+        child.close()
+        pipes.append(parent)
+        procs.append(p)
+    try:
+        live: list[MPConnection] = list(pipes)
+        while live:
+            for ready in mp_wait(live):
+                conn = cast(MPConnection, ready)
+                try:
+                    item = conn.recv()
+                except EOFError:
+                    raise RuntimeError("an import worker exited without finishing") from None
+                if item is None:
+                    live.remove(conn)
+                elif isinstance(item, BaseException):
+                    raise item
+                else:
+                    yield item
+    finally:
+        for p in procs:
+            if p.is_alive():
+                p.terminate()
+            p.join()
+
+
+# --- writing ------------------------------------------------------------------------------------------------
+
+
+_DEFERRABLE = (
+    "reg_resident_household",
+    "reg_resident_name_key",
+    "reg_resident_kana_key",
+    "reg_resident_one_head",
+    "reg_resident_one_live_record",
+)
+
+
+class Writer:
+    """Loads prepared chunks into one register inside the caller's transaction."""
+
+    def __init__(self, conn: Connection, *, expected_rows: int) -> None:
+        self.conn = conn
+        self.pg = is_postgres(conn)
+        self.rows = 0
+        self.households = 0
+        if self.pg:
+            # ids are planned in bulk: keep other writers out until the sequences have moved on
+            conn.exec_driver_sql("LOCK TABLE reg_household, reg_resident, reg_history IN EXCLUSIVE MODE")
+        existing = int(conn.execute(sa.select(sa.func.count()).select_from(st.resident)).scalar_one())
+        self.defer_indexes = expected_rows >= DEFER_INDEXES_FROM and expected_rows >= existing
+        self._copy: Any = None
+        self._copy_cm: Any = None
+        self._cursor: Any = None
+
+    def plan(self, *, municipality: str, today: date, parts: int, source_sha256: str, actor: str, **kw: Any) -> Plan:
+        now = st.utcnow()
+        self.batch_id = int(
+            self.conn.execute(
+                st.batch.insert().values(
+                    kind="import", source_sha256=source_sha256, rows=0, actor=actor, recorded_at=now
+                )
+            ).inserted_primary_key[0]  # type: ignore[index]
+        )
+        self.recorded_at = now
+        self.actor = actor
+        first_h = (
+            int(self.conn.execute(sa.select(sa.func.coalesce(sa.func.max(st.household.c.id), 0))).scalar_one()) + 1
+        )
+        first_r = int(self.conn.execute(sa.select(sa.func.coalesce(sa.func.max(st.resident.c.id), 0))).scalar_one()) + 1
+        if self.defer_indexes:
+            for name in _DEFERRABLE:
+                self.conn.exec_driver_sql(f"DROP INDEX {name}")
+        return Plan(
+            municipality=municipality,
+            today=today,
+            batch_id=self.batch_id,
+            first_resident_id=first_r,
+            first_household_id=first_h,
+            parts=parts,
+            recorded_at=now,
+            postgres=self.pg,
+            **kw,
+        )
+
+    def write(self, households: Sequence[Row], residents: Sequence[Row]) -> None:
+        raw = self.conn.connection.dbapi_connection
+        if self.pg:
+            with raw.cursor() as cur:  # type: ignore[union-attr]
+                if households:
+                    with cur.copy(
+                        f"COPY reg_household ({', '.join(HOUSEHOLD_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
+                    ) as cp:
+                        cp.set_types(_pg_types(st.household, HOUSEHOLD_COLUMNS))
+                        for r in households:
+                            cp.write_row(r)
+                if residents:
+                    with cur.copy(
+                        f"COPY reg_resident ({', '.join(RESIDENT_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
+                    ) as cp:
+                        cp.set_types(_pg_types(st.resident, RESIDENT_COLUMNS))
+                        write_row = cp.write_row
+                        for r in residents:
+                            write_row(r)
+        else:
+            cur = raw.cursor()  # type: ignore[union-attr]
+            if households:
+                cur.executemany("INSERT INTO reg_household (id, handle, created_at) VALUES (?, ?, ?)", households)
+            if residents:
+                # column names are this module's constants, values are bound parameters
+                cur.executemany(_SQLITE_INSERT, residents)
+            cur.close()
+        self.rows += len(residents)
+        self.households += len(households)
+
+    def finish(self) -> None:
+        """History rows, the indexes (re-checked), the sequences, and the batch's row count."""
+        r = st.resident.c
+        self.conn.execute(
+            st.history.insert().from_select(
+                [
+                    "resident_id",
+                    "version",
+                    "kind",
+                    "event_date",
+                    "filed_on",
+                    "late",
+                    "recorded_at",
+                    "actor",
+                    "batch_id",
+                    "changes",
+                    "note",
+                ],
+                sa.select(
+                    r.id,
+                    sa.literal(1),
+                    sa.literal(EventKind.REGISTERED.value),
+                    r.became_resident_on,
+                    r.filed_on,
+                    sa.false(),
+                    sa.literal(self.recorded_at, st.history.c.recorded_at.type),
+                    sa.literal(self.actor),
+                    r.batch_id,
+                    sa.null(),
+                    sa.literal(""),
+                ).where(r.batch_id == self.batch_id),
+            )
+        )
+        if self.defer_indexes:
+            indexes = {str(ix.name): ix for ix in st.resident.indexes}
+            for name in _DEFERRABLE:
+                try:
+                    indexes[name].create(self.conn)
+                except sa.exc.IntegrityError as exc:
+                    raise InvalidInput("the file repeats a person or a household head", field="file") from exc
+        if self.pg:
+            for table in ("reg_household", "reg_resident"):
+                self.conn.exec_driver_sql(
+                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))"  # noqa: S608
+                )
+        self.conn.execute(st.batch.update().where(st.batch.c.id == self.batch_id).values(rows=self.rows))
+
+
+_SQLITE_INSERT = (
+    f"INSERT INTO reg_resident ({', '.join(RESIDENT_COLUMNS)}) VALUES ({', '.join('?' * len(RESIDENT_COLUMNS))})"  # noqa: S608
+)
+
+
+def _pg_types(table: sa.Table, columns: Sequence[str]) -> list[str]:
+    out = []
     for name in columns:
-        col_type = type(t.c[name].type)
-        pg = next((v for k, v in _PG_TYPES.items() if issubclass(col_type, k)), "text")
-        types.append(pg)
-    raw = conn.connection.dbapi_connection
-    with raw.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)") as copy:  # type: ignore[union-attr]
-        copy.set_types(types)
-        write_row = copy.write_row
-        for row in rows:
-            write_row(row)
+        col_type = type(table.c[name].type)
+        out.append(next((v for k, v in _PG_TYPES.items() if issubclass(col_type, k)), "text"))
+    return out
+
+
+def default_parts() -> int:
+    """One preparing process per core (the writer mostly waits on the database)."""
+    return max(1, min(os.cpu_count() or 1, 8))

@@ -12,9 +12,10 @@ import json
 import logging
 import os
 import secrets
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -27,6 +28,8 @@ from sekisho.jp.catalogue import Municipality, get_municipality
 from sekisho.registry import procedures as proc
 from sekisho.registry import store as st
 from sekisho.registry.interfaces import Directory, EventSink, RegistryIndex, TransferPackage
+from sekisho.registry.keys import kana_key as _kana_key
+from sekisho.registry.keys import name_key as _name_key
 from sekisho.registry.model import (
     HEAD,
     ClosedReason,
@@ -107,6 +110,8 @@ class RegisterService:
         self._today = today or date.today
         self.directory = directory
         self.events = events
+        #: polymorphic pseudonyms for new roots, set when the register has joined the network
+        self.pp_of_roots: Callable[[list[bytes]], list[bytes]] | None = None
         #: the network's public key Y: with it, every new record gets its polymorphic pseudonym PP = Enc_Y(P)
         self.pp_key = pp_key
         #: T1, T2 and the locator: new records are indexed under s_R·P after they commit
@@ -698,42 +703,66 @@ class RegisterService:
         source_sha256: str,
         advance: Callable[[int], None] | None = None,
     ) -> ImportResult:
-        """Validate every row, then write all of them in one transaction — or nothing.
-
-        Households are formed by the file's ``household`` key.  Each bad row is reported with its line number
-        and every rule it breaks (:class:`ErrorList`).
-        """
+        """Import (line number, row) pairs in this process: every row valid and written in one transaction,
+        or nothing.  Each bad row is reported with its line number and every rule it breaks (:class:`ErrorList`)."""
         from sekisho.registry import bulk
 
-        today = self.today()
-        valid: list[tuple[int, str, ResidentItems]] = []
+        materialised = list(bulk.rows_from_mappings(rows))
+        return self._import(
+            lambda plan: bulk.prepare(bulk.STANDARD_HEADER, materialised, plan),
+            expected=len(materialised),
+            source_sha256=source_sha256,
+            parts=1,
+            advance=advance,
+        )
+
+    def import_file(
+        self, path: Path, *, parts: int | None = None, advance: Callable[[int], None] | None = None
+    ) -> ImportResult:
+        """Import a CSV or JSONL file (docs/import-format.md), validated in one process per core."""
+        from sekisho.registry import bulk
+
+        digest, lines = bulk.file_facts(path)
+        n = parts or bulk.default_parts()
+        return self._import(
+            lambda plan: bulk.prepare_file(path, plan), expected=lines, source_sha256=digest, parts=n, advance=advance
+        )
+
+    def _import(
+        self,
+        source: Callable[[Any], Iterator[tuple[list[Any], list[Any], list[tuple[int, SekishoError]]]]],
+        *,
+        expected: int,
+        source_sha256: str,
+        parts: int,
+        advance: Callable[[int], None] | None,
+    ) -> ImportResult:
+        from sekisho.registry import bulk
+
         errors: list[tuple[int, SekishoError]] = []
-        n = 0
-        for line, row in rows:
-            n += 1
-            try:
-                if "__invalid__" in row:
-                    raise InvalidInput("is not a JSON object", field="line")
-                key = (row.get("household") or "").strip()
-                if not key:
-                    raise InvalidInput("is required", field="household")
-                valid.append((line, key, validate_items(row, municipality=self.code, today=today)))
-            except RowErrors as exc:
-                errors.extend((line, e) for e in exc.errors)
-            except SekishoError as exc:
-                errors.append((line, exc))
-            if advance is not None and n % 10_000 == 0:
-                advance(10_000)
-        if advance is not None:
-            advance(n % 10_000)
-        errors.extend(bulk.household_errors(valid))
-        if errors:
-            errors.sort(key=lambda e: e[0])
-            raise ErrorList(errors)
-        if not valid:
-            raise InvalidInput("has no rows", field="file")
         with self.engine.begin() as conn:
-            return bulk.write(conn, valid, source_sha256=source_sha256, actor=self.actor.clerk)
+            writer = bulk.Writer(conn, expected_rows=expected)
+            plan = writer.plan(
+                municipality=self.code,
+                today=self.today(),
+                parts=parts,
+                source_sha256=source_sha256,
+                actor=self.actor.clerk,
+                pp_of_roots=self.pp_of_roots,
+            )
+            for households, residents, errs in source(plan):
+                errors.extend(errs)
+                if not errors:
+                    writer.write(households, residents)
+                if advance is not None:
+                    advance(len(residents) + len(errs))
+            if errors:
+                errors.sort(key=lambda e: e[0])
+                raise ErrorList(errors)  # leaving the block rolls everything back
+            if writer.rows == 0:
+                raise InvalidInput("has no rows", field="file")
+            writer.finish()
+        return ImportResult(batch_id=writer.batch_id, rows=writer.rows, households=writer.households)
 
     # --- internals -----------------------------------------------------------------------------------------
 
@@ -1180,14 +1209,6 @@ def items_text(r: Resident) -> dict[str, str]:
         "hittousha": r.hittousha,
         "benefits": ",".join(sorted(r.benefits)),
     }
-
-
-def _name_key(r: ResidentItems | Resident) -> str:
-    return jp_text.search_key(f"{r.family_name}{r.given_name}{r.alphabet_name}{r.alias_name}")
-
-
-def _kana_key(r: ResidentItems | Resident) -> str:
-    return jp_text.search_key(f"{r.family_name_kana}{r.given_name_kana}{r.alias_name_kana}")
 
 
 def network_key(home: Home) -> Point | None:

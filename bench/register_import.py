@@ -1,0 +1,166 @@
+"""Bulk import of synthetic residents into one municipal register, beside the raw load of the same rows.
+
+    python -m bench register_import            # 1,000,000 rows (make bench)
+    python bench/register_import.py --rows 200000
+
+For each database the same file is imported through ``RegisterService.import_file`` (validation, handles,
+roots, history rows, one transaction) and, in the same run, the very rows it stored are loaded again into a
+fresh copy of the same tables the raw way — ``executemany`` in one transaction on SQLite, binary ``COPY`` with
+psycopg 3 on PostgreSQL — with all the table's indexes in place.  The ratio is ours ÷ raw.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+import uuid
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from sekisho.config import Home
+from sekisho.registry import bulk
+from sekisho.registry import store as st
+from sekisho.registry.service import RegisterService
+from sekisho.storage import open_party_db
+from sekisho.synth.residents import generate_file
+
+GIFU = "212016"
+
+
+def _synth(rows: int, workdir: Path) -> Path:
+    path = workdir / f"gifu-{rows}.csv"
+    if not path.exists():
+        t = time.perf_counter()
+        generate_file(path, municipality=GIFU, count=rows, seed=1, as_of=date(2026, 11, 1))
+        el = time.perf_counter() - t
+        print(f"synthetic file: {rows:,} rows in {el:.1f} s ({rows / el:,.0f} rows/s)", flush=True)
+    return path
+
+
+def _ours(home: Home, path: Path, parts: int | None) -> tuple[float, RegisterService]:
+    svc = RegisterService.create(home, GIFU)
+    t = time.perf_counter()
+    result = svc.import_file(path, parts=parts)
+    el = time.perf_counter() - t
+    assert result.rows > 0
+    return el, svc
+
+
+def _stored(svc: RegisterService) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    with svc.engine.connect() as conn:
+        households = [tuple(r) for r in conn.execute(sa.select(*[st.household.c[c] for c in bulk.HOUSEHOLD_COLUMNS]))]
+        residents = [tuple(r) for r in conn.execute(sa.select(*[st.resident.c[c] for c in bulk.RESIDENT_COLUMNS]))]
+    return households, residents
+
+
+def _raw_sqlite(home: Home, households: list[tuple[Any, ...]], residents: list[tuple[Any, ...]]) -> float:
+    engine = open_party_db(home, "municipality/212016", ["registry"])
+    engine.dispose()
+    import sqlite3
+
+    db = home.party_dir("municipality/212016") / "party.db"
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    # the same rows as the stored ones, converted the way the driver stores them
+    dialect = sa.create_engine("sqlite://").dialect
+    procs = [st.resident.c[c].type.bind_processor(dialect) for c in bulk.RESIDENT_COLUMNS]
+    hprocs = [st.household.c[c].type.bind_processor(dialect) for c in bulk.HOUSEHOLD_COLUMNS]
+    res = [tuple(p(v) if p and v is not None else v for p, v in zip(procs, r, strict=True)) for r in residents]
+    hh = [tuple(p(v) if p and v is not None else v for p, v in zip(hprocs, r, strict=True)) for r in households]
+    marks = ", ".join("?" * len(bulk.RESIDENT_COLUMNS))
+    t = time.perf_counter()
+    conn.execute("BEGIN IMMEDIATE")
+    conn.executemany("INSERT INTO reg_household (id, handle, created_at) VALUES (?, ?, ?)", hh)
+    conn.executemany(f"INSERT INTO reg_resident ({', '.join(bulk.RESIDENT_COLUMNS)}) VALUES ({marks})", res)
+    conn.execute("COMMIT")
+    el = time.perf_counter() - t
+    conn.close()
+    return el
+
+
+def _raw_postgres(home: Home, households: list[tuple[Any, ...]], residents: list[tuple[Any, ...]]) -> float:
+    engine = open_party_db(home, "municipality/212016", ["registry"])
+    with engine.begin() as conn:
+        t = time.perf_counter()
+        raw = conn.connection.dbapi_connection
+        with raw.cursor() as cur:  # type: ignore[union-attr]
+            with cur.copy(f"COPY reg_household ({', '.join(bulk.HOUSEHOLD_COLUMNS)}) FROM STDIN (FORMAT BINARY)") as cp:
+                cp.set_types(bulk._pg_types(st.household, bulk.HOUSEHOLD_COLUMNS))
+                for r in households:
+                    cp.write_row(r)
+            with cur.copy(f"COPY reg_resident ({', '.join(bulk.RESIDENT_COLUMNS)}) FROM STDIN (FORMAT BINARY)") as cp:
+                cp.set_types(bulk._pg_types(st.resident, bulk.RESIDENT_COLUMNS))
+                for r in residents:
+                    cp.write_row(r)
+    el = time.perf_counter() - t  # the commit is inside: `begin()` commits on leaving the block
+    engine.dispose()
+    return el
+
+
+def _drop_schemas(url: str, namespace: str) -> None:
+    from sekisho.storage import create_engine_for
+
+    engine = create_engine_for(url)
+    with engine.begin() as conn:
+        for schema in (
+            conn.execute(sa.text("SELECT nspname FROM pg_namespace WHERE nspname LIKE :p"), {"p": namespace + "%"})
+            .scalars()
+            .all()
+        ):
+            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+    engine.dispose()
+
+
+def main(argv: list[str]) -> None:
+    ap = argparse.ArgumentParser(prog="bench/register_import.py")
+    ap.add_argument("--rows", type=int, default=1_000_000)
+    ap.add_argument("--parts", type=int, default=None, help="preparing processes (default: one per core)")
+    ap.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "sekisho-bench")
+    args = ap.parse_args(argv)
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    path = _synth(args.rows, args.workdir)
+    pg_url = os.environ.get("SEKISHO_PG_URL")
+    results: list[tuple[str, int, float, float]] = []
+    with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
+        ours_t, svc = _ours(Home(root=Path(tmp) / "ours"), path, args.parts)
+        households, residents = _stored(svc)
+        svc.engine.dispose()
+        raw_t = _raw_sqlite(Home(root=Path(tmp) / "raw"), households, residents)
+        results.append(("SQLite", len(residents), ours_t, raw_t))
+        print(
+            f"SQLite: ours {len(residents) / ours_t:,.0f} rows/s, raw executemany {len(residents) / raw_t:,.0f} rows/s",
+            flush=True,
+        )
+        if pg_url:
+            ns = f"b{uuid.uuid4().hex[:8]}_"
+            try:
+                ours_t, svc = _ours(
+                    Home(root=Path(tmp) / "pg-ours", db_url=pg_url, namespace=ns + "o"), path, args.parts
+                )
+                households, residents = _stored(svc)
+                svc.engine.dispose()
+                raw_t = _raw_postgres(
+                    Home(root=Path(tmp) / "pg-raw", db_url=pg_url, namespace=ns + "r"), households, residents
+                )
+                results.append(("PostgreSQL", len(residents), ours_t, raw_t))
+            finally:
+                _drop_schemas(pg_url, ns)
+        else:
+            print("SEKISHO_PG_URL not set: PostgreSQL skipped (make bench starts one)", file=sys.stderr)
+    print()
+    print("raw = executemany in one transaction (SQLite), binary COPY (PostgreSQL), same rows, same indexes")
+    print(f"{'database':<12} {'rows':>10} {'ours rows/s':>12} {'raw rows/s':>12} {'ratio':>6}")
+    for name, n, ours_t, raw_t in results:
+        print(f"{name:<12} {n:>10,} {n / ours_t:>12,.0f} {n / raw_t:>12,.0f} {raw_t / ours_t:>6.2f}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,105 @@
+"""The clerk's commands end to end: JSON output, one-line errors with exit code 2, nothing secret printed."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from typer.testing import CliRunner
+
+from sekisho.cli import app
+from sekisho.config import Home
+from sekisho.registry import store as st
+from sekisho.registry.service import RegisterService
+
+from .conftest import CHIYODA, GIFU
+
+
+@pytest.fixture
+def cli(home: Home) -> Any:
+    runner = CliRunner()
+    env = {"SEKISHO_HOME": str(home.root), "SEKISHO_CLERK": "clerk-9"}
+    if home.db_url:
+        env |= {"SEKISHO_DB": home.db_url, "SEKISHO_DB_NAMESPACE": home.namespace}
+
+    def run(*args: str, code: int = 0) -> Any:
+        result = runner.invoke(app, list(args), env=env)
+        assert result.exit_code == code, (result.output, result.stderr if result.stderr_bytes else "")
+        return result
+
+    return run
+
+
+ADD = [
+    "registry", "add", "-m", GIFU,
+    "--family-name", "髙橋", "--given-name", "健一", "--family-kana", "ﾀｶﾊｼ", "--given-kana", "けんいち",
+    "--birth-date", "S50.4.1", "--sex", "男", "--town", "青柳町", "--block", "三丁目5-12",
+    "--became-resident-on", "平成10年4月1日", "--json",
+]  # fmt: skip
+
+
+def test_clerk_session(cli: Any, home: Home) -> None:
+    cli("registry", "init", "-m", GIFU)
+    cli("registry", "init", "-m", CHIYODA)
+    added = json.loads(cli(*ADD).stdout)
+    assert added["family_name_kana"] == "タカハシ" and added["given_name_kana"] == "ケンイチ"
+    assert added["block"] == "3丁目5番12号" and added["birth_date_display"] == "昭和50年4月1日"
+    assert "root" not in added and "pp" not in added
+    handle = added["handle"]
+    shown = json.loads(cli("registry", "show", handle, "-m", GIFU, "--json").stdout)
+    assert shown == added
+    found = json.loads(cli("registry", "search", "高橋", "-m", GIFU, "--json").stdout)
+    assert [r["handle"] for r in found] == [handle]
+    moved = json.loads(
+        cli(
+            "registry", "move-out", handle, "-m", GIFU,
+            "--to", "東京都千代田区飯田橋二丁目3番4号", "--planned-on", "2026-11-25", "--json",
+        ).stdout
+    )  # fmt: skip
+    token = moved["transfer"]
+    arrived = json.loads(
+        cli(
+            "registry", "move-in", "-m", CHIYODA, "--transfer", token,
+            "--town", "飯田橋", "--block", "2-3-4", "--moved-on", "2026-11-20", "--json",
+        ).stdout
+    )  # fmt: skip
+    assert arrived["status"] == "active" and arrived["block"] == "2丁目3番4号"
+    history = json.loads(cli("registry", "history", handle, "-m", GIFU, "--json").stdout)
+    assert [h["kind"] for h in history["history"]] == ["registered", "move-out", "handed-over"]
+    assert {h["actor"] for h in history["history"][:2]} == {"clerk-9"}
+    # the root is in the database, and nowhere in what the commands printed
+    svc = RegisterService.open(home, GIFU)
+    with svc.engine.connect() as conn:
+        root = conn.execute(sa.select(st.resident.c.root)).scalar_one()
+    for text in (json.dumps(added), json.dumps(shown), json.dumps(history), json.dumps(arrived)):
+        assert root.hex() not in text
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["registry", "show", "7KQ2-X9MB-T3Z", "-m", GIFU], "handle: check character"),
+        (["registry", "init", "-m", "212017"], "municipality:"),
+        (["registry", "show", "7KQ2-X9MB-T3Z", "-m", "990000"], "municipality:"),
+        (["registry", "search", "x", "-m", CHIYODA], "no register for this municipality"),
+    ],
+    ids=["bad-check-character", "bad-check-digit", "bad-prefecture", "no-register"],
+)
+def test_errors_are_one_line_and_exit_2(cli: Any, args: list[str], fragment: str) -> None:
+    cli("registry", "init", "-m", GIFU)
+    result = cli(*args, code=2)
+    err = result.stderr
+    assert fragment in err
+    assert err.count("\n") == 1 and err.startswith("sekisho: error: ")
+    assert "Traceback" not in result.output
+
+
+def test_bad_item_leaves_nothing(cli: Any, home: Home) -> None:
+    cli("registry", "init", "-m", GIFU)
+    args = [a if a != "S50.4.1" else "平成31年5月1日" for a in ADD]
+    result = cli(*args, code=2)
+    assert "birth_date" in result.stderr and "平成31年5月1日" not in result.stderr
+    svc = RegisterService.open(home, GIFU)
+    assert svc.count(status=None) == 0
