@@ -80,7 +80,9 @@ def test_requests_outside_the_table_are_refused(policy: Policy, change: dict, re
     from dataclasses import replace
 
     row = TABLE.row("pension.benefit")
-    d = policy.watchdog.decision_point().decide(replace(request_for(row, "identity-confirmation", frozenset()), **change))
+    d = policy.watchdog.decision_point().decide(
+        replace(request_for(row, "identity-confirmation", frozenset()), **change)
+    )
     assert not d.allow and reason in d.reasons
 
 

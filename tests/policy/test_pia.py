@@ -54,7 +54,11 @@ def test_samples_are_schema_valid_and_all_but_one_approvable(path) -> None:  # t
 
 def test_the_bad_sample_is_refused_for_every_reason() -> None:
     pia = load_pia(next(p for p in sample_pias() if p.name == "samplebank-marketing.yaml"))
-    assert review(pia, TABLE) == ["pia-level-too-low:full", "purpose-no-legal-basis", "item-beyond-legal-basis:household"]
+    assert review(pia, TABLE) == [
+        "pia-level-too-low:full",
+        "purpose-no-legal-basis",
+        "item-beyond-legal-basis:household",
+    ]
 
 
 @pytest.mark.parametrize("level", ["simplified", "full"])
