@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import date
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sekisho.agency.interfaces import (
     AgencyEndpoint,
@@ -388,3 +388,24 @@ class LocalNetwork:
 def default_pdp(home: Home) -> PolicyDecisionPoint:
     """The policy decision point of ``home`` (``sekisho.policy``).  Raises Unavailable until it is installed."""
     raise Unavailable("the policy decision point (sekisho.policy) is not available yet", field="policy")
+
+
+class RegisterBasicItems:
+    """The PKI's view of the registers: the four basic items of one resident, read by that resident's
+    municipality on the PKI's behalf (an access record names the PKI and the purpose)."""
+
+    def __init__(self, home: Home, *, purpose: str) -> None:
+        self.home = home
+        self.purpose = purpose
+
+    def basic_items(self, *, municipality: str, handle: str) -> Any:
+        from sekisho.pki.profiles import BasicItems
+        from sekisho.registry.service import RegisterService
+
+        r = RegisterService.open(self.home, municipality).basic_items(handle, requester="pki", purpose=self.purpose)
+        return BasicItems(
+            name=r.display_name,
+            birth_date=r.birth_date.as_date(),
+            sex="male" if r.sex == "M" else "female",
+            address=r.address.line(),
+        )
