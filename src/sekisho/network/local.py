@@ -7,8 +7,11 @@ another party's secrets (a transcryptor's client gives a key share only to the d
 :class:`LocalNetwork` is the switchboard: it opens each party of one Sekisho home lazily (key files need the
 passphrase, ``SEKISHO_PASSPHRASE`` or the prompt) and gives out the client objects:
 
-- ``hops()`` — T1 and T2 (with the signed-grant policy and their conversion journal as access hook);
-- ``conversion_grant(...)`` — the watchdog's grant desk, which asks the policy decision point first;
+- ``hops()`` — T1 and T2, each with its conversion journal as access hook and, once the watchdog has published
+  its policy key (``watchdog.json``), the policy's own transcryptor hook (each decides every conversion on its
+  verified copies of the watchdog's publications); before that, the signed-grant policy;
+- ``conversion_grant(...)`` — with the policy hook, nothing (the transcryptors decide); with signed grants, the
+  watchdog's grant desk, which asks the policy decision point first;
 - ``locator()`` — routes identity confirmations; ``registry_index(code)`` — the index as municipality ``code``;
 - ``register(code)`` / ``releases(code)`` — a municipality's register and its releases to agencies;
 - ``agency(name)`` — an agency as municipalities reach it; ``key_shares(name)`` — its shares, from T1 and T2.
@@ -31,7 +34,7 @@ from sekisho.agency.interfaces import (
 )
 from sekisho.config import Home
 from sekisho.errors import InvalidInput, Unavailable
-from sekisho.policy.interfaces import PolicyDecisionPoint, RequesterKind
+from sekisho.policy.interfaces import PolicyDecisionPoint, RequesterKind, SubjectFacts
 from sekisho.pseudonyms import (
     REGISTRY_DOMAIN,
     ConversionRequest,
@@ -53,6 +56,9 @@ if TYPE_CHECKING:
     from sekisho.agency.service import AgencyService
     from sekisho.locator.service import LocatorService
     from sekisho.network.grants import GrantBroker
+    from sekisho.policy.hook import TranscryptorPolicy
+    from sekisho.policy.municipality import MunicipalityPolicy
+    from sekisho.policy.service import Watchdog
     from sekisho.pseudonyms.transcryptor import Transcryptor
     from sekisho.registry.release import ReleaseService
 
@@ -209,6 +215,32 @@ class _LocalAgency:
         return self._network.agency_service(self._name).receive_notices(batch)
 
 
+class MunicipalityFacts:
+    """Per-resident facts from the municipality's policy tables (``sekisho.policy.municipality``).
+
+    A snapshot lists the handles that have anything of their own there (a support measure, an opt-out, a consent);
+    every other resident has the municipality's default facts, so a batch of a million does not ask a million
+    times."""
+
+    def __init__(self, policy: MunicipalityPolicy) -> None:
+        self._policy = policy
+
+    def snapshot(self) -> Callable[[str], SubjectFacts]:
+        import sqlalchemy as sa
+
+        from sekisho.policy import store as pol
+
+        with self._policy.engine.connect() as conn:
+            special = {
+                h
+                for table in (pol.measure_person, pol.optout, pol.consent)
+                for h in conn.execute(sa.select(table.c.handle)).scalars()
+            }
+        default = SubjectFacts(municipality_joined=self._policy.joined_services())
+        facts = self._policy.facts
+        return lambda handle: facts(handle) if handle in special else default
+
+
 class LocalNetwork:
     """Every party of one Sekisho home, in this process, behind client objects (see the module docstring)."""
 
@@ -226,6 +258,9 @@ class LocalNetwork:
         self.today = today
         self._params: NetworkParams | None = None
         self._transcryptors: list[Transcryptor] | None = None
+        self._policies: list[TranscryptorPolicy] = []
+        self._municipal_policies: dict[str, MunicipalityPolicy] = {}
+        self._watchdog: Watchdog | None = None
         self._grants: GrantBroker | None = None
         self._locator: LocatorService | None = None
         self._locator_keyless: LocatorService | None = None
@@ -251,14 +286,33 @@ class LocalNetwork:
 
     # --- transcryptors and the grant desk ------------------------------------------------------------------
 
+    def policy_published(self) -> bool:
+        """Whether the watchdog has published its policy key: then the transcryptors run the policy's own hook."""
+        from sekisho.policy.signing import public_path
+
+        return public_path(self.home).exists()
+
     def _open_transcryptors(self) -> list[Transcryptor]:
         if self._transcryptors is None:
             from sekisho.pseudonyms.service import open_journaled_transcryptor
 
             passphrase = self._need_passphrase()
-            self._transcryptors = [
-                open_journaled_transcryptor(self.home, party, passphrase=passphrase) for party in ("t1", "t2")
-            ]
+            opened = []
+            for party in ("t1", "t2"):
+                policy = None
+                if self.policy_published():
+                    from sekisho.policy.hook import open_transcryptor_policy
+                    from sekisho.policy.service import LocalWatchdogSource, open_watchdog
+
+                    # with its key open the watchdog reissues its revocation list when due (without: it goes stale
+                    # and the transcryptors refuse, fail closed)
+                    if self._watchdog is None:
+                        self._watchdog = open_watchdog(self.home, passphrase=passphrase)
+                    source = LocalWatchdogSource(self._watchdog)
+                    policy = open_transcryptor_policy(self.home, party, source=source)
+                    self._policies.append(policy)
+                opened.append(open_journaled_transcryptor(self.home, party, passphrase=passphrase, policy=policy))
+            self._transcryptors = opened
         return self._transcryptors
 
     def hops(self) -> list[Hop]:
@@ -290,6 +344,9 @@ class LocalNetwork:
         count: int,
         municipality: str | None = None,
     ) -> str:
+        if self.policy_published():
+            # each transcryptor decides this conversion itself (sekisho.policy.hook); the field carries nothing
+            return POLICY_DECIDES
         return self.grants().conversion_grant(
             requester=requester,
             requester_kind=requester_kind,
@@ -342,7 +399,16 @@ class LocalNetwork:
     def releases(self, code: str) -> ReleaseService:
         from sekisho.registry.release import ReleaseService
 
-        return ReleaseService(self.register(code), network=self, pdp=self.policy())
+        return ReleaseService(self.register(code), network=self, pdp=self.policy(), facts=self.facts(code))
+
+    def facts(self, code: str) -> MunicipalityFacts:
+        """Municipality ``code``'s per-resident policy facts (its own ``pol_`` tables, beside the register)."""
+        from sekisho.policy.municipality import MunicipalityPolicy
+
+        policy = self._municipal_policies.get(code)
+        if policy is None:
+            policy = self._municipal_policies[code] = MunicipalityPolicy.open(self.home, code)
+        return MunicipalityFacts(policy)
 
     def responder(self, code: str) -> IdentityResponder:
         return _LocalResponder(self, code)
@@ -370,6 +436,15 @@ class LocalNetwork:
         """Dispose every engine this network opened."""
         for t in self._transcryptors or []:
             t.engine.dispose()  # the journal hook writes through the same engine
+        for p in self._policies:
+            p.engine.dispose()
+        self._policies.clear()
+        for m in self._municipal_policies.values():
+            m.engine.dispose()
+        self._municipal_policies.clear()
+        if self._watchdog is not None:
+            self._watchdog.engine.dispose()
+            self._watchdog = None
         for loc in (self._locator, self._locator_keyless):
             if loc is not None:
                 loc.engine.dispose()
@@ -385,9 +460,15 @@ class LocalNetwork:
         return f"LocalNetwork(home={str(self.home.root)!r})"
 
 
+#: the grant field of a conversion the transcryptors' own policy hook decides (only warrants travel there)
+POLICY_DECIDES = "policy"
+
+
 def default_pdp(home: Home) -> PolicyDecisionPoint:
-    """The policy decision point of ``home`` (``sekisho.policy``).  Raises Unavailable until it is installed."""
-    raise Unavailable("the policy decision point (sekisho.policy) is not available yet", field="policy")
+    """The national policy decision point of ``home`` (``sekisho.policy``, in the watchdog's party)."""
+    from sekisho.policy.service import open_decision_point
+
+    return open_decision_point(home)
 
 
 class RegisterBasicItems:

@@ -67,6 +67,21 @@ CHUNK = 10_000
 _LIVE = (Status.ACTIVE.value, Status.INCOMING.value)
 
 
+class SubjectFactsSource(Protocol):
+    """Where the municipality's per-resident policy facts come from (support measures, opt-outs, consents:
+    ``sekisho.policy.municipality``).  ``snapshot()`` is taken once per batch and answers per handle."""
+
+    def snapshot(self) -> Callable[[str], SubjectFacts]: ...
+
+
+class NoFacts:
+    """A register without policy tables: every resident has the default facts."""
+
+    def snapshot(self) -> Callable[[str], SubjectFacts]:
+        default = SubjectFacts()
+        return lambda _handle: default
+
+
 class ReleaseNetwork(Protocol):
     """What a municipality needs from the network to release data to agencies (``sekisho.network.local``)."""
 
@@ -286,11 +301,6 @@ class _SubjectCheck:
         return d
 
 
-def _facts(_row: Any) -> SubjectFacts:
-    # THE place to read 支援措置 and opt-outs from the record once the register holds them
-    return SubjectFacts()
-
-
 def _reasons(decision: Decision) -> str:
     return ", ".join(decision.reasons) or "no reason given"
 
@@ -304,11 +314,13 @@ class ReleaseService:
         *,
         network: ReleaseNetwork,
         pdp: PolicyDecisionPoint,
+        facts: SubjectFactsSource | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.register = register
         self.network = network
         self.pdp = pdp
+        self.facts = facts or NoFacts()
         self._clock = clock
 
     @property
@@ -358,12 +370,13 @@ class ReleaseService:
         if not decision.allow:
             raise Refused(f"the policy refused the enrolment ({_reasons(decision)})", field="purpose")
         check = _SubjectCheck(self.pdp, decision, request)
+        facts = self.facts.snapshot()
         enrolled = refused = 0
         for batch_ids in _batches(ids, chunk):
             rows = self._rows(batch_ids)
             allowed = []
             for row in rows:
-                d = check(_facts(row))
+                d = check(facts(row.handle))
                 if d.allow:
                     allowed.append((row, d))
                 else:
@@ -484,12 +497,13 @@ class ReleaseService:
         released: list[tuple[int, Decision]] = []
         denied: list[tuple[int, Decision]] = []
         check = _SubjectCheck(self.pdp, decision, request)
+        facts = self.facts.snapshot()
         for rp in rps:
             row = found.get(rp)
             if row is None:
                 answers.append(IdentityAnswer(status="not-found"))
                 continue
-            d = check(_facts(row)) if decision.allow else decision
+            d = check(facts(row.handle)) if decision.allow else decision
             if not d.allow:
                 denied.append((row.id, d))
                 answers.append(IdentityAnswer(status="refused"))
@@ -561,6 +575,7 @@ class ReleaseService:
         # (agency, purpose) -> [(event, decision for this person)]
         work: dict[tuple[str, str], list[tuple[Any, Decision]]] = defaultdict(list)
         decisions: dict[tuple[str, str, str, frozenset[str]], tuple[Decision, _SubjectCheck]] = {}
+        facts = self.facts.snapshot()
         for x in events:
             if x.kind not in NOTICE_KINDS:
                 continue
@@ -591,7 +606,7 @@ class ReleaseService:
                 if not (dec.allow and x.kind in dec.events):
                     continue  # this purpose does not entitle the agency to this notice; another one may
                 seen.add(agency)
-                d = check(_facts(residents[x.resident_id]))
+                d = check(facts(residents[x.resident_id].handle))
                 if d.allow:
                     work[(agency, purpose)].append((x, d))
         failed: set[int] = set()
