@@ -762,7 +762,7 @@ class RegisterService:
         from sekisho.registry import bulk
 
         errors: list[tuple[int, SekishoError]] = []
-        with self.engine.begin() as conn:
+        with bulk.collector_paused(), self.engine.begin() as conn:
             writer = bulk.Writer(conn, expected_rows=expected)
             plan = writer.plan(
                 municipality=self.code,
