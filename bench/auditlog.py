@@ -80,8 +80,10 @@ class Db:
         return LogService.open(home, secret=PASS)
 
     def baseline_engine(self, tag: str) -> sa.Engine:
-        home = Home(root=self.dir, db_url=self.pg_url, namespace=f"{self.namespace}{tag}_")
-        return open_party_db(home, "watchdog", ["auditlog"])  # a party with the same tables, left empty
+        """An empty database (a new file, or a new schema) with the log's tables."""
+        home = Home(root=self.dir / tag, db_url=self.pg_url, namespace=f"{self.namespace}{tag}_")
+        home.root.mkdir()
+        return open_party_db(home, "log", ["auditlog"])
 
     def drop(self) -> None:
         if not self.pg_url:
