@@ -110,9 +110,16 @@ def detect(records: Sequence[Record], *, baseline: Sequence[Record], config: Con
     """Every alert the rules raise over ``records``, judged against ``baseline`` (earlier records)."""
     cfg = config or Config()
     records = sorted(records, key=lambda r: r.at)
+    if not records:
+        return []
+    # an episode may straddle the start of the window (a night, a burst): look back over the tail of the baseline,
+    # and report only what ends inside the window (a finding already reported has the same key and is not stored
+    # twice)
+    start = records[0].at
+    tail = sorted((r for r in baseline if r.at >= start - timedelta(hours=12)), key=lambda r: r.at)
     alerts: list[Alert] = []
-    alerts += _bulk(records, baseline, cfg)
-    alerts += _odd_hours(records, baseline, cfg)
+    alerts += [a for a in _bulk([*tail, *records], baseline, cfg) if a.window_end >= start]
+    alerts += [a for a in _odd_hours([*tail, *records], baseline, cfg) if a.window_end >= start]
     alerts += _purpose_mix(records, baseline, cfg)
     alerts += _protected(records, baseline, cfg)
     alerts += _refusals(records, cfg)
