@@ -53,6 +53,7 @@ def _register() -> None:
     pki_cli.register(app)
     __import__("sekisho.cli.log", fromlist=["register"]).register(app)
     __import__("sekisho.cli.synth", fromlist=["register"]).register(app)
+    __import__("sekisho.cli.policy", fromlist=["register"]).register(app)  # pia, warrant, protection, alerts
     # agency commands, and the register's join-network / deliver-notices
     __import__("sekisho.cli.agency", fromlist=["register"]).register(app)
     __import__("sekisho.cli.demo", fromlist=["register"]).register(app)

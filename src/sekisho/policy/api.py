@@ -1,0 +1,167 @@
+"""The watchdog's HTTP face: the public policy documents, the decision point, warrants and alerts.
+
+A thin router over :class:`~sekisho.policy.service.Watchdog`.  Public (anyone): the legal-basis table, PIAs and
+their signed decisions, the revocation list.  For the network's parties: ``POST /policy/decide``.  For the
+watchdog's officers: warrants and alerts.  URLs carry only ids of documents (a PIA id, a warrant id, an alert id),
+never anything about a person; errors are RFC 9457 ``application/problem+json`` from one handler.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
+
+from sekisho.errors import InvalidInput, SekishoError
+from sekisho.policy.interfaces import AccessRequest
+from sekisho.policy.pia import parse_pia
+from sekisho.policy.service import Watchdog
+
+PROBLEM = "application/problem+json"
+
+
+def problem(exc: SekishoError) -> JSONResponse:
+    """RFC 9457 problem document; the detail names a field and a rule, never a value."""
+    body: dict[str, Any] = {"type": f"urn:sekisho:problem:{exc.kind}", "title": exc.message, "status": exc.status}
+    if exc.field:
+        body["detail"] = str(exc)
+        body["field"] = exc.field
+    return JSONResponse(body, status_code=exc.status, media_type=PROBLEM)
+
+
+class DecideIn(BaseModel):
+    requester: str = Field(max_length=128)
+    requester_kind: Literal["agency", "municipality", "clerk", "resident", "proxy", "third-party", "transcryptor"]
+    action: Literal[
+        "identity-confirmation", "enrolment", "notice", "certificate", "register-read", "conversion", "cross-reference"
+    ]
+    purpose: str = Field(max_length=64)
+    items: list[str] = Field(default_factory=list, max_length=32)
+    at: datetime
+    terminal: str | None = Field(default=None, max_length=64)
+    warrant: str | None = Field(default=None, max_length=4096)
+    from_domain: str | None = Field(default=None, max_length=40)
+    to_domain: str | None = Field(default=None, max_length=40)
+    count: int = 1
+    municipality: str | None = Field(default=None, max_length=6)
+    event: str | None = Field(default=None, max_length=32)
+    self_service: bool = False
+
+
+class SubmitIn(BaseModel):
+    pia: dict[str, Any]
+    by: str = Field(max_length=64)
+
+
+def _decision(d: Any) -> dict[str, Any]:
+    return {
+        "decision_id": d.decision_id,
+        "allow": d.allow,
+        "items": sorted(d.items),
+        "reasons": list(d.reasons),
+        "legal_basis": d.legal_basis,
+        "pia": d.pia,
+        "warrant": d.warrant,
+        "sealed_until": d.sealed_until.isoformat() if d.sealed_until else None,
+        "events": sorted(d.events),
+        "consent_required": d.consent_required,
+    }
+
+
+def router(watchdog: Watchdog) -> APIRouter:
+    api = APIRouter(prefix="/policy", tags=["policy"])
+    decision_point = watchdog.decision_point()
+
+    @api.get("/legal-bases")
+    def legal_bases() -> dict[str, Any]:
+        t = watchdog.table
+        return {
+            "as_of": t.as_of,
+            "agencies": {a.id: {"name": a.name, "name_en": a.name_en, "kind": a.kind} for a in t.agencies.values()},
+            "bases": [
+                {
+                    "id": r.id,
+                    "purpose": r.purpose,
+                    "requester_kind": r.requester_kind,
+                    "agency": r.agency,
+                    "actions": sorted(r.actions),
+                    "items": sorted(r.items),
+                    "events": sorted(r.events),
+                    "basis": r.basis,
+                    "citation": r.citation,
+                    "verified": r.verified,
+                    "optional": r.optional,
+                    "targets": sorted(r.targets),
+                    "max_seal_days": r.max_seal_days,
+                }
+                for r in t.rows
+            ],
+        }
+
+    @api.get("/pias")
+    def pias(agency: Annotated[str | None, Query(max_length=40)] = None) -> list[dict[str, Any]]:
+        return watchdog.pias(agency=agency)
+
+    @api.get("/pias/{pia_id}")
+    def pia(pia_id: str) -> dict[str, Any]:
+        return watchdog.pia(pia_id)
+
+    @api.post("/pias", status_code=201)
+    def submit(body: SubmitIn) -> dict[str, Any]:
+        return watchdog.submit_pia(parse_pia(body.pia), by=body.by)
+
+    @api.get("/pia-statements")
+    def pia_statements() -> list[str]:
+        return watchdog.pia_statements()
+
+    @api.get("/revocations")
+    def revocations() -> Response:
+        return Response(watchdog.revocation_list(), media_type="text/plain", headers={"Cache-Control": "no-store"})
+
+    @api.post("/decide")
+    def decide(body: Annotated[DecideIn, Body()]) -> dict[str, Any]:
+        request = AccessRequest(**{**body.model_dump(), "items": frozenset(body.items)})
+        return _decision(decision_point.decide(request))
+
+    @api.get("/warrants/{warrant_id}")
+    def warrant(warrant_id: str) -> dict[str, Any]:
+        return watchdog.warrant(warrant_id)
+
+    @api.get("/alerts")
+    def alerts(
+        status: Annotated[Literal["open", "acknowledged", "closed"] | None, Query()] = None,
+        rule: Annotated[str | None, Query(max_length=32)] = None,
+    ) -> list[dict[str, Any]]:
+        return watchdog.alerts(status=status, rule=rule)
+
+    return api
+
+
+def create_app(watchdog: Watchdog) -> FastAPI:
+    app = FastAPI(title="Sekisho watchdog (policy)", openapi_url="/policy/openapi.json", docs_url=None, redoc_url=None)
+    app.include_router(router(watchdog))
+
+    @app.exception_handler(SekishoError)
+    async def _domain_error(_request: Request, exc: SekishoError) -> JSONResponse:
+        return problem(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _bad_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        # pydantic's message may echo the offending value: report only where it was
+        errors = exc.errors()
+        where = ".".join(str(p) for p in errors[0].get("loc", ())) if errors else ""
+        return problem(InvalidInput("the request does not match the schema", field=where or "body"))
+
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """``uvicorn --factory sekisho.policy.api:app_from_env`` (SEKISHO_HOME, SEKISHO_DB, SEKISHO_PASSPHRASE)."""
+    from sekisho.config import Home
+    from sekisho.pseudonyms.keyfile import passphrase_from_env
+
+    return create_app(Watchdog.open(Home.from_env(), passphrase=passphrase_from_env()))

@@ -1,0 +1,148 @@
+"""`sekisho agency register`, `pia`, `warrant`, `protection`, `alerts`, and the watchdog's HTTP API."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from sekisho.cli import app
+from sekisho.config import Home
+from sekisho.policy.api import create_app
+from sekisho.policy.service import Watchdog
+from sekisho.registry.model import new_handle
+
+from .conftest import NOW, PASSPHRASE, Policy, sample_pias
+
+
+def _run(home: Home, *args: str) -> tuple[int, str]:
+    env = {
+        "SEKISHO_PASSPHRASE": PASSPHRASE.decode(),
+        "SEKISHO_DB": home.db_url or "",
+        "SEKISHO_DB_NAMESPACE": home.namespace,
+    }
+    r = CliRunner().invoke(app, [*args, "--home", str(home.root)], env=env)
+    return getattr(r.exception, "exit_code", r.exit_code) or 0, r.output
+
+
+def test_cli_pia_and_warrant_lifecycle(home: Home) -> None:
+    welfare = next(p for p in sample_pias() if p.name == "welfare-saitama.yaml")
+    code, out = _run(home, "agency", "register", "--pia", str(welfare), "--json")
+    assert code == 0, out
+    assert json.loads(out)["status"] == "submitted"
+    code, out = _run(home, "pia", "show", "welfare-saitama-2026", "--json")
+    assert json.loads(out)["findings"] == []
+    code, out = _run(home, "pia", "approve", "welfare-saitama-2026", "--by", "wd-1", "--json")
+    assert code == 0 and json.loads(out)["statement"].startswith("sks-pia1.")
+
+    bad = next(p for p in sample_pias() if p.name == "samplebank-marketing.yaml")
+    _run(home, "agency", "register", "--pia", str(bad))
+    code, out = _run(home, "pia", "approve", "samplebank-marketing-2026", "--by", "wd-1")
+    assert code == 3 and "purpose-no-legal-basis" in out  # refused: exit code 3, one line
+    code, out = _run(
+        home, "pia", "reject", "samplebank-marketing-2026", "--by", "wd-1", "--reason", "marketing", "--json"
+    )
+    assert code == 0 and "marketing" in json.loads(out)["reasons"]
+
+    expires = (NOW + timedelta(days=20)).date().isoformat()
+    code, out = _run(
+        home,
+        "warrant",
+        "request",
+        "--requester",
+        "welfare-saitama",
+        "--target",
+        "pension",
+        "--purpose",
+        "welfare.means-test",
+        "--case",
+        "2026/fk-17",
+        "--persons",
+        "4",
+        "--expires",
+        expires,
+        "--by",
+        "cw-3",
+        "--json",
+    )
+    assert code == 0, out
+    wid = json.loads(out)["warrant"]
+    code, out = _run(home, "warrant", "approve", wid, "--by", "wd-1", "--json")
+    assert code == 0 and json.loads(out)["token"].startswith("sks-warrant1.")
+    code, out = _run(home, "warrant", "show", wid, "--json")
+    assert json.loads(out)["status"] == "approved"
+    code, out = _run(home, "warrant", "revoke", wid, "--by", "wd-1", "--reason", "case-closed")
+    assert code == 0
+    code, out = _run(home, "warrant", "show", "--json")
+    assert [w["status"] for w in json.loads(out)] == ["revoked"]
+    code, out = _run(home, "alerts", "--detect", "--json")
+    assert code == 0 and json.loads(out) == []
+
+
+def test_cli_protection(home: Home) -> None:
+    h = new_handle()
+    code, out = _run(
+        home,
+        "protection",
+        "add",
+        "-m",
+        "131016",
+        "--handle",
+        h,
+        "--kind",
+        "dv",
+        "--by",
+        "c-1",
+        "--refuse-person",
+        "加害,太郎,1980-01-02",
+        "--json",
+    )
+    assert code == 0, out
+    m = json.loads(out)
+    assert m["state"] == "provisional" and m["named"] == 1 and "加害" not in out
+    code, out = _run(home, "protection", "confirm", m["ref"], "-m", "131016", "--by", "c-2", "--json")
+    assert json.loads(out)["state"] == "active"
+    code, out = _run(home, "protection", "renew", m["ref"], "-m", "131016", "--by", "c-2")
+    assert code == 2 and "renewal opens" in out
+    code, out = _run(home, "protection", "lift", m["ref"], "-m", "131016", "--by", "c-2", "--reason", "other")
+    assert code == 0
+    code, out = _run(home, "protection", "list", "-m", "131016", "--handle", h, "--json")
+    assert [x["state"] for x in json.loads(out)] == ["lifted"]
+    code, out = _run(
+        home, "protection", "add", "-m", "131016", "--handle", "not-a-handle", "--kind", "dv", "--by", "c-1"
+    )
+    assert code == 2 and "handle" in out
+
+
+def test_api_documents_decisions_and_problems(policy: Policy) -> None:
+    client = TestClient(create_app(policy.watchdog))
+    bases = client.get("/policy/legal-bases").json()
+    assert {b["id"] for b in bases["bases"]} >= {"pension.benefit", "bank.kyc"}
+    assert client.get("/policy/pias/pension-kyufu-2026").json()["status"] == "approved"
+    assert len(client.get("/policy/pias", params={"agency": "pension"}).json()) == 1
+    assert all(t.startswith("sks-pia1.") for t in client.get("/policy/pia-statements").json())
+    assert client.get("/policy/revocations").text.startswith("sks-revocations1.")
+
+    body = {
+        "requester": "pension",
+        "requester_kind": "agency",
+        "action": "identity-confirmation",
+        "purpose": "pension.benefit",
+        "items": ["name", "household"],
+        "at": NOW.isoformat(),
+    }
+    d = client.post("/policy/decide", json=body).json()
+    assert d["allow"] is False and d["reasons"] == ["item-not-allowed:household"]
+    assert client.post("/policy/decide", json={**body, "items": ["name"]}).json()["allow"]
+
+    missing = client.get("/policy/pias/no-such-pia")
+    assert missing.status_code == 404 and missing.headers["content-type"] == "application/problem+json"
+    assert missing.json()["type"] == "urn:sekisho:problem:not-found"
+    bad = client.post("/policy/decide", json={**body, "requester": "山田 太郎"})
+    assert bad.status_code == 422 and "山田" not in bad.text and bad.json()["field"] == "requester"
+    schema = client.post("/policy/decide", json={**body, "action": "peek"})
+    assert schema.status_code == 422 and "peek" not in schema.text
+    assert client.get("/policy/alerts", params={"status": "open"}).json() == []
+    assert isinstance(policy.watchdog, Watchdog)
