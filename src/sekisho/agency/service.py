@@ -299,9 +299,11 @@ class AgencyService:
         p = store.person.c
         with self.engine.begin() as conn:
             for ps, n in zip(pseudonyms, batch.notices, strict=True):
+                # RETURNING, not rowcount: psycopg reports -1 for INSERT … ON CONFLICT DO NOTHING
                 inserted = conn.execute(
                     self._insert(conn, store.notice)
                     .on_conflict_do_nothing()
+                    .returning(store.notice.c.notice_id)
                     .values(
                         notice_id=n.notice_id[:64],
                         pseudonym=ps,
@@ -311,8 +313,8 @@ class AgencyService:
                         items=_json(dict(n.items)),
                         received_at=now,
                     )
-                ).rowcount
-                if inserted != 1:
+                ).first()
+                if inserted is None:
                     continue  # a re-delivery: the first copy was applied already
                 new += 1
                 row = conn.execute(sa.select(p.attributes, p.status).where(p.pseudonym == ps)).first()
