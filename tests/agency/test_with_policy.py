@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from pep_network import FAST_N, GIFU, PASSPHRASE, TODAY, person
 
+from pep_network import FAST_N, GIFU, PASSPHRASE, TODAY, person
 from sekisho.agency.service import AgencyService
 from sekisho.config import Home
 from sekisho.errors import Refused
@@ -61,7 +61,15 @@ def test_enrolment_lookup_and_notice_under_the_shipped_policy(net: LocalNetwork)
         assert conn.execute(sa.select(st.resident.c.rp)).scalar() is not None  # indexed under registry.locate
     report = net.releases(GIFU).enrol([r.handle], agency="pension", purpose="pension.benefit")
     # the agency asked for its legal-basis row's items, which its approved PIA covers
-    assert report.enrolled == 1 and set(report.items) == {"name", "kana", "birth_date", "sex", "address", "death", "moved"}
+    assert report.enrolled == 1 and set(report.items) == {
+        "name",
+        "kana",
+        "birth_date",
+        "sex",
+        "address",
+        "death",
+        "moved",
+    }
     pension = net.agency_service("pension")
     [held] = pension.persons()
     [answer] = pension.lookup([held.pseudonym], purpose="pension.benefit", network=net)
