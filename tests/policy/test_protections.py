@@ -277,11 +277,11 @@ def test_consent_and_opt_out_are_kept_per_resident(policy: Policy, gifu) -> None
 
 
 def test_the_measure_travels_with_the_person(policy: Policy, home: Home, clock: Clock) -> None:
+    """A real move: the origin's register puts the measure into the transfer package, the destination's register
+    puts it in force in the transaction that creates the incoming record."""
     gifu, chiyoda = _register(home, GIFU, clock), _register(home, CHIYODA, clock)
-    mp_gifu, mp_chiyoda = (
-        MunicipalityPolicy.open(home, GIFU, clock=clock),
-        MunicipalityPolicy.open(home, CHIYODA, clock=clock),
-    )
+    mp_gifu = MunicipalityPolicy.open(home, GIFU, clock=clock)
+    mp_chiyoda = MunicipalityPolicy.open(home, CHIYODA, clock=clock)
     r = gifu.add(_person())
     ref = mp_gifu.add_measure(
         handle=r.handle,
@@ -296,15 +296,12 @@ def test_the_measure_travels_with_the_person(policy: Policy, home: Home, clock: 
         destination="東京都千代田区飯田橋2丁目3番4号",
         planned_on=(clock().date() + timedelta(days=3)).isoformat(),
     )
-    # the origin puts the measure into the transfer package, in the register's own transaction
-    with gifu.engine.begin() as conn:
-        payload = mp_gifu.export_measure(conn, handle=r.handle)
-    assert payload is not None and payload["measures"][0]["ref"] == ref
+    package = gifu.fetch_transfer(token or "", requester=CHIYODA)
+    assert package.support_measure is not None and package.support_measure["measures"][0]["ref"] == ref
+    assert "加害" not in repr(package)
     moved = chiyoda.move_in(
         {"town": "飯田橋", "block": "2丁目3番4号"}, moved_on=clock().date().isoformat(), transfer=token or ""
     ).resident
-    with chiyoda.engine.begin() as conn:
-        mp_chiyoda.honour_measure(conn, handle=moved.handle, payload=payload)
     facts = mp_chiyoda.facts(moved.handle)
     assert facts.protected and "agency-staff-99" in facts.protected_requester_refused
     # the destination names the abuser under its own key, and recognises them at its counter
@@ -312,8 +309,20 @@ def test_the_measure_travels_with_the_person(policy: Policy, home: Home, clock: 
     assert mp_gifu.person_requester(*ABUSER) not in facts.protected_requester_refused
     [carried] = mp_chiyoda.measures(handle=moved.handle)
     assert (carried["ref"], carried["origin"], carried["expires_on"]) == (ref, GIFU, mp_gifu.measure(ref)["expires_on"])
+    assert "measure-carried-in" in {t["kind"] for t in mp_chiyoda.tasks()}
     with pytest.raises(InvalidInput), chiyoda.engine.begin() as conn:
         mp_chiyoda.honour_measure(conn, handle=moved.handle, payload={"format": "something-else"})
+
+
+def test_an_unprotected_person_moves_without_a_measure(home: Home, clock: Clock) -> None:
+    gifu = _register(home, GIFU, clock)
+    r = gifu.add(_person())
+    _out, token, _late = gifu.move_out(
+        r.handle,
+        destination="東京都千代田区飯田橋2丁目3番4号",
+        planned_on=(clock().date() + timedelta(days=3)).isoformat(),
+    )
+    assert gifu.fetch_transfer(token or "", requester=CHIYODA).support_measure is None
 
 
 # --- records --------------------------------------------------------------------------------------------------------

@@ -37,6 +37,16 @@ class TransferPackage:
         return f"TransferPackage(source={self.source!r}, planned_on={self.planned_on!r})"
 
 
+class TransferAnnex(Protocol):
+    """What the same municipality's policy context adds to a hand-over — a DV support measure (支援措置) — written
+    in the register's own transactions, so that a protected person is never active anywhere unprotected
+    (implemented by ``sekisho.policy.municipality.MunicipalityPolicy``)."""
+
+    def export_measure(self, conn: Any, *, handle: str) -> Mapping[str, Any] | None: ...
+
+    def honour_measure(self, conn: Any, *, handle: str, payload: Mapping[str, Any]) -> None: ...
+
+
 class TransferSource(Protocol):
     """The municipality of origin, as the destination's register sees it."""
 

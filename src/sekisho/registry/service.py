@@ -27,7 +27,7 @@ from sekisho.jp import text as jp_text
 from sekisho.jp.catalogue import Municipality, get_municipality
 from sekisho.registry import procedures as proc
 from sekisho.registry import store as st
-from sekisho.registry.interfaces import Directory, EventSink, RegistryIndex, TransferPackage
+from sekisho.registry.interfaces import Directory, EventSink, RegistryIndex, TransferAnnex, TransferPackage
 from sekisho.registry.keys import kana_key as _kana_key
 from sekisho.registry.keys import name_key as _name_key
 from sekisho.registry.model import (
@@ -102,8 +102,11 @@ class RegisterService:
         events: EventSink | None = None,
         pp_key: Point | None = None,
         index: RegistryIndex | None = None,
+        annex: TransferAnnex | None = None,
     ) -> None:
         self.engine = engine
+        #: support measures travel with a hand-over (default: this database's policy context, see _transfer_annex)
+        self.annex = annex
         self.municipality = municipality
         self.code = municipality.code
         self.actor = actor or Actor()
@@ -152,6 +155,18 @@ class RegisterService:
 
     def today(self) -> date:
         return self._today()
+
+    def _transfer_annex(self) -> TransferAnnex:
+        """The support measures of this municipality (``sekisho.policy.municipality``, in this same database unless
+        another annex was given).  Never optional: a hand-over that dropped a measure would expose the person at
+        the destination."""
+        if self.annex is None:
+            from sekisho.policy.municipality import MunicipalityPolicy
+            from sekisho.storage import migrate
+
+            migrate(self.engine, "policy")
+            self.annex = MunicipalityPolicy(engine=self.engine, code=self.code)
+        return self.annex
 
     # --- reads (each writes an access record first) -------------------------------------------------------
 
@@ -538,6 +553,7 @@ class RegisterService:
     # the origin's side of the hand-over (called through the network by the destination)
 
     def fetch_transfer(self, token: str, *, requester: str) -> TransferPackage:
+        annex = self._transfer_annex()  # before the transaction: opening it may migrate (SQLite: one writer)
         with self.engine.begin() as conn:
             t = self._transfer(conn, token)
             if t.state == "cancelled" or (t.state == "handed-over" and t.handed_over_to != requester):
@@ -559,6 +575,7 @@ class RegisterService:
                 actor=requester,
                 terminal=None,
             )
+            measure = annex.export_measure(conn, handle=r.handle)
         return TransferPackage(
             token=t.token,
             source=self.code,
@@ -570,6 +587,7 @@ class RegisterService:
             planned_on=t.planned_on,
             rp=bytes(row.rp) if row.rp is not None else None,
             enrolments=tuple((e.agency, e.purpose, e._mapping["items"]) for e in enrolments),
+            support_measure=measure,
         )
 
     def complete_transfer(self, token: str, *, requester: str, moved_on: date, destination_line: str) -> None:
@@ -679,6 +697,7 @@ class RegisterService:
                 "previous_address": package.previous_address,
             }
             items = self._validate(full)
+            annex = self._transfer_annex() if package.support_measure is not None else None
             with self.engine.begin() as conn:
                 taken = conn.execute(
                     sa.select(st.resident.c.id).where(
@@ -695,6 +714,9 @@ class RegisterService:
                     conn, change, root=package.root, pp=package.pp, rp=package.rp, transfer_token=token, events=False
                 )
                 self._copy_enrolments(conn, rid, package.enrolments)
+                if annex is not None and package.support_measure is not None:
+                    # in force here before the record can become active (same transaction as the incoming record)
+                    annex.honour_measure(conn, handle=change.after.handle, payload=package.support_measure)
         # the origin closes its record; only then does this one become active
         with self.engine.connect() as conn:
             incoming = conn.execute(self._select().where(st.resident.c.transfer_token == token)).one()
