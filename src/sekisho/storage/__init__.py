@@ -9,6 +9,7 @@ can move to another database without touching the others.  A party opens the con
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Iterable
 from typing import Any
 
@@ -20,7 +21,10 @@ from sekisho.errors import InvalidInput, Unavailable
 
 __all__ = ["create_engine_for", "is_postgres", "migrate", "open_party_db"]
 
-_migrated: set[tuple[str, str]] = set()
+# contexts already brought up to date, per engine object: keyed by the engine itself (weakly), not by id() and
+# URL — on PostgreSQL every party shares one URL (the schema is a connect argument), and a freed engine's id() is
+# reused, which made a new party's engine look migrated and its tables missing
+_migrated: weakref.WeakKeyDictionary[Engine, set[str]] = weakref.WeakKeyDictionary()
 _migrate_lock = threading.Lock()
 
 
@@ -91,9 +95,9 @@ def migrate(engine: Engine, context: str) -> None:
     from alembic import command
     from alembic.config import Config
 
-    key = (str(engine.url) + repr(engine.dialect.name) + str(id(engine)), context)
     with _migrate_lock:
-        if key in _migrated:
+        done = _migrated.setdefault(engine, set())
+        if context in done:
             return
         cfg = Config()
         cfg.set_main_option("script_location", f"sekisho.{context}:migrations")
@@ -101,7 +105,7 @@ def migrate(engine: Engine, context: str) -> None:
             cfg.attributes["connection"] = conn
             cfg.attributes["context"] = context
             command.upgrade(cfg, "head")
-        _migrated.add(key)
+        done.add(context)
 
 
 def open_party_db(home: Home, party: str, contexts: Iterable[str]) -> Engine:
