@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -130,3 +131,18 @@ def test_an_unreachable_agency_keeps_the_event_pending_for_it_alone(
     assert (second.events, second.pending) == (1, 0)
     assert calls == Counter({"pension": 1, "tax": 2})  # pension is not sent it again
     assert sum(_kinds(world, "tax").values()) == 1
+
+
+def test_a_change_before_the_enrolment_is_not_noticed(world: World) -> None:
+    standard_rules(world.pdp)
+    world.create_agency(*PENSION)
+    gifu = world.register(GIFU)
+    r = gifu.add(person())
+    gifu.move_within(r.handle, town="藍川町", block="18番地", moved_on="2026-11-19")
+    with gifu.engine.begin() as conn:  # a minute ago (within one second the notice goes out: never one missed)
+        created = conn.execute(sa.select(st.event.c.created_at)).scalar_one()
+        conn.execute(st.event.update().values(created_at=created - timedelta(minutes=1)))
+    enrol_one(world, GIFU, r.handle, *PENSION)  # enrolled with the new address already
+    report = world.releases(GIFU).deliver_notices()
+    assert (report.events, report.notices) == (1, 0)
+    assert world.agency("pension").notices() == []

@@ -174,6 +174,11 @@ def _status(r: Resident, allowed: frozenset[str]) -> LookupStatus:
     return "moved" if "moved" in allowed else "refused"
 
 
+def _aware(value: datetime) -> datetime:
+    """SQLite returns naive datetimes for timezone-aware columns: they were written in UTC."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
 def _batches(seq: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
     for i in range(0, len(seq), size):
         yield seq[i : i + size]
@@ -545,7 +550,7 @@ class ReleaseService:
         ev, r, e = st.event.c, st.resident.c, st.enrolment.c
         with self.register.engine.connect() as conn:
             events = conn.execute(
-                sa.select(ev.id, ev.kind, ev.event_date, ev.resident_id)
+                sa.select(ev.id, ev.kind, ev.event_date, ev.resident_id, ev.created_at)
                 .where(ev.delivered_at.is_(None))
                 .order_by(ev.id)
                 .limit(limit)
@@ -553,14 +558,14 @@ class ReleaseService:
             if not events:
                 return NoticeReport(0, 0, 0)
             resident_ids = list({x.resident_id for x in events})
-            enrolments: dict[int, list[tuple[str, str, frozenset[str]]]] = defaultdict(list)
+            enrolments: dict[int, list[tuple[str, str, frozenset[str], datetime]]] = defaultdict(list)
             for row in conn.execute(
-                sa.select(e.resident_id, e.agency, e.purpose, e["items"])
+                sa.select(e.resident_id, e.agency, e.purpose, e["items"], e.enrolled_at)
                 .where(e.resident_id.in_(resident_ids))
                 .order_by(e.id)
             ):
                 held = frozenset(i for i in (row._mapping["items"] or "").split(",") if i)
-                enrolments[row.resident_id].append((row.agency, row.purpose, held))
+                enrolments[row.resident_id].append((row.agency, row.purpose, held, _aware(row.enrolled_at)))
             residents = {
                 row.id: row for row in conn.execute(self.register._select().where(r.id.in_(resident_ids))).all()
             }
@@ -580,10 +585,12 @@ class ReleaseService:
             if x.kind not in NOTICE_KINDS:
                 continue
             seen: set[str] = set()
-            for agency, purpose, held in enrolments.get(x.resident_id, []):
+            for agency, purpose, held, enrolled_at in enrolments.get(x.resident_id, []):
                 if agency in seen or (x.id, agency) in done:
                     seen.add(agency)
                     continue
+                if _aware(x.created_at) < enrolled_at:
+                    continue  # the change predates the enrolment, which carried the state after it
                 # a notice updates what the agency holds: of the kind's items, only those it was enrolled with
                 asked = frozenset(NOTICE_ITEMS[x.kind]) & held
                 key = (agency, purpose, x.kind, asked)
