@@ -107,3 +107,25 @@ def test_a_support_measure_naming_the_agency_keeps_that_resident_out(net: LocalN
         ids = dict(conn.execute(sa.select(st.resident.c.handle, st.resident.c.id)).all())
     assert enrolled == {ids[a.handle]}
     assert net.agency_service("pension").count() == 1
+
+
+def test_the_transcryptors_policy_records_hold_no_pseudonym_and_no_person(net: LocalNetwork) -> None:
+    from pep_network import dump_tables
+    from sekisho.locator import store as loc
+    from sekisho.policy import store as pol_store
+    from sekisho.pseudonyms import decode_pseudonym
+
+    gifu = net.register(GIFU)
+    r = gifu.add(person())
+    net.releases(GIFU).enrol([r.handle], agency="pension", purpose="pension.benefit")
+    [held] = net.agency_service("pension").persons()
+    net.agency_service("pension").lookup([held.pseudonym], purpose="pension.benefit", network=net)
+    value = decode_pseudonym(held.pseudonym)[1]
+    needles = [value, value.hex().encode(), held.pseudonym.encode(), held.pseudonym.split(":")[2].encode()]
+    needles += [s.encode() for s in ("髙橋", "健一", "タカハシ", "青柳町", "1975-04-01", r.handle)]
+    parts = [(t.engine, m) for t in net._open_transcryptors() for m in (pep.metadata, pol_store.metadata)]
+    parts.append((net.locator_service().engine, loc.metadata))
+    for engine, metadata in parts:
+        for row in dump_tables(engine, metadata):
+            blob = b"\0".join(bytes(v) if isinstance(v, (bytes, memoryview)) else str(v).encode() for v in row.values())
+            assert not any(n in blob for n in needles)
