@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Annotated, Any
+from typing import Annotated
 
 from cryptography.hazmat.primitives.serialization import Encoding
-from fastapi import APIRouter, Body, FastAPI, Query, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi import APIRouter, Body, FastAPI, Query
+from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from sekisho.errors import InvalidInput, NotFound, SekishoError
+from sekisho.errors import InvalidInput, NotFound
+from sekisho.network import problems
 from sekisho.pki import login as proto
 from sekisho.pki import service
 from sekisho.pki.service import Pki
@@ -123,33 +123,12 @@ def router(pki: Pki, *, audience: str, trust: str, verifier: RelyingParty | None
     return api
 
 
-def problem(exc: SekishoError) -> JSONResponse:
-    """RFC 9457 problem document; the message names a field and a rule, never a value."""
-    body: dict[str, Any] = {
-        "type": f"urn:sekisho:problem:{exc.kind}",
-        "title": exc.kind.replace("-", " "),
-        "status": exc.status,
-        "detail": exc.message,
-    }
-    if exc.field:
-        body["field"] = exc.field
-    return JSONResponse(body, status_code=exc.status, media_type="application/problem+json")
-
-
 def create_app(pki: Pki, *, audience: str, trust: str) -> FastAPI:
     """The PKI party's web service (``sekisho pki serve``)."""
     app = FastAPI(title="Sekisho PKI", docs_url=None, redoc_url=None, openapi_url=None)
     app.include_router(router(pki, audience=audience, trust=trust))
 
-    @app.exception_handler(SekishoError)
-    async def _domain_error(_request: Request, exc: SekishoError) -> JSONResponse:
-        return problem(exc)
-
-    @app.exception_handler(RequestValidationError)
-    async def _bad_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        # pydantic's message may echo the offending value: report only where it was
-        where = ".".join(str(p) for p in (exc.errors()[0].get("loc", ()) if exc.errors() else ()))
-        return problem(InvalidInput("the request body does not match the schema", field=where or "body"))
+    problems.install(app)
 
     return app
 

@@ -11,26 +11,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, FastAPI, Query, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi import APIRouter, Body, FastAPI, Query
+from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from sekisho.errors import InvalidInput, SekishoError
+from sekisho.network import problems
 from sekisho.policy.interfaces import AccessRequest
 from sekisho.policy.pia import parse_pia
 from sekisho.policy.service import Watchdog
-
-PROBLEM = "application/problem+json"
-
-
-def problem(exc: SekishoError) -> JSONResponse:
-    """RFC 9457 problem document; the detail names a field and a rule, never a value."""
-    body: dict[str, Any] = {"type": f"urn:sekisho:problem:{exc.kind}", "title": exc.message, "status": exc.status}
-    if exc.field:
-        body["detail"] = str(exc)
-        body["field"] = exc.field
-    return JSONResponse(body, status_code=exc.status, media_type=PROBLEM)
 
 
 class DecideIn(BaseModel):
@@ -145,16 +133,7 @@ def create_app(watchdog: Watchdog) -> FastAPI:
     app = FastAPI(title="Sekisho watchdog (policy)", openapi_url="/policy/openapi.json", docs_url=None, redoc_url=None)
     app.include_router(router(watchdog))
 
-    @app.exception_handler(SekishoError)
-    async def _domain_error(_request: Request, exc: SekishoError) -> JSONResponse:
-        return problem(exc)
-
-    @app.exception_handler(RequestValidationError)
-    async def _bad_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        # pydantic's message may echo the offending value: report only where it was
-        errors = exc.errors()
-        where = ".".join(str(p) for p in errors[0].get("loc", ())) if errors else ""
-        return problem(InvalidInput("the request does not match the schema", field=where or "body"))
+    problems.install(app)
 
     return app
 

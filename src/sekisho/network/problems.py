@@ -1,0 +1,69 @@
+"""RFC 9457 problem documents: the one mapping from :class:`~sekisho.errors.SekishoError` to HTTP.
+
+Every party's web service installs :func:`install`.  A problem document carries the error's kind (as the
+``type`` URI), a fixed ``title`` per kind (RFC 9457 §3.1.3: the title does not change from occurrence to
+occurrence), the occurrence's ``detail`` — which names a field and a rule, never a value — and the ``field``.
+Schema errors report only *where* the request was wrong, because pydantic's own messages echo the input.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from sekisho.errors import InvalidInput, SekishoError
+
+MEDIA_TYPE = "application/problem+json"
+TYPE_PREFIX = "urn:sekisho:problem:"
+
+TITLES = {
+    "error": "Error",
+    "invalid-input": "Invalid input",
+    "not-found": "Not found",
+    "conflict": "Conflict with the current state",
+    "refused": "Refused by policy",
+    "integrity": "Verification failed",
+    "unavailable": "A party is unavailable",
+}
+
+log = logging.getLogger("sekisho.network")
+
+
+def problem_body(exc: SekishoError) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "type": TYPE_PREFIX + exc.kind,
+        "title": TITLES.get(exc.kind, TITLES["error"]),
+        "status": exc.status,
+        "detail": str(exc),
+    }
+    if exc.field:
+        body["field"] = exc.field
+    return body
+
+
+def problem_response(exc: SekishoError) -> JSONResponse:
+    return JSONResponse(problem_body(exc), status_code=exc.status, media_type=MEDIA_TYPE)
+
+
+def install(app: FastAPI) -> None:
+    """Map domain errors, schema errors and anything unexpected to problem documents."""
+
+    @app.exception_handler(SekishoError)
+    async def _domain(_request: Request, exc: SekishoError) -> JSONResponse:
+        return problem_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _schema(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        where = ".".join(str(p) for p in errors[0].get("loc", ())) if errors else ""
+        return problem_response(InvalidInput("the request does not match the schema", field=where or "body"))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+        # the type only: an exception's text may carry data the request held
+        log.error("unexpected error in a request handler: %s", type(exc).__name__)
+        return problem_response(SekishoError("the service failed; nothing was changed by this request"))

@@ -1,0 +1,69 @@
+"""The one mapping from domain errors to RFC 9457 problem documents."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from pydantic import BaseModel
+
+from sekisho.errors import Conflict, IntegrityError, InvalidInput, NotFound, Refused, SekishoError, Unavailable
+from sekisho.network import problems
+
+
+class Body(BaseModel):
+    birth_date: int
+
+
+def _app(exc: Exception) -> TestClient:
+    app = FastAPI()
+    problems.install(app)
+
+    @app.get("/raise")
+    def raise_it() -> None:
+        raise exc
+
+    @app.post("/schema")
+    def schema(body: Body) -> dict[str, int]:
+        return {"ok": body.birth_date}
+
+    return TestClient(app, raise_server_exceptions=False)
+
+
+@pytest.mark.parametrize(
+    ("exc", "status", "kind"),
+    [
+        (InvalidInput("is in the future", field="birth_date"), 422, "invalid-input"),
+        (NotFound("no resident with this handle", field="handle"), 404, "not-found"),
+        (Conflict("already active", field="transfer"), 409, "conflict"),
+        (Refused("no legal basis", field="purpose"), 403, "refused"),
+        (IntegrityError("the log diverges at index 7"), 500, "integrity"),
+        (Unavailable("the locator cannot be reached", field="locator"), 503, "unavailable"),
+    ],
+)
+def test_domain_errors(exc: SekishoError, status: int, kind: str) -> None:
+    r = _app(exc).get("/raise")
+    assert r.status_code == status
+    assert r.headers["content-type"] == "application/problem+json"
+    body = r.json()
+    assert body["type"] == f"urn:sekisho:problem:{kind}"
+    assert body["status"] == status
+    assert body["title"] == problems.TITLES[kind]
+    assert body["detail"] == str(exc)
+    assert body.get("field") == exc.field
+
+
+def test_schema_errors_name_the_place_not_the_value() -> None:
+    r = _app(RuntimeError()).post("/schema", json={"birth_date": "昭和50年4月1日"})
+    assert r.status_code == 422
+    body = r.json()
+    assert body["field"] == "body.birth_date"
+    assert "昭和50年4月1日" not in r.text
+
+
+def test_unexpected_errors_say_nothing_about_the_request() -> None:
+    r = _app(RuntimeError("髙橋 健一 1975-04-01")).get("/raise")
+    assert r.status_code == 500
+    assert r.headers["content-type"] == "application/problem+json"
+    assert "髙橋" not in r.text
+    assert "1975" not in r.text
