@@ -39,6 +39,7 @@ class DemoReport:
     steps: list[str] = field(default_factory=list)
     access_records: int = 0
     moved_handle: str = ""
+    agencies: dict[str, int] = field(default_factory=dict)
 
 
 def prepare_home(path: Path) -> Home:
@@ -167,6 +168,12 @@ def run(
             gifu.add(_sample_row() | row)
         except SekishoError as exc:
             out.print(f"  {label}: [red]{exc}[/red]")
+
+    step("The network: no universal number — three agencies, three unrelated pseudonyms")
+    from sekisho.agency.demo import run_agencies
+
+    agencies = run_agencies(home, GIFU, out)
+    report.agencies = agencies.enrolled
 
     from sqlalchemy import func, select
 
