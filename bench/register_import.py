@@ -43,7 +43,13 @@ def _synth(rows: int, workdir: Path) -> Path:
     return path
 
 
-def _ours(home: Home, path: Path, parts: int | None) -> tuple[float, RegisterService]:
+def _ours(home: Home, path: Path, parts: int | None, *, network: bool = False) -> tuple[float, RegisterService]:
+    if network:
+        # with the network's keys present, every imported record also gets its PP = Enc_Y(P)
+        from sekisho.pseudonyms.service import init_network
+
+        home.root.mkdir(parents=True, exist_ok=True)
+        init_network(home, passphrase=b"bench", scrypt_n=2**14)
     svc = RegisterService.create(home, GIFU)
     t = time.perf_counter()
     result = svc.import_file(path, parts=parts)
@@ -124,6 +130,12 @@ def main(argv: list[str]) -> None:
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--parts", type=int, default=None, help="preparing processes (default: one per core)")
     ap.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "sekisho-bench")
+    ap.add_argument(
+        "--network-rows",
+        type=int,
+        default=200_000,
+        help="also import this many rows into a register that has joined the network (PPs made at import); 0: skip",
+    )
     args = ap.parse_args(argv)
     args.workdir.mkdir(parents=True, exist_ok=True)
     path = _synth(args.rows, args.workdir)
@@ -155,6 +167,14 @@ def main(argv: list[str]) -> None:
                 _drop_schemas(pg_url, ns)
         else:
             print("SEKISHO_PG_URL not set: PostgreSQL skipped (make bench starts one)", file=sys.stderr)
+        if args.network_rows:
+            small = _synth(args.network_rows, args.workdir)
+            ours_t, svc = _ours(Home(root=Path(tmp) / "net-ours"), small, args.parts, network=True)
+            households, residents = _stored(svc)
+            svc.engine.dispose()
+            assert all(r[3] is not None for r in residents), "every imported record has its PP"
+            raw_t = _raw_sqlite(Home(root=Path(tmp) / "net-raw"), households, residents)
+            results.append(("SQLite + PP", len(residents), ours_t, raw_t))
     print()
     print("raw = executemany in one transaction (SQLite), binary COPY (PostgreSQL), same rows, same indexes")
     print(f"{'database':<12} {'rows':>10} {'ours rows/s':>12} {'raw rows/s':>12} {'ratio':>6}")
