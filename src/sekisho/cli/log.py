@@ -40,8 +40,9 @@ def init(
     log_config, witness_config = init_parties(
         h, secret, origin=origin or keys.DEFAULT_ORIGIN, witness_name=witness_name or keys.DEFAULT_WITNESS
     )
-    console.print(f"log key (vkey):     {log_config.vkey.vkey}")
-    console.print(f"witness key (vkey): {witness_config.vkey.vkey}")
+    # plain writes: a vkey must never be wrapped over two lines
+    sys.stdout.write(f"log key (vkey):     {log_config.vkey.vkey}\n")
+    sys.stdout.write(f"witness key (vkey): {witness_config.vkey.vkey}\n")
 
 
 @log_app.command("checkpoint")
