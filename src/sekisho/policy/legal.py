@@ -62,7 +62,8 @@ class Agency:
     id: str  # also its pseudonym domain
     name: str  # in Japanese, as the body calls itself
     name_en: str
-    kind: Literal["national", "prefectural", "municipal", "private"]
+    #: joint: a body the local governments run together (地方共同法人, e.g. J-LIS)
+    kind: Literal["national", "prefectural", "municipal", "joint", "private"]
 
 
 @dataclass(frozen=True, slots=True)
