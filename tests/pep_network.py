@@ -153,6 +153,42 @@ def make_world(home: Home, codes: Iterable[str] = (GIFU, CHIYODA)) -> Iterator[W
     net.close()
 
 
+def shipped_network(
+    home: Home,
+    *,
+    approve: Iterable[str],
+    agencies: Iterable[tuple[str, str]] = (),
+    codes: Iterable[str] = (GIFU,),
+) -> Iterator[LocalNetwork]:
+    """A network on the shipped policy: the key ceremony, registers, the watchdog approving the shipped PIAs of
+    ``approve``, the home's own decision point and transcryptor hooks, and the agencies ``(name, purpose)``."""
+    from importlib import resources
+    from pathlib import Path
+
+    from sekisho.policy.pia import load_pia
+    from sekisho.policy.service import Watchdog
+
+    init_network(home, passphrase=PASSPHRASE, scrypt_n=FAST_N)
+    for code in codes:
+        RegisterService.create(home, code, today=lambda: TODAY).engine.dispose()
+    wd = Watchdog.open(home, passphrase=PASSPHRASE, scrypt_n=FAST_N)
+    wanted = set(approve)
+    for path in sorted(Path(str(resources.files("sekisho.policy.data").joinpath("pias"))).glob("*.yaml")):
+        pia = load_pia(path)
+        if pia.agency in wanted:
+            wd.submit_pia(pia, by="agency-officer")
+            wd.approve_pia(pia.id, by="wd-officer-1")
+    wd.engine.dispose()
+    network = LocalNetwork(home, passphrase=PASSPHRASE, today=lambda: TODAY)  # no pdp given: the home's own
+    assert network.policy_published()
+    for name, purpose in agencies:
+        AgencyService.create(
+            home, name, purposes=[purpose], shares=network.key_shares(name), passphrase=PASSPHRASE, scrypt_n=FAST_N
+        ).engine.dispose()
+    yield network
+    network.close()
+
+
 def dump_tables(engine: sa.Engine, metadata: sa.MetaData) -> list[Mapping[str, Any]]:
     """Every row of every table of one context (for "nothing sensitive is stored" checks)."""
     out: list[Mapping[str, Any]] = []

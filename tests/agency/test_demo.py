@@ -9,6 +9,7 @@ from rich.console import Console
 from pep_network import GIFU, TODAY, person
 from sekisho.agency.demo import AGENCIES, run_agencies
 from sekisho.config import Home
+from sekisho.pseudonyms import decode_pseudonym
 from sekisho.registry.service import RegisterService
 
 
@@ -26,6 +27,12 @@ def test_run_agencies_on_a_register_loaded_before_the_network(home: Home) -> Non
     assert report.shared_values == 0
     assert "sex" not in report.lookup_items and "name" in report.lookup_items
     assert all(kinds == ["died"] for kinds in report.notices.values())
+    # the PKI: a fourth pseudonym for the card holder, and the death notice revoked the card
+    assert report.pki_pseudonym.startswith("sks1:pki:")
+    values = {decode_pseudonym(p)[1] for p in report.samples[-1].values()}
+    assert decode_pseudonym(report.pki_pseudonym)[1] not in values
+    assert report.card_before == ["good", "good"]
+    assert report.card_after == ["revoked (cessationOfOperation)"] * 2
     text = console.export_text()
     assert "identifier values shared between any two of them: 0" in text
     assert "pseudonyms differ between agencies: yes" in text

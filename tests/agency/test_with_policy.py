@@ -4,46 +4,25 @@ transcryptor's own policy hook, the municipality's support measures — with the
 from __future__ import annotations
 
 from collections.abc import Iterator
-from importlib import resources
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
-from pep_network import FAST_N, GIFU, PASSPHRASE, TODAY, person
-from sekisho.agency.service import AgencyService
+from pep_network import GIFU, person, shipped_network
 from sekisho.config import Home
 from sekisho.errors import Refused
 from sekisho.network.local import LocalNetwork
 from sekisho.policy import store as pol
 from sekisho.policy.municipality import MunicipalityPolicy
-from sekisho.policy.pia import load_pia
-from sekisho.policy.service import Watchdog
 from sekisho.pseudonyms import store as pep
-from sekisho.pseudonyms.service import init_network
 from sekisho.registry import store as st
-from sekisho.registry.service import RegisterService
 
 
 @pytest.fixture
 def net(home: Home) -> Iterator[LocalNetwork]:
-    init_network(home, passphrase=PASSPHRASE, scrypt_n=FAST_N)
-    RegisterService.create(home, GIFU, today=lambda: TODAY).engine.dispose()
-    wd = Watchdog.open(home, passphrase=PASSPHRASE, scrypt_n=FAST_N)
-    for path in sorted(Path(str(resources.files("sekisho.policy.data").joinpath("pias"))).glob("*.yaml")):
-        pia = load_pia(path)
-        if pia.agency in ("pension", "tax"):
-            wd.submit_pia(pia, by="agency-officer")
-            wd.approve_pia(pia.id, by="wd-officer-1")
-    wd.engine.dispose()
-    network = LocalNetwork(home, passphrase=PASSPHRASE, today=lambda: TODAY)  # no pdp given: the home's own
-    assert network.policy_published()
-    for name, purpose in (("pension", "pension.benefit"), ("kyokai-kenpo", "health.kyokai")):
-        AgencyService.create(
-            home, name, purposes=[purpose], shares=network.key_shares(name), passphrase=PASSPHRASE, scrypt_n=FAST_N
-        ).engine.dispose()
-    yield network
-    network.close()
+    yield from shipped_network(
+        home, approve=("pension", "tax"), agencies=(("pension", "pension.benefit"), ("kyokai-kenpo", "health.kyokai"))
+    )
 
 
 def _conversions(net: LocalNetwork) -> int:

@@ -3,19 +3,12 @@ responder over HTTP.  Each prefecture's root is the only trust anchor; the cross
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
-from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from sekisho.config import Home
@@ -23,25 +16,14 @@ from sekisho.pki import service
 from sekisho.pki.oids import Purpose, prefecture_policy
 from sekisho.pki.prefectures import prefectures
 
-from .conftest import PASSPHRASE, Citizen, NewCitizen
+from .conftest import Citizen, NewCitizen, needs_openssl, ocsp_ask, serve_pki
+from .conftest import openssl as _openssl
+from .conftest import pem as _pem
 
-OPENSSL = shutil.which("openssl")
-pytestmark = pytest.mark.skipif(OPENSSL is None, reason="openssl is installed by scripts/install-system-deps")
-if OPENSSL is None and os.environ.get("CI"):  # on CI a missing openssl is a broken machine, not a skip
-    raise RuntimeError("openssl missing: run scripts/install-system-deps")
+pytestmark = needs_openssl
 
 # citizens of a few prefectures, north to south; every root validates every one of them
 CITIZEN_MUNICIPALITIES = ("011002", "131016", "271004", "472018")
-
-
-def _pem(path: Path, certs: list[x509.Certificate]) -> Path:
-    path.write_bytes(b"".join(c.public_bytes(Encoding.PEM) for c in certs))
-    return path
-
-
-def _openssl(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    assert OPENSSL is not None
-    return subprocess.run([OPENSSL, *map(str, args)], capture_output=True, text=True, timeout=60, check=False)
 
 
 @pytest.fixture
@@ -85,9 +67,7 @@ def test_openssl_refuses_revoked_wrong_policy_and_missing_anchor(
     pki: service.Pki, new_citizen: NewCitizen, tmp_path: Path
 ) -> None:
     citizen = new_citizen("271004")
-    service.on_register_event(
-        pki.engine, kind="card_lost", municipality="271004", handle=citizen.handle, at=datetime.now(UTC)
-    )
+    service.revoke_card(pki.engine, serial=format(citizen.auth.serial_number, "x"), at=datetime.now(UTC))
     crls = tmp_path / "crls.pem"
     crls.write_bytes(
         b"".join(service.crl(pki, ca_id=c).public_bytes(Encoding.PEM) for c in ("pref-27", "pref-13", "bridge"))
@@ -112,82 +92,29 @@ def test_openssl_refuses_revoked_wrong_policy_and_missing_anchor(
     assert result.returncode != 0
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def responder(pki: service.Pki, pki_home: Home, tmp_path: Path) -> Iterator[str]:
-    """A real uvicorn process serving the PKI router on 127.0.0.1, started and stopped by the test."""
-    port = _free_port()
-    env = dict(os.environ)
-    env.update(SEKISHO_HOME=str(pki_home.root), SEKISHO_PASSPHRASE=PASSPHRASE, SEKISHO_DB_NAMESPACE=pki_home.namespace)
-    if pki_home.db_url:
-        env["SEKISHO_DB"] = pki_home.db_url
-    else:
-        env.pop("SEKISHO_DB", None)
-    log = (tmp_path / "uvicorn.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--factory", "sekisho.pki.api:app_from_env",
-         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log"],
-        env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{url}/pki/ca/pref-13.crt", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the responder did not start: " + (tmp_path / "uvicorn.log").read_text())
-            time.sleep(0.1)
+    with serve_pki(pki_home, tmp_path / "uvicorn.log") as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 def test_openssl_ocsp_client_sees_good_then_revoked_after_death(
     pki: service.Pki, new_citizen: NewCitizen, responder: str, tmp_path: Path
 ) -> None:
     citizen = new_citizen("011002")
-    issuer = _pem(tmp_path / "issuer.pem", [service.root(pki.engine, "01")])
-    anchor = _pem(tmp_path / "root13.pem", [service.root(pki.engine, "13")])
-    # the responder's certificate is verified as a relying party of prefecture 13 would: via the bridge
-    other = _pem(tmp_path / "untrusted13.pem", service.cross_certificates(pki.engine, for_prefecture="13"))
     files = {"auth": _pem(tmp_path / "auth.pem", [citizen.auth]), "sign": _pem(tmp_path / "sign.pem", [citizen.sign])}
-
-    def ask(cert: Path) -> str:
-        result = _openssl(
-            "ocsp", "-issuer", issuer, "-cert", cert, "-url", f"{responder}/pki/ocsp",
-            "-CAfile", anchor, "-verify_other", other, "-resp_text",
-        )  # fmt: skip
-        assert result.returncode == 0, result.stderr
-        assert "Response verify OK" in result.stderr
-        assert "OCSP Nonce" in result.stdout  # the nonce openssl sent came back
-        return result.stdout
-
     for cert in files.values():
-        assert f"{cert}: good" in ask(cert)
+        assert f"{cert}: good" in ocsp_ask(pki, responder, cert, issuer="01", tmp_path=tmp_path)
     at = datetime.now(UTC).replace(microsecond=0)
-    outcome = service.on_register_event(pki.engine, kind="died", municipality="011002", handle=citizen.handle, at=at)
+    outcome = service.on_register_event(pki.engine, owner=citizen.owner, kind="died", at=at)
     assert len(outcome.revoked) == 2
     for cert in files.values():  # the very next request
-        out = ask(cert)
+        out = ocsp_ask(pki, responder, cert, issuer="01", tmp_path=tmp_path)
         assert f"{cert}: revoked" in out
         assert "Reason: cessationOfOperation" in out
         assert at.strftime("%b %e %H:%M:%S %Y") in out
     for cert in files.values():  # and again: the state stays
-        assert f"{cert}: revoked" in ask(cert)
+        assert f"{cert}: revoked" in ocsp_ask(pki, responder, cert, issuer="01", tmp_path=tmp_path)
 
 
 def test_ocsp_over_http_get_and_post(pki: service.Pki, new_citizen: NewCitizen, responder: str) -> None:
@@ -210,5 +137,5 @@ def test_ocsp_over_http_get_and_post(pki: service.Pki, new_citizen: NewCitizen, 
         f"{responder}/pki/ocsp", content=der, headers={"Content-Type": "application/ocsp-request"}, timeout=10
     )
     assert ocsp.load_der_ocsp_response(posted.content).certificate_status is ocsp.OCSPCertStatus.GOOD
-    # the GET URL is the CertID and nothing else: no name, no handle
-    assert citizen.handle not in encoded
+    # the GET URL is the CertID and nothing else: no name, no pseudonym
+    assert citizen.owner.split(":")[2] not in encoded.lower()

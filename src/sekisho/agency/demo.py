@@ -1,11 +1,14 @@
 """The agencies' part of ``sekisho demo``: three agencies enrol one municipality's residents, and the summary
 shows that each knows the same person under a pseudonym of its own and that their tables share no identifier.
+The PKI is one more agency: one resident gets a card at the counter (an enrolment with the PKI, which knows them
+by a fourth pseudonym), and the death notice that reaches the agencies revokes the card's certificates.
 
     run_agencies(home, "212016", console)
 
 runs on a home whose register the demo has loaded; it sets up whatever is missing (the key ceremony, the
-watchdog's approval of the shipped PIAs of the three agencies, the register's pseudonyms and index) through the
-same services the CLI uses.  Key files are sealed with ``passphrase`` (``SEKISHO_PASSPHRASE`` if set).
+watchdog's approval of the shipped PIAs of the three agencies and the PKI, the register's pseudonyms and index,
+the PKI's CAs and pseudonym domain) through the same services the CLI uses.  Key files are sealed with
+``passphrase`` (``SEKISHO_PASSPHRASE`` if set).
 """
 
 from __future__ import annotations
@@ -36,8 +39,11 @@ AGENCIES: tuple[tuple[str, str, str], ...] = (
     ("tax", "tax.assessment", "税務署"),
     ("kyokai-kenpo", "health.kyokai", "協会けんぽ"),
 )
+#: the PKI as an agency: its pseudonym domain and purpose (its PIA is approved with the others')
+PKI = ("pki", "pki.certificate", "公的個人認証")
 #: the demo's own throw-away key files
 DEMO_PASSPHRASE = b"sekisho-demo"
+DEMO_PINS = ("demo-auth-1234", "demo-sign-5678")
 OFFICER = "demo-watchdog-officer"
 
 
@@ -51,6 +57,10 @@ class AgencyDemoReport:
     shared_values: int = 0
     lookup_items: list[str] = field(default_factory=list)
     notices: dict[str, list[str]] = field(default_factory=dict)
+    #: the card holder's pseudonym at the PKI, and the OCSP status of the card's two certificates
+    pki_pseudonym: str = ""
+    card_before: list[str] = field(default_factory=list)
+    card_after: list[str] = field(default_factory=list)
 
 
 def run_agencies(
@@ -130,13 +140,26 @@ def run_agencies(
         )
 
         died = _sample_handles(register, samples)[-1]
+        card = _issue_card(home, net, municipality, died, passphrase)
+        report.pki_pseudonym = card.owner
+        report.card_before = _card_status(net, card)
+        others = {decode_pseudonym(p)[1] for p in report.samples[-1].values()}
+        shared = decode_pseudonym(card.owner)[1] in others  # the value, not the text (which names its domain)
+        out.print(
+            f"  a card at the counter: {municipality} enrols the resident with the PKI (R→pki through T1 and T2); the "
+            f"PKI knows them as {_short(card.owner)} — a fourth pseudonym "
+            f"({'SHARED WITH' if shared else 'unrelated to'} the three agencies'); "
+            f"OCSP: {', '.join(report.card_before)}"
+        )
         register.death(died, died_on=(date.today() - timedelta(days=1)).isoformat())
         releases.deliver_notices()
         for name, _purpose, _label in AGENCIES:
             report.notices[name] = [n["kind"] for n in net.agency_service(name).notices()]
+        report.card_after = _card_status(net, card)
         out.print(
             "  a death, delivered as a change notice to each enrolled agency entitled to it: "
             + ", ".join(f"{n} {'✓' if 'died' in k else '—'}" for n, k in report.notices.items())
+            + f"; the PKI revokes the card: OCSP {', '.join(report.card_after)}"
         )
     finally:
         net.close()
@@ -148,7 +171,7 @@ def _approve_pias(home: Home, passphrase: bytes) -> None:
     from sekisho.policy.pia import load_pia
     from sekisho.policy.service import Watchdog
 
-    wanted = {name for name, _p, _l in AGENCIES}
+    wanted = {name for name, _p, _l in (*AGENCIES, PKI)}
     wd = Watchdog.open(home, passphrase=passphrase)
     try:
         approved = {p["agency"] for p in wd.pias() if p["status"] == "approved"}
@@ -161,6 +184,45 @@ def _approve_pias(home: Home, passphrase: bytes) -> None:
         wd.revocation_list()  # the first list, so that the transcryptors have one to check against
     finally:
         wd.engine.dispose()
+
+
+@dataclass(frozen=True)
+class _Card:
+    owner: str  # the PKI's pseudonym of the holder
+    serials: tuple[tuple[str, int], ...]  # (CA, serial) of the card's certificates
+
+
+def _issue_card(home: Home, net: LocalNetwork, municipality: str, handle: str, passphrase: bytes) -> _Card:
+    """The PKI's CAs and pseudonym domain (once), then a card for ``handle`` issued from the register."""
+    from sekisho.pki import counter
+    from sekisho.pki import service as pki
+
+    pki.init(home, secret=lambda: passphrase)
+    counter.join(net, passphrase=passphrase)
+    path = home.root / "demo-resident.card"
+    path.unlink(missing_ok=True)  # the demo's own file from an earlier run
+    auth_pin, sign_pin = DEMO_PINS
+    issued, _ = counter.issue_at_counter(
+        net, municipality=municipality, handle=handle, auth_pin=auth_pin, sign_pin=sign_pin, card_out=path
+    )
+    from sekisho.pki import store
+
+    serials = [store.serial_hex(c.serial_number) for c in (issued.authentication, issued.signature) if c is not None]
+    with net.pki().engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(store.cert.c.ca_id, store.cert.c.serial, store.cert.c.owner).where(
+                store.cert.c.serial.in_(serials)
+            )
+        ).all()
+    return _Card(owner=str(rows[0].owner), serials=tuple((r.ca_id, int(r.serial, 16)) for r in rows))
+
+
+def _card_status(net: LocalNetwork, card: _Card) -> list[str]:
+    from sekisho.pki import service as pki
+
+    with net.pki().engine.connect() as conn:
+        states = [pki.status(conn, ca_id, serial) for ca_id, serial in card.serials]
+    return [s.state if s.reason is None else f"{s.state} ({s.reason.value})" for s in states]
 
 
 def _missing(home: Home, name: str, passphrase: bytes) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Literal, Protocol
 
 from sekisho.pseudonyms.interfaces import HopResult
@@ -27,6 +27,16 @@ RELEASABLE_ITEMS: tuple[str, ...] = (
     "death",  # the date of death, for a closed record (消除事由 死亡)
     "moved",  # the date of a move out, for a record closed by one
 )
+
+#: domains whose operator is a party of its own rather than ``agency/<domain>``: the PKI is an agency of the network
+#: (it knows card holders by its own pseudonym), but its system is the ``pki`` party
+PARTY_DOMAINS: Mapping[str, str] = {"pki": "pki"}
+
+
+def operator_of(domain: str) -> str:
+    """The party that runs domain ``domain`` and alone may receive its key shares."""
+    return PARTY_DOMAINS.get(domain, f"agency/{domain}")
+
 
 #: outcome of an identity confirmation for one pseudonym
 LookupStatus = Literal["found", "died", "moved", "pending", "not-found", "refused"]
@@ -57,6 +67,9 @@ class Notice:
     kind: str  # died | moved_out | moved_in | moved_within | name_changed
     event_date: date
     items: Mapping[str, str] = field(default_factory=dict)
+    #: when the register recorded the change (its clock, UTC): what a receiver holds from before that is stale,
+    #: what it received after already reflects the change (the PKI keeps a certificate issued after it)
+    recorded_at: datetime | None = None
 
     def __repr__(self) -> str:
         return f"Notice(notice_id={self.notice_id!r}, kind={self.kind!r})"

@@ -7,6 +7,10 @@
 * :meth:`lookup` (identity confirmation, A → R): encrypt its own pseudonyms under Y, ask the grant desk (policy),
   convert through T1 and T2 to the registry domain, hand the batch to the locator, store the answers.
 * :meth:`export_csv`: the whole table, its pseudonym text and the attributes it holds — no other identifier.
+
+A party that is an agency of the network without being one of the ``agency/<name>`` parties (the PKI) runs the same
+service over its own database (``engine``) with a :class:`NoticeHook`: what a notice means to it is applied in the
+transaction that stores the notice, so a re-delivered notice (recognised by its id) is applied exactly once.
 """
 
 from __future__ import annotations
@@ -30,7 +34,9 @@ from sekisho.agency.interfaces import (
     IdentityQuery,
     Locator,
     LookupStatus,
+    Notice,
     NoticeBatch,
+    operator_of,
 )
 from sekisho.config import Home
 from sekisho.errors import Conflict, InvalidInput, NotFound
@@ -64,7 +70,8 @@ _STATUS_AFTER = {"died": DIED, "moved_out": MOVED_OUT, "moved_in": ACTIVE}
 
 
 def party_of(name: str) -> str:
-    return f"agency/{name}"
+    """The party that runs agency ``name``: ``agency/<name>``, or a party of its own (the PKI)."""
+    return operator_of(name)
 
 
 def check_agency_name(name: str) -> str:
@@ -137,6 +144,26 @@ class LookupResult:
 
 
 @dataclass(frozen=True, slots=True, repr=False)
+class Received:
+    """One person of one enrolment delivery, as the agency holds them now."""
+
+    pseudonym: str  # text form
+    purpose: str
+    attributes: Mapping[str, str]
+    received_at: datetime
+
+    def __repr__(self) -> str:
+        return f"Received(purpose={self.purpose!r}, attributes=<{len(self.attributes)}>)"
+
+
+class NoticeHook(Protocol):
+    """What a notice means to the party beyond the agency's table, applied in the transaction that stores the
+    notice (``conn``), once per notice id: a re-delivery is not passed on."""
+
+    def __call__(self, conn: sa.Connection, pseudonym: str, notice: Notice) -> None: ...
+
+
+@dataclass(frozen=True, slots=True, repr=False)
 class PersonRow:
     pseudonym: str
     status: str
@@ -147,12 +174,13 @@ class PersonRow:
 
 
 class AgencyService:
-    def __init__(self, engine: sa.Engine, *, name: str, key: DomainKey) -> None:
+    def __init__(self, engine: sa.Engine, *, name: str, key: DomainKey, on_notice: NoticeHook | None = None) -> None:
         if key.domain != name:
             raise InvalidInput("is the key of another domain", field="key")
         self.engine = engine
         self.name = name
         self._key = key
+        self._on_notice = on_notice
 
     # --- opening -----------------------------------------------------------------------------------------
 
@@ -167,10 +195,15 @@ class AgencyService:
         passphrase: bytes,
         items: Iterable[str] | None = None,
         scrypt_n: int = DEFAULT_N,
+        engine: sa.Engine | None = None,
     ) -> AgencyService:
         """Set an agency up: its directory, its database, and its domain key from T1's and T2's shares.
-        ``items``: what it asks for when enrolling residents, for every purpose (default: :func:`default_items`)."""
+        ``items``: what it asks for when enrolling residents, for every purpose (default: :func:`default_items`).
+        ``engine``: the database of a party that runs the agency beside its own tables (the PKI); by default the
+        agency's own."""
         check_agency_name(name)
+        if engine is None and party_of(name) != f"agency/{name}":
+            raise InvalidInput("is the domain of another party, which sets it up itself", field="agency")
         purposes = sorted({check_purpose(p) for p in purposes})
         if not purposes:
             raise InvalidInput("an agency needs at least one purpose", field="purpose")
@@ -180,7 +213,7 @@ class AgencyService:
         path = domain_key_path(home.party_dir(party_of(name)), name)
         if path.exists():
             raise Conflict("this agency exists already", field="agency")
-        engine = open_party_db(home, party_of(name), [CONTEXT])
+        engine = engine or open_party_db(home, party_of(name), [CONTEXT])
         with engine.begin() as conn:
             if conn.execute(sa.select(store.meta.c.value).where(store.meta.c.key == "name")).scalar() is not None:
                 raise Conflict("this agency exists already", field="agency")
@@ -200,18 +233,26 @@ class AgencyService:
         return cls(engine, name=name, key=key)
 
     @classmethod
-    def open(cls, home: Home, name: str, *, passphrase: bytes) -> AgencyService:
+    def open(
+        cls,
+        home: Home,
+        name: str,
+        *,
+        passphrase: bytes,
+        engine: sa.Engine | None = None,
+        on_notice: NoticeHook | None = None,
+    ) -> AgencyService:
         check_agency_name(name)
         path = domain_key_path(home.party_dir(party_of(name), create=False), name)
         if not path.exists():
             raise NotFound("no such agency here (run `sekisho agency create`)", field="agency")
         key = load_domain_key(path, passphrase=passphrase)
-        engine = open_party_db(home, party_of(name), [CONTEXT])
+        engine = engine or open_party_db(home, party_of(name), [CONTEXT])
         with engine.connect() as conn:
             public = conn.execute(sa.select(store.meta.c.value).where(store.meta.c.key == "public_key")).scalar()
         if public != key.public.to_bytes().hex():
             raise Conflict("the key file and the database belong to different agencies", field="agency")
-        return cls(engine, name=name, key=key)
+        return cls(engine, name=name, key=key, on_notice=on_notice)
 
     @property
     def purposes(self) -> list[str]:
@@ -317,6 +358,8 @@ class AgencyService:
                 if inserted is None:
                     continue  # a re-delivery: the first copy was applied already
                 new += 1
+                if self._on_notice is not None:
+                    self._on_notice(conn, self.text(ps), n)
                 row = conn.execute(sa.select(p.attributes, p.status).where(p.pseudonym == ps)).first()
                 if row is None:
                     continue  # a notice for someone not (or no longer) in the table: kept, not applied
@@ -405,6 +448,26 @@ class AgencyService:
             rows = conn.execute(stmt).all()
         return [PersonRow(self.text(bytes(r.pseudonym)), r.status, json.loads(r.attributes)) for r in rows]
 
+    def delivered(self, delivery_id: str) -> list[Received]:
+        """The persons of one enrolment delivery (in its order), with the attributes the agency holds for them."""
+        r, p = store.receipt.c, store.person.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(r.pseudonym, r.purpose, r.received_at, p.attributes)
+                .join(store.person, p.pseudonym == r.pseudonym)
+                .where(r.delivery_id == delivery_id[:64])
+                .order_by(r.position)
+            ).all()
+        return [
+            Received(
+                pseudonym=self.text(bytes(row.pseudonym)),
+                purpose=row.purpose,
+                attributes=json.loads(row.attributes),
+                received_at=_aware(row.received_at),
+            )
+            for row in rows
+        ]
+
     def count(self) -> int:
         with self.engine.connect() as conn:
             return int(conn.execute(sa.select(sa.func.count()).select_from(store.person)).scalar_one())
@@ -438,6 +501,11 @@ class AgencyService:
 
     def __repr__(self) -> str:
         return f"AgencyService(name={self.name!r})"
+
+
+def _aware(value: datetime) -> datetime:
+    """SQLite returns naive datetimes; every time here is UTC."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def _json(value: dict[str, str]) -> str:

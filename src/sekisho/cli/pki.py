@@ -5,22 +5,22 @@ from __future__ import annotations
 import getpass
 import os
 import sys
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from sekisho.cli._common import DbOpt, HomeOpt, JsonOpt, console, home_of, print_json
+from sekisho.config import Home
 from sekisho.errors import InvalidInput
 from sekisho.pki import login as proto
-from sekisho.pki import register as register_seam
 from sekisho.pki import service
 from sekisho.pki.card import SoftwareCard
 from sekisho.pki.oids import Purpose
-from sekisho.pki.profiles import BRIDGE, ORGANISATION, BasicItems, Sex, prefecture_ca_id
+from sekisho.pki.profiles import BRIDGE, ORGANISATION, prefecture_ca_id
 from sekisho.pki.revocation import parse_reason
 from sekisho.pki.verify import OcspChecker, RelyingParty
 
@@ -31,6 +31,9 @@ pki_app = typer.Typer(
 CARD_PIN_ENV = "SEKISHO_CARD_PIN"
 DEFAULT_AUDIENCE = "sekisho-portal"
 DEFAULT_PORT = 8470
+
+if TYPE_CHECKING:
+    from sekisho.network.local import LocalNetwork
 
 TrustOpt = Annotated[str, typer.Option("--trust", help="Prefecture code whose root is the only trust anchor.")]
 AudienceOpt = Annotated[str, typer.Option("--audience", help="Name login challenges are bound to.")]
@@ -59,15 +62,11 @@ def _ca_id(name: str) -> str:
     raise InvalidInput("a CA is a prefecture code (01..47), bridge or org", field="ca")
 
 
-def _sex(text: str) -> Sex:
-    value = {"m": "male", "male": "male", "男": "male", "f": "female", "female": "female", "女": "female"}.get(
-        text.strip().lower()
-    )
-    if value == "male":
-        return "male"
-    if value == "female":
-        return "female"
-    raise InvalidInput("sex is M or F (男 or 女)", field="sex")
+def _network(home: Home) -> LocalNetwork:
+    from sekisho.network.local import LocalNetwork
+    from sekisho.pki.keys import passphrase
+
+    return LocalNetwork(home, passphrase=passphrase())
 
 
 @pki_app.command("init")
@@ -78,81 +77,127 @@ def init_cmd(
         str | None, typer.Option("--base-url", help="Where CRL and OCSP are served (put into certificates).")
     ] = None,
 ) -> None:
-    """Create the 47 prefectural roots, the bridge and its cross-certificates, the organisation CA."""
-    pki = service.init(home_of(home, db), base_url=base_url)
+    """Create the 47 prefectural roots, the bridge and its cross-certificates, the organisation CA; once the
+    network exists (`sekisho network init`), give the PKI its own pseudonym domain.  Run again after the network
+    is set up: what exists is kept."""
+    from sekisho.pki.counter import join
+    from sekisho.pki.keys import passphrase
+    from sekisho.pseudonyms.keys import network_path
+
+    h = home_of(home, db)
+    pki = service.init(h, base_url=base_url)
     console.print(f"PKI ready: {len(service.roots(pki.engine)) - 1} prefectural roots, bridge, organisation CA")
+    if not network_path(h.root).exists():
+        console.print("no network yet: run `sekisho network init`, then `sekisho pki init` again to join it")
+        return
+    net = _network(h)
+    try:
+        joined = join(net, passphrase=passphrase())
+    finally:
+        net.close()
+    console.print(f"pseudonym domain {service.DOMAIN}: {'set up' if joined else 'already set up'}")
 
 
 @pki_app.command("issue")
 def issue_cmd(
     municipality: Annotated[str, typer.Option("--municipality", help="6-digit local government code.")],
     handle: Annotated[str, typer.Option("--handle", help="The resident's handle in that register.")],
-    card_out: Annotated[Path, typer.Option("--card-out", help="Software card file to create.")] = Path("resident.card"),
-    name: Annotated[str | None, typer.Option("--name", help="Until the register is connected.")] = None,
-    birth_date: Annotated[str | None, typer.Option("--birth-date", help="YYYY-MM-DD.")] = None,
-    sex: Annotated[str | None, typer.Option("--sex", help="M or F.")] = None,
-    address: Annotated[str | None, typer.Option("--address")] = None,
+    card_out: Annotated[
+        Path | None, typer.Option("--card-out", help="A new card: the software card file to create.")
+    ] = None,
+    card: Annotated[
+        Path | None,
+        typer.Option("--card", help="The resident's card: a new signature certificate, the same authentication one."),
+    ] = None,
     home: HomeOpt = None,
     db: DbOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Make a card (two key pairs), have the resident's prefectural CA certify both keys, store them on it."""
-    h = home_of(home, db)
-    given = [name, birth_date, sex, address]
-    if any(v is not None for v in given):
-        if not all(v is not None for v in given):
-            raise InvalidInput("give all four of --name, --birth-date, --sex, --address, or none", field="items")
-        try:
-            born = date.fromisoformat(str(birth_date))
-        except ValueError:
-            raise InvalidInput("a birth date is YYYY-MM-DD", field="birth_date") from None
-        source: register_seam.BasicItemsSource = register_seam.GivenItems(
-            BasicItems(name=str(name), birth_date=born, sex=_sex(str(sex)), address=str(address))
-        )
-    else:
-        source = register_seam.basic_items_source(h)
-    items = source.basic_items(municipality=municipality, handle=handle)
-    pki = service.Pki.open(h)
-    auth_pin = _pin("authentication")
-    sign_pin = _pin("signature")
-    card = SoftwareCard.create(card_out, auth_pin=auth_pin, sign_pin=sign_pin)
-    issued = service.issue(
-        pki,
-        municipality=municipality,
-        handle=handle,
-        authentication_csr=card.csr(Purpose.AUTHENTICATION, pin=auth_pin),
-        signature_csr=card.csr(Purpose.SIGNATURE, pin=sign_pin),
-        items=items,
-    )
-    assert issued.authentication is not None
-    assert issued.signature is not None
-    card.install(Purpose.AUTHENTICATION, issued.authentication)
-    card.install(Purpose.SIGNATURE, issued.signature)
+    """Issue at the counter: the municipality enrols the resident with the PKI (policy, access record, the PKI's
+    own pseudonym), and the resident's prefectural CA certifies the card's keys with the register's items."""
+    from sekisho.pki.counter import issue_at_counter
+
+    if card is not None and card_out is not None:
+        raise InvalidInput("give --card (re-issue) or --card-out (a new card), not both", field="card")
+    net = _network(home_of(home, db))
+    try:
+        if card is not None:
+            sign_pin = _pin("signature")
+            issued, _ = issue_at_counter(
+                net,
+                municipality=municipality,
+                handle=handle,
+                auth_pin="",
+                sign_pin=sign_pin,
+                card=SoftwareCard.open(card),
+            )
+        else:
+            issued, _ = issue_at_counter(
+                net,
+                municipality=municipality,
+                handle=handle,
+                auth_pin=_pin("authentication"),
+                sign_pin=_pin("signature"),
+                card_out=card_out or Path("resident.card"),
+            )
+    finally:
+        net.close()
     out = {
-        "card": str(card_out),
+        "card": str(card or card_out or "resident.card"),
         "subject_id": issued.subject_id,
-        "authentication_serial": format(issued.authentication.serial_number, "x"),
-        "signature_serial": format(issued.signature.serial_number, "x"),
+        "authentication_serial": format(issued.authentication.serial_number, "x") if issued.authentication else None,
+        "signature_serial": format(issued.signature.serial_number, "x") if issued.signature else None,
     }
     if as_json:
         print_json(out)
     else:
         for k, v in out.items():
-            console.print(f"{k}: {v}")
+            if v is not None:
+                console.print(f"{k}: {v}")
 
 
 @pki_app.command("revoke")
 def revoke_cmd(
-    serial: Annotated[str, typer.Option("--serial", help="Hexadecimal serial number.")],
-    reason: Annotated[str, typer.Option("--reason", help="RFC 5280 reason, e.g. keyCompromise.")],
+    serial: Annotated[
+        str | None, typer.Option("--serial", help="Hexadecimal serial number of one certificate.")
+    ] = None,
+    card: Annotated[Path | None, typer.Option("--card", help="The card file (its certificates are public).")] = None,
+    reason: Annotated[str, typer.Option("--reason", help="RFC 5280 reason, e.g. keyCompromise.")] = "keyCompromise",
+    only: Annotated[
+        bool, typer.Option("--only", help="Revoke just the certificate --serial names, not its whole card.")
+    ] = False,
     ca: Annotated[str | None, typer.Option("--ca", help="Issuing CA, if two share the serial.")] = None,
     home: HomeOpt = None,
     db: DbOpt = None,
 ) -> None:
-    """Revoke one certificate; OCSP says so on the very next request."""
+    """Revoke a lost or stolen card (both certificates; --card or the --serial of either), or with --only one
+    certificate.  Not a register event; OCSP says so on the very next request."""
+    if (serial is None) == (card is None):
+        raise InvalidInput("give --serial or --card", field="serial")
+    if card is not None:
+        if only:
+            raise InvalidInput("--only names one certificate by --serial", field="only")
+        serial = format(SoftwareCard.open(card).certificate(Purpose.AUTHENTICATION).serial_number, "x")
+    assert serial is not None
     pki = service.Pki.open(home_of(home, db))
-    which = service.revoke(pki.engine, serial=serial, reason=parse_reason(reason), ca_id=_ca_id(ca) if ca else None)
-    console.print(f"revoked {which}")
+    ca_id = _ca_id(ca) if ca else None
+    if only:
+        which = [service.revoke(pki.engine, serial=serial, reason=parse_reason(reason), ca_id=ca_id)]
+    else:
+        which = list(service.revoke_card(pki.engine, serial=serial, reason=parse_reason(reason), ca_id=ca_id))
+    for w in which:
+        console.print(f"revoked {w}")
+
+
+@pki_app.command("offers")
+def offers_cmd(home: HomeOpt = None, db: DbOpt = None, as_json: JsonOpt = False) -> None:
+    """Card holders offered a new signature certificate (a register change revoked theirs), by the PKI's pseudonym."""
+    rows = service.offers(service.Pki.open(home_of(home, db)).engine)
+    if as_json:
+        print_json([r | {"offered_at": r["offered_at"].isoformat()} for r in rows])
+    else:
+        for r in rows:
+            console.print(f"{r['owner']} {r['kind']} {r['offered_at']:%Y-%m-%d %H:%M:%S}")
 
 
 @pki_app.command("crl")

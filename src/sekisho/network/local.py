@@ -14,14 +14,15 @@ passphrase, ``SEKISHO_PASSPHRASE`` or the prompt) and gives out the client objec
   watchdog's grant desk, which asks the policy decision point first;
 - ``locator()`` — routes identity confirmations; ``registry_index(code)`` — the index as municipality ``code``;
 - ``register(code)`` / ``releases(code)`` — a municipality's register and its releases to agencies;
-- ``agency(name)`` — an agency as municipalities reach it; ``key_shares(name)`` — its shares, from T1 and T2.
+- ``agency(name)`` — an agency as municipalities reach it; ``key_shares(name)`` — its shares, from T1 and T2;
+  the PKI is one of the agencies (domain ``pki``, run by the ``pki`` party: ``pki()``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sekisho.agency.interfaces import (
     AgencyEndpoint,
@@ -31,6 +32,7 @@ from sekisho.agency.interfaces import (
     IdentityResponder,
     Locator,
     NoticeBatch,
+    operator_of,
 )
 from sekisho.config import Home
 from sekisho.errors import InvalidInput, Unavailable
@@ -56,6 +58,7 @@ if TYPE_CHECKING:
     from sekisho.agency.service import AgencyService
     from sekisho.locator.service import LocatorService
     from sekisho.network.grants import GrantBroker
+    from sekisho.pki.service import Pki
     from sekisho.policy.hook import TranscryptorPolicy
     from sekisho.policy.municipality import MunicipalityPolicy
     from sekisho.policy.service import Watchdog
@@ -139,7 +142,7 @@ class _TranscryptorClient:
 
     def key_share(self, domain: str, *, requester: str) -> Scalar:
         # in-process the requester's name is the authenticated channel; over HTTP it is the client certificate
-        if requester != f"agency/{domain}":
+        if requester != operator_of(domain):
             raise InvalidInput("a key share goes only to the operator of its domain", field="requester")
         if domain == REGISTRY_DOMAIN:
             raise InvalidInput("the registry's key was made at set-up", field="domain")
@@ -266,6 +269,7 @@ class LocalNetwork:
         self._locator_keyless: LocatorService | None = None
         self._agencies: dict[str, AgencyService] = {}
         self._registers: dict[str, RegisterService] = {}
+        self._pki: Pki | None = None
 
     def _need_passphrase(self) -> bytes:
         if not self._passphrase:
@@ -321,7 +325,7 @@ class LocalNetwork:
     def key_shares(self, domain: str) -> list[Scalar]:
         """Domain ``domain``'s key share from T1 and from T2 (both are needed to assemble its key)."""
         return [
-            _TranscryptorClient(t).key_share(domain, requester=f"agency/{domain}") for t in self._open_transcryptors()
+            _TranscryptorClient(t).key_share(domain, requester=operator_of(domain)) for t in self._open_transcryptors()
         ]
 
     def grants(self) -> GrantBroker:
@@ -423,13 +427,29 @@ class LocalNetwork:
 
         svc = self._agencies.get(name)
         if svc is None:
-            svc = self._agencies[name] = AgencyService.open(self.home, name, passphrase=self._need_passphrase())
+            if operator_of(name) == "pki":
+                from sekisho.pki.service import agency_of
+
+                # the PKI's agency runs on the PKI's own database, where its notices revoke certificates
+                svc = agency_of(self.pki(), self.home, passphrase=self._need_passphrase())
+            else:
+                svc = AgencyService.open(self.home, name, passphrase=self._need_passphrase())
+            self._agencies[name] = svc
         return svc
+
+    def pki(self) -> Pki:
+        """The PKI party (its CAs, certificates and, as an agency, its pseudonyms of card holders)."""
+        if self._pki is None:
+            from sekisho.pki.service import Pki
+
+            passphrase = self._need_passphrase()
+            self._pki = Pki.open(self.home, secret=lambda: passphrase)
+        return self._pki
 
     def forget_agency(self, name: str) -> None:
         """Drop a cached agency (its key is loaded again from its file on the next use)."""
         svc = self._agencies.pop(name, None)
-        if svc is not None:
+        if svc is not None and (self._pki is None or svc.engine is not self._pki.engine):
             svc.engine.dispose()
 
     def close(self) -> None:
@@ -452,6 +472,9 @@ class LocalNetwork:
             svc.engine.dispose()
         for reg in self._registers.values():
             reg.engine.dispose()
+        if self._pki is not None:
+            self._pki.engine.dispose()
+            self._pki = None
         self._transcryptors, self._locator, self._locator_keyless = None, None, None
         self._agencies.clear()
         self._registers.clear()
@@ -469,24 +492,3 @@ def default_pdp(home: Home) -> PolicyDecisionPoint:
     from sekisho.policy.service import open_decision_point
 
     return open_decision_point(home)
-
-
-class RegisterBasicItems:
-    """The PKI's view of the registers: the four basic items of one resident, read by that resident's
-    municipality on the PKI's behalf (an access record names the PKI and the purpose)."""
-
-    def __init__(self, home: Home, *, purpose: str) -> None:
-        self.home = home
-        self.purpose = purpose
-
-    def basic_items(self, *, municipality: str, handle: str) -> Any:
-        from sekisho.pki.profiles import BasicItems
-        from sekisho.registry.service import RegisterService
-
-        r = RegisterService.open(self.home, municipality).basic_items(handle, requester="pki", purpose=self.purpose)
-        return BasicItems(
-            name=r.display_name,
-            birth_date=r.birth_date.as_date(),
-            sex="male" if r.sex == "M" else "female",
-            address=r.address.line(),
-        )

@@ -73,7 +73,8 @@ def router(pki: Pki, *, audience: str, trust: str, verifier: RelyingParty | None
         # already undone the URL encoding); some clients send base64url instead
         if len(encoded) > MAX_OCSP_REQUEST:
             raise InvalidInput("the OCSP request is too large", field="ocsp")
-        text = encoded.strip("/")
+        # only leading slashes are separators (base64 of a DER SEQUENCE starts with "M"); a trailing "/" is data
+        text = encoded.lstrip("/")
         try:
             der = base64.b64decode(
                 text + "=" * (-len(text) % 4), altchars=b"-_" if "-" in text or "_" in text else None

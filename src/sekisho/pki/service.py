@@ -1,21 +1,29 @@
 """The PKI's procedures, each one transaction: set up the hierarchy, issue a card's certificates, revoke on the
-register's events, answer OCSP, publish CRLs, run the card login.
+register's change notices, answer OCSP, publish CRLs, run the card login.
 
-Keys live in encrypted files under ``<home>/pki/keys`` (:mod:`sekisho.pki.keys`); the database holds the CAs'
-certificates, every certificate issued with its owner (municipality code, register handle) and its status.
+The PKI is an agency of the network with a pseudonym domain of its own (``pki``): a municipality enrols a resident
+with it (policy decision, access record, R → pki through T1 and T2), and the PKI receives its own pseudonym of the
+person and the four basic items.  Certificates belong to that pseudonym; the change notices it receives as an
+agency revoke them (:func:`apply_event`, run inside the transaction that stores the notice).  A pseudonym is
+stable across moves, so nothing is rebound when the resident moves, and no handle ever reaches the PKI.
+
+Keys live in encrypted files under ``<home>/pki/keys`` (:mod:`sekisho.pki.keys`), the domain key in
+``<home>/pki/domain-pki.key``; the database holds the CAs' certificates, every certificate issued with its owner
+and its status, and the agency tables (``agy_*``) keyed by the same pseudonym.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import shutil
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, cast
 
 import sqlalchemy as sa
 from cryptography import x509
@@ -27,6 +35,8 @@ from joserfc.errors import JoseError
 from joserfc.jwk import OctKey
 from sqlalchemy.engine import Engine
 
+from sekisho.agency.interfaces import Notice
+from sekisho.agency.service import AgencyService
 from sekisho.config import Home
 from sekisho.errors import Conflict, InvalidInput, NotFound, Refused, Unavailable
 from sekisho.pki import keys as keyfiles
@@ -34,11 +44,25 @@ from sekisho.pki import login as proto
 from sekisho.pki import profiles, revocation, store
 from sekisho.pki.oids import Purpose
 from sekisho.pki.prefectures import prefecture, prefecture_of_municipality, prefectures
-from sekisho.pki.profiles import BRIDGE, ORGANISATION, BasicItems, CaKey, Endpoints, prefecture_ca_id
+from sekisho.pki.profiles import BRIDGE, ORGANISATION, BasicItems, CaKey, Endpoints, Sex, prefecture_ca_id
 from sekisho.pki.verify import OcspChecker, RelyingParty
+from sekisho.pseudonyms import decode_pseudonym
+from sekisho.pseudonyms.group import Scalar
+from sekisho.pseudonyms.keyfile import DEFAULT_N
+from sekisho.pseudonyms.keys import domain_key_path
 from sekisho.storage import open_party_db
 
+log = logging.getLogger("sekisho.pki")
+
 PARTY = "pki"
+#: the PKI's pseudonym domain (its agency name in the legal-basis table) and its one purpose
+DOMAIN = "pki"
+PURPOSE = "pki.certificate"
+#: how long after it reached the PKI an enrolment may be used to apply for a card (once)
+APPLICATION_TTL = timedelta(minutes=15)
+#: a change the register recorded less than this before a certificate's data arrived may not be in it (clocks of
+#: two parties, and the time from the register's read to the PKI's receipt): such a certificate is revoked
+CHANGE_MARGIN = timedelta(seconds=5)
 DEFAULT_BASE_URL = "http://127.0.0.1:8470"
 BASE_URL_ENV = "SEKISHO_PKI_URL"
 
@@ -110,7 +134,8 @@ class Pki:
 
     @classmethod
     def open(cls, home: Home, *, secret: Callable[[], bytes] = keyfiles.passphrase) -> Pki:
-        engine = open_party_db(home, PARTY, ["pki"])
+        # the PKI's own tables and, as an agency of the network, the agency tables: one database, one transaction
+        engine = open_party_db(home, PARTY, ["pki", "agency"])
         return cls(engine=engine, keyring=KeyRing(home.party_dir(PARTY) / "keys", secret))
 
     def endpoints(self) -> Endpoints:
@@ -190,14 +215,23 @@ def _ca_row(
     }
 
 
-def _cert_row(ca_id: str, cert: x509.Certificate, kind: str, now: datetime, **owner: str | None) -> dict[str, Any]:
+def _cert_row(
+    ca_id: str,
+    cert: x509.Certificate,
+    kind: str,
+    now: datetime,
+    *,
+    owner: str | None = None,
+    subject_id: str | None = None,
+    data_as_of: datetime | None = None,
+) -> dict[str, Any]:
     return {
         "ca_id": ca_id,
         "serial": store.serial_hex(cert.serial_number),
         "kind": kind,
-        "municipality": owner.get("municipality"),
-        "handle": owner.get("handle"),
-        "subject_id": owner.get("subject_id"),
+        "owner": owner,
+        "subject_id": subject_id,
+        "data_as_of": data_as_of,
         "not_before": cert.not_valid_before_utc,
         "not_after": cert.not_valid_after_utc,
         "der": _der(cert),
@@ -336,6 +370,31 @@ def cross_certificates(engine: Engine, *, for_prefecture: str | None = None) -> 
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# the PKI as an agency of the network
+
+
+def join_network(
+    pki: Pki, home: Home, *, shares: Sequence[Scalar], passphrase: bytes, scrypt_n: int = DEFAULT_N
+) -> bool:
+    """Give the PKI its pseudonym domain: its key from T1's and T2's shares, its agency tables in its own
+    database.  Idempotent; returns whether it was set up now."""
+    if domain_key_path(home.party_dir(PARTY), DOMAIN).exists():
+        return False
+    AgencyService.create(
+        home, DOMAIN, purposes=[PURPOSE], shares=shares, passphrase=passphrase, scrypt_n=scrypt_n, engine=pki.engine
+    )
+    return True
+
+
+def agency_of(pki: Pki, home: Home, *, passphrase: bytes) -> AgencyService:
+    """The PKI as municipalities reach it: enrolments and change notices under its own pseudonym, on its own
+    database, where a notice revokes certificates in the transaction that stores it."""
+    if not domain_key_path(home.party_dir(PARTY, create=False), DOMAIN).exists():
+        raise NotFound("the PKI has not joined the network (run `sekisho pki init` after `network init`)", field="pki")
+    return AgencyService.open(home, DOMAIN, passphrase=passphrase, engine=pki.engine, on_notice=_on_notice)
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # issuance
 
 
@@ -344,6 +403,107 @@ class Issued:
     subject_id: str
     authentication: x509.Certificate | None
     signature: x509.Certificate | None
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class Application:
+    """A card application: one person the municipality just enrolled with the PKI (one delivery), as the PKI
+    received them — its own pseudonym and exactly the items the register released."""
+
+    delivery_id: str
+    municipality: str
+    owner: str
+    received_at: datetime
+    _attributes: Mapping[str, str]
+
+    def basic_items(self) -> BasicItems:
+        """The four basic items for a signature certificate, as the register released them."""
+        a = self._attributes
+        missing = [i for i in ("name", "birth_date", "sex", "address") if not a.get(i)]
+        if missing:
+            raise Refused(f"the register released no {missing[0]} for this resident", field="items")
+        try:
+            born = date.fromisoformat(a["birth_date"])
+        except ValueError:
+            raise Conflict("the register's birth date is not complete", field="birth_date") from None
+        sex = {"M": "male", "F": "female"}.get(a["sex"])
+        if sex is None:
+            raise Conflict("the register's sex is neither M nor F", field="sex")
+        return BasicItems(name=a["name"], birth_date=born, sex=cast(Sex, sex), address=a["address"])
+
+    def __repr__(self) -> str:
+        return f"Application(delivery_id={self.delivery_id!r})"
+
+
+def application(
+    pki: Pki, agency: AgencyService, *, delivery_id: str, municipality: str, now: datetime | None = None
+) -> Application:
+    """The enrolment ``delivery_id`` as a card application at ``municipality``'s counter: it must have reached the
+    PKI for ``pki.certificate`` within :data:`APPLICATION_TTL`, name one person and not have served already."""
+    prefecture_of_municipality(municipality)
+    # delivery ids are "<municipality>-<request id>" (sekisho.registry.release): only the municipality that
+    # enrolled applies with it (in production its counter terminal authenticates with its own certificate)
+    if not delivery_id.startswith(f"{municipality}-"):
+        raise Refused("the enrolment was made by another municipality", field="delivery")
+    received = agency.delivered(delivery_id)
+    if not received:
+        raise NotFound("no enrolment with that id reached the PKI", field="delivery")
+    if len(received) != 1:
+        raise InvalidInput("a card application names exactly one person", field="delivery")
+    [person] = received
+    if person.purpose != PURPOSE:
+        raise Refused(f"the enrolment was not for {PURPOSE}", field="delivery")
+    if (now or _now()) - person.received_at > APPLICATION_TTL:
+        raise Refused("the enrolment is too old to apply for a card: enrol the resident again", field="delivery")
+    with pki.engine.connect() as conn:
+        if _used(conn, delivery_id):
+            raise Conflict("a card was issued from this enrolment already", field="delivery")
+    return Application(delivery_id, municipality, person.pseudonym, person.received_at, dict(person.attributes))
+
+
+def _used(conn: sa.Connection, delivery_id: str) -> bool:
+    c = store.issuance.c
+    return conn.execute(sa.select(c.delivery_id).where(c.delivery_id == delivery_id)).first() is not None
+
+
+def card_of(pki: Pki, *, owner: str, certificate: x509.Certificate) -> str:
+    """The card (its subject id) whose authentication certificate is ``certificate``, if it is ``owner``'s and
+    still valid; refused otherwise — a card is re-issued a signature certificate only for its own holder."""
+    with pki.engine.connect() as conn:
+        rows = store.certs_by_serial(conn, store.serial_hex(certificate.serial_number))
+    row = next((r for r in rows if r.kind == "authentication" and bytes(r.der) == _der(certificate)), None)
+    if row is None or row.owner != owner or row.revoked_at is not None or row.subject_id is None:
+        raise Refused("the card's authentication certificate is not this resident's, or not valid", field="card")
+    return str(row.subject_id)
+
+
+def issue_card(
+    pki: Pki,
+    app: Application,
+    *,
+    authentication_csr: x509.CertificateSigningRequest | None,
+    signature_csr: x509.CertificateSigningRequest | None,
+    card: str | None = None,
+    now: datetime | None = None,
+) -> Issued:
+    """Issue from a card application: a new card (both requests), or a new signature certificate on the card
+    ``card`` (its subject id, from :func:`card_of`) that keeps its authentication certificate."""
+    if card is not None and authentication_csr is not None:
+        raise InvalidInput("a card keeps its authentication certificate: request only a signature", field="csr")
+    if card is None and authentication_csr is None:
+        raise InvalidInput("a new card needs its authentication certificate", field="authentication_csr")
+    return issue(
+        pki,
+        owner=app.owner,
+        municipality=app.municipality,
+        authentication_csr=authentication_csr,
+        signature_csr=signature_csr,
+        items=app.basic_items() if signature_csr is not None else None,
+        subject_id=card,
+        data_as_of=app.received_at,
+        application=app.delivery_id,
+        now=now,
+    )
 
 
 def _accept_csr(csr: x509.CertificateSigningRequest, field_name: str) -> ec.EllipticCurvePublicKey:
@@ -358,25 +518,30 @@ def _accept_csr(csr: x509.CertificateSigningRequest, field_name: str) -> ec.Elli
 def issue(
     pki: Pki,
     *,
+    owner: str,
     municipality: str,
-    handle: str,
     authentication_csr: x509.CertificateSigningRequest | None,
     signature_csr: x509.CertificateSigningRequest | None,
     items: BasicItems | None,
+    subject_id: str | None = None,
+    data_as_of: datetime | None = None,
+    application: str | None = None,
     now: datetime | None = None,
     validity: timedelta | None = None,
 ) -> Issued:
-    """Issue a card's certificates from the resident's prefecture's CA and record who they belong to.
+    """Issue certificates from the prefectural CA of ``municipality`` (where the card is issued) to ``owner``, the
+    PKI's pseudonym of the person, in one transaction: the application is claimed, the owner's earlier live
+    certificates of the same kinds are superseded (one card per person), an open offer is taken.
 
-    The authentication certificate gets a fresh random subject identifier and nothing else; the signature
-    certificate carries ``items``, which must come from the register (see :mod:`sekisho.pki.register`).
+    The authentication certificate gets the card's random subject identifier and nothing else; the signature
+    certificate carries ``items``, which must be what the register released (:meth:`Application.basic_items`).
+    ``subject_id``: an existing card of the owner's that gets a new signature certificate.
     """
     if authentication_csr is None and signature_csr is None:
         raise InvalidInput("nothing to issue: give a certificate request", field="csr")
     if signature_csr is not None and items is None:
         raise InvalidInput("a signature certificate needs the four basic items from the register", field="items")
-    if not handle or len(handle) > 128:
-        raise InvalidInput("a register handle has 1..128 characters", field="handle")
+    decode_pseudonym(owner, domain=DOMAIN)
     pref = prefecture_of_municipality(municipality)
     ca_id = prefecture_ca_id(pref.code)
     when = now or _now()
@@ -384,14 +549,22 @@ def issue(
     issuer_key = pki.keyring.ca_key(ca_id)
     endpoints = pki.endpoints()
     with pki.engine.begin() as conn:
+        if application is not None:
+            if _used(conn, application):
+                raise Conflict("a card was issued from this enrolment already", field="delivery")
+            conn.execute(store.issuance.insert().values(delivery_id=application[:64], issued_at=when))
+        if subject_id is not None and not any(
+            r.kind == "authentication" and r.owner == owner for r in store.live_certs_of_card(conn, subject_id)
+        ):
+            raise Refused("the card's authentication certificate is not this resident's, or not valid", field="card")
         issuer = x509.load_der_x509_certificate(_ca(conn, ca_id).cert_der)
-        subject_id = profiles.new_subject_id()
+        card = subject_id or profiles.new_subject_id()
         auth_cert = sign_cert = None
         rows = []
         if authentication_csr is not None:
             auth_cert = profiles.authentication_certificate(
                 prefecture=pref.code,
-                subject_id=subject_id,
+                subject_id=card,
                 key=_accept_csr(authentication_csr, "authentication_csr"),
                 issuer=issuer,
                 issuer_key=issuer_key,
@@ -400,20 +573,12 @@ def issue(
                 not_after=not_after,
             )
             rows.append(
-                _cert_row(
-                    ca_id,
-                    auth_cert,
-                    "authentication",
-                    when,
-                    municipality=municipality,
-                    handle=handle,
-                    subject_id=subject_id,
-                )
+                _cert_row(ca_id, auth_cert, "authentication", when, owner=owner, subject_id=card, data_as_of=data_as_of)
             )
         if signature_csr is not None and items is not None:
             sign_cert = profiles.signature_certificate(
                 prefecture=pref.code,
-                subject_id=subject_id,
+                subject_id=card,
                 items=items,
                 key=_accept_csr(signature_csr, "signature_csr"),
                 issuer=issuer,
@@ -423,18 +588,19 @@ def issue(
                 not_after=not_after,
             )
             rows.append(
-                _cert_row(
-                    ca_id,
-                    sign_cert,
-                    "signature",
-                    when,
-                    municipality=municipality,
-                    handle=handle,
-                    subject_id=subject_id,
-                )
+                _cert_row(ca_id, sign_cert, "signature", when, owner=owner, subject_id=card, data_as_of=data_as_of)
             )
+            conn.execute(
+                store.offer.update()
+                .where(store.offer.c.owner == owner, store.offer.c.taken_at.is_(None))
+                .values(taken_at=when)
+            )
+        # one live certificate of each kind per person: a new card (or signature) supersedes the earlier one
+        kinds = [r["kind"] for r in rows]
+        for old in store.live_certs_of(conn, owner, kinds):
+            store.mark_revoked(conn, old.ca_id, old.serial, at=when, reason=x509.ReasonFlags.superseded.value)
         conn.execute(store.cert.insert(), rows)
-    return Issued(subject_id=subject_id, authentication=auth_cert, signature=sign_cert)
+    return Issued(subject_id=card, authentication=auth_cert, signature=sign_cert)
 
 
 def issue_party_certificate(
@@ -465,19 +631,18 @@ def issue_party_certificate(
 # revocation
 
 
-EventKind = Literal["died", "moved_out", "moved_within", "name_changed", "card_lost"]
-
-# What each register event does to the certificates of (municipality, handle):
+# What each register change does to the owner's certificates (the notices of the PKI's legal-basis row):
 #   died         both, cessationOfOperation: the holder no longer exists as a resident
 #   moved_*      signature only, affiliationChanged: its address is no longer true; a new one is offered
+#                (moved_in too: the destination's notice may arrive before the origin's moved_out)
 #   name_changed signature only, superseded: its name is no longer true; a new one is offered
-#   card_lost    both, keyCompromise: whoever holds the card may hold the keys
+# A lost card is not a register event: revoke_card, keyCompromise.
 _RULES: dict[str, tuple[tuple[str, ...], x509.ReasonFlags, bool]] = {
     "died": (("authentication", "signature"), x509.ReasonFlags.cessation_of_operation, False),
     "moved_out": (("signature",), x509.ReasonFlags.affiliation_changed, True),
+    "moved_in": (("signature",), x509.ReasonFlags.affiliation_changed, True),
     "moved_within": (("signature",), x509.ReasonFlags.affiliation_changed, True),
     "name_changed": (("signature",), x509.ReasonFlags.superseded, True),
-    "card_lost": (("authentication", "signature"), x509.ReasonFlags.key_compromise, False),
 }
 
 
@@ -485,46 +650,85 @@ _RULES: dict[str, tuple[tuple[str, ...], x509.ReasonFlags, bool]] = {
 class EventOutcome:
     revoked: tuple[str, ...]  # "ca_id:serial"
     reason: x509.ReasonFlags
-    #: the signature certificate's contents changed: the resident should be offered a new one
+    #: the signature certificate's contents changed: the resident is offered a new one
     offer_new_signature: bool
 
 
-def on_register_event(engine: Engine, *, kind: str, municipality: str, handle: str, at: datetime) -> EventOutcome:
-    """Apply one register event to the certificates issued for (municipality, handle).  Idempotent: a repeated
-    event finds nothing left to revoke."""
+def apply_event(
+    conn: sa.Connection, *, owner: str, kind: str, recorded_at: datetime | None, now: datetime
+) -> EventOutcome | None:
+    """Apply one register change to ``owner``'s live certificates, in the caller's transaction; ``None`` for a
+    change that concerns no certificate.  A certificate whose data arrived after the register recorded the change
+    (plus :data:`CHANGE_MARGIN` for the clocks) already holds it and is kept: a notice delivered after the resident
+    re-issued at the counter does not revoke the new certificate.  Idempotent: a repeat finds nothing to revoke."""
     rule = _RULES.get(kind)
     if rule is None:
-        raise InvalidInput("not a register event the PKI handles", field="kind")
+        return None
     kinds, reason, offer = rule
-    prefecture_of_municipality(municipality)
-    when = at if at.tzinfo else at.replace(tzinfo=UTC)
-    with engine.begin() as conn:
-        revoked = []
-        for row in store.live_certs_of(conn, municipality, handle, kinds):
-            if store.mark_revoked(conn, row.ca_id, row.serial, at=when, reason=reason.value):
-                revoked.append(f"{row.ca_id}:{row.serial}")
-    return EventOutcome(revoked=tuple(revoked), reason=reason, offer_new_signature=offer and bool(revoked))
+    revoked: list[str] = []
+    signature = False
+    for row in store.live_certs_of(conn, owner, kinds):
+        as_of = store.aware(row.data_as_of) if row.data_as_of is not None else None
+        if as_of is not None and recorded_at is not None and as_of >= recorded_at + CHANGE_MARGIN:
+            continue  # its data arrived after the change was recorded: it already holds it
+        if store.mark_revoked(conn, row.ca_id, row.serial, at=now, reason=reason.value):
+            revoked.append(f"{row.ca_id}:{row.serial}")
+            signature = signature or row.kind == "signature"
+    offered = offer and signature
+    if offered:
+        o = store.offer.c
+        if conn.execute(sa.select(o.owner).where(o.owner == owner)).first() is None:
+            conn.execute(store.offer.insert().values(owner=owner, kind=kind, offered_at=now, taken_at=None))
+        else:
+            conn.execute(store.offer.update().where(o.owner == owner).values(kind=kind, offered_at=now, taken_at=None))
+    return EventOutcome(revoked=tuple(revoked), reason=reason, offer_new_signature=offered)
 
 
-def rebind_owner(engine: Engine, *, municipality: str, handle: str, new_municipality: str, new_handle: str) -> int:
-    """After a move-in (転入), the resident has a new (municipality, handle): the certificates still valid (the
-    authentication certificate survives a move) must follow, or a later death or lost card would miss them.
-    Returns how many certificates moved."""
-    prefecture_of_municipality(municipality)
-    prefecture_of_municipality(new_municipality)
-    if not new_handle or len(new_handle) > 128:
-        raise InvalidInput("a register handle has 1..128 characters", field="new_handle")
+def on_register_event(
+    engine: Engine, *, owner: str, kind: str, recorded_at: datetime | None = None, at: datetime | None = None
+) -> EventOutcome:
+    """:func:`apply_event` in a transaction of its own (the notice hook runs it inside the notice's)."""
+    if kind not in _RULES:
+        raise InvalidInput("not a register event the PKI handles", field="kind")
+    decode_pseudonym(owner, domain=DOMAIN)
+    when = at or _now()
+    when = when if when.tzinfo else when.replace(tzinfo=UTC)
     with engine.begin() as conn:
-        result = conn.execute(
-            store.cert.update()
-            .where(
-                store.cert.c.municipality == municipality,
-                store.cert.c.handle == handle,
-                store.cert.c.revoked_at.is_(None),
-            )
-            .values(municipality=new_municipality, handle=new_handle)
-        )
-    return int(result.rowcount)
+        outcome = apply_event(conn, owner=owner, kind=kind, recorded_at=recorded_at, now=when)
+    assert outcome is not None
+    return outcome
+
+
+def _on_notice(conn: sa.Connection, pseudonym: str, notice: Notice) -> None:
+    """The PKI's notice hook: a change notice revokes what it makes untrue, in the notice's own transaction."""
+    outcome = apply_event(conn, owner=pseudonym, kind=notice.kind, recorded_at=notice.recorded_at, now=_now())
+    if outcome is not None and outcome.revoked:
+        log.info("pki: notice kind=%s revoked n=%d", notice.kind, len(outcome.revoked))
+
+
+def offers(engine: Engine) -> list[dict[str, Any]]:
+    """Open offers of a new signature certificate: owner (the PKI's pseudonym), the change, when."""
+    o = store.offer.c
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(store.offer).where(o.taken_at.is_(None)).order_by(o.offered_at, o.owner)).all()
+    return [{"owner": r.owner, "kind": r.kind, "offered_at": store.aware(r.offered_at)} for r in rows]
+
+
+def _serial(serial: str) -> str:
+    try:
+        return store.serial_hex(int(serial.removeprefix("0x").replace(":", ""), 16))
+    except ValueError:
+        raise InvalidInput("a serial number is hexadecimal", field="serial") from None
+
+
+def _one_by_serial(conn: sa.Connection, serial: str, ca_id: str | None) -> sa.Row[Any]:
+    rows = [r for r in store.certs_by_serial(conn, _serial(serial)) if ca_id is None or r.ca_id == ca_id]
+    if not rows:
+        raise NotFound("no certificate with that serial number", field="serial")
+    if len(rows) > 1:
+        raise Conflict("two CAs issued that serial number: name the CA", field="ca")
+    row: sa.Row[Any] = rows[0]
+    return row
 
 
 def revoke(
@@ -536,23 +740,39 @@ def revoke(
     at: datetime | None = None,
 ) -> str:
     """Revoke one certificate by serial (hex); ``ca_id`` disambiguates if two CAs used the same serial."""
-    try:
-        serial_hex = store.serial_hex(int(serial.removeprefix("0x").replace(":", ""), 16))
-    except ValueError:
-        raise InvalidInput("a serial number is hexadecimal", field="serial") from None
     if reason is x509.ReasonFlags.remove_from_crl:
         raise InvalidInput("removeFromCRL is for delta CRLs only", field="reason")
     with engine.begin() as conn:
-        rows = [r for r in store.certs_by_serial(conn, serial_hex) if ca_id is None or r.ca_id == ca_id]
-        if not rows:
-            raise NotFound("no certificate with that serial number", field="serial")
-        if len(rows) > 1:
-            raise Conflict("two CAs issued that serial number: name the CA", field="ca")
-        row = rows[0]
+        row = _one_by_serial(conn, serial, ca_id)
         if row.revoked_at is not None:
             raise Conflict("the certificate is already revoked", field="serial")
         store.mark_revoked(conn, row.ca_id, row.serial, at=at or _now(), reason=reason.value)
     return f"{row.ca_id}:{row.serial}"
+
+
+def revoke_card(
+    engine: Engine,
+    *,
+    serial: str,
+    reason: x509.ReasonFlags = x509.ReasonFlags.key_compromise,
+    ca_id: str | None = None,
+    at: datetime | None = None,
+) -> tuple[str, ...]:
+    """Revoke every live certificate of the card that holds certificate ``serial`` (a lost or stolen card: both
+    keys are on it).  Not a register event: the resident reports it at the counter or the PKI's help line."""
+    if reason is x509.ReasonFlags.remove_from_crl:
+        raise InvalidInput("removeFromCRL is for delta CRLs only", field="reason")
+    with engine.begin() as conn:
+        row = _one_by_serial(conn, serial, ca_id)
+        if row.kind not in ("authentication", "signature") or row.subject_id is None:
+            raise InvalidInput("names no card's certificate (revoke it alone)", field="serial")
+        live = store.live_certs_of_card(conn, row.subject_id)
+        if not live:
+            raise Conflict("the card's certificates are already revoked", field="serial")
+        when = at or _now()
+        for r in live:
+            store.mark_revoked(conn, r.ca_id, r.serial, at=when, reason=reason.value)
+    return tuple(f"{r.ca_id}:{r.serial}" for r in live)
 
 
 def status(conn: sa.Connection, ca_id: str, serial: int) -> revocation.Status:
@@ -722,8 +942,8 @@ def check_session(pki: Pki, token: str, *, audience: str, now: datetime | None =
     return str(decoded.claims["sub"])
 
 
-def certificates_of(engine: Engine, *, municipality: str, handle: str) -> Sequence[Any]:
-    """Serials, kinds and status of the certificates issued for one resident (no certificate bodies)."""
+def certificates_of(engine: Engine, *, owner: str) -> Sequence[Any]:
+    """Serials, kinds and status of the certificates issued to one person (no certificate bodies)."""
     with engine.connect() as conn:
         return conn.execute(
             sa.select(
@@ -733,5 +953,5 @@ def certificates_of(engine: Engine, *, municipality: str, handle: str) -> Sequen
                 store.cert.c.not_after,
                 store.cert.c.revoked_at,
                 store.cert.c.reason,
-            ).where(store.cert.c.municipality == municipality, store.cert.c.handle == handle)
+            ).where(store.cert.c.owner == owner)
         ).all()

@@ -1,8 +1,11 @@
-"""The PKI's tables (SQLAlchemy Core): CAs, every certificate issued, login challenges.
+"""The PKI's tables (SQLAlchemy Core): CAs, every certificate issued, login challenges, card applications and
+offers of a new signature certificate.
 
-The PKI keeps which certificates belong to which (municipality code, register handle) so that the register's
-events can revoke them; it never holds the register itself.  Revocation is a column update, read by OCSP and
-CRL on every request: there is no cache to go stale.
+A citizen's certificates belong to the PKI's own pseudonym of the person (``owner``: the ``sks1:pki:…`` text,
+which means nothing to any other party), so that the change notices the PKI receives as an agency of the network
+can revoke them.  No table holds a handle, a municipality's record or another domain's pseudonym, and the PKI's
+agency tables (``agy_*``, in this same database) are keyed by the same pseudonym.  Revocation is a column update,
+read by OCSP and CRL on every request: there is no cache to go stale.
 """
 
 from __future__ import annotations
@@ -46,17 +49,40 @@ cert = sa.Table(
     sa.Column("serial", sa.String(42), primary_key=True),  # lower-case hex, no leading zeros
     # authentication | signature | cross | party
     sa.Column("kind", sa.String(16), nullable=False),
-    sa.Column("municipality", sa.String(6), nullable=True),
-    sa.Column("handle", sa.String(128), nullable=True),
+    # a citizen certificate's holder: the PKI's pseudonym of the person (text form); None for CA and party ones
+    sa.Column("owner", sa.String(100), nullable=True),
+    # the card: the random id the card's two certificates share (the authentication certificate's subject)
     sa.Column("subject_id", sa.String(64), nullable=True),
+    # when the register's data in the certificate was received (the enrolment): a change the register recorded
+    # after it makes the certificate stale, one recorded before it is already in it
+    sa.Column("data_as_of", sa.DateTime(timezone=True), nullable=True),
     sa.Column("not_before", sa.DateTime(timezone=True), nullable=False),
     sa.Column("not_after", sa.DateTime(timezone=True), nullable=False),
     sa.Column("der", sa.LargeBinary, nullable=False),
     sa.Column("issued_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("reason", sa.String(32), nullable=True),  # RFC 5280 §5.3.1 CRLReason name
-    sa.Index("pki_cert_owner", "municipality", "handle"),
+    sa.Index("pki_cert_owner", "owner"),
     sa.Index("pki_cert_subject", "subject_id"),
+)
+
+# the enrolments a card was issued from: each one serves one issuance (it is the application, not a standing right)
+issuance = sa.Table(
+    "pki_issuance",
+    metadata,
+    sa.Column("delivery_id", sa.String(64), primary_key=True),
+    sa.Column("issued_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# a new signature certificate is offered when a register change revoked the old one (the resident re-issues at the
+# counter); taken when a signature certificate is issued to the same owner again
+offer = sa.Table(
+    "pki_offer",
+    metadata,
+    sa.Column("owner", sa.String(100), primary_key=True),
+    sa.Column("kind", sa.String(24), nullable=False),  # the register event that revoked it
+    sa.Column("offered_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("taken_at", sa.DateTime(timezone=True), nullable=True),
 )
 
 challenge = sa.Table(
@@ -110,12 +136,17 @@ def certs_by_serial(conn: sa.Connection, serial: str) -> Sequence[Any]:
     return conn.execute(sa.select(cert).where(cert.c.serial == serial)).all()
 
 
-def live_certs_of(conn: sa.Connection, municipality: str, handle: str, kinds: Sequence[str]) -> Sequence[Any]:
+def live_certs_of(conn: sa.Connection, owner: str, kinds: Sequence[str]) -> Sequence[Any]:
+    return conn.execute(
+        sa.select(cert).where(cert.c.owner == owner, cert.c.kind.in_(kinds), cert.c.revoked_at.is_(None))
+    ).all()
+
+
+def live_certs_of_card(conn: sa.Connection, subject_id: str) -> Sequence[Any]:
     return conn.execute(
         sa.select(cert).where(
-            cert.c.municipality == municipality,
-            cert.c.handle == handle,
-            cert.c.kind.in_(kinds),
+            cert.c.subject_id == subject_id,
+            cert.c.kind.in_(("authentication", "signature")),
             cert.c.revoked_at.is_(None),
         )
     ).all()

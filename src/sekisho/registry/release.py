@@ -118,6 +118,8 @@ class EnrolmentReport:
     #: residents the per-person check refused (a protection measure, an opt-out)
     refused: int
     items: tuple[str, ...]
+    #: the ids of the deliveries the agency received (one per batch): how the agency finds who came in which one
+    deliveries: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -377,6 +379,7 @@ class ReleaseService:
         check = _SubjectCheck(self.pdp, decision, request)
         facts = self.facts.snapshot()
         enrolled = refused = 0
+        deliveries: list[str] = []
         for batch_ids in _batches(ids, chunk):
             rows = self._rows(batch_ids)
             allowed = []
@@ -387,7 +390,9 @@ class ReleaseService:
                 else:
                     refused += 1
             if allowed:
-                self._enrol_batch(allowed, agency=agency, purpose=purpose, decision=decision, endpoint=endpoint)
+                deliveries.append(
+                    self._enrol_batch(allowed, agency=agency, purpose=purpose, decision=decision, endpoint=endpoint)
+                )
                 enrolled += len(allowed)
             if advance is not None:
                 advance(len(rows))
@@ -399,7 +404,9 @@ class ReleaseService:
             purpose,
             refused,
         )
-        return EnrolmentReport(enrolled=enrolled, refused=refused, items=tuple(sorted(decision.items)))
+        return EnrolmentReport(
+            enrolled=enrolled, refused=refused, items=tuple(sorted(decision.items)), deliveries=tuple(deliveries)
+        )
 
     def _enrol_batch(
         self,
@@ -409,7 +416,7 @@ class ReleaseService:
         purpose: str,
         decision: Decision,
         endpoint: AgencyEndpoint,
-    ) -> None:
+    ) -> str:
         grant = self.network.conversion_grant(
             requester=self.requester,
             requester_kind="municipality",
@@ -433,15 +440,17 @@ class ReleaseService:
             requester=self.requester,
         )
         result = convert_batch(request, self.network.hops())
+        delivery_id = f"{self.code}-{request.request_id}"
         endpoint.receive_enrolment(
             EnrolmentDelivery(
-                delivery_id=f"{self.code}-{request.request_id}",
+                delivery_id=delivery_id,
                 purpose=purpose,
                 result=result,
                 items=tuple(item_values(self.register._from_row(row), d.items) for row, d in allowed),
                 released=tuple(sorted(decision.items)),
             )
         )
+        return delivery_id
 
     def _insert_enrolments(
         self, conn: Connection, enrolled: Sequence[tuple[int, Decision]], agency: str, purpose: str, now: datetime
@@ -661,6 +670,7 @@ class ReleaseService:
                     kind=x.kind,
                     event_date=x.event_date,
                     items=item_values(r, released),
+                    recorded_at=_aware(x.created_at),
                 )
             )
         request = conversion_request(

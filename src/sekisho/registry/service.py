@@ -177,28 +177,6 @@ class RegisterService:
             self._record_access(conn, [rid], action="register-read", purpose=purpose, items=ALL_ITEMS)
         return r
 
-    def basic_items(self, handle: str, *, requester: str, purpose: str) -> Resident:
-        """The four basic items (氏名・生年月日・性別・住所) of an active resident for another party of the network
-        (the PKI issuing a signature certificate); the access record names that party and purpose."""
-        h = parse_handle(handle)
-        with self.engine.begin() as conn:
-            rid, r = self._load(conn, h)
-            if r.status is not Status.ACTIVE:
-                raise Conflict("the record is not active", field="handle")
-            if not r.birth_date.is_complete:
-                raise Conflict("the record's birth date is not complete", field="birth_date")
-            self._record_access(
-                conn,
-                [rid],
-                action="basic-items",
-                purpose=purpose,
-                items=("name", "birth_date", "sex", "address"),
-                actor_kind="pki",
-                actor=requester,
-                terminal=None,
-            )
-        return r
-
     def history(self, handle: str, *, purpose: str = "register-administration") -> tuple[Resident, list[HistoryEntry]]:
         h = parse_handle(handle)
         with self.engine.begin() as conn:
