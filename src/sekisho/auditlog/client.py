@@ -32,6 +32,10 @@ class AccessLog(Protocol):
         """Append a canonical entry; return only once it is durable."""
         ...
 
+    def append_many(self, entries: Sequence[bytes]) -> list[AppendReceipt]:
+        """Append entries (consecutive indices where the log can); return only once all are durable."""
+        ...
+
     def latest_witnessed_checkpoint(self) -> Checkpoint:
         """The newest checkpoint that the log signed and the trusted witnesses cosigned (verified)."""
         ...
@@ -77,6 +81,9 @@ class InProcessAccessLog(_TrustMixin):
 
     def append(self, entry_bytes: bytes) -> AppendReceipt:
         return self.service.append(entry_bytes)
+
+    def append_many(self, entries: Sequence[bytes]) -> list[AppendReceipt]:
+        return self.service.append_many(entries)
 
     def latest_witnessed_note(self) -> str:
         note = self.service.latest_checkpoint(witnessed=True)
@@ -137,6 +144,10 @@ class HttpAccessLog(_TrustMixin):
         if resp.status_code != 200:
             raise Unavailable(f"the log answered HTTP {resp.status_code}", field="log")
         return resp
+
+    def append_many(self, entries: Sequence[bytes]) -> list[AppendReceipt]:
+        # one request per entry: the tiles API's append endpoint takes one entry (the log batches commits)
+        return [self.append(e) for e in entries]
 
     def append(self, entry_bytes: bytes) -> AppendReceipt:
         try:
@@ -266,6 +277,49 @@ def find_my_entries(reader: _TileReader, checkpoint: Checkpoint, k_res: bytes) -
     return list(scan_for_subject(entries, k_res))
 
 
+def verify_access_document(
+    doc: dict[str, object],
+    log_vkey: Verifier,
+    witness_vkeys: Sequence[Verifier],
+    *,
+    previous_note: str | None = None,
+    min_witnesses: int = 1,
+) -> tuple[Checkpoint, list[tuple[int, LogEntry]]]:
+    """Verify a resident's access-list document (``sekisho-access-list/1``, as the portal hands it out).
+
+    The checkpoint must carry the log's signature and the witnesses' cosignatures; with ``previous_note`` (the
+    checkpoint the resident saw last) the new one must extend it; every listed entry must be included and carry
+    this resident's commitment.  Returns the verified checkpoint and entries, or raises.
+    """
+    if doc.get("format") != "sekisho-access-list/1":
+        raise InvalidInput("is not a sekisho access list (format sekisho-access-list/1)", field="format")
+    try:
+        k_res = bytes.fromhex(str(doc["commitment_key"]))
+        note = str(doc["checkpoint"])
+        raw_items = doc["items"]
+        raw_consistency = doc.get("consistency") or []
+        if not isinstance(raw_items, list) or not isinstance(raw_consistency, list):
+            raise TypeError
+        items = [
+            AccessListItem(
+                index=int(it["index"]),
+                entry=str(it["entry"]).encode(),
+                proof=tuple(base64.b64decode(p) for p in it["proof"]),
+                nonce=bytes.fromhex(it["nonce"]) if it.get("nonce") else None,
+            )
+            for it in raw_items
+        ]
+        consistency = [base64.b64decode(p) for p in raw_consistency]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InvalidInput("the access list document is malformed", field="document") from exc
+    checkpoint = verify_witnessed_checkpoint(note, log_vkey, witness_vkeys, min_witnesses=min_witnesses)
+    previous = None
+    if previous_note is not None:
+        previous = verify_witnessed_checkpoint(previous_note, log_vkey, witness_vkeys, min_witnesses=min_witnesses)
+    verified = verify_access_list(items, checkpoint, previous, k_res=k_res, consistency_proof=consistency)
+    return checkpoint, verified
+
+
 def b64_proof(proof: Sequence[bytes]) -> list[str]:
     return [base64.b64encode(p).decode() for p in proof]
 
@@ -280,5 +334,6 @@ __all__ = [
     "build_access_list",
     "find_my_entries",
     "iter_log",
+    "verify_access_document",
     "verify_access_list",
 ]

@@ -6,6 +6,7 @@ and prints the result (a table, or JSON with ``--json``).  Handles are printed; 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -503,3 +504,42 @@ def import_(
         console.print(
             f"imported {result.rows:,} residents in {result.households:,} households (batch {result.batch_id})"
         )
+
+
+@registry_app.command("access-list")
+def access_list(
+    handle: str,
+    municipality: MunicipalityOpt,
+    since_size: Annotated[
+        int | None, typer.Option("--since-size", help="Size of the checkpoint the resident saw last.")
+    ] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Write the verifiable document to this file.")] = None,
+    home: HomeOpt = None,
+    db: DbOpt = None,
+    clerk: ClerkOpt = "clerk",
+    as_json: JsonOpt = False,
+) -> None:
+    """Every access to a resident's data, with proofs against the latest witnessed checkpoint."""
+    from sekisho.auditlog.entry import LogEntry
+    from sekisho.registry.service import access_list_json
+
+    listing = _service(home, db, municipality, clerk).access_list(handle, since_size=since_size)
+    doc = access_list_json(listing)
+    if out is not None:
+        out.write_text(json.dumps(doc, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    if as_json:
+        print_json(doc)
+        return
+    t = Table(title=f"accesses to {listing.handle}")
+    for col in ("#", "when (UTC)", "who", "what", "purpose", "items", "decision"):
+        t.add_column(col)
+    for item in listing.items:
+        e = LogEntry.decode(item.entry)
+        who = f"{e.actor_kind} {e.actor}" + (f" ({e.terminal})" if e.terminal else "")
+        what = e.action + (f" warrant {e.warrant}" if e.warrant else "")
+        t.add_row(str(item.index), e.at.isoformat(), who, what, e.purpose, ", ".join(e.items), e.decision)
+    console.print(t)
+    console.print(
+        f"{len(listing.items)} accesses proved against the witnessed checkpoint; {listing.pending} awaiting the next "
+        f"checkpoint; {listing.sealed_hidden} sealed until a later date"
+    )

@@ -7,6 +7,7 @@ keys are encrypted with the passphrase from ``SEKISHO_PASSPHRASE`` (or a prompt)
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -165,3 +166,36 @@ def serve(
         uvicorn.run(create_app(svc), host="127.0.0.1", port=port, log_level="warning", access_log=False)
     finally:
         svc.close()
+
+
+@log_app.command("verify-list")
+def verify_list(
+    file: Annotated[Path, typer.Argument(help="An access list from `sekisho registry access-list --out`.")],
+    previous: Annotated[
+        Path | None, typer.Option("--previous", help="The checkpoint note you saw last (it must be extended).")
+    ] = None,
+    home: HomeOpt = None,
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Verify a resident's access list: witnessed checkpoint, inclusion of every entry, the resident's commitment."""
+    import json
+
+    from sekisho.auditlog.client import verify_access_document
+    from sekisho.auditlog.keys import LogConfig
+    from sekisho.errors import InvalidInput
+
+    try:
+        doc = json.loads(file.read_text(encoding="utf-8"))
+        previous_note = previous.read_text(encoding="utf-8") if previous is not None else None
+    except (OSError, ValueError) as exc:
+        raise InvalidInput("cannot be read as an access list", field="file") from exc
+    config = LogConfig.load(home_of(home, db))
+    checkpoint, entries = verify_access_document(doc, config.vkey, config.witnesses, previous_note=previous_note)
+    if as_json:
+        print_json({"checkpoint_size": checkpoint.size, "verified": [{"index": i, **e.to_dict()} for i, e in entries]})
+        return
+    console.print(
+        f"OK: {len(entries)} accesses included in the witnessed checkpoint of size {checkpoint.size}, "
+        "each committed to this resident"
+    )

@@ -20,9 +20,10 @@ passphrase, ``SEKISHO_PASSPHRASE`` or the prompt) and gives out the client objec
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from datetime import date
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sekisho.agency.interfaces import (
     AgencyEndpoint,
@@ -315,7 +316,11 @@ class LocalNetwork:
                     source = LocalWatchdogSource(self._watchdog)
                     policy = open_transcryptor_policy(self.home, party, source=source)
                     self._policies.append(policy)
-                opened.append(open_journaled_transcryptor(self.home, party, passphrase=passphrase, policy=policy))
+                opened.append(
+                    open_journaled_transcryptor(
+                        self.home, party, passphrase=passphrase, policy=policy, access_log=local_access_log(self.home)
+                    )
+                )
             self._transcryptors = opened
         return self._transcryptors
 
@@ -492,3 +497,36 @@ def default_pdp(home: Home) -> PolicyDecisionPoint:
     from sekisho.policy.service import open_decision_point
 
     return open_decision_point(home)
+
+
+_LOGS: dict[tuple[str, str | None, str], Any] = {}
+_LOGS_LOCK = threading.Lock()
+
+
+def local_access_log(home: Home) -> Any:
+    """The public access log of ``home`` as an in-process client, or None when the home has no log.
+
+    One log service per home and process: the log has a single writer (its sequencer numbers the entries), so
+    every register of the process appends through the same one.
+    """
+    from sekisho.auditlog.client import InProcessAccessLog
+    from sekisho.auditlog.keys import LOG_PARTY
+    from sekisho.auditlog.service import LogService
+
+    if not (home.root / LOG_PARTY / "log.json").exists():
+        return None
+    key = (str(home.root), home.db_url, home.namespace)
+    with _LOGS_LOCK:
+        client = _LOGS.get(key)
+        if client is None:
+            client = _LOGS[key] = InProcessAccessLog(LogService.open(home))
+        return client
+
+
+def close_access_logs() -> None:
+    """Stop the in-process log writers (tests, the end of the demo)."""
+    with _LOGS_LOCK:
+        clients = list(_LOGS.values())
+        _LOGS.clear()
+    for client in clients:
+        client.service.close()

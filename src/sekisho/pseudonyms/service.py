@@ -16,6 +16,7 @@ import logging
 import secrets as _secrets
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
@@ -42,6 +43,9 @@ from sekisho.pseudonyms.keys import (
 )
 from sekisho.pseudonyms.transcryptor import Transcryptor
 from sekisho.storage import open_party_db
+
+if TYPE_CHECKING:
+    from sekisho.auditlog.client import AccessLog
 
 log = logging.getLogger("sekisho.pseudonyms")
 
@@ -105,17 +109,23 @@ def open_transcryptor(
 
 
 def open_journaled_transcryptor(
-    home: Home, party: str, *, passphrase: bytes, policy: PolicyHook | None = None, clock: Clock = utcnow
+    home: Home,
+    party: str,
+    *,
+    passphrase: bytes,
+    policy: PolicyHook | None = None,
+    clock: Clock = utcnow,
+    access_log: AccessLog | None = None,
 ) -> Transcryptor:
     """T1 or T2 with its production access hook: the journal of served conversions in its own database
-    (:class:`~sekisho.pseudonyms.journal.JournalAccessHook`)."""
+    (:class:`~sekisho.pseudonyms.journal.JournalAccessHook`) and, with ``access_log``, their public leaves."""
     from sekisho.pseudonyms.journal import JournalAccessHook
 
     return _open_transcryptor(
         home,
         party,
         passphrase=passphrase,
-        access=lambda engine: JournalAccessHook(engine, clock=clock),
+        access=lambda engine: JournalAccessHook(engine, clock=clock, party=party, access_log=access_log),
         policy=policy,
         clock=clock,
     )

@@ -427,7 +427,7 @@ class ReleaseService:
             municipality=self.code,
         )
         now = self._clock()
-        with self.register.engine.begin() as conn:
+        with self.register.transaction() as conn:
             self._record(conn, [(row.id, d) for row, d in allowed], action="enrolment", purpose=purpose, agency=agency)
             self._insert_enrolments(conn, [(row.id, d) for row, d in allowed], agency, purpose, now)
         request = conversion_request(
@@ -530,7 +530,7 @@ class ReleaseService:
                 values = {}
             released.append((row.id, replace(d, items=frozenset(values))))
             answers.append(IdentityAnswer(status=status, items=values))
-        with self.register.engine.begin() as conn:
+        with self.register.transaction() as conn:
             self._record(conn, released, action="identity-confirmation", purpose=query.purpose, agency=query.requester)
             self._record(
                 conn, denied, action="identity-confirmation", purpose=query.purpose, agency=query.requester, deny=True
@@ -659,7 +659,7 @@ class ReleaseService:
             municipality=self.code,
         )
         notices = []
-        with self.register.engine.begin() as conn:
+        with self.register.transaction() as conn:
             self._record(conn, [(x.resident_id, d) for x, d in items], action="notice", purpose=purpose, agency=agency)
         for x, d in items:
             r = self.register._from_row(residents[x.resident_id])

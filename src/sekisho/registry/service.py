@@ -11,16 +11,19 @@ import functools
 import json
 import logging
 import os
-import secrets
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from sekisho.auditlog.entry import AccessRecordBuilder, derive_commitment_key
+from sekisho.auditlog.merkle import hash_leaf
 from sekisho.config import Home
 from sekisho.errors import Conflict, ErrorList, InvalidInput, NotFound, SekishoError, Unavailable
 from sekisho.jp import text as jp_text
@@ -46,9 +49,20 @@ from sekisho.registry.validate import ResidentItems, RowErrors, parse_event_date
 from sekisho.storage import is_postgres, open_party_db
 
 if TYPE_CHECKING:
+    from sekisho.auditlog.client import AccessListItem, AccessLog
     from sekisho.pseudonyms.group import Point
 
 log = logging.getLogger("sekisho.registry")
+
+
+@dataclass(frozen=True, slots=True)
+class _Unpublished:
+    row_id: int
+    entry: bytes
+
+
+#: the access records of the running transaction, to be appended to the public log once it commits
+_UNPUBLISHED: ContextVar[list[_Unpublished] | None] = ContextVar("sekisho_unpublished_access", default=None)
 
 CONTEXTS = ("registry",)
 
@@ -82,6 +96,27 @@ class MoveInResult:
     already_done: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class AccessListing:
+    """A resident's access list as the portal hands it over: everything needed to verify it offline."""
+
+    handle: str
+    #: the resident's commitment key: with it they recognise their entries (and can scan the whole log)
+    k_res: bytes
+    #: the latest checkpoint signed by the log and cosigned by the watchdog (signed note text)
+    checkpoint: str
+    items: list[AccessListItem]
+    #: entries sealed until a later date: committed to the log now, listed from that date
+    sealed_hidden: int
+    #: accesses not yet covered by a witnessed checkpoint (listed with the next one)
+    pending: int
+    since_size: int | None
+    consistency: list[bytes]
+
+    def __repr__(self) -> str:  # never print the key
+        return f"AccessListing(handle={self.handle!r}, items={len(self.items)}, pending={self.pending})"
+
+
 @dataclass
 class _Ids:
     next_resident: int
@@ -103,8 +138,11 @@ class RegisterService:
         pp_key: Point | None = None,
         index: RegistryIndex | None = None,
         annex: TransferAnnex | None = None,
+        access_log: AccessLog | None = None,
     ) -> None:
         self.engine = engine
+        #: the public access log: every access record is appended to it before the data it records leaves
+        self.access_log = access_log
         #: support measures travel with a hand-over (default: this database's policy context, see _transfer_annex)
         self.annex = annex
         self.municipality = municipality
@@ -131,6 +169,7 @@ class RegisterService:
         municipality = get_municipality(code)
         engine = open_party_db(home, party_of(municipality.code), CONTEXTS)
         kwargs.setdefault("pp_key", network_key(home))
+        kwargs.setdefault("access_log", network_access_log(home))
         with engine.begin() as conn:
             existing = conn.execute(sa.select(st.meta.c.value).where(st.meta.c.key == "municipality")).scalar()
             if existing is None:
@@ -151,10 +190,58 @@ class RegisterService:
         if existing != municipality.code:
             raise Conflict("this database holds another municipality's register", field="db")
         kwargs.setdefault("pp_key", network_key(home))
+        kwargs.setdefault("access_log", network_access_log(home))
         return cls(engine, municipality, **kwargs)
 
     def today(self) -> date:
         return self._today()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """One procedure's transaction; the access records it wrote reach the public log after it commits and
+        before this returns — so the caller hands out nothing whose access is not in the log."""
+        pending: list[_Unpublished] = []
+        token = _UNPUBLISHED.set(pending)
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        finally:
+            _UNPUBLISHED.reset(token)
+        self._publish(pending)
+
+    def _publish(self, pending: Sequence[_Unpublished]) -> None:
+        if not pending or self.access_log is None:
+            return
+        try:
+            receipts = self.access_log.append_many([p.entry for p in pending])
+        except SekishoError:
+            raise
+        except Exception as exc:
+            # the records stay here, unpublished; `publish_pending` sends them when the log is back
+            log.warning("municipality %s: access log append failed: %s", self.code, type(exc).__name__)
+            raise Unavailable(
+                "the public access log did not take the access records; nothing is released", field="log"
+            ) from exc
+        with self.engine.begin() as conn:
+            conn.execute(
+                st.access.update()
+                .where(st.access.c.id == sa.bindparam("row_id"), st.access.c.log_index.is_(None))
+                .values(log_index=sa.bindparam("index")),
+                [{"row_id": p.row_id, "index": r.index} for p, r in zip(pending, receipts, strict=True)],
+            )
+
+    def publish_pending(self, *, limit: int = 10_000) -> int:
+        """Append access records that a failed append left unpublished (oldest first); how many were sent."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(st.access.c.id, st.access.c.entry)
+                .where(st.access.c.log_index.is_(None), st.access.c.entry.is_not(None))
+                .order_by(st.access.c.id)
+                .limit(limit)
+            ).all()
+        pending = [_Unpublished(row.id, row.entry.encode()) for row in rows]
+        self._publish(pending)
+        return len(pending)
 
     def _transfer_annex(self) -> TransferAnnex:
         """The support measures of this municipality (``sekisho.policy.municipality``, in this same database unless
@@ -172,14 +259,70 @@ class RegisterService:
 
     def show(self, handle: str, *, purpose: str = "register-administration") -> Resident:
         h = parse_handle(handle)
-        with self.engine.begin() as conn:
+        with self.transaction() as conn:
             rid, r = self._load(conn, h)
             self._record_access(conn, [rid], action="register-read", purpose=purpose, items=ALL_ITEMS)
         return r
 
+    def access_list(self, handle: str, *, since_size: int | None = None) -> AccessListing:
+        """Every access to this resident's data, each with its inclusion proof against the latest witnessed
+        checkpoint (and the consistency proof from the checkpoint of ``since_size`` the resident saw last).
+
+        Sealed entries (a court-ordered investigation) are listed from their ``sealed_until`` date, with the
+        nonce revealed so that the resident can match them.  Looking at the list is itself an access, recorded
+        like any other.
+        """
+        if self.access_log is None:
+            raise Unavailable("this register is not connected to a public access log", field="log")
+        h = parse_handle(handle)
+        today = self.today()
+        with self.transaction() as conn:
+            rid, _ = self._load(conn, h)
+            root = bytes(conn.execute(sa.select(st.resident.c.root).where(st.resident.c.id == rid)).scalar_one())
+            rows = conn.execute(
+                sa.select(st.access).where(st.access.c.resident_id == rid).order_by(st.access.c.id)
+            ).all()
+            self._record_access(
+                conn,
+                [rid],
+                action="access-list",
+                purpose="resident.access-list",
+                items=("access_records",),
+                actor_kind="resident",
+                terminal=None,
+            )
+        from sekisho.auditlog.client import build_access_list
+
+        checkpoint = self.access_log.latest_witnessed_checkpoint()
+        visible = [row for row in rows if row.sealed_until is None or row.sealed_until <= today]
+        proved = build_access_list(
+            self.access_log,
+            [
+                (row.log_index, row.entry.encode(), bytes.fromhex(row.nonce) if row.sealed_until else None)
+                for row in visible
+                if row.log_index is not None and row.entry is not None
+            ],
+            checkpoint,
+        )
+        consistency: list[bytes] = []
+        if since_size is not None:
+            if not 0 < since_size <= checkpoint.size:
+                raise InvalidInput("must be the size of an earlier checkpoint of this log", field="since_size")
+            consistency = self.access_log.consistency_proof(since_size, checkpoint.size)
+        return AccessListing(
+            handle=h,
+            k_res=derive_commitment_key(root),
+            checkpoint=self.access_log.latest_witnessed_note(),
+            items=proved,
+            sealed_hidden=sum(1 for row in rows if row.sealed_until is not None and row.sealed_until > today),
+            pending=sum(1 for row in visible if row.log_index is None or row.log_index >= checkpoint.size),
+            since_size=since_size,
+            consistency=consistency,
+        )
+
     def history(self, handle: str, *, purpose: str = "register-administration") -> tuple[Resident, list[HistoryEntry]]:
         h = parse_handle(handle)
-        with self.engine.begin() as conn:
+        with self.transaction() as conn:
             rid, r = self._load(conn, h)
             rows = conn.execute(
                 sa.select(st.history).where(st.history.c.resident_id == rid).order_by(st.history.c.version)
@@ -189,7 +332,7 @@ class RegisterService:
 
     def household(self, handle: str, *, purpose: str = "register-administration") -> Household:
         hh = parse_household_handle(handle)
-        with self.engine.begin() as conn:
+        with self.transaction() as conn:
             hid = self._household_id(conn, hh)
             rows = conn.execute(self._select().where(st.resident.c.household_id == hid)).all()
             members = [self._from_row(row) for row in rows]
@@ -224,7 +367,7 @@ class RegisterService:
         if not include_closed:
             stmt = stmt.where(st.resident.c.status == Status.ACTIVE.value)
         stmt = stmt.order_by(st.resident.c.kana_key, st.resident.c.id).limit(limit)
-        with self.engine.begin() as conn:
+        with self.transaction() as conn:
             rows = conn.execute(stmt).all()
             self._record_access(
                 conn,
@@ -247,7 +390,7 @@ class RegisterService:
     def add(self, row: Mapping[str, str], *, household: str | None = None) -> Resident:
         """Register one resident when loading the register (joins ``household`` or founds a new one)."""
         items = self._validate(row)
-        with self.engine.begin() as conn:
+        with self.transaction() as conn:
             hh = self._household_for(conn, items, household)
             change = proc.register(items, handle=new_handle(), household=hh)
             rid = self._write(conn, change)
@@ -257,7 +400,7 @@ class RegisterService:
     def birth(self, row: Mapping[str, str], *, household: str, filed_on: str | None = None) -> tuple[Resident, bool]:
         """出生届.  ``row`` holds the child's items; the address is the household's.  Returns (record, late)."""
         hh = parse_household_handle(household)
-        with self.engine.begin() as conn:
+        with self.transaction() as conn:
             hid = self._household_id(conn, hh)
             head = self._household_address(conn, hid)
             filed = self._event_date(filed_on, "filed_on") if filed_on else self.today()
@@ -286,7 +429,7 @@ class RegisterService:
         died = self._event_date(died_on, "died_on")
         filed = self._event_date(filed_on, "filed_on") if filed_on else self.today()
         learned = self._event_date(learned_on, "learned_on") if learned_on else None
-        with self.engine.begin() as conn:
+        with self.transaction() as conn:
             rid, r = self._load(conn, h, for_update=True)
             change = proc.death(r, died_on=died, filed_on=filed, learned_on=learned)
             self._write(conn, change, rid=rid)
@@ -314,7 +457,7 @@ class RegisterService:
         moved = self._event_date(moved_on, "moved_on")
         filed = self._event_date(filed_on, "filed_on") if filed_on else self.today()
         out = []
-        with self.engine.begin() as conn:
+        with self.transaction() as conn:
             rid, r = self._load(conn, h, for_update=True)
             targets = [(rid, r)]
             if whole_household:
@@ -364,7 +507,7 @@ class RegisterService:
         changed = self._event_date(changed_on, "changed_on")
         filed = self._event_date(filed_on, "filed_on") if filed_on else self.today()
         out: list[Resident] = []
-        with self.engine.begin() as conn:
+        with self.transaction() as conn:
             touched: set[int] = set()
             new_household: str | None = None
             loaded = []
@@ -419,7 +562,7 @@ class RegisterService:
         unknown = set(fields) - allowed
         if unknown:
             raise InvalidInput("names an item that a correction cannot change", field="correction")
-        with self.engine.begin() as conn:
+        with self.transaction() as conn:
             rid, r = self._load(conn, h, for_update=True)
             row = items_text(r) | {k: v for k, v in fields.items()}
             items = self._validate(row)
@@ -432,7 +575,7 @@ class RegisterService:
         fk = jp_text.normalize_kana(family_kana, field="family_name_kana")
         gk = jp_text.normalize_kana(given_kana, field="given_name_kana")
         filed = self._event_date(filed_on, "filed_on") if filed_on else self.today()
-        with self.engine.begin() as conn:
+        with self.transaction() as conn:
             rid, r = self._load(conn, h, for_update=True)
             change = proc.furigana(r, family_kana=fk, given_kana=gk, filed_on=filed)
             self._write(conn, change, rid=rid)
@@ -446,7 +589,7 @@ class RegisterService:
             raise InvalidInput(f"must be one of {', '.join(r.value for r in ClosedReason)}", field="reason") from None
         when = self._event_date(on, "on")
         filed = self._event_date(filed_on, "filed_on") if filed_on else self.today()
-        with self.engine.begin() as conn:
+        with self.transaction() as conn:
             rid, r = self._load(conn, h, for_update=True)
             change = proc.close(r, reason=why, on=when, filed_on=filed)
             self._write(conn, change, rid=rid)
@@ -485,7 +628,7 @@ class RegisterService:
                 raise InvalidInput("is in this municipality: use move-within", field="destination")
             dest_code = dest.municipality_code
             dest_line = dest.line()
-        with self.engine.begin() as conn:
+        with self.transaction() as conn:
             rid, r = self._load(conn, h, for_update=True)
             if abroad:
                 if planned > self.today():
@@ -517,7 +660,7 @@ class RegisterService:
 
     def cancel_move_out(self, handle: str) -> Resident:
         h = parse_handle(handle)
-        with self.engine.begin() as conn:
+        with self.transaction() as conn:
             rid, r = self._load(conn, h, for_update=True)
             change = proc.cancel_move_out(r, filed_on=self.today())
             self._write(conn, change, rid=rid)
@@ -532,7 +675,7 @@ class RegisterService:
 
     def fetch_transfer(self, token: str, *, requester: str) -> TransferPackage:
         annex = self._transfer_annex()  # before the transaction: opening it may migrate (SQLite: one writer)
-        with self.engine.begin() as conn:
+        with self.transaction() as conn:
             t = self._transfer(conn, token)
             if t.state == "cancelled" or (t.state == "handed-over" and t.handed_over_to != requester):
                 raise Conflict("this transfer is no longer open", field="transfer")
@@ -586,7 +729,7 @@ class RegisterService:
             self.index.hand_over(bytes(rp), to=requester)
 
     def _complete_transfer(self, token: str, *, requester: str, moved_on: date, destination_line: str) -> None:
-        with self.engine.begin() as conn:
+        with self.transaction() as conn:
             t = self._transfer(conn, token, for_update=True)
             if t.state == "handed-over":
                 if t.handed_over_to == requester:
@@ -637,7 +780,7 @@ class RegisterService:
             if not (full.get("filed_on") or "").strip():
                 full["filed_on"] = self.today().isoformat()
             items = self._validate(full)
-            with self.engine.begin() as conn:
+            with self.transaction() as conn:
                 hh = self._household_for(conn, items, household)
                 self._check_duplicate(conn, items)
                 change = proc.move_in(items, handle=new_handle(), household=hh, moved_on=moved, status=Status.ACTIVE)
@@ -676,7 +819,7 @@ class RegisterService:
             }
             items = self._validate(full)
             annex = self._transfer_annex() if package.support_measure is not None else None
-            with self.engine.begin() as conn:
+            with self.transaction() as conn:
                 taken = conn.execute(
                     sa.select(st.resident.c.id).where(
                         st.resident.c.root == package.root,
@@ -700,7 +843,7 @@ class RegisterService:
             incoming = conn.execute(self._select().where(st.resident.c.transfer_token == token)).one()
         incoming_r = self._from_row(incoming)
         origin.complete_transfer(token, requester=self.code, moved_on=moved, destination_line=incoming_r.address.line())
-        with self.engine.begin() as conn:
+        with self.transaction() as conn:
             row_now = conn.execute(self._select().where(st.resident.c.transfer_token == token).with_for_update()).one()
             r = self._from_row(row_now)
             if r.status is Status.ACTIVE:
@@ -1036,35 +1179,68 @@ class RegisterService:
         sealed_until: date | None = None,
     ) -> None:
         """THE access record: every read and every release of a resident's data passes here, inside the
-        transaction of the read, before anything leaves (the public log leaf belongs here too)."""
+        transaction of the read, before anything leaves.
+
+        Each record is kept in full with the resident and gets its public log entry: non-personal metadata and
+        a commitment HMAC(k_res, nonce) that only this resident (holding k_res, derived from the root) can
+        match.  The entries reach the log when the transaction commits (:meth:`transaction`); a sealed record
+        (a court-ordered investigation) publishes no nonce until ``sealed_until``.
+        """
         if not resident_ids:
             return
-        now = st.utcnow()
-        conn.execute(
-            st.access.insert(),
-            [
+        now = datetime.now(UTC).replace(microsecond=0)
+        who = actor or self.code
+        where = (self.actor.terminal or self.actor.clerk) if terminal == "" else terminal
+        builder = (
+            AccessRecordBuilder()
+            .actor(actor_kind, who, terminal=where)
+            .action(action, purpose=purpose, legal_basis=legal_basis, warrant=warrant)
+            .items(sorted(set(items)))
+            .decision(decision, reason_codes)
+            .at(now)
+        )
+        if sealed_until is not None:
+            builder = builder.sealed_until(sealed_until)
+        roots = dict(
+            conn.execute(
+                sa.select(st.resident.c.id, st.resident.c.root).where(st.resident.c.id.in_(resident_ids))
+            ).all()
+        )
+        rows: list[dict[str, Any]] = []
+        for rid in resident_ids:
+            record = builder.build(derive_commitment_key(bytes(roots[rid])))
+            entry = record.entry_bytes()
+            rows.append(
                 {
-                    "record_id": secrets.token_hex(16),
+                    "record_id": record.entry.record_id,
                     "resident_id": rid,
                     "at": now,
                     "actor_kind": actor_kind,
-                    "actor": actor or self.code,
-                    "terminal": (self.actor.terminal or self.actor.clerk) if terminal == "" else terminal,
+                    "actor": who,
+                    "terminal": where,
                     "action": action,
                     "purpose": purpose,
                     "legal_basis": legal_basis,
                     "warrant": warrant,
-                    "items": ",".join(sorted(items)),
+                    "items": ",".join(sorted(set(items))),
                     "decision": decision,
-                    "reason_codes": ",".join(sorted(reason_codes)),
-                    "nonce": secrets.token_hex(16),
+                    "reason_codes": ",".join(sorted(set(reason_codes))),
+                    "nonce": record.nonce.hex(),
                     "sealed_until": sealed_until,
                     "log_index": None,
-                    "leaf_hash": None,
+                    "leaf_hash": hash_leaf(entry).hex(),
+                    "entry": entry.decode(),
                 }
-                for rid in resident_ids
-            ],
-        )
+            )
+        ids = conn.execute(st.access.insert().returning(st.access.c.id, sort_by_parameter_order=True), rows).scalars()
+        pending = _UNPUBLISHED.get()
+        if pending is not None:
+            pending.extend(
+                _Unpublished(row_id, str(row["entry"]).encode()) for row_id, row in zip(ids, rows, strict=True)
+            )
+        elif self.access_log is not None:
+            # written outside `transaction()`: published by the next publish_pending, never silently dropped
+            log.warning("municipality %s: access records written outside a publishing transaction", self.code)
 
     def record_release(
         self,
@@ -1151,7 +1327,7 @@ class RegisterService:
             target.deliver(
                 kind=ev["kind"], municipality=self.code, handle=ev["handle"], event_date=ev["event_date"], extra={}
             )
-            with self.engine.begin() as conn:
+            with self.transaction() as conn:
                 conn.execute(st.event.update().where(st.event.c.id == ev["id"]).values(delivered_at=st.utcnow()))
             done += 1
         return done
@@ -1233,6 +1409,14 @@ def items_text(r: Resident) -> dict[str, str]:
     }
 
 
+def network_access_log(home: Home) -> AccessLog | None:
+    """The public access log of ``home`` when it has one (``sekisho log init``), reached through the network."""
+    from sekisho.network.local import local_access_log
+
+    found: AccessLog | None = local_access_log(home)
+    return found
+
+
 def network_key(home: Home) -> Point | None:
     """The network's public key Y when the network is set up in ``home`` (``sekisho network init``), else None."""
     from sekisho.pseudonyms.keys import load_network, network_path
@@ -1300,6 +1484,34 @@ def resident_json(r: Resident) -> dict[str, Any]:
             "destination_planned": r.closed.destination_planned,
             "destination_confirmed": r.closed.destination_confirmed,
         },
+    }
+
+
+def access_list_json(listing: AccessListing) -> dict[str, Any]:
+    """The resident's access list as a document they can keep and verify offline (`sekisho log verify-list`)."""
+    import base64
+
+    def b64(data: bytes) -> str:
+        return base64.b64encode(data).decode()
+
+    return {
+        "format": "sekisho-access-list/1",
+        "handle": listing.handle,
+        "commitment_key": listing.k_res.hex(),
+        "checkpoint": listing.checkpoint,
+        "since_size": listing.since_size,
+        "consistency": [b64(p) for p in listing.consistency],
+        "sealed_hidden": listing.sealed_hidden,
+        "pending": listing.pending,
+        "items": [
+            {
+                "index": item.index,
+                "entry": item.entry.decode(),
+                "proof": [b64(p) for p in item.proof],
+                "nonce": item.nonce.hex() if item.nonce is not None else None,
+            }
+            for item in listing.items
+        ],
     }
 
 

@@ -246,8 +246,11 @@ access = sa.Table(
     sa.Column("sealed_until", sa.Date, nullable=True),
     sa.Column("log_index", sa.BigInteger, nullable=True),
     sa.Column("leaf_hash", sa.String(64), nullable=True),
+    # the public log entry exactly as appended (canonical JSON, sekisho.auditlog.entry): its hash is the leaf
+    sa.Column("entry", sa.Text, nullable=True),
 )
 sa.Index("reg_access_resident", access.c.resident_id, access.c.at)
+sa.Index("reg_access_unpublished", access.c.log_index)
 
 
 def utcnow() -> datetime:
