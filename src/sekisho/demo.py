@@ -27,6 +27,8 @@ from sekisho.registry.service import Actor, RegisterService
 GIFU = "212016"  # 岐阜市
 CHIYODA = "131016"  # 千代田区
 MARKER = ".sekisho-demo"
+#: the demo's throw-away key files (the same one the agencies' part uses)
+DEMO_PASSPHRASE = b"sekisho-demo"
 
 
 @dataclass
@@ -40,6 +42,7 @@ class DemoReport:
     access_records: int = 0
     moved_handle: str = ""
     agencies: dict[str, int] = field(default_factory=dict)
+    log_entries: int = 0
 
 
 def prepare_home(path: Path) -> Home:
@@ -77,6 +80,13 @@ def run(
     for code in (GIFU, CHIYODA):
         m = cat.get(code)
         out.print(f"  {m.code}  {m.full_name}（{m.kana}）")
+
+    step("The public access log and its witness")
+    from sekisho.auditlog.keys import DEFAULT_ORIGIN, DEFAULT_WITNESS
+    from sekisho.auditlog.service import init_parties
+
+    log_config, _ = init_parties(home, DEMO_PASSPHRASE, origin=DEFAULT_ORIGIN, witness_name=DEFAULT_WITNESS)
+    out.print(f"  log key {log_config.vkey.name} and the watchdog's cosigning key; every access goes here first")
 
     step("Two municipal registers, each in its own database")
     directory = LocalDirectory(home)
@@ -169,11 +179,14 @@ def run(
         except SekishoError as exc:
             out.print(f"  {label}: [red]{exc}[/red]")
 
-    step("The network: no universal number — three agencies, three unrelated pseudonyms")
+    step("The network: no universal number — every agency, and the PKI, with a pseudonym of its own")
     from sekisho.agency.demo import run_agencies
 
     agencies = run_agencies(home, GIFU, out)
     report.agencies = agencies.enrolled
+
+    step("Who looked at me? A resident's provable access list")
+    report.log_entries = _show_access_list(home, GIFU, head.handle, out)
 
     from sqlalchemy import func, select
 
@@ -184,8 +197,57 @@ def run(
     step("Summary")
     out.print(f"  registers: 岐阜市 {gifu.count():,} active, 千代田区 {chiyoda.count():,} active")
     out.print(f"  access records written by the reads above (岐阜市): {report.access_records:,}")
+    out.print(f"  public log: {report.log_entries:,} entries, verified from its leaves to its witnessed checkpoint")
     out.print(f"  home: {home.root}  (rerun `sekisho demo` to rebuild it)")
+    from sekisho.network.local import close_access_logs
+
+    close_access_logs()
     return report
+
+
+def _show_access_list(home: Home, code: str, handle: str, out: Console) -> int:
+    """Checkpoint and cosign the log, hand one resident their access list, verify it as they would, and
+    verify the whole log from its leaves."""
+    import json
+
+    from sekisho.auditlog.client import verify_access_document
+    from sekisho.auditlog.keys import LogConfig
+    from sekisho.auditlog.service import LogService
+    from sekisho.auditlog.witness import Witness
+    from sekisho.registry.service import access_list_json
+
+    log = LogService.open(home, secret=DEMO_PASSPHRASE)
+    witness = Witness.open(home, secret=DEMO_PASSPHRASE)
+    try:
+        log.issue_checkpoint()
+        note = log.request_cosignatures(witness)
+    finally:
+        witness.engine.dispose()
+    out.print("  the log signs a checkpoint and the watchdog cosigns it after checking consistency:")
+    out.print("    " + "\n    ".join(note.strip().splitlines()[:3]) + "\n    …")
+    register = RegisterService.open(home, code, actor=Actor(clerk="portal"))
+    doc = access_list_json(register.access_list(handle))
+    (home.root / "access-list.json").write_text(json.dumps(doc, ensure_ascii=False, indent=2) + "\n")
+    config = LogConfig.load(home)
+    checkpoint, entries = verify_access_document(doc, config.vkey, config.witnesses)
+    table = Table("#", "when (UTC)", "who", "what", "purpose", "items")
+    for index, e in entries[-8:]:
+        table.add_row(
+            str(index), e.at.strftime("%H:%M:%S"), f"{e.actor_kind} {e.actor}", e.action, e.purpose, ", ".join(e.items)
+        )
+    out.print(table)
+    out.print(
+        f"  {len(entries)} accesses to {handle}, each proved included in the witnessed checkpoint of size "
+        f"{checkpoint.size} and committed to this resident only (their key, from their root); "
+        f"`sekisho log verify-list {home.root / 'access-list.json'}` checks it again"
+    )
+    report = log.verify()
+    log.close()
+    out.print(
+        f"  `sekisho log verify`: {report.size:,} leaves re-hashed, {report.checkpoints} checkpoint(s) and "
+        f"{report.cosigned} cosignature(s) consistent ({report.seconds:.2f} s)"
+    )
+    return report.size
 
 
 def _single_head(svc: RegisterService) -> Resident:
