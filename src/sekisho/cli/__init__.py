@@ -9,7 +9,6 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-import click
 import typer
 import typer.core
 
@@ -17,7 +16,7 @@ from sekisho.errors import ErrorList, SekishoError
 
 
 class _Group(typer.core.TyperGroup):
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: Any) -> Any:  # typer's own (vendored) click Context
         try:
             return super().invoke(ctx)
         except SekishoError as exc:

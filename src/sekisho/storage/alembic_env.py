@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import context
 
@@ -11,25 +14,26 @@ def run_migrations(metadata: sa.MetaData, name: str) -> None:
     connection = config.attributes.get("connection")
     own_tables = set(metadata.tables)
 
-    def include_name(obj_name: str | None, type_: str, _parent: object) -> bool:
+    def include_name(obj_name: str | None, type_: str, _parent: MutableMapping[Any, Any]) -> bool:
         # another context's tables may share this database: leave them alone
         return type_ != "table" or obj_name in own_tables
 
-    opts = {
-        "target_metadata": metadata,
-        "version_table": f"alembic_version_{name}",
-        "render_as_batch": True,  # SQLite cannot ALTER most things in place
-        "include_name": include_name,
-        "compare_type": True,
-    }
+    def configure(conn: sa.Connection) -> None:
+        context.configure(
+            connection=conn,
+            target_metadata=metadata,
+            version_table=f"alembic_version_{name}",
+            render_as_batch=True,  # SQLite cannot ALTER most things in place
+            include_name=include_name,
+            compare_type=True,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+
     if connection is None:  # `alembic revision --autogenerate` from the command line
         url = config.get_main_option("sqlalchemy.url") or "sqlite://"
         engine = sa.create_engine(url)
         with engine.connect() as conn:
-            context.configure(connection=conn, **opts)
-            with context.begin_transaction():
-                context.run_migrations()
+            configure(conn)
         return
-    context.configure(connection=connection, **opts)
-    with context.begin_transaction():
-        context.run_migrations()
+    configure(connection)
