@@ -4,9 +4,9 @@ table-backed policy decision point (tests only: ``sekisho.policy`` provides the 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -159,19 +159,21 @@ def shipped_network(
     approve: Iterable[str],
     agencies: Iterable[tuple[str, str]] = (),
     codes: Iterable[str] = (GIFU,),
+    clock: Callable[[], datetime] | None = None,
 ) -> Iterator[LocalNetwork]:
     """A network on the shipped policy: the key ceremony, registers, the watchdog approving the shipped PIAs of
-    ``approve``, the home's own decision point and transcryptor hooks, and the agencies ``(name, purpose)``."""
+    ``approve``, the home's own decision point and transcryptor hooks, and the agencies ``(name, purpose)``.
+    With ``clock``, the policy (watchdog, decision point, transcryptors' hooks) and the registers' day follow it."""
     from importlib import resources
     from pathlib import Path
 
     from sekisho.policy.pia import load_pia
-    from sekisho.policy.service import Watchdog
+    from sekisho.policy.service import Watchdog, utcnow
 
     init_network(home, passphrase=PASSPHRASE, scrypt_n=FAST_N)
     for code in codes:
         RegisterService.create(home, code, today=lambda: TODAY).engine.dispose()
-    wd = Watchdog.open(home, passphrase=PASSPHRASE, scrypt_n=FAST_N)
+    wd = Watchdog.open(home, passphrase=PASSPHRASE, scrypt_n=FAST_N, clock=clock or utcnow)
     wanted = set(approve)
     for path in sorted(Path(str(resources.files("sekisho.policy.data").joinpath("pias"))).glob("*.yaml")):
         pia = load_pia(path)
@@ -179,7 +181,8 @@ def shipped_network(
             wd.submit_pia(pia, by="agency-officer")
             wd.approve_pia(pia.id, by="wd-officer-1")
     wd.engine.dispose()
-    network = LocalNetwork(home, passphrase=PASSPHRASE, today=lambda: TODAY)  # no pdp given: the home's own
+    today = (lambda: clock().date()) if clock else (lambda: TODAY)
+    network = LocalNetwork(home, passphrase=PASSPHRASE, today=today, clock=clock)  # no pdp given: the home's own
     assert network.policy_published()
     for name, purpose in agencies:
         AgencyService.create(

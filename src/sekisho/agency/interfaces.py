@@ -41,6 +41,11 @@ def operator_of(domain: str) -> str:
 #: outcome of an identity confirmation for one pseudonym
 LookupStatus = Literal["found", "died", "moved", "pending", "not-found", "refused"]
 
+#: outcome of a cross-reference for one person, as the municipality holding them reports it: ``recorded`` (the
+#: allowed access record committed and reached the public log: B may have the person), ``refused`` (a refusal was
+#: recorded: B may not), ``not-found`` (no register holds the person: nothing recorded, B may not)
+CrossReferenceStatus = Literal["recorded", "refused", "not-found"]
+
 
 @dataclass(frozen=True, slots=True, repr=False)
 class EnrolmentDelivery:
@@ -134,3 +139,60 @@ class Locator(Protocol):
     """The locator as an agency reaches it: routes a batch converted to the registry domain."""
 
     def confirm(self, result: HopResult, query: IdentityQuery) -> list[IdentityAnswer]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class CrossReferenceQuery:
+    """Agency A → locator → municipality, beside the record leg of a cross-reference (A → R under the warrant):
+    which request, who asks, for whom (B), why, and the warrant token the municipality decides on."""
+
+    request_id: str  # the A → B request's id: a municipality records each resident once per request
+    requester: str  # agency A (its domain)
+    target: str  # agency B
+    purpose: str
+    warrant: str  # the watchdog-signed warrant token
+
+    def __repr__(self) -> str:
+        return (
+            f"CrossReferenceQuery(request_id={self.request_id!r}, requester={self.requester!r}, "
+            f"target={self.target!r}, purpose={self.purpose!r})"
+        )
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class CrossReferenceDelivery:
+    """A's cross-reference → agency B: ``result`` is ``Enc_{Y_B}(s_B·P)`` of the persons whose municipality
+    recorded the cross-reference, ``positions[i]`` the place of ``result.ciphertexts[i]`` in A's request (B answers
+    A out of band by position; Sekisho moves none of B's data)."""
+
+    request_id: str
+    requester: str  # agency A
+    purpose: str
+    warrant: str  # the warrant's id
+    positions: tuple[int, ...]
+    result: HopResult
+
+    def __repr__(self) -> str:
+        return f"CrossReferenceDelivery(request_id={self.request_id!r}, n={len(self.positions)})"
+
+
+class CrossReferenceResponder(Protocol):
+    """A municipality as the locator reaches it with a cross-reference's record leg."""
+
+    def record_cross_reference(
+        self, rps: Sequence[bytes], query: CrossReferenceQuery
+    ) -> list[CrossReferenceStatus]: ...
+
+
+class CrossReferenceLocator(Protocol):
+    """The locator as a cross-reference reaches it: routes the record leg to the municipalities."""
+
+    def cross_reference(self, result: HopResult, query: CrossReferenceQuery) -> list[CrossReferenceStatus]: ...
+
+
+class CrossReferenceReceiver(Protocol):
+    """Agency B as a cross-reference reaches it."""
+
+    def receive_cross_reference(self, delivery: CrossReferenceDelivery) -> int:
+        """Decrypt and store; returns how many persons were new.  Idempotent per (request id, position)."""
+        ...

@@ -6,6 +6,9 @@
   and store what came with it, one transaction per batch; a re-sent delivery or notice is recognised.
 * :meth:`lookup` (identity confirmation, A → R): encrypt its own pseudonyms under Y, ask the grant desk (policy),
   convert through T1 and T2 to the registry domain, hand the batch to the locator, store the answers.
+* cross-references (design flow 6, run by :mod:`sekisho.network.crossref`): as A, :meth:`open_cross_reference`
+  and the steps after it keep the request until B has the result, so that a re-run resumes it; as B,
+  :meth:`receive_cross_reference` keeps its own pseudonym of each person by A's request and position.
 * :meth:`export_csv`: the whole table, its pseudonym text and the attributes it holds — no other identifier.
 
 A party that is an agency of the network without being one of the ``agency/<name>`` parties (the PKI) runs the same
@@ -16,9 +19,11 @@ transaction that stores the notice, so a re-delivered notice (recognised by its 
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+import secrets
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -30,6 +35,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sekisho.agency import store
 from sekisho.agency.interfaces import (
     RELEASABLE_ITEMS,
+    CrossReferenceDelivery,
+    CrossReferenceStatus,
     EnrolmentDelivery,
     IdentityQuery,
     Locator,
@@ -45,6 +52,7 @@ from sekisho.pseudonyms import (
     REGISTRY_DOMAIN,
     DomainKey,
     Hop,
+    HopResult,
     NetworkParams,
     agency_decrypt,
     assemble_domain_key,
@@ -437,6 +445,166 @@ class AgencyService:
             for v, a in zip(values, answers, strict=True)
         ]
 
+    # --- cross-references: as A, the request until B has the result; as B, the receipt ----------------------
+
+    def open_cross_reference(
+        self,
+        *,
+        digest: bytes,
+        warrant: str | None,
+        target: str,
+        purpose: str,
+        batch: Callable[[], Sequence[bytes]],
+    ) -> tuple[OutgoingCrossReference, bool]:
+        """The unfinished cross-reference with this digest (a re-run after a crash: ``True``), or a new one whose
+        batch (A's pseudonyms under Y) ``batch()`` makes — stored before anything is sent."""
+        x, h = store.xref_out.c, store.xref_hop.c
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                sa.select(store.xref_out)
+                .where(x.digest == digest, x.state.in_(_UNFINISHED))
+                .order_by(x.created_at)
+                .limit(1)
+            ).first()
+            if row is not None:
+                hops = conn.execute(sa.select(store.xref_hop).where(h.request_id == row.request_id).order_by(h.hop))
+                return _outgoing(
+                    row, [HopResult(r.party, r.request_id, _split64(r.ciphertexts), r.key) for r in hops]
+                ), True
+            now = _now()
+            cts = tuple(batch())
+            request_id = secrets.token_hex(16)
+            conn.execute(
+                store.xref_out.insert().values(
+                    request_id=request_id,
+                    warrant=warrant,
+                    target=target,
+                    purpose=purpose,
+                    persons=len(cts),
+                    digest=digest,
+                    state="converting",
+                    batch=b"".join(cts),
+                    statuses=None,
+                    delivered=None,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+        return (
+            OutgoingCrossReference(request_id, warrant, target, purpose, "converting", cts, (), None),
+            False,
+        )
+
+    def save_cross_reference_hop(self, request_id: str, hop: int, result: HopResult) -> None:
+        """One transcryptor's output of the A → B conversion (after the last one: ``state`` converted)."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                store.xref_hop.insert().values(
+                    request_id=request_id,
+                    hop=hop,
+                    party=result.party,
+                    ciphertexts=b"".join(result.ciphertexts),
+                    key=result.key,
+                )
+            )
+
+    def cross_reference_converted(self, request_id: str) -> None:
+        self._xref_state(request_id, state="converted")
+
+    def cross_reference_recorded(self, request_id: str, statuses: Sequence[CrossReferenceStatus]) -> None:
+        """What the municipalities recorded, per position (their records are committed and in the public log)."""
+        self._xref_state(request_id, state="recorded", statuses="".join(_STATUS_CODE[s] for s in statuses))
+
+    def finish_cross_reference(self, request_id: str, *, state: str, delivered: int | None = None) -> None:
+        """``delivered`` (B has the result) or ``refused``; the batch and the transcryptors' outputs are dropped."""
+        with self.engine.begin() as conn:
+            conn.execute(store.xref_hop.delete().where(store.xref_hop.c.request_id == request_id))
+            conn.execute(
+                store.xref_out.update()
+                .where(store.xref_out.c.request_id == request_id)
+                .values(state=state, batch=None, delivered=delivered, updated_at=_now())
+            )
+
+    def _xref_state(self, request_id: str, **values: Any) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                store.xref_out.update()
+                .where(store.xref_out.c.request_id == request_id)
+                .values(updated_at=_now(), **values)
+            )
+
+    def cross_references(self) -> list[dict[str, Any]]:
+        """The cross-references this agency asked for: counts and states, no pseudonym."""
+        x = store.xref_out.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(store.xref_out).order_by(x.created_at, x.request_id)).all()
+        return [
+            {
+                "request_id": r.request_id,
+                "warrant": r.warrant,
+                "target": r.target,
+                "purpose": r.purpose,
+                "persons": r.persons,
+                "state": r.state,
+                "recorded": (r.statuses or "").count("r"),
+                "refused": (r.statuses or "").count("x"),
+                "not_found": (r.statuses or "").count("n"),
+                "delivered": r.delivered,
+            }
+            for r in rows
+        ]
+
+    def receive_cross_reference(self, delivery: CrossReferenceDelivery) -> int:
+        """As B: decrypt ``Enc_{Y_B}(s_B·P)`` and keep each person's pseudonym by A's request and position.  A
+        re-delivery (same request and position) is ignored; returns how many were new."""
+        if len(delivery.positions) != len(delivery.result.ciphertexts):
+            raise InvalidInput("must hold one position per person", field="positions")
+        if len(set(delivery.positions)) != len(delivery.positions) or any(p < 0 for p in delivery.positions):
+            raise InvalidInput("must be distinct positions", field="positions")
+        check_domain(delivery.requester, field="requester")
+        check_purpose(delivery.purpose)
+        pseudonyms = agency_decrypt(self._key, delivery.result)
+        now = _now()
+        with self.engine.begin() as conn:
+            new = conn.execute(
+                self._insert(conn, store.xref_in).on_conflict_do_nothing().returning(store.xref_in.c.id),
+                [
+                    {
+                        "request_id": delivery.request_id[:64],
+                        "position": pos,
+                        "pseudonym": ps,
+                        "requester": delivery.requester,
+                        "purpose": delivery.purpose,
+                        "warrant": delivery.warrant[:32],
+                        "received_at": now,
+                    }
+                    for pos, ps in zip(delivery.positions, pseudonyms, strict=True)
+                ],
+            ).all()
+        log.info("agency %s received a cross-reference of n=%d (new %d)", self.name, len(pseudonyms), len(new))
+        return len(new)
+
+    def received_cross_references(self, request_id: str | None = None) -> list[ReceivedLink]:
+        """As B: what cross-references brought, in request and position order."""
+        c = store.xref_in.c
+        q = sa.select(store.xref_in).order_by(c.received_at, c.request_id, c.position)
+        if request_id is not None:
+            q = q.where(c.request_id == request_id)
+        with self.engine.connect() as conn:
+            rows = conn.execute(q).all()
+        return [
+            ReceivedLink(
+                request_id=r.request_id,
+                position=r.position,
+                pseudonym=self.text(bytes(r.pseudonym)),
+                requester=r.requester,
+                purpose=r.purpose,
+                warrant=r.warrant,
+                received_at=_aware(r.received_at),
+            )
+            for r in rows
+        ]
+
     # --- reading its own table ----------------------------------------------------------------------------
 
     def persons(self, *, limit: int | None = None) -> list[PersonRow]:
@@ -501,6 +669,73 @@ class AgencyService:
 
     def __repr__(self) -> str:
         return f"AgencyService(name={self.name!r})"
+
+
+#: cross-references of this agency not yet finished: a re-run with the same warrant, B, purpose and pseudonyms
+#: resumes them
+_UNFINISHED = ("converting", "converted", "recorded")
+_STATUS_CODE: Mapping[str, str] = {"recorded": "r", "refused": "x", "not-found": "n"}
+_CODE_STATUS: Mapping[str, CrossReferenceStatus] = {"r": "recorded", "x": "refused", "n": "not-found"}
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class OutgoingCrossReference:
+    """A cross-reference agency A asked for, as far as it got (``state``)."""
+
+    request_id: str
+    warrant: str | None
+    target: str
+    purpose: str
+    state: str
+    batch: tuple[bytes, ...]  # A's pseudonyms under Y, as first sent
+    hops: tuple[HopResult, ...]  # the transcryptors' outputs of the A → B conversion so far
+    statuses: tuple[CrossReferenceStatus, ...] | None
+
+    def __repr__(self) -> str:
+        return f"OutgoingCrossReference(request_id={self.request_id!r}, state={self.state!r}, n={len(self.batch)})"
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class ReceivedLink:
+    """As B: one person of a cross-reference, under B's own pseudonym."""
+
+    request_id: str
+    position: int
+    pseudonym: str  # text form, B's domain
+    requester: str
+    purpose: str
+    warrant: str
+    received_at: datetime
+
+    def __repr__(self) -> str:
+        return f"ReceivedLink(request_id={self.request_id!r}, position={self.position})"
+
+
+def cross_reference_digest(pseudonyms: Sequence[bytes], *, warrant: str | None, target: str, purpose: str) -> bytes:
+    """What recognises a re-run of a cross-reference at A: the warrant, B, the purpose and A's own pseudonyms."""
+    h = hashlib.sha256(b"sekisho/agency/cross-reference/v1\0")
+    h.update(f"{warrant or ''}\0{target}\0{purpose}\0".encode())
+    for p in pseudonyms:
+        h.update(p)
+    return h.digest()
+
+
+def _outgoing(row: Any, hops: Sequence[HopResult]) -> OutgoingCrossReference:
+    return OutgoingCrossReference(
+        request_id=row.request_id,
+        warrant=row.warrant,
+        target=row.target,
+        purpose=row.purpose,
+        state=row.state,
+        batch=_split64(row.batch or b""),
+        hops=tuple(hops),
+        statuses=None if row.statuses is None else tuple(_CODE_STATUS[c] for c in row.statuses),
+    )
+
+
+def _split64(blob: bytes) -> tuple[bytes, ...]:
+    blob = bytes(blob)
+    return tuple(blob[i : i + 64] for i in range(0, len(blob), 64))
 
 
 def _aware(value: datetime) -> datetime:

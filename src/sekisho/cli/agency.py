@@ -145,6 +145,53 @@ def lookup(
     emit(data, as_json, render)
 
 
+@agency_app.command("cross-reference")
+def cross_reference(
+    name: NameArg,
+    to: Annotated[str, typer.Option("--to", help="Agency B, whose pseudonyms of the persons it gets.")],
+    warrant: Annotated[
+        str,
+        typer.Option(
+            "--warrant",
+            help="The warrant the watchdog signed: its token, or its id (the token is read from the watchdog).",
+        ),
+    ],
+    pseudonym: Annotated[list[str], typer.Option("--pseudonym", help="The agency's own pseudonym (repeatable).")],
+    purpose: PurposeOpt,
+    home: HomeOpt = None,
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Cross-reference under a warrant: the agency's persons → T1, T2 → agency B, after each resident's
+    municipality recorded it (sealed until the warrant's date).  Prints counts only."""
+    _h, net = _network(home, db)
+    try:
+        report = net.cross_reference(name, to, warrant, pseudonym, purpose=purpose)
+    finally:
+        net.close()
+    data = {
+        "request_id": report.request_id,
+        "warrant": report.warrant,
+        "persons": report.persons,
+        "recorded": report.recorded,
+        "refused": report.refused,
+        "not_found": report.not_found,
+        "delivered": report.delivered,
+        "sealed_until": report.sealed_until.isoformat() if report.sealed_until else None,
+        "resumed": report.resumed,
+    }
+
+    def render(d: dict[str, Any]) -> None:
+        sealed = f"; residents see it from {d['sealed_until']}" if d["sealed_until"] else ""
+        console.print(
+            f"cross-reference {d['request_id']}{' (resumed)' if d['resumed'] else ''}: {d['persons']} persons;"
+            f" recorded {d['recorded']}, refused {d['refused']}, not found {d['not_found']};"
+            f" {d['delivered']} handed to {to}{sealed}"
+        )
+
+    emit(data, as_json, render)
+
+
 @agency_app.command("notices")
 def notices(
     name: NameArg,

@@ -9,6 +9,9 @@
 * :meth:`LocatorService.confirm` — an agency's batch converted A → R: the locator decrypts, groups the persons by
   holder, asks each municipality, and returns the answers in the batch's order.  It never sees an agency's
   pseudonym (only ``s_R·P``) and never sees an answer's items in a form it keeps: nothing is stored.
+* :meth:`LocatorService.cross_reference` — the record leg of a cross-reference (A → R under the warrant): routed
+  the same way; each municipality records the cross-reference for its residents and says per person whether it
+  did.  The locator learns ``s_R·P`` and the holders, as for an identity confirmation, never ``s_A·P`` or ``s_B·P``.
 
 Log lines carry counts and municipality codes only.
 """
@@ -24,7 +27,14 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from sekisho.agency.interfaces import IdentityAnswer, IdentityQuery, IdentityResponder
+from sekisho.agency.interfaces import (
+    CrossReferenceQuery,
+    CrossReferenceResponder,
+    CrossReferenceStatus,
+    IdentityAnswer,
+    IdentityQuery,
+    IdentityResponder,
+)
 from sekisho.config import Home
 from sekisho.errors import Conflict, InvalidInput, Unavailable
 from sekisho.locator import store
@@ -135,14 +145,7 @@ class LocatorService:
         *,
         municipalities: Callable[[str], IdentityResponder],
     ) -> list[IdentityAnswer]:
-        rps = self._decrypt(result)
-        with self.engine.connect() as conn:
-            holders = self._holders(conn, rps)
-        by_code: dict[str, list[int]] = defaultdict(list)
-        for i, rp in enumerate(rps):
-            code = holders.get(rp)
-            if code is not None:
-                by_code[code].append(i)
+        rps, by_code = self._route(result)
         answers: list[IdentityAnswer] = [IdentityAnswer(status="not-found")] * len(rps)
         for code, positions in sorted(by_code.items()):
             got = municipalities(code).answer_identity([rps[i] for i in positions], query)
@@ -159,6 +162,45 @@ class LocatorService:
             len(rps) - sum(len(p) for p in by_code.values()),
         )
         return answers
+
+    def cross_reference(
+        self,
+        result: HopResult,
+        query: CrossReferenceQuery,
+        *,
+        municipalities: Callable[[str], CrossReferenceResponder],
+    ) -> list[CrossReferenceStatus]:
+        """A cross-reference's record leg: each municipality records the cross-reference for its residents and
+        says, per person, whether it did; returned in the batch's order.  Nothing is stored here."""
+        rps, by_code = self._route(result)
+        statuses: list[CrossReferenceStatus] = ["not-found"] * len(rps)
+        for code, positions in sorted(by_code.items()):
+            got = municipalities(code).record_cross_reference([rps[i] for i in positions], query)
+            if len(got) != len(positions):
+                raise Conflict("a municipality answered for another number of persons", field="answers")
+            for i, status in zip(positions, got, strict=True):
+                statuses[i] = status
+        log.info(
+            "locator routed cross-reference request_id=%s requester=%s n=%d to %d municipality(ies), %d unknown",
+            query.request_id,
+            query.requester,
+            len(rps),
+            len(by_code),
+            len(rps) - sum(len(p) for p in by_code.values()),
+        )
+        return statuses
+
+    def _route(self, result: HopResult) -> tuple[list[bytes], dict[str, list[int]]]:
+        """Decrypt a batch converted to R and group its positions by the municipality holding each person."""
+        rps = self._decrypt(result)
+        with self.engine.connect() as conn:
+            holders = self._holders(conn, rps)
+        by_code: dict[str, list[int]] = defaultdict(list)
+        for i, rp in enumerate(rps):
+            code = holders.get(rp)
+            if code is not None:
+                by_code[code].append(i)
+        return rps, by_code
 
     def holder(self, rp: bytes) -> str | None:
         """The municipality that holds ``rp`` (for the operator's checks; never exposed to agencies)."""

@@ -15,22 +15,31 @@ passphrase, ``SEKISHO_PASSPHRASE`` or the prompt) and gives out the client objec
 - ``locator()`` — routes identity confirmations; ``registry_index(code)`` — the index as municipality ``code``;
 - ``register(code)`` / ``releases(code)`` — a municipality's register and its releases to agencies;
 - ``agency(name)`` — an agency as municipalities reach it; ``key_shares(name)`` — its shares, from T1 and T2;
-  the PKI is one of the agencies (domain ``pki``, run by the ``pki`` party: ``pki()``).
+  the PKI is one of the agencies (domain ``pki``, run by the ``pki`` party: ``pki()``);
+- ``cross_reference(a, b, warrant, pseudonyms, purpose=…)`` — design flow 6 on A's behalf
+  (``sekisho.network.crossref``): A → B under the warrant, the record leg A → R to the municipalities, and B's
+  result only after their records commit.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from datetime import date
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from sekisho.agency.interfaces import (
     AgencyEndpoint,
+    CrossReferenceDelivery,
+    CrossReferenceLocator,
+    CrossReferenceQuery,
+    CrossReferenceReceiver,
+    CrossReferenceStatus,
     EnrolmentDelivery,
     IdentityAnswer,
     IdentityQuery,
-    IdentityResponder,
     Locator,
     NoticeBatch,
     operator_of,
@@ -58,6 +67,7 @@ from sekisho.registry.service import Actor, RegisterService
 if TYPE_CHECKING:
     from sekisho.agency.service import AgencyService
     from sekisho.locator.service import LocatorService
+    from sekisho.network.crossref import CrossReferenceReport
     from sekisho.network.grants import GrantBroker
     from sekisho.pki.service import Pki
     from sekisho.policy.hook import TranscryptorPolicy
@@ -194,6 +204,9 @@ class _LocalLocator:
     def confirm(self, result: HopResult, query: IdentityQuery) -> list[IdentityAnswer]:
         return self._network.locator_service().confirm(result, query, municipalities=self._network.responder)
 
+    def cross_reference(self, result: HopResult, query: CrossReferenceQuery) -> list[CrossReferenceStatus]:
+        return self._network.locator_service().cross_reference(result, query, municipalities=self._network.responder)
+
 
 class _LocalResponder:
     def __init__(self, network: LocalNetwork, code: str) -> None:
@@ -202,6 +215,12 @@ class _LocalResponder:
 
     def answer_identity(self, rps: Sequence[bytes], query: IdentityQuery) -> list[IdentityAnswer]:
         return self._network.releases(self._code).answer_identity(rps, query)
+
+    def record_cross_reference(self, rps: Sequence[bytes], query: CrossReferenceQuery) -> list[CrossReferenceStatus]:
+        # the municipality reads the warrant with the watchdog's published keys, as every party does
+        return self._network.releases(self._code).record_cross_reference(
+            rps, query, warrant_keys=self._network.warrant_keys()
+        )
 
 
 class _LocalAgency:
@@ -217,6 +236,9 @@ class _LocalAgency:
 
     def receive_notices(self, batch: NoticeBatch) -> int:
         return self._network.agency_service(self._name).receive_notices(batch)
+
+    def receive_cross_reference(self, delivery: CrossReferenceDelivery) -> int:
+        return self._network.agency_service(self._name).receive_cross_reference(delivery)
 
 
 class MunicipalityFacts:
@@ -255,11 +277,14 @@ class LocalNetwork:
         passphrase: bytes | None,
         pdp: PolicyDecisionPoint | None = None,
         today: Callable[[], date] | None = None,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.home = home
         self._passphrase = passphrase
         self.pdp = pdp
         self.today = today
+        #: the policy's clock (the watchdog, the decision point, the transcryptors' hooks, the releases); tests move it
+        self.clock = clock
         self._params: NetworkParams | None = None
         self._transcryptors: list[Transcryptor] | None = None
         self._policies: list[TranscryptorPolicy] = []
@@ -280,7 +305,7 @@ class LocalNetwork:
     def policy(self) -> PolicyDecisionPoint:
         """The policy decision point given, or the home's own (``sekisho.policy``)."""
         if self.pdp is None:
-            self.pdp = default_pdp(self.home)
+            self.pdp = default_pdp(self.home, clock=self.clock)
         return self.pdp
 
     @property
@@ -312,9 +337,9 @@ class LocalNetwork:
                     # with its key open the watchdog reissues its revocation list when due (without: it goes stale
                     # and the transcryptors refuse, fail closed)
                     if self._watchdog is None:
-                        self._watchdog = open_watchdog(self.home, passphrase=passphrase)
+                        self._watchdog = open_watchdog(self.home, passphrase=passphrase, **self._clocked())
                     source = LocalWatchdogSource(self._watchdog)
-                    policy = open_transcryptor_policy(self.home, party, source=source)
+                    policy = open_transcryptor_policy(self.home, party, source=source, **self._clocked())
                     self._policies.append(policy)
                 opened.append(
                     open_journaled_transcryptor(
@@ -323,6 +348,9 @@ class LocalNetwork:
                 )
             self._transcryptors = opened
         return self._transcryptors
+
+    def _clocked(self) -> dict[str, Any]:
+        return {} if self.clock is None else {"clock": self.clock}
 
     def hops(self) -> list[Hop]:
         return [_TranscryptorClient(t) for t in self._open_transcryptors()]
@@ -408,7 +436,9 @@ class LocalNetwork:
     def releases(self, code: str) -> ReleaseService:
         from sekisho.registry.release import ReleaseService
 
-        return ReleaseService(self.register(code), network=self, pdp=self.policy(), facts=self.facts(code))
+        return ReleaseService(
+            self.register(code), network=self, pdp=self.policy(), facts=self.facts(code), **self._clocked()
+        )
 
     def facts(self, code: str) -> MunicipalityFacts:
         """Municipality ``code``'s per-resident policy facts (its own ``pol_`` tables, beside the register)."""
@@ -419,7 +449,8 @@ class LocalNetwork:
             policy = self._municipal_policies[code] = MunicipalityPolicy.open(self.home, code)
         return MunicipalityFacts(policy)
 
-    def responder(self, code: str) -> IdentityResponder:
+    def responder(self, code: str) -> _LocalResponder:
+        """Municipality ``code`` as the locator reaches it (identity confirmations, cross-references' record legs)."""
         return _LocalResponder(self, code)
 
     # --- agencies -----------------------------------------------------------------------------------------
@@ -441,6 +472,67 @@ class LocalNetwork:
                 svc = AgencyService.open(self.home, name, passphrase=self._need_passphrase())
             self._agencies[name] = svc
         return svc
+
+    # --- cross-references (design flow 6) -----------------------------------------------------------------
+
+    def warrant_keys(self) -> dict[str, Ed25519PublicKey]:
+        """The watchdog's published policy keys, with which every party reads a warrant."""
+        from sekisho.policy.signing import public_keys
+
+        return public_keys(self.home)
+
+    def warrant_token(self, warrant: str) -> str:
+        """The token of a warrant given as its token or its id.  By id, the token is read from the watchdog's
+        register (in-process, where agency A keeps its copy); a warrant not approved has none, and its id is
+        returned as it is — the transcryptors then refuse it (``warrant-token-required``)."""
+        from sekisho.policy.signing import is_statement
+        from sekisho.policy.warrants import check_warrant_id
+
+        if is_statement(warrant, "warrant"):
+            return warrant
+        wid = check_warrant_id(warrant)
+        row = self.watchdog().warrant(wid)
+        token = row.get("token")
+        return str(token) if row.get("status") == "approved" and token else wid
+
+    def watchdog(self) -> Watchdog:
+        """The watchdog party (its signing key open: it reissues its revocation list when due)."""
+        from sekisho.policy.service import open_watchdog
+
+        if self._watchdog is None:
+            self._watchdog = open_watchdog(self.home, passphrase=self._need_passphrase(), **self._clocked())
+        return self._watchdog
+
+    def cross_reference_locator(self) -> CrossReferenceLocator:
+        return _LocalLocator(self)
+
+    def cross_reference_receiver(self, name: str) -> CrossReferenceReceiver:
+        return _LocalAgency(self, name)
+
+    def cross_reference(
+        self,
+        from_agency: str,
+        to_agency: str,
+        warrant: str,
+        pseudonyms: Sequence[str],
+        *,
+        purpose: str,
+    ) -> CrossReferenceReport:
+        """Agency ``from_agency`` cross-references its persons (``pseudonyms``, its text form) to ``to_agency``
+        under ``warrant`` (token or id): A → B through T1 and T2, the record leg A → R to the residents'
+        municipalities, and only after their records commit, B's result (``sekisho.network.crossref``)."""
+        from sekisho.network.crossref import run_cross_reference
+
+        if not self.policy_published():
+            raise Unavailable("cross-references need the watchdog's published key (warrants)", field="watchdog")
+        return run_cross_reference(
+            self,
+            self.agency_service(from_agency),
+            to_agency=to_agency,
+            warrant=self.warrant_token(warrant),
+            pseudonyms=pseudonyms,
+            purpose=purpose,
+        )
 
     def pki(self) -> Pki:
         """The PKI party (its CAs, certificates and, as an agency, its pseudonyms of card holders)."""
@@ -492,11 +584,11 @@ class LocalNetwork:
 POLICY_DECIDES = "policy"
 
 
-def default_pdp(home: Home) -> PolicyDecisionPoint:
+def default_pdp(home: Home, *, clock: Callable[[], datetime] | None = None) -> PolicyDecisionPoint:
     """The national policy decision point of ``home`` (``sekisho.policy``, in the watchdog's party)."""
     from sekisho.policy.service import open_decision_point
 
-    return open_decision_point(home)
+    return open_decision_point(home) if clock is None else open_decision_point(home, clock=clock)
 
 
 _LOGS: dict[tuple[str, str | None, str], Any] = {}

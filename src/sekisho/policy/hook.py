@@ -10,7 +10,10 @@
    :class:`~sekisho.policy.decision.DecisionPoint` over its own database: R → A needs a legal basis for A's
    enrolment or notices and A's approved PIA for the purpose; A → R the same for identity confirmation; A → B a
    warrant token (in ``ConversionRequest.grant``) whose signature, parties, purpose, period and revocation it
-   checks itself; once its newest revocation list has passed its next update, it refuses everything (fail closed);
+   checks itself; A → R carrying a warrant token is a cross-reference's *record leg* (the same persons, so that
+   their municipalities record the cross-reference), allowed only beside an A → B request it counted under that
+   warrant with as many persons, and decided as the cross-reference; once its newest revocation list has passed
+   its next update, it refuses everything (fail closed);
 3. counts the persons converted under a warrant in its own ``pep_grant_use`` (the pseudonym store's counter:
    retries of one request are not counted twice), records the decision in its own ``pol_decision``, and returns a
    :class:`~sekisho.pseudonyms.interfaces.Grant` — or raises :class:`~sekisho.errors.Refused` naming the reason codes.
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -36,11 +40,11 @@ from sekisho.policy.decision import Clock, DecisionPoint, PublishedRules
 from sekisho.policy.interfaces import AccessRequest
 from sekisho.policy.legal import LegalBasisTable, default_table
 from sekisho.policy.service import CONTEXT, utcnow, verify_pia_statement
-from sekisho.policy.signing import public_keys
+from sekisho.policy.signing import is_statement, public_keys
 from sekisho.policy.warrants import Warrant, verify_revocation_list, verify_warrant
 from sekisho.pseudonyms import store as pep_store
 from sekisho.pseudonyms.grants import MAX_USES, batch_digest
-from sekisho.pseudonyms.interfaces import REGISTRY_DOMAIN, ConversionRequest, Grant
+from sekisho.pseudonyms.interfaces import REGISTRY_DOMAIN, ConversionRequest, Grant, paired_request_id
 from sekisho.storage import open_party_db
 
 log = logging.getLogger("sekisho.policy.hook")
@@ -203,6 +207,12 @@ class TranscryptorPolicy:
         now = self.clock()
         if self._due(now):
             self.refresh()
+        if (
+            request.to_domain == REGISTRY_DOMAIN
+            and request.from_domain != REGISTRY_DOMAIN
+            and is_statement(request.grant, "warrant")
+        ):
+            return self._authorise_record_leg(request, now)
         cross = REGISTRY_DOMAIN not in (request.from_domain, request.to_domain)
         access = AccessRequest(
             requester=request.requester,
@@ -226,7 +236,8 @@ class TranscryptorPolicy:
         if not decision.allow:
             raise Refused("refused: " + " ".join(decision.reasons), field="policy")
         if cross:
-            return counter.grant(verify_warrant(request.grant, self.keys))  # verified once more: cheap, no state
+            # verified once more: cheap, no state
+            return replace(counter.grant(verify_warrant(request.grant, self.keys)), under_warrant=True)
         # a grant for this one request: its id is the decision's, which the access record then points to
         return Grant(
             grant_id=decision.decision_id,
@@ -239,6 +250,70 @@ class TranscryptorPolicy:
             max_uses=min(MAX_USES, max(1, len(request.ciphertexts))),
             legal_basis=decision.legal_basis or "",
         )
+
+    def _authorise_record_leg(self, request: ConversionRequest, now: datetime) -> Grant:
+        """The record leg of a cross-reference: A → R under the warrant of an A → B request this transcryptor
+        counted, with as many persons, so that each municipality records the cross-reference for its residents.
+
+        It is decided as the cross-reference itself (action ``cross-reference``, A → the warrant's target), on the
+        same checks — signature, parties, purpose, period, revocation — and is not counted again: its persons are
+        the A → B request's.  A record leg with no such request here is refused (``cross-reference-unpaired``):
+        a warrant buys no conversions to the registry of its own."""
+        try:
+            w = verify_warrant(request.grant, self.keys)
+        except Refused:
+            raise Refused("refused: warrant-invalid", field="policy") from None
+        paired = paired_request_id(request.request_id)
+        with self.engine.connect() as conn:
+            counted = (
+                None
+                if paired is None
+                else conn.execute(
+                    sa.select(pep_store.redemption.c.grant_id, pep_store.redemption.c.batch_size).where(
+                        pep_store.redemption.c.requester == request.requester,
+                        pep_store.redemption.c.request_id == paired,
+                    )
+                ).first()
+            )
+        if counted is None or counted.grant_id != w.id or counted.batch_size != len(request.ciphertexts):
+            raise Refused("refused: cross-reference-unpaired", field="policy")
+        access = AccessRequest(
+            requester=request.requester,
+            requester_kind="agency",
+            action="cross-reference",
+            purpose=request.purpose,
+            items=frozenset(),
+            at=now,
+            warrant=request.grant,
+            from_domain=request.from_domain,
+            to_domain=w.target,
+            count=max(1, len(request.ciphertexts)),
+        )
+        decision = self.decision_point.decide_with(access, counter=_PairedCounter())
+        if not decision.allow:
+            raise Refused("refused: " + " ".join(decision.reasons), field="policy")
+        return Grant(
+            grant_id=w.id,
+            issuer=next(iter(self.keys), "watchdog"),
+            from_domain=request.from_domain,
+            to_domain=REGISTRY_DOMAIN,
+            purpose=request.purpose,
+            not_before=w.not_before,
+            not_after=w.not_after,
+            max_uses=w.persons,
+            legal_basis=w.legal_basis,
+            under_warrant=True,
+        )
+
+
+class _PairedCounter:
+    """The record leg's counter: its persons were counted with the A → B request it belongs to."""
+
+    def remaining(self, conn: sa.Connection, warrant: Warrant, request: AccessRequest) -> int:
+        return warrant.persons
+
+    def count(self, conn: sa.Connection, warrant: Warrant, request: AccessRequest, now: datetime) -> None:
+        return None
 
 
 def open_transcryptor_policy(

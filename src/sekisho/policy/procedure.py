@@ -131,7 +131,10 @@ def subject_of(request: AccessRequest) -> Subject:
             return Subject(request.requester_kind, None, frozenset({"cross-reference"}), target=request.to_domain)
         if request.to_domain is None:
             raise InvalidInput("a cross-reference names the target domain", field="to_domain")
-        return Subject("agency", request.requester, frozenset({"cross-reference"}), target=request.to_domain)
+        # the agency is its domain (a transcryptor's requester is the party, ``agency/<domain>``)
+        return Subject(
+            "agency", request.from_domain or request.requester, frozenset({"cross-reference"}), target=request.to_domain
+        )
     agency = request.requester if request.requester_kind == "agency" else None
     return Subject(request.requester_kind, agency, frozenset({request.action}))
 

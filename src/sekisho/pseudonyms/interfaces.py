@@ -28,6 +28,23 @@ _REQUEST_ID_RE: Final = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _REQUESTER_RE: Final = re.compile(r"^[A-Za-z0-9_./:-]{1,128}$")
 
 
+#: a cross-reference's *record leg*: the same persons, A → R under the warrant, so that each municipality records
+#: the cross-reference for its residents; its request id is the A → B request's id with this suffix
+RECORD_LEG_SUFFIX: Final = "-record"
+
+
+def record_leg_id(request_id: str) -> str:
+    """The request id of the record leg of the A → B request ``request_id``."""
+    return request_id + RECORD_LEG_SUFFIX
+
+
+def paired_request_id(request_id: str) -> str | None:
+    """The A → B request a record leg belongs to, or None if ``request_id`` is not a record leg's."""
+    if not request_id.endswith(RECORD_LEG_SUFFIX) or len(request_id) == len(RECORD_LEG_SUFFIX):
+        return None
+    return request_id[: -len(RECORD_LEG_SUFFIX)]
+
+
 def check_domain(name: object, *, field: str = "domain") -> str:
     """A domain name: the registry, or an agency's name (same alphabet as ``agency/<name>`` party names)."""
     if not isinstance(name, str) or not _DOMAIN_RE.match(name):
@@ -99,6 +116,8 @@ class Grant:
     not_after: datetime
     max_uses: int
     legal_basis: str = ""
+    #: the grant is a warrant (its id is ``grant_id``): the conversion's public leaf names it
+    under_warrant: bool = False
 
 
 @dataclass(frozen=True, slots=True, repr=False)

@@ -54,15 +54,16 @@ class JournalAccessHook:
 
 def conversion_entry(party: str, request: ConversionRequest, grant: Grant, now: datetime) -> bytes:
     """The public log entry of one served conversion (no person in it; see the module docstring)."""
-    cross = request.from_domain != REGISTRY_DOMAIN and request.to_domain != REGISTRY_DOMAIN
+    # A → B, and the record leg of a cross-reference (A → R under the same warrant), name the warrant
+    warranted = grant.under_warrant or (request.from_domain != REGISTRY_DOMAIN and request.to_domain != REGISTRY_DOMAIN)
     builder = (
         AccessRecordBuilder()
         .actor("transcryptor", party)
         .action(
             "conversion",
             purpose=request.purpose,
-            legal_basis=None if cross or not grant.legal_basis else grant.legal_basis,
-            warrant=grant.grant_id if cross else None,
+            legal_basis=None if warranted or not grant.legal_basis else grant.legal_basis,
+            warrant=grant.grant_id if warranted else None,
         )
         .decision(
             "allow",

@@ -10,6 +10,9 @@
   released items.
 * **Identity confirmation** (:meth:`ReleaseService.answer_identity`): the locator hands over registry pseudonyms;
   the municipality decides, writes the access records, then answers with only the released items.
+* **Cross-references** (:meth:`ReleaseService.record_cross_reference`): the record leg of A → B under a warrant
+  reaches the municipality through the locator; it decides, records (sealed until the warrant's date), commits and
+  says per person whether B may have them — B's result is handed over only after that.
 * **Change notices** (:meth:`ReleaseService.deliver_notices`): outbox events → each enrolled agency entitled to
   that notice (``decision.events``) → one conversion per agency and batch; an event is marked delivered only after
   every entitled agency accepted it.
@@ -28,11 +31,14 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import sqlalchemy as sa
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy.engine import Connection
 
 from sekisho.agency.interfaces import (
     RELEASABLE_ITEMS,
     AgencyEndpoint,
+    CrossReferenceQuery,
+    CrossReferenceStatus,
     EnrolmentDelivery,
     IdentityAnswer,
     IdentityQuery,
@@ -42,6 +48,7 @@ from sekisho.agency.interfaces import (
 )
 from sekisho.errors import Conflict, InvalidInput, NotFound, Refused
 from sekisho.policy.interfaces import AccessRequest, Decision, PolicyDecisionPoint, RequesterKind, SubjectFacts
+from sekisho.policy.warrants import Warrant, verify_warrant
 from sekisho.pseudonyms import REGISTRY_DOMAIN, conversion_request, convert_batch, prepare_batch
 from sekisho.pseudonyms.interfaces import Hop, check_domain, check_purpose
 from sekisho.pseudonyms.keys import NetworkParams
@@ -64,6 +71,9 @@ NOTICE_ITEMS: Mapping[str, tuple[str, ...]] = {
 }
 #: conversions are sent in batches of at most this many residents
 CHUNK = 10_000
+#: the item a cross-reference record names when the warrant's row lets B release no register item: the person's
+#: pseudonyms in A's and B's domains were linked (a record-only name, outside the policy's item vocabulary)
+LINK_ITEM = "link"
 _LIVE = (Status.ACTIVE.value, Status.INCOMING.value)
 
 
@@ -551,6 +561,123 @@ class ReleaseService:
                     if held is None or row.status in _LIVE or held.status not in _LIVE:
                         out[key] = row
         return out
+
+    # --- cross-references ----------------------------------------------------------------------------------
+
+    def record_cross_reference(
+        self,
+        rps: Sequence[bytes],
+        query: CrossReferenceQuery,
+        *,
+        warrant_keys: Mapping[str, Ed25519PublicKey],
+    ) -> list[CrossReferenceStatus]:
+        """Record a cross-reference for the residents the locator routed here (the record leg of A → B under a
+        warrant); returns per person whether the allowed record is in place — only those may agency B receive.
+
+        The national decision point decides ``cross-reference`` on the warrant (checked against the watchdog's own
+        register, its persons counted there), each resident's facts narrow it, and the access records — action
+        ``cross-reference``, actor A, the warrant, sealed until the warrant's date — commit and reach the public
+        log before this returns.  A refusal here is recorded too (the person's pseudonym did reach this register),
+        sealed like the allowed record would have been, so a refusal cannot reveal a sealed investigation
+        (``warrant_keys``: the watchdog's published keys, to read the warrant's seal when the decision point
+        refused it).  A resident already recorded for this request (a re-run after a crash) is not recorded again:
+        the earlier outcome stands, returned once every record is in the public log."""
+        check_domain(query.requester, field="requester")
+        check_domain(query.target, field="target")
+        check_purpose(query.purpose)
+        found = self._by_rp(rps)
+        rows = {row.id: row for rp in rps if (row := found.get(rp)) is not None}
+        done = self._cross_referenced(query.request_id, list(rows))
+        if done:
+            self.register.publish_pending()  # what a failed append left behind goes out before anything leaves
+        new = [row for rid, row in rows.items() if rid not in done]
+        if new:
+            done |= self._record_cross_reference(new, query, warrant_keys)
+        out: list[CrossReferenceStatus] = []
+        for rp in rps:
+            row = found.get(rp)
+            out.append("not-found" if row is None else "recorded" if done[row.id] == "allow" else "refused")
+        return out
+
+    def _cross_referenced(self, request_id: str, resident_ids: Sequence[int]) -> dict[int, str]:
+        c = st.cross_reference.c
+        out: dict[int, str] = {}
+        with self.register.engine.connect() as conn:
+            for batch in _batches(list(resident_ids), 1000):
+                for row in conn.execute(
+                    sa.select(c.resident_id, c.decision).where(c.request_id == request_id, c.resident_id.in_(batch))
+                ):
+                    out[row.resident_id] = row.decision
+        return out
+
+    def _record_cross_reference(
+        self, rows: Sequence[Any], query: CrossReferenceQuery, warrant_keys: Mapping[str, Ed25519PublicKey]
+    ) -> dict[int, str]:
+        request = AccessRequest(
+            requester=query.requester,
+            requester_kind="agency",
+            action="cross-reference",
+            purpose=query.purpose,
+            items=frozenset(),
+            at=self._clock(),
+            warrant=query.warrant,
+            from_domain=query.requester,
+            to_domain=query.target,
+            count=len(rows),
+            municipality=self.code,
+        )
+        decision = self.pdp.decide(request)
+        try:
+            warrant: Warrant | None = verify_warrant(query.warrant, warrant_keys)
+        except Refused:
+            warrant = None
+        seal = decision.sealed_until if decision.allow else warrant.sealed_until if warrant else None
+        if seal is not None and seal <= self.register.today():
+            seal = None  # the seal has passed: the resident may match the entry at once
+        check = _SubjectCheck(self.pdp, decision, request)
+        facts = self.facts.snapshot()
+        groups: dict[tuple[Any, ...], list[int]] = defaultdict(list)
+        outcome: dict[int, str] = {}
+        for row in rows:
+            d = check(facts(row.handle)) if decision.allow else decision
+            # a cross-reference releases no register item: the record says the person was linked, and with
+            # which items B may answer A where the warrant's row names any
+            items = (tuple(sorted(d.items)) or (LINK_ITEM,)) if d.allow else ()
+            key = (d.allow, items, d.legal_basis, d.warrant or (warrant.id if warrant else None), d.reasons)
+            groups[key].append(row.id)
+            outcome[row.id] = "allow" if d.allow else "deny"
+        now = self._clock()
+        with self.register.transaction() as conn:
+            for (allow, items, basis, wid, reasons), ids in groups.items():
+                self.register.record_release(
+                    conn,
+                    ids,
+                    action="cross-reference",
+                    purpose=query.purpose,
+                    items=items,
+                    requester=query.requester,
+                    legal_basis=basis[:64] if basis else None,
+                    warrant=wid,
+                    decision="allow" if allow else "deny",
+                    reason_codes=reasons,
+                    sealed_until=seal,
+                )
+            # the unique constraint makes a concurrent run of the same request fail here, recording nothing twice
+            conn.execute(
+                st.cross_reference.insert(),
+                [
+                    {"request_id": query.request_id, "resident_id": rid, "decision": d, "at": now}
+                    for rid, d in outcome.items()
+                ],
+            )
+        log.info(
+            "municipality %s recorded a cross-reference by %s: n=%d, refused %d",
+            self.code,
+            query.requester,
+            len(outcome),
+            sum(1 for d in outcome.values() if d == "deny"),
+        )
+        return outcome
 
     # --- change notices ------------------------------------------------------------------------------------
 

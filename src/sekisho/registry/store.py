@@ -252,6 +252,19 @@ access = sa.Table(
 sa.Index("reg_access_resident", access.c.resident_id, access.c.at)
 sa.Index("reg_access_unpublished", access.c.log_index)
 
+# the cross-references recorded here: one row per (request, resident), written with the access record, so that the
+# record leg of a re-run request (after a crash before agency B received it) records nobody twice
+cross_reference = sa.Table(
+    "reg_cross_reference",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("request_id", sa.String(64), nullable=False),
+    sa.Column("resident_id", sa.Integer, sa.ForeignKey("reg_resident.id"), nullable=False),
+    sa.Column("decision", sa.String(8), nullable=False),  # allow | deny, as the access record says
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.UniqueConstraint("request_id", "resident_id", name="reg_cross_reference_once"),
+)
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
