@@ -45,7 +45,7 @@ from sekisho.errors import InvalidInput, SekishoError
 from sekisho.registry import store as st
 from sekisho.registry.keys import kana_key, name_key
 from sekisho.registry.model import _ALPHABET, HEAD, EventKind, Status, format_handle
-from sekisho.registry.validate import ResidentItems, RowErrors, validate_columns
+from sekisho.registry.validate import IMPORT_COLUMNS, ResidentItems, RowErrors, validate_columns
 from sekisho.storage import is_postgres
 
 RESIDENT_COLUMNS = (
@@ -110,19 +110,13 @@ Row = tuple[Any, ...]
 Errors = list[tuple[int, SekishoError]]
 
 
-def _validated_columns() -> tuple[str, ...]:
-    from sekisho.registry.validate import _COLUMNS
-
-    return _COLUMNS
-
-
 # --- reading ------------------------------------------------------------------------------------------------
 
 
 #: a source row: (line number, cells in header order — or None when the line is unreadable, with the reason)
 SourceRow = tuple[int, list[str] | None, str]
 #: the columns a row is laid out in when it does not come from a CSV header (JSONL, in-process rows)
-STANDARD_HEADER: tuple[str, ...] = ("household", *_validated_columns())
+STANDARD_HEADER: tuple[str, ...] = IMPORT_COLUMNS
 
 
 def read_file(path: Path) -> tuple[list[str], Iterator[SourceRow]]:

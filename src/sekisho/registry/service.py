@@ -45,7 +45,7 @@ from sekisho.registry.model import (
     parse_handle,
     parse_household_handle,
 )
-from sekisho.registry.validate import ResidentItems, RowErrors, parse_event_date, validate_items
+from sekisho.registry.validate import IMPORT_COLUMNS, ResidentItems, RowErrors, parse_event_date, validate_items
 from sekisho.storage import is_postgres, open_party_db
 
 if TYPE_CHECKING:
@@ -1333,41 +1333,7 @@ class RegisterService:
         return done
 
 
-_ITEM_FIELDS = (
-    "relationship",
-    "household",
-    "family_name",
-    "given_name",
-    "family_name_kana",
-    "given_name_kana",
-    "kana_confirmed",
-    "former_family_name",
-    "former_family_name_kana",
-    "alias_name",
-    "alias_name_kana",
-    "alphabet_name",
-    "birth_date",
-    "sex",
-    "nationality",
-    "foreign_category",
-    "residence_status",
-    "period_of_stay",
-    "stay_expiry",
-    "residence_card_number",
-    "special_permanent_certificate_number",
-    "became_foreign_resident_on",
-    "postal_code",
-    "town",
-    "block",
-    "katagaki",
-    "became_resident_on",
-    "address_set_on",
-    "filed_on",
-    "previous_address",
-    "honseki",
-    "hittousha",
-    "benefits",
-)
+_ITEM_FIELDS = tuple(c for c in IMPORT_COLUMNS if c != "household")
 
 
 def items_text(r: Resident) -> dict[str, str]:

@@ -220,41 +220,18 @@ class RowErrors(InvalidInput):
 _NO_BENEFITS: frozenset[str] = frozenset()
 _EPOCH = PartialDate(year=None, month=None, day=None)
 
-#: the columns read for every row (foreign-resident columns are read per row, only for foreign residents)
-_COLUMNS = (
-    "nationality",
-    "relationship",
-    "family_name",
-    "given_name",
-    "family_name_kana",
-    "given_name_kana",
-    "alphabet_name",
-    "alias_name",
-    "alias_name_kana",
-    "former_family_name",
-    "former_family_name_kana",
-    "kana_confirmed",
-    "birth_date",
-    "sex",
-    "town",
-    "block",
-    "katagaki",
-    "postal_code",
-    "became_resident_on",
-    "address_set_on",
-    "filed_on",
-    "honseki",
-    "hittousha",
-    "previous_address",
-    "benefits",
-    "foreign_category",
-    "residence_status",
-    "residence_card_number",
-    "became_foreign_resident_on",
-    "period_of_stay",
-    "stay_expiry",
-    "special_permanent_certificate_number",
-)
+#: the columns of the import format (docs/import-format.md), in the order ``sekisho synth`` writes them; the
+#: one list every reader and writer of the format uses
+IMPORT_COLUMNS: Final = (
+    "household", "relationship", "family_name", "given_name", "family_name_kana", "given_name_kana",
+    "kana_confirmed", "former_family_name", "former_family_name_kana", "alias_name", "alias_name_kana",
+    "alphabet_name", "birth_date", "sex", "nationality", "foreign_category", "residence_status", "period_of_stay",
+    "stay_expiry", "residence_card_number", "special_permanent_certificate_number", "became_foreign_resident_on",
+    "postal_code", "town", "block", "katagaki", "became_resident_on", "address_set_on", "filed_on",
+    "previous_address", "honseki", "hittousha", "benefits",
+)  # fmt: skip
+#: what validation reads of a row: every item (the household key is the import's, not the record's)
+_COLUMNS: Final = tuple(c for c in IMPORT_COLUMNS if c != "household")
 
 
 def validate_items(row: Mapping[str, str], *, municipality: str, today: date) -> ResidentItems:

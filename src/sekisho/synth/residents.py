@@ -33,16 +33,11 @@ from sekisho.errors import InvalidInput
 from sekisho.jp.catalogue import Municipality, Town, catalogue, get_municipality, towns
 from sekisho.jp.people import nationalities
 from sekisho.jp.wareki import format_wareki, to_wareki
+from sekisho.registry.validate import IMPORT_COLUMNS
 from sekisho.synth import foreign as fx
 
-COLUMNS: Final = (
-    "household", "relationship", "family_name", "given_name", "family_name_kana", "given_name_kana",
-    "kana_confirmed", "former_family_name", "former_family_name_kana", "alias_name", "alias_name_kana",
-    "alphabet_name", "birth_date", "sex", "nationality", "foreign_category", "residence_status", "period_of_stay",
-    "stay_expiry", "residence_card_number", "special_permanent_certificate_number", "became_foreign_resident_on",
-    "postal_code", "town", "block", "katagaki", "became_resident_on", "address_set_on", "filed_on",
-    "previous_address", "honseki", "hittousha",
-)  # fmt: skip
+#: the import format's columns (sekisho.registry.validate.IMPORT_COLUMNS) but benefits, which synth leaves empty
+COLUMNS: Final = tuple(c for c in IMPORT_COLUMNS if c != "benefits")
 _INDEX: Final = {c: i for i, c in enumerate(COLUMNS)}
 
 DEFAULT_AS_OF: Final = date(2025, 10, 1)
