@@ -208,8 +208,10 @@ def test_an_application_serves_once_and_only_its_own_municipality(net: LocalNetw
         service.issue_card(net.pki(), app, authentication_csr=auth_csr, signature_csr=sign_csr)
     with pytest.raises(Conflict):
         service.application(net.pki(), agency, delivery_id=delivery, municipality=GIFU)
-    later = app.received_at + service.APPLICATION_TTL + timedelta(seconds=1)
     fresh = net.releases(GIFU).enrol([r.handle], agency="pki", purpose="pki.certificate").deliveries[0]
+    # measured from the fresh enrolment's own arrival: a slow run must not make it look recent
+    [arrived] = agency.delivered(fresh)
+    later = arrived.received_at + service.APPLICATION_TTL + timedelta(seconds=1)
     with pytest.raises(Refused):
         service.application(net.pki(), agency, delivery_id=fresh, municipality=GIFU, now=later)
 
