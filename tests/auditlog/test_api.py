@@ -70,6 +70,28 @@ def test_append_refuses_and_never_echoes(client: TestClient) -> None:
     assert "\u5c71\u7530".encode() not in resp.content
 
 
+def test_a_retried_append_is_not_made_twice(http_log: HttpAccessLog, log_service: LogService) -> None:
+    before = [make_entry() for _ in range(5)]
+    for e in before:
+        http_log.append(e)
+    lost = make_entry()
+    first = http_log.append(lost)  # say its answer was lost: the sender retries from the size it saw before
+    for _ in range(3):
+        http_log.append(make_entry())
+    size = log_service.size()
+    [again] = http_log.resend_many([lost], not_before=len(before))
+    assert again == first
+    assert log_service.size() == size
+    # an entry the log does not have is appended by the same call, in order with the found ones
+    new = make_entry()
+    receipts = http_log.resend_many([new, lost], not_before=len(before))
+    assert [r.index for r in receipts] == [size, first.index]
+    assert log_service.entries(start=size, end=size + 1) == [new]
+    # the bound is honoured: looking only after the entry's index does not find it (so it is appended again)
+    assert http_log.resend_many([lost], not_before=first.index + 1)[0].index == size + 1
+    assert log_service.resend_many([lost], not_before=0)[0].index == first.index
+
+
 def test_http_client_proves_from_tiles(http_log: HttpAccessLog, log_service: LogService, witness: Witness) -> None:
     k = derive_commitment_key(b"\x05" * 32)
     mine = {http_log.append(make_entry(k)).index for _ in range(3)}

@@ -105,6 +105,48 @@ def test_nothing_leaves_when_the_log_does_not_take_the_record(
     assert logged.publish_pending() == 0
 
 
+def test_a_retry_after_a_lost_answer_does_not_append_the_record_twice(
+    home: Home, logged: RegisterService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a = logged.add(person())
+    b = logged.add(person(household="h2", given_name="花子", given_name_kana="ハナコ", sex="女"))
+    logged.show(a.handle)  # the log has entries before the lost one: the retry must find it, not the first
+    log = logged.access_log
+    assert log is not None
+    append_many = log.append_many
+
+    def lost_answer(entries: list[bytes]) -> object:
+        append_many(entries)  # the log took the entries...
+        raise ConnectionError("connection reset")  # ...and the answer never came back
+
+    monkeypatch.setattr(log, "append_many", lost_answer)
+    with pytest.raises(Unavailable):
+        logged.show(b.handle)
+    monkeypatch.undo()
+    served = LogService.open(home)
+    try:
+        size = served.size()
+        [row] = [x for x in _access_rows(logged) if x.log_index is None]
+        assert row.log_floor is not None and row.log_floor <= size - 1
+        assert logged.publish_pending() == 1
+        assert served.size() == size  # found where the lost append put it, not appended again
+        [again] = [x for x in _access_rows(logged) if x.id == row.id]
+        assert again.log_index == size - 1
+        assert served.entries(start=size - 1, end=size) == [row.entry.encode()]
+        # a record whose first append never happened is still appended by the same retry path
+        monkeypatch.setattr(log, "append_many", lambda entries: (_ for _ in ()).throw(ConnectionError("down")))
+        with pytest.raises(Unavailable):
+            logged.show(a.handle)
+        monkeypatch.undo()
+        assert logged.publish_pending() == 1
+        assert served.size() == size + 1
+    finally:
+        served.close()
+    # every entry in the log exactly once
+    indexes = [x.log_index for x in _access_rows(logged)]
+    assert None not in indexes and len(set(indexes)) == len(indexes)
+
+
 def test_a_residents_list_is_complete_and_verifies(home: Home, logged: RegisterService) -> None:
     a = logged.add(person())
     b = logged.add(person(household="h2", given_name="花子", given_name_kana="ハナコ", sex="女"))

@@ -3,7 +3,8 @@
     GET  /checkpoint                      the latest *witnessed* checkpoint (text/plain; charset=utf-8)
     GET  /tile/<L>/<N>[.p/<W>]            Merkle tree tiles (application/octet-stream, immutable)
     GET  /tile/entries/<N>[.p/<W>]        entry bundles (gzip when the client accepts it)
-    POST /append                          one canonical entry (application/octet-stream) -> {"index", "leaf_hash"}
+    POST /append[?not_before=N]           one canonical entry (application/octet-stream) -> {"index", "leaf_hash"};
+                                          with not_before, a retry: the entry's index if it is already there
     GET  /proof/inclusion?index=&size=    convenience: the same proofs a client can compute from tiles
     GET  /proof/consistency?old=&new=
     POST /add-checkpoint                  the witness (c2sp.org/tlog-witness)
@@ -53,8 +54,14 @@ def log_router(service: LogService) -> APIRouter:
         return Response(data, media_type="application/octet-stream", headers=_IMMUTABLE)
 
     @router.post("/append")
-    async def append(request: Request) -> Response:
-        receipt = await service.append_async(await request.body())
+    async def append(request: Request, not_before: Annotated[int | None, Query(ge=0)] = None) -> Response:
+        # not_before: a retry of an append whose answer was lost; an entry already at or after it is not
+        # appended again (LogService.resend_many)
+        body = await request.body()
+        if not_before is None:
+            receipt = await service.append_async(body)
+        else:
+            receipt = await service.resend_async(body, not_before=not_before)
         return _json({"index": receipt.index, "leaf_hash": receipt.leaf_hash.hex()})
 
     @router.get("/proof/inclusion")

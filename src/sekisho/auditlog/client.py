@@ -36,6 +36,11 @@ class AccessLog(Protocol):
         """Append entries (consecutive indices where the log can); return only once all are durable."""
         ...
 
+    def resend_many(self, entries: Sequence[bytes], *, not_before: int) -> list[AppendReceipt]:
+        """Entries whose earlier append may have happened (its answer was lost): each one's index if the log
+        already has it at ``not_before`` or later, else appended now.  Never appends an entry twice."""
+        ...
+
     def latest_witnessed_checkpoint(self) -> Checkpoint:
         """The newest checkpoint that the log signed and the trusted witnesses cosigned (verified)."""
         ...
@@ -84,6 +89,9 @@ class InProcessAccessLog(_TrustMixin):
 
     def append_many(self, entries: Sequence[bytes]) -> list[AppendReceipt]:
         return self.service.append_many(entries)
+
+    def resend_many(self, entries: Sequence[bytes], *, not_before: int) -> list[AppendReceipt]:
+        return self.service.resend_many(entries, not_before=not_before)
 
     def latest_witnessed_note(self) -> str:
         note = self.service.latest_checkpoint(witnessed=True)
@@ -149,10 +157,19 @@ class HttpAccessLog(_TrustMixin):
         # one request per entry: the tiles API's append endpoint takes one entry (the log batches commits)
         return [self.append(e) for e in entries]
 
+    def resend_many(self, entries: Sequence[bytes], *, not_before: int) -> list[AppendReceipt]:
+        return [self._post_append(e, {"not_before": str(not_before)}) for e in entries]
+
     def append(self, entry_bytes: bytes) -> AppendReceipt:
+        return self._post_append(entry_bytes, None)
+
+    def _post_append(self, entry_bytes: bytes, params: dict[str, str] | None) -> AppendReceipt:
         try:
             resp = self._http.post(
-                self.base + "append", content=entry_bytes, headers={"content-type": "application/octet-stream"}
+                self.base + "append",
+                content=entry_bytes,
+                params=params,
+                headers={"content-type": "application/octet-stream"},
             )
         except httpx.HTTPError as exc:
             raise Unavailable(

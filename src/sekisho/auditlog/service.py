@@ -209,6 +209,38 @@ class LogService:
             validate_encoded(e)
         return self.sequencer.append_many(entries)
 
+    def resend_many(self, entries: Sequence[bytes], *, not_before: int) -> list[AppendReceipt]:
+        """Append entries whose earlier append may or may not have happened (the answer was lost), once.
+
+        An entry already in the log at an index ``>= not_before`` (the sender's lower bound on where it can
+        be: the log's size before the first attempt) gets that index back; the others are appended.  Access
+        entries are unique (each carries its own nonce), so the same bytes at an index means the same record.
+        The lookup runs before the append: a first attempt that is still queued in the writer when its retry
+        arrives could land twice (a sender retries only after the first attempt failed, so in practice never).
+        """
+        for e in entries:
+            validate_encoded(e)
+        hashes = [merkle.hash_leaf(e) for e in entries]
+        with self.engine.connect() as conn:
+            found = store.find_leaf_hashes(conn, set(hashes), max(0, not_before))
+        missing = [e for e, h in zip(entries, hashes, strict=True) if h not in found]
+        appended = iter(self.sequencer.append_many(missing) if missing else [])
+        return [AppendReceipt(index=found[h], leaf_hash=h) if h in found else next(appended) for h in hashes]
+
+    async def resend_async(self, entry: bytes, *, not_before: int) -> AppendReceipt:
+        """:meth:`resend_many` of one entry, from a coroutine (the HTTP append with ``not_before``)."""
+        validate_encoded(entry)
+        h = merkle.hash_leaf(entry)
+
+        def lookup() -> dict[bytes, int]:
+            with self.engine.connect() as conn:
+                return store.find_leaf_hashes(conn, {h}, max(0, not_before))
+
+        found = await asyncio.to_thread(lookup)
+        if h in found:
+            return AppendReceipt(index=found[h], leaf_hash=h)
+        return await self.append_async(entry)
+
     async def append_async(self, entry: bytes) -> AppendReceipt:
         """Append from a coroutine; fastest on the loop the writer runs on (see :meth:`start`)."""
         validate_encoded(entry)

@@ -95,6 +95,23 @@ def leaf_hashes(conn: sa.Connection, start: int, end: int) -> list[bytes]:
     return [bytes(r[1]) for r in rows]
 
 
+def find_leaf_hashes(conn: sa.Connection, wanted: set[bytes], start: int, *, chunk: int = 50_000) -> dict[bytes, int]:
+    """Where the leaves with these hashes are, looking from index ``start`` to the end (a retry's scan: the
+    log keeps no index by hash, so the caller bounds the range with the smallest index the entry can have)."""
+    found: dict[bytes, int] = {}
+    while len(found) < len(wanted):
+        rows = conn.execute(
+            sa.select(leaf.c.idx, leaf.c.leaf_hash).where(leaf.c.idx >= start).order_by(leaf.c.idx).limit(chunk)
+        ).all()
+        for idx, h in rows:
+            if bytes(h) in wanted:
+                found.setdefault(bytes(h), int(idx))
+        if len(rows) < chunk:
+            break
+        start = int(rows[-1][0]) + 1
+    return found
+
+
 def entries(conn: sa.Connection, start: int, end: int) -> list[bytes]:
     rows = conn.execute(
         sa.select(leaf.c.idx, leaf.c.entry).where(leaf.c.idx >= start, leaf.c.idx < end).order_by(leaf.c.idx)

@@ -160,6 +160,9 @@ class RegisterService:
         if pp_key is not None:
             # the bulk import's PPs (its writer calls this): in bulk, over a process pool
             self.pp_of_roots = bulk_pps(pp_key)
+        #: one past the highest log index this register has been given: the log was at least that large
+        #: before any record written from now on was sent (read from the database when first needed)
+        self._log_floor: int | None = None
 
     # --- opening -----------------------------------------------------------------------------------------
 
@@ -209,11 +212,17 @@ class RegisterService:
             _UNPUBLISHED.reset(token)
         self._publish(pending)
 
-    def _publish(self, pending: Sequence[_Unpublished]) -> None:
+    def _publish(self, pending: Sequence[_Unpublished], *, not_before: int | None = None) -> None:
+        """Append the records' entries; ``not_before`` marks a retry (the entries may be in the log already,
+        at that index or later) so that an append whose answer was lost is not made twice."""
         if not pending or self.access_log is None:
             return
+        entries = [p.entry for p in pending]
         try:
-            receipts = self.access_log.append_many([p.entry for p in pending])
+            if not_before is None:
+                receipts = self.access_log.append_many(entries)
+            else:
+                receipts = self.access_log.resend_many(entries, not_before=not_before)
         except SekishoError:
             raise
         except Exception as exc:
@@ -229,19 +238,28 @@ class RegisterService:
                 .values(log_index=sa.bindparam("index")),
                 [{"row_id": p.row_id, "index": r.index} for p, r in zip(pending, receipts, strict=True)],
             )
+        top = max(r.index for r in receipts) + 1
+        self._log_floor = top if self._log_floor is None else max(self._log_floor, top)
 
     def publish_pending(self, *, limit: int = 10_000) -> int:
         """Append access records that a failed append left unpublished (oldest first); how many were sent."""
         with self.engine.connect() as conn:
             rows = conn.execute(
-                sa.select(st.access.c.id, st.access.c.entry)
+                sa.select(st.access.c.id, st.access.c.entry, st.access.c.log_floor)
                 .where(st.access.c.log_index.is_(None), st.access.c.entry.is_not(None))
                 .order_by(st.access.c.id)
                 .limit(limit)
             ).all()
         pending = [_Unpublished(row.id, row.entry.encode()) for row in rows]
-        self._publish(pending)
+        # the first append may have reached the log and only its answer been lost: look before appending again
+        self._publish(pending, not_before=min((row.log_floor or 0 for row in rows), default=0))
         return len(pending)
+
+    def _floor(self, conn: Connection) -> int:
+        if self._log_floor is None:
+            top = conn.execute(sa.select(sa.func.max(st.access.c.log_index))).scalar()
+            self._log_floor = 0 if top is None else int(top) + 1
+        return self._log_floor
 
     def _transfer_annex(self) -> TransferAnnex:
         """The support measures of this municipality (``sekisho.policy.municipality``, in this same database unless
@@ -1206,6 +1224,7 @@ class RegisterService:
                 sa.select(st.resident.c.id, st.resident.c.root).where(st.resident.c.id.in_(resident_ids))
             ).all()
         )
+        floor = self._floor(conn)
         rows: list[dict[str, Any]] = []
         for rid in resident_ids:
             record = builder.build(derive_commitment_key(bytes(roots[rid])))
@@ -1228,6 +1247,7 @@ class RegisterService:
                     "nonce": record.nonce.hex(),
                     "sealed_until": sealed_until,
                     "log_index": None,
+                    "log_floor": floor,
                     "leaf_hash": hash_leaf(entry).hex(),
                     "entry": entry.decode(),
                 }

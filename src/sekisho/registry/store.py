@@ -245,6 +245,9 @@ access = sa.Table(
     sa.Column("nonce", sa.String(32), nullable=False),
     sa.Column("sealed_until", sa.Date, nullable=True),
     sa.Column("log_index", sa.BigInteger, nullable=True),
+    # a lower bound on log_index, known when the record was written: a retry whose first append's answer was
+    # lost looks for the entry from here on instead of appending it twice (RegisterService.publish_pending)
+    sa.Column("log_floor", sa.BigInteger, nullable=True),
     sa.Column("leaf_hash", sa.String(64), nullable=True),
     # the public log entry exactly as appended (canonical JSON, sekisho.auditlog.entry): its hash is the leaf
     sa.Column("entry", sa.Text, nullable=True),
