@@ -179,3 +179,58 @@ def test_cli_import_reports_bad_rows_with_exit_code_2(home: Home, tmp_path: Path
     result = runner.invoke(app, ["registry", "import", str(good), "-m", GIFU, "--json"], env=env)
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["rows"] == 1
+
+
+def _stored(svc: RegisterService) -> list[tuple[object, ...]]:
+    skip = {"id", "handle", "root", "household_id", "created_at", "updated_at", "batch_id"}
+    cols = [c for c in st.resident.c if c.name not in skip]
+    with svc.engine.connect() as conn:
+        return sorted(tuple(r) for r in conn.execute(sa.select(*cols)).all())
+
+
+@pytest.mark.parametrize("parts", [1, 2])
+def test_a_shift_jis_csv_from_excel_imports_like_its_utf8_original(
+    home: Home, tmp_path: Path, synth_file: Path, parts: int
+) -> None:
+    """Excel in Japan saves CSV as CP932 (Shift_JIS with Windows' extensions), CRLF line ends: a clerk's file."""
+    text = synth_file.read_text(encoding="utf-8")
+    sjis = tmp_path / "excel.csv"
+    sjis.write_bytes(text.replace("\n", "\r\n").encode("cp932"))
+    assert bulk.file_facts(sjis)[2] == bulk.CP932
+    assert bulk.file_facts(synth_file)[2] == bulk.UTF8
+    stored = []
+    for path, suffix in ((synth_file, "u"), (sjis, "s")):
+        h = Home(root=tmp_path / suffix, db_url=home.db_url, namespace=home.namespace + suffix)
+        h.root.mkdir()
+        svc = RegisterService.create(h, GIFU, today=lambda: TODAY)
+        assert svc.import_file(path, parts=parts).rows == 3000
+        stored.append(_stored(svc))
+        svc.engine.dispose()
+    assert stored[0] == stored[1]
+
+
+@pytest.mark.parametrize(
+    ("name", "payload", "message"),
+    [
+        ("binary.csv", b"\x80\x81\xff\xfe not text\n", "is neither UTF-8 nor Shift_JIS (CP932) text"),
+        ("sjis.jsonl", '{"family_name": "髙橋"}\n'.encode("cp932"), "is not UTF-8 text (JSON Lines must be UTF-8)"),
+    ],
+)
+def test_a_file_in_another_encoding_is_refused_whole_with_one_line(
+    home: Home, tmp_path: Path, synth_file: Path, name: str, payload: bytes, message: str
+) -> None:
+    runner = CliRunner()
+    env = {"SEKISHO_HOME": str(home.root)} | ({"SEKISHO_DB": home.db_url} if home.db_url else {})
+    if home.namespace:
+        env["SEKISHO_DB_NAMESPACE"] = home.namespace
+    assert runner.invoke(app, ["registry", "init", "-m", GIFU], env=env).exit_code == 0
+    path = tmp_path / name
+    # a CSV: a good header and good rows first, so that only the encoding check can refuse it
+    head = b"" if name.endswith(".jsonl") else synth_file.read_bytes()[:2000].rsplit(b"\n", 1)[0] + b"\n"
+    path.write_bytes(head + payload)
+    result = runner.invoke(app, ["registry", "import", str(path), "-m", GIFU], env=env)
+    assert result.exit_code == 2
+    assert result.output.strip() == f"sekisho: error: file: {message}"
+    svc = RegisterService.open(home, GIFU)
+    assert _counts(svc)["reg_resident"] == 0
+    svc.engine.dispose()

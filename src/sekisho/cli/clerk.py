@@ -494,7 +494,7 @@ def import_(
     svc = _service(home, db, municipality, clerk)
     from sekisho.registry.bulk import file_facts
 
-    _, lines = file_facts(file)
+    _, lines, _ = file_facts(file)
     with progress("importing", max(lines - 1, 0)) as advance:
         result = svc.import_file(file, advance=advance)
     out = {"batch": result.batch_id, "rows": result.rows, "households": result.households}

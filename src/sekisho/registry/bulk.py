@@ -22,6 +22,7 @@ Nothing is written if any row is bad: the writer's transaction is rolled back.
 from __future__ import annotations
 
 import base64
+import codecs
 import csv
 import gc
 import hashlib
@@ -119,12 +120,22 @@ SourceRow = tuple[int, list[str] | None, str]
 STANDARD_HEADER: tuple[str, ...] = IMPORT_COLUMNS
 
 
-def read_file(path: Path) -> tuple[list[str], Iterator[SourceRow]]:
-    """The header and rows of a CSV (header row first) or JSONL import file.  An unreadable line comes out as a
-    row without cells, so that it is reported with its line number like any bad row."""
-    if path.suffix.lower() in (".jsonl", ".ndjson"):
+#: the text encodings an import file may come in: UTF-8 (a BOM is skipped), and for CSV also Shift_JIS as
+#: Windows writes it (CP932) — what Excel in Japan saves "CSV (comma delimited)" as, so what a clerk has
+UTF8, CP932 = "utf-8-sig", "cp932"
+
+
+def _is_jsonl(path: Path) -> bool:
+    return path.suffix.lower() in (".jsonl", ".ndjson")
+
+
+def read_file(path: Path, *, encoding: str = UTF8) -> tuple[list[str], Iterator[SourceRow]]:
+    """The header and rows of a CSV (header row first) or JSONL import file, in ``encoding`` (from
+    :func:`file_facts`).  An unreadable line comes out as a row without cells, so that it is reported with its
+    line number like any bad row."""
+    if _is_jsonl(path):
         return list(STANDARD_HEADER), _jsonl_rows(path)
-    f = path.open(encoding="utf-8-sig", newline="")
+    f = path.open(encoding=encoding, newline="")
     reader = csv.reader(f)
     header = next(reader, None)
     if not header or "household" not in header:
@@ -168,18 +179,50 @@ def _text(value: object) -> str:
     return "" if value is None else str(value)
 
 
-def file_facts(path: Path) -> tuple[str, int]:
-    """SHA-256 of the file (recorded with the batch) and its number of lines (for progress and planning)."""
+def _decodes(path: Path, encoding: str) -> bool:
+    decoder = codecs.getincrementaldecoder(encoding)()
+    try:
+        with path.open("rb") as f:
+            while chunk := f.read(1 << 20):
+                decoder.decode(chunk)
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def file_facts(path: Path) -> tuple[str, int, str]:
+    """SHA-256 of the file (recorded with the batch), its number of lines (for progress and planning) and its
+    text encoding: UTF-8 when the whole file decodes as UTF-8, else CP932 when it decodes as that (CSV only).
+    Decided before any row is read, so that a file in another encoding is refused whole, with one message."""
     digest = hashlib.sha256()
     lines = 0
+    utf8 = codecs.getincrementaldecoder(UTF8)()
+    is_utf8 = True
     try:
         with path.open("rb") as f:
             while chunk := f.read(1 << 20):
                 digest.update(chunk)
                 lines += chunk.count(b"\n")
+                if is_utf8:
+                    try:
+                        utf8.decode(chunk)
+                    except UnicodeDecodeError:
+                        is_utf8 = False
+        if is_utf8:
+            try:
+                utf8.decode(b"", final=True)
+            except UnicodeDecodeError:
+                is_utf8 = False
+        if is_utf8:
+            return digest.hexdigest(), lines, UTF8
+        if not _is_jsonl(path) and _decodes(path, CP932):
+            return digest.hexdigest(), lines, CP932
     except OSError as exc:
         raise InvalidInput("cannot be read", field="file") from exc
-    return digest.hexdigest(), lines
+    if _is_jsonl(path):
+        raise InvalidInput("is not UTF-8 text (JSON Lines must be UTF-8)", field="file")
+    raise InvalidInput("is neither UTF-8 nor Shift_JIS (CP932) text", field="file")
 
 
 # --- preparing rows -----------------------------------------------------------------------------------------
@@ -411,11 +454,11 @@ def _bulk_handle(prefix: str) -> str:
 # --- parallel preparation -----------------------------------------------------------------------------------
 
 
-def _worker(path: Path, plan: Plan, part: int, conn: Any) -> None:
+def _worker(path: Path, plan: Plan, part: int, conn: Any, encoding: str) -> None:
     _handle_pool.clear()  # inherited from the parent at fork: every process must draw its own
     gc.disable()  # a short-lived process making millions of acyclic objects: the collector only costs time
     try:
-        header, rows = read_file(path)
+        header, rows = read_file(path, encoding=encoding)
         for item in prepare(header, rows, plan, part):
             conn.send(item)
         conn.send(None)
@@ -427,10 +470,10 @@ def _worker(path: Path, plan: Plan, part: int, conn: Any) -> None:
         conn.close()
 
 
-def prepare_file(path: Path, plan: Plan) -> Iterator[tuple[list[Row], list[Row], Errors]]:
+def prepare_file(path: Path, plan: Plan, *, encoding: str = UTF8) -> Iterator[tuple[list[Row], list[Row], Errors]]:
     """:func:`prepare` over a file, in ``plan.parts`` forked processes (in this process when parts == 1)."""
     if plan.parts == 1:
-        header, rows = read_file(path)
+        header, rows = read_file(path, encoding=encoding)
         yield from prepare(header, rows, plan)
         return
     ctx = multiprocessing.get_context("fork")
@@ -438,7 +481,7 @@ def prepare_file(path: Path, plan: Plan) -> Iterator[tuple[list[Row], list[Row],
     procs = []
     for part in range(plan.parts):
         parent, child = ctx.Pipe(duplex=False)
-        p = ctx.Process(target=_worker, args=(path, plan, part, child), daemon=True)
+        p = ctx.Process(target=_worker, args=(path, plan, part, child, encoding), daemon=True)
         p.start()
         child.close()
         pipes.append(parent)

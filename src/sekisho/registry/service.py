@@ -905,10 +905,14 @@ class RegisterService:
         """Import a CSV or JSONL file (docs/import-format.md), validated in one process per core."""
         from sekisho.registry import bulk
 
-        digest, lines = bulk.file_facts(path)
+        digest, lines, encoding = bulk.file_facts(path)
         n = parts or bulk.default_parts()
         return self._import(
-            lambda plan: bulk.prepare_file(path, plan), expected=lines, source_sha256=digest, parts=n, advance=advance
+            lambda plan: bulk.prepare_file(path, plan, encoding=encoding),
+            expected=lines,
+            source_sha256=digest,
+            parts=n,
+            advance=advance,
         )
 
     def _import(
