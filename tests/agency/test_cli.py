@@ -71,6 +71,8 @@ def test_create_enroll_lookup_notices_export(cli: Any, home: Home, tmp_path: Pat
     cli("agency", "export", "pension", "--out", str(out))
     rows = list(csv.DictReader(out.open(encoding="utf-8")))
     assert len(rows) == 2 and all(r["pseudonym"].startswith("sks1:pension:") for r in rows)
+    with pytest.raises(AssertionError, match="sekisho: error: out: cannot be written"):
+        cli("agency", "export", "pension", "--out", str(tmp_path / "no-such-dir" / "pension.csv"))
     assert "handle" not in rows[0]
     mine = next(r["pseudonym"] for r in rows if r["name"] == "髙橋\u3000健一")
 

@@ -171,6 +171,11 @@ def test_cli_errors_are_one_line_exit_2(tmp_path: Path) -> None:
     assert res.exit_code == 2
     res = CliRunner().invoke(app, ["synth", "residents", "-m", "210005", "-n", "5", "-o", str(tmp_path / "x.csv")])
     assert res.exit_code == 2
+    nowhere = tmp_path / "no-such-dir" / "x.csv"
+    res = CliRunner().invoke(app, ["synth", "residents", "-m", "212016", "-n", "5", "-o", str(nowhere)])
+    assert res.exit_code == 2
+    assert res.output.strip() == "sekisho: error: out: cannot be written"
+    assert not nowhere.parent.exists()
 
 
 def test_municipality_commands() -> None:

@@ -660,7 +660,11 @@ class AgencyService:
         """Write the whole table: pseudonym text, status, then one column per attribute held.  Returns rows."""
         rows = self.persons()
         columns = sorted({k for r in rows for k in r.attributes})
-        with out.open("w", encoding="utf-8", newline="") as f:
+        try:
+            f = out.open("w", encoding="utf-8", newline="")
+        except OSError as exc:
+            raise InvalidInput("cannot be written", field="out") from exc
+        with f:
             w = csv.writer(f)
             w.writerow(["pseudonym", "status", *columns])
             for r in rows:

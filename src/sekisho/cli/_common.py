@@ -22,6 +22,7 @@ from rich.progress import (
 )
 
 from sekisho.config import Home
+from sekisho.errors import InvalidInput
 
 console = Console()
 err_console = Console(stderr=True)
@@ -51,6 +52,17 @@ def _default(obj: Any) -> Any:
     if hasattr(obj, "isoformat"):
         return obj.isoformat()
     raise TypeError
+
+
+def write_out(path: Path, data: bytes | str) -> None:
+    """Write a command's ``--out`` file; a path that cannot be written is the user's bad input (exit 2)."""
+    try:
+        if isinstance(data, str):
+            path.write_text(data, encoding="utf-8")
+        else:
+            path.write_bytes(data)
+    except OSError as exc:
+        raise InvalidInput("cannot be written", field="out") from exc
 
 
 def print_json(data: Any) -> None:

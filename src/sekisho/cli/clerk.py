@@ -14,7 +14,7 @@ import typer
 from rich.panel import Panel
 from rich.table import Table
 
-from sekisho.cli._common import DbOpt, HomeOpt, JsonOpt, console, home_of, print_json, progress
+from sekisho.cli._common import DbOpt, HomeOpt, JsonOpt, console, home_of, print_json, progress, write_out
 from sekisho.cli.registry import registry_app
 from sekisho.errors import InvalidInput
 from sekisho.registry.model import HistoryEntry, Household, Resident
@@ -526,7 +526,7 @@ def access_list(
     listing = _service(home, db, municipality, clerk).access_list(handle, since_size=since_size)
     doc = access_list_json(listing)
     if out is not None:
-        out.write_text(json.dumps(doc, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        write_out(out, json.dumps(doc, ensure_ascii=False, indent=2) + "\n")
     if as_json:
         print_json(doc)
         return

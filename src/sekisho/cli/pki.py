@@ -13,7 +13,7 @@ import typer
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from sekisho.cli._common import DbOpt, HomeOpt, JsonOpt, console, home_of, print_json
+from sekisho.cli._common import DbOpt, HomeOpt, JsonOpt, console, home_of, print_json, write_out
 from sekisho.config import Home
 from sekisho.errors import InvalidInput
 from sekisho.pki import login as proto
@@ -211,7 +211,7 @@ def crl_cmd(
     pki = service.Pki.open(home_of(home, db))
     crl = service.crl(pki, ca_id=_ca_id(ca))
     if out:
-        out.write_bytes(crl.public_bytes(Encoding.DER))
+        write_out(out, crl.public_bytes(Encoding.DER))
     else:
         sys.stdout.write(crl.public_bytes(Encoding.PEM).decode())
 
@@ -284,7 +284,7 @@ def export_chain_cmd(
         certs = service.cross_certificates(pki.engine, for_prefecture=for_prefecture)
     pem = b"".join(c.public_bytes(Encoding.PEM) for c in certs)
     if out:
-        out.write_bytes(pem)
+        write_out(out, pem)
     else:
         sys.stdout.write(pem.decode())
 

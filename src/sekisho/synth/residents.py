@@ -655,5 +655,9 @@ def generate_file(
     if count < 0:
         raise InvalidInput("the count must not be negative", field="count")
     gen = Generator(municipality, seed=seed, foreign_share=foreign_share, as_of=as_of)
-    with path.open("w", encoding="utf-8", newline="") as f:
+    try:
+        f = path.open("w", encoding="utf-8", newline="")
+    except OSError as exc:  # no such directory, no permission, a directory: the path is the user's input
+        raise InvalidInput("cannot be written", field="out") from exc
+    with f:
         return write(f, gen, count, fmt, advance)
