@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from sekisho.cli import app
 from sekisho.config import Home
+from sekisho.policy.anomaly import JST
 from sekisho.policy.api import create_app
 from sekisho.policy.service import Watchdog
 from sekisho.registry.model import new_handle
@@ -46,7 +47,9 @@ def test_cli_pia_and_warrant_lifecycle(home: Home) -> None:
     )
     assert code == 0 and "marketing" in json.loads(out)["reasons"]
 
-    expires = (NOW + timedelta(days=20)).date().isoformat()
+    # the command runs on the real clock: from today in Japan, not from NOW (a fixed date, once past, would make
+    # the request refused as ending before it starts)
+    expires = (datetime.now(JST) + timedelta(days=20)).date().isoformat()
     code, out = _run(
         home,
         "warrant",
