@@ -149,6 +149,7 @@ class RegisterService:
         self.code = municipality.code
         self.actor = actor or Actor()
         self._today = today or date.today
+        self._own_today = today is not None
         self.directory = directory
         self.events = events
         #: polymorphic pseudonyms for new roots, set when the register has joined the network
@@ -198,6 +199,14 @@ class RegisterService:
 
     def today(self) -> date:
         return self._today()
+
+    def _policy_clock(self) -> datetime:
+        """The annex's clock on this register's day: a register run on another day (a test's clock, a replay)
+        must judge a support measure's expiry on that day, not on the machine's."""
+        from sekisho.policy.anomaly import JST
+
+        now = datetime.now(JST)
+        return datetime.combine(self._today(), now.timetz()) if self._own_today else now
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
@@ -270,7 +279,7 @@ class RegisterService:
             from sekisho.storage import migrate
 
             migrate(self.engine, "policy")
-            self.annex = MunicipalityPolicy(engine=self.engine, code=self.code)
+            self.annex = MunicipalityPolicy(engine=self.engine, code=self.code, clock=self._policy_clock)
         return self.annex
 
     # --- reads (each writes an access record first) -------------------------------------------------------
