@@ -10,7 +10,7 @@ import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 from rich.console import Console
@@ -20,6 +20,7 @@ from rich.table import Table
 from sekisho.config import Home
 from sekisho.errors import SekishoError
 from sekisho.jp.catalogue import catalogue
+from sekisho.jp.clock import japan_today
 from sekisho.network.local import LocalDirectory
 from sekisho.registry.model import Resident
 from sekisho.registry.service import Actor, RegisterService
@@ -122,7 +123,7 @@ def run(
 
     step("Procedures: a birth, a move within the city, a death")
     head = next(r for r in hits if r.is_head) if any(r.is_head for r in hits) else hits[0]
-    today = date.today()
+    today = japan_today()
     child, late = gifu.birth(
         {
             "family_name": head.family_name,

@@ -11,7 +11,8 @@ import random
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from sekisho.policy.anomaly import JST, Alert, Record
+from sekisho.jp.clock import JST
+from sekisho.policy.anomaly import Alert, Record
 
 
 @dataclass(frozen=True)

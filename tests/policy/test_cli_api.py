@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from sekisho.cli import app
 from sekisho.config import Home
-from sekisho.policy.anomaly import JST
+from sekisho.jp.clock import JST
 from sekisho.policy.api import create_app
 from sekisho.policy.service import Watchdog
 from sekisho.registry.model import new_handle

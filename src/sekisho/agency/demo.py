@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import csv
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import timedelta
 from importlib import resources
 from pathlib import Path
 
@@ -25,6 +25,7 @@ from rich.table import Table
 
 from sekisho.agency.service import AgencyService
 from sekisho.config import Home
+from sekisho.jp.clock import japan_today
 from sekisho.network.local import LocalNetwork
 from sekisho.pseudonyms import decode_pseudonym
 from sekisho.pseudonyms.keyfile import passphrase_from_env
@@ -151,7 +152,7 @@ def run_agencies(
             f"({'SHARED WITH' if shared else 'unrelated to'} the three agencies'); "
             f"OCSP: {', '.join(report.card_before)}"
         )
-        register.death(died, died_on=(date.today() - timedelta(days=1)).isoformat())
+        register.death(died, died_on=(japan_today() - timedelta(days=1)).isoformat())
         releases.deliver_notices()
         for name, _purpose, _label in AGENCIES:
             report.notices[name] = [n["kind"] for n in net.agency_service(name).notices()]

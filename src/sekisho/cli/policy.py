@@ -15,7 +15,7 @@ from rich.table import Table
 
 from sekisho.cli._common import DbOpt, HomeOpt, JsonOpt, console, emit, home_of
 from sekisho.errors import InvalidInput
-from sekisho.policy.anomaly import JST
+from sekisho.jp.clock import JST
 from sekisho.pseudonyms.keyfile import PASSPHRASE_ENV, passphrase_from_env
 
 pia_app = typer.Typer(help="Privacy impact assessments: show, approve, reject (the watchdog).", no_args_is_help=True)

@@ -23,10 +23,10 @@ import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
 
-JST: Final = timezone(timedelta(hours=9), "JST")
+from sekisho.jp.clock import JST  # the policy reads hours in Japan
 
 #: what counts as looking someone up (enrolment batches and change notices are the system's own traffic)
 LOOKUP_ACTIONS: Final = frozenset({"identity-confirmation", "register-read", "certificate", "cross-reference"})

@@ -36,8 +36,8 @@ import sqlalchemy as sa
 
 from sekisho.config import Home
 from sekisho.errors import Conflict, InvalidInput, NotFound
+from sekisho.jp.clock import JST
 from sekisho.policy import store as st
-from sekisho.policy.anomaly import JST
 from sekisho.policy.interfaces import AccessRequest, Decision, PolicyDecisionPoint, SubjectFacts
 from sekisho.policy.legal import LegalBasisTable, default_table
 from sekisho.registry.model import parse_handle

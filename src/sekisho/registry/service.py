@@ -28,6 +28,7 @@ from sekisho.config import Home
 from sekisho.errors import Conflict, ErrorList, InvalidInput, NotFound, SekishoError, Unavailable
 from sekisho.jp import text as jp_text
 from sekisho.jp.catalogue import Municipality, get_municipality
+from sekisho.jp.clock import JST, japan_today
 from sekisho.registry import procedures as proc
 from sekisho.registry import store as st
 from sekisho.registry.interfaces import Directory, EventSink, RegistryIndex, TransferAnnex, TransferPackage
@@ -148,7 +149,7 @@ class RegisterService:
         self.municipality = municipality
         self.code = municipality.code
         self.actor = actor or Actor()
-        self._today = today or date.today
+        self._today = today or japan_today
         self._own_today = today is not None
         self.directory = directory
         self.events = events
@@ -203,8 +204,6 @@ class RegisterService:
     def _policy_clock(self) -> datetime:
         """The annex's clock on this register's day: a register run on another day (a test's clock, a replay)
         must judge a support measure's expiry on that day, not on the machine's."""
-        from sekisho.policy.anomaly import JST
-
         now = datetime.now(JST)
         return datetime.combine(self._today(), now.timetz()) if self._own_today else now
 
