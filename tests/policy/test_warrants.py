@@ -6,18 +6,19 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
 
 from sekisho.config import Home
-from sekisho.errors import Refused
+from sekisho.errors import InvalidInput, Refused
 from sekisho.policy import store as pst
 from sekisho.policy.hook import TranscryptorPolicy, open_transcryptor_policy
 from sekisho.policy.legal import default_table
 from sekisho.policy.service import LocalWatchdogSource, Watchdog
 from sekisho.policy.signing import public_keys
+from sekisho.policy.warrants import Warrant, check_fields
 from sekisho.pseudonyms import (
     REGISTRY_DOMAIN,
     agency_decrypt,
@@ -375,3 +376,25 @@ def test_the_watchdog_decision_point_checks_warrants_too(net: Net) -> None:
     )
     assert dp.decide(replace(req, warrant=pending, count=1)).reasons == ("warrant-not-approved",)
     assert public_keys(net.home)
+
+
+def test_a_warrants_days_are_days_in_japan() -> None:
+    """``sealed_until`` is a date in Japan: a warrant that starts at 01:00 on the 24th in Japan (16:00 UTC on
+    the 23rd) cannot be sealed until the 23rd, and may be until the 24th."""
+    start = datetime(2026, 11, 23, 16, 0, tzinfo=UTC)
+    w = Warrant(
+        id="0" * 32,
+        requester="tax",
+        target="kyokai-kenpo",
+        purpose="tax.criminal-investigation",
+        legal_basis="x",
+        case_reference="case/2026-0001",
+        persons=1,
+        not_before=start,
+        not_after=start + timedelta(days=30),
+        sealed_until=date(2026, 11, 24),
+    )
+    check_fields(w)
+    with pytest.raises(InvalidInput) as exc:
+        check_fields(replace(w, sealed_until=date(2026, 11, 23)))
+    assert exc.value.field == "sealed_until"

@@ -26,6 +26,7 @@ from typing import Any, Final, Literal
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from sekisho.errors import InvalidInput, Refused
+from sekisho.jp.clock import japan_date
 from sekisho.policy.legal import LegalBasisTable
 from sekisho.policy.signing import verify
 
@@ -129,7 +130,7 @@ def check_fields(w: Warrant) -> None:
         raise InvalidInput("must be after the start of validity", field="not_after")
     if w.not_after - w.not_before > MAX_VALIDITY:
         raise InvalidInput("a warrant is valid for at most a year", field="not_after")
-    if w.sealed_until is not None and w.sealed_until < w.not_before.date():
+    if w.sealed_until is not None and w.sealed_until < japan_date(w.not_before):
         raise InvalidInput("must not be before the warrant's start", field="sealed_until")
 
 
@@ -146,7 +147,7 @@ def check_against_table(w: Warrant, table: LegalBasisTable) -> list[str]:
     if w.sealed_until is not None:
         if row.max_seal_days == 0:
             reasons.append("sealing-not-allowed")
-        elif w.sealed_until > w.not_after.date() + timedelta(days=row.max_seal_days):
+        elif w.sealed_until > japan_date(w.not_after) + timedelta(days=row.max_seal_days):
             reasons.append("sealing-too-long")
     return reasons
 
