@@ -4,7 +4,6 @@ from the register (through the PKI's enrolment), and the register's notices revo
 from __future__ import annotations
 
 import json
-from datetime import date
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,7 @@ from typer.testing import CliRunner
 from pep_network import FAST_N
 from sekisho.cli import app
 from sekisho.config import Home
+from sekisho.jp.clock import japan_today
 
 from .conftest import PASSPHRASE
 
@@ -107,7 +107,7 @@ def test_cli_end_to_end(cli, home: Home, tmp_path: Path) -> None:  # type: ignor
     assert "OK" in cli("verify", str(auth_pem), "--trust", "13")
 
     # the death, registered at the municipality and delivered as a change notice, revokes the rest
-    cli("registry", "death", handle, "-m", GIFU, "--died-on", date.today().isoformat())
+    cli("registry", "death", handle, "-m", GIFU, "--died-on", japan_today().isoformat())
     assert json.loads(cli("registry", "deliver-notices", "-m", GIFU, "--json"))["notices"] == 1
     assert "revoked (cessationOfOperation)" in cli("verify", str(auth_pem), "--trust", "13", code=4)
 
@@ -122,7 +122,7 @@ def test_cli_reissue_after_a_move_and_a_lost_card(cli, home: Home, tmp_path: Pat
     first = json.loads(cli("issue", "--municipality", GIFU, "--handle", handle, "--card-out", str(card), "--json"))
     auth_pem, old_sign = _certs(card, tmp_path)
 
-    today = date.today().isoformat()
+    today = japan_today().isoformat()
     cli("registry", "move-within", handle, "-m", GIFU, "--town", "藍川町", "--block", "18番地", "--moved-on", today)
     cli("registry", "deliver-notices", "-m", GIFU)
     [offer] = json.loads(cli("offers", "--json"))
