@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from sekisho.auditlog import store
 from sekisho.auditlog.tiles import TILE_WIDTH, TileState, level_count
 from sekisho.errors import Conflict, SekishoError, Unavailable
+from sekisho.storage import PG_SESSION_UTC
 
 _sha256 = hashlib.sha256
 _ADVISORY_LOCK = "SELECT pg_try_advisory_lock(hashtext('sekisho.auditlog.sequencer:' || current_schema()))"
@@ -118,7 +119,9 @@ class _PostgresBackend:
         with engine.connect() as conn:
             search_path = conn.exec_driver_sql("SHOW search_path").scalar()
         self._aengine = create_async_engine(
-            engine.url, connect_args={"options": f"-c search_path={search_path}"}, poolclass=sa.pool.NullPool
+            engine.url,
+            connect_args={"options": f"{PG_SESSION_UTC} -c search_path={search_path}"},
+            poolclass=sa.pool.NullPool,
         )
         self._conn: AsyncConnection | None = None
 

@@ -55,15 +55,21 @@ def _sqlite_engine(url: sa.URL) -> Engine:
     return engine
 
 
+#: libpq options every PostgreSQL session of a party starts with
+PG_SESSION_UTC = "-c timezone=UTC"
+
+
 def _postgres_engine(url: sa.URL, schema: str | None) -> Engine:
     if url.drivername in ("postgresql", "postgres"):
         url = url.set(drivername="postgresql+psycopg")
     if url.drivername != "postgresql+psycopg":
         raise InvalidInput("PostgreSQL is supported through psycopg 3 only (postgresql+psycopg://)", field="db")
-    connect_args: dict[str, Any] = {}
+    # timestamps come back in UTC whatever the server's TimeZone setting: what a party prints or signs must not
+    # depend on where its database server runs
+    connect_args: dict[str, Any] = {"options": PG_SESSION_UTC}
     if schema:
         # every connection of this party sees only its own schema
-        connect_args["options"] = f"-c search_path={schema}"
+        connect_args["options"] += f" -c search_path={schema}"
         bootstrap = sa.create_engine(url, poolclass=sa.pool.NullPool)
         try:
             with bootstrap.begin() as conn:
