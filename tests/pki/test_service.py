@@ -10,7 +10,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from cryptography.x509 import ocsp
 from fastapi.testclient import TestClient
 
@@ -274,6 +274,55 @@ def test_ocsp_responder_statuses_and_nonce(pki: service.Pki, new_citizen: NewCit
 def _statusless(pki: service.Pki, cert: x509.Certificate, issuer: x509.Certificate) -> ocsp.OCSPResponseStatus:
     req = ocsp.OCSPRequestBuilder().add_certificate(cert, issuer, hashes.SHA256()).build()
     return ocsp.load_der_ocsp_response(service.ocsp_respond(pki, req.public_bytes(Encoding.DER))).response_status
+
+
+def _der(tag: int, body: bytes) -> bytes:
+    size = len(body).to_bytes((len(body).bit_length() + 7) // 8 or 1, "big")
+    return bytes([tag]) + (size if len(body) < 0x80 else bytes([0x80 | len(size)]) + size) + body
+
+
+def _ocsp_request(
+    issuer: x509.Certificate, *, serial: int, hash_oid: bytes, cert_ids: int = 1, extensions: tuple[bytes, ...] = ()
+) -> bytes:
+    """An RFC 6960 §4.1.1 OCSPRequest built by hand, for the shapes cryptography's builder refuses to make."""
+    name_hash = hashes.Hash(hashes.SHA256())
+    name_hash.update(issuer.subject.public_bytes())
+    key_hash = hashes.Hash(hashes.SHA256())
+    key_hash.update(issuer.public_key().public_bytes(Encoding.X962, PublicFormat.UncompressedPoint))
+    cert_id = _der(
+        0x30,
+        _der(0x30, _der(0x06, hash_oid))
+        + _der(0x04, name_hash.finalize())
+        + _der(0x04, key_hash.finalize())
+        + _der(0x02, serial.to_bytes((serial.bit_length() + 8) // 8, "big", signed=True)),
+    )
+    tbs = _der(0x30, _der(0x30, cert_id) * cert_ids)
+    if extensions:
+        tbs += _der(0xA2, _der(0x30, b"".join(extensions)))
+    return _der(0x30, _der(0x30, tbs))
+
+
+def test_ocsp_malformed_requests_are_answered_malformed_not_a_server_error(pki: service.Pki) -> None:
+    """Found by schemathesis: requests that load but fail when a field is read (an unknown hash OID, a repeated
+    extension), several CertIDs, or a negative serial made the responder fail with HTTP 500."""
+    issuer = service.root(pki.engine, "13")
+    sha256 = bytes.fromhex("608648016503040201")
+    nonce = _der(0x30, _der(0x06, bytes.fromhex("2b0601050507300102")) + _der(0x04, _der(0x04, b"0123456789")))
+    well_formed = service.ocsp_respond(pki, _ocsp_request(issuer, serial=5, hash_oid=sha256, extensions=(nonce,)))
+    assert ocsp.load_der_ocsp_response(well_formed).response_status is ocsp.OCSPResponseStatus.SUCCESSFUL
+    malformed = {
+        "unknown hash": _ocsp_request(issuer, serial=5, hash_oid=bytes.fromhex("2a0304")),
+        "two CertIDs": _ocsp_request(issuer, serial=5, hash_oid=sha256, cert_ids=2),
+        "repeated nonce": _ocsp_request(issuer, serial=5, hash_oid=sha256, extensions=(nonce, nonce)),
+        "negative serial": _ocsp_request(issuer, serial=-5, hash_oid=sha256),
+    }
+    app = api.create_app(pki, audience="test-portal", trust="13")
+    with TestClient(app) as client:
+        for what, der in malformed.items():
+            r = client.post("/pki/ocsp", content=der, headers={"Content-Type": "application/ocsp-request"})
+            assert r.status_code == 200, what
+            status = ocsp.load_der_ocsp_response(r.content).response_status
+            assert status is ocsp.OCSPResponseStatus.MALFORMED_REQUEST, what
 
 
 def test_ocsp_checker_rejects_a_response_signed_by_someone_else(pki: service.Pki, new_citizen: NewCitizen) -> None:

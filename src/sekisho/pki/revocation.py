@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.x509 import ocsp
 
@@ -73,11 +74,22 @@ class Status:
 
 
 def parse_request(der: bytes) -> ocsp.OCSPRequest:
+    """The request, with every field the responder reads already decoded: cryptography decodes the CertID's hash
+    algorithm and the extensions only when they are read, so a bad one would otherwise fail as an unexpected
+    error (HTTP 500) in the middle of answering instead of as RFC 6960 §2.3 malformedRequest."""
     try:
-        return ocsp.load_der_ocsp_request(der)
-    except ValueError:
-        # also raised for requests with more than one CertID, which this responder does not serve
+        request = ocsp.load_der_ocsp_request(der)
+        request.hash_algorithm  # noqa: B018 - UnsupportedAlgorithm for a hash OID cryptography does not know
+        request.extensions  # noqa: B018 - ValueError or DuplicateExtension for malformed extensions
+    except (ValueError, UnsupportedAlgorithm, x509.DuplicateExtension):
         raise InvalidInput("not a single-certificate OCSP request", field="ocsp") from None
+    except NotImplementedError:
+        # what cryptography raises for a request with more than one CertID, which this responder does not serve
+        raise InvalidInput("not a single-certificate OCSP request", field="ocsp") from None
+    if request.serial_number < 0:
+        # RFC 5280 §4.1.2.2: serial numbers are positive; no response can be signed for a negative one
+        raise InvalidInput("the OCSP request's serial number is not positive", field="ocsp")
+    return request
 
 
 def request_nonce(request: ocsp.OCSPRequest) -> bytes | None:
