@@ -67,3 +67,18 @@ def test_unexpected_errors_say_nothing_about_the_request() -> None:
     assert r.headers["content-type"] == "application/problem+json"
     assert "髙橋" not in r.text
     assert "1975" not in r.text
+
+
+def test_routing_errors_are_problem_documents() -> None:
+    """Found by schemathesis: an unknown path or an unsupported method got the framework's plain JSON."""
+    client = _app(RuntimeError())
+    missing = client.get("/no/such/path/山田")
+    assert missing.status_code == 404
+    assert missing.headers["content-type"] == "application/problem+json"
+    assert missing.json()["type"] == "urn:sekisho:problem:not-found"
+    assert "山田" not in missing.text
+    method = client.request("TRACE", "/schema")
+    assert method.status_code == 405
+    assert method.headers["content-type"] == "application/problem+json"
+    assert method.headers["allow"] == "POST"
+    assert method.json() == {"type": "about:blank", "title": "Method Not Allowed", "status": 405}

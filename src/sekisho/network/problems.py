@@ -9,13 +9,15 @@ Schema errors report only *where* the request was wrong, because pydantic's own 
 from __future__ import annotations
 
 import logging
+from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
 
-from sekisho.errors import InvalidInput, SekishoError
+from sekisho.errors import InvalidInput, NotFound, SekishoError
 
 MEDIA_TYPE = "application/problem+json"
 TYPE_PREFIX = "urn:sekisho:problem:"
@@ -61,6 +63,19 @@ def install(app: FastAPI) -> None:
         errors = exc.errors()
         where = ".".join(str(p) for p in errors[0].get("loc", ())) if errors else ""
         return problem_response(InvalidInput("the request does not match the schema", field=where or "body"))
+
+    @app.exception_handler(HTTPException)
+    async def _http(_request: Request, exc: HTTPException) -> JSONResponse:
+        # the router's own errors (no such route, a method the route does not take): RFC 9457 §4.2.1 "about:blank",
+        # titled with the status phrase; the framework's detail is not copied, so nothing of the request comes back
+        if exc.status_code == 404:
+            return problem_response(NotFound("no such resource"))
+        try:
+            title = HTTPStatus(exc.status_code).phrase
+        except ValueError:
+            title = TITLES["error"]
+        body = {"type": "about:blank", "title": title, "status": exc.status_code}
+        return JSONResponse(body, status_code=exc.status_code, media_type=MEDIA_TYPE, headers=exc.headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
