@@ -70,6 +70,23 @@ def test_append_refuses_and_never_echoes(client: TestClient) -> None:
     assert "\u5c71\u7530".encode() not in resp.content
 
 
+def test_schema_and_routing_errors_are_problem_documents_that_echo_nothing(client: TestClient) -> None:
+    """Found by schemathesis: the log's app mapped only domain errors, so a query that broke the schema got
+    FastAPI's own body (application/json, with the offending value in it), and so did a method not allowed."""
+    for resp in (
+        client.get("/proof/inclusion", params={"index": "山田花子", "size": 1}),
+        client.get("/proof/consistency", params={"old": 0}),
+        client.post("/append", params={"not_before": "1990-01-31"}, content=make_entry()),
+    ):
+        assert resp.status_code == 422
+        assert resp.headers["content-type"] == "application/problem+json"
+        assert resp.json()["type"] == "urn:sekisho:problem:invalid-input"
+        assert "山田" not in resp.text and "1990" not in resp.text
+    method = client.request("TRACE", "/append")
+    assert method.status_code == 405
+    assert method.headers["content-type"] == "application/problem+json"
+
+
 def test_a_retried_append_is_not_made_twice(http_log: HttpAccessLog, log_service: LogService) -> None:
     before = [make_entry() for _ in range(5)]
     for e in before:

@@ -27,7 +27,8 @@ from sekisho.auditlog.client import b64_proof
 from sekisho.auditlog.service import LogService
 from sekisho.auditlog.tiles import parse_tile_path
 from sekisho.auditlog.witness import StaleOldSize, Witness
-from sekisho.errors import NotFound, SekishoError
+from sekisho.errors import NotFound
+from sekisho.network import problems
 
 _IMMUTABLE = {"cache-control": "public, max-age=31536000, immutable"}
 _MUTABLE = {"cache-control": "public, max-age=2"}  # tlog-tiles: no caching beyond a few seconds
@@ -92,15 +93,6 @@ def witness_router(witness: Witness) -> APIRouter:
     return router
 
 
-def _problem(_request: Request, exc: Exception) -> Response:
-    # RFC 9457; the message names a field and a rule, never a value
-    assert isinstance(exc, SekishoError)
-    body = {"type": f"urn:sekisho:problem:{exc.kind}", "title": exc.message, "status": exc.status}
-    if exc.field:
-        body["field"] = exc.field
-    return _json(body, status=exc.status, media_type="application/problem+json")
-
-
 def create_app(service: LogService | None = None, witness: Witness | None = None) -> FastAPI:
     """The log's (and/or the witness's) HTTP app; the log's writer runs on the server's event loop."""
 
@@ -113,7 +105,7 @@ def create_app(service: LogService | None = None, witness: Witness | None = None
             await service.stop()
 
     app = FastAPI(title="Sekisho access log", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
-    app.add_exception_handler(SekishoError, _problem)
+    problems.install(app)  # RFC 9457 for domain, schema and routing errors alike; nothing of the request echoed
     app.add_middleware(GZipMiddleware, minimum_size=1024)
     if service is not None:
         app.include_router(log_router(service))
