@@ -87,6 +87,23 @@ def test_schema_and_routing_errors_are_problem_documents_that_echo_nothing(clien
     assert method.headers["content-type"] == "application/problem+json"
 
 
+def test_numbers_out_of_range_are_refused_not_a_server_error(
+    client: TestClient, log_service: LogService, witness: Witness
+) -> None:
+    """Found by schemathesis: a not_before beyond any database integer overflowed the index lookup, and an old size
+    in non-ASCII digits ("²") or of thousands of digits failed in int(): HTTP 500 each."""
+    resp = client.post("/append", params={"not_before": str(2**80)}, content=make_entry())
+    assert resp.status_code == 422
+    assert resp.json()["field"] == "query.not_before"
+    client.post("/append", content=make_entry())
+    note = checkpoint_and_witness(log_service, witness)
+    for old in ("\u00b2", "\u0663", "1" * 5000):
+        resp = client.post("/add-checkpoint", content=f"old {old}\n\n{note}".encode())
+        assert resp.status_code == 422
+        assert resp.headers["content-type"] == "application/problem+json"
+        assert resp.json()["field"] == "body"
+
+
 def test_a_retried_append_is_not_made_twice(http_log: HttpAccessLog, log_service: LogService) -> None:
     before = [make_entry() for _ in range(5)]
     for e in before:

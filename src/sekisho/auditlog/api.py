@@ -33,6 +33,7 @@ from sekisho.network import problems
 _IMMUTABLE = {"cache-control": "public, max-age=31536000, immutable"}
 _MUTABLE = {"cache-control": "public, max-age=2"}  # tlog-tiles: no caching beyond a few seconds
 _TEXT = "text/plain; charset=utf-8"
+MAX_TREE_SIZE = 1 << 63  # a checkpoint's size is below it (checkpoint.py), and so is every index a database holds
 
 
 def _json(data: object, *, status: int = 200, media_type: str = "application/json") -> Response:
@@ -55,7 +56,9 @@ def log_router(service: LogService) -> APIRouter:
         return Response(data, media_type="application/octet-stream", headers=_IMMUTABLE)
 
     @router.post("/append")
-    async def append(request: Request, not_before: Annotated[int | None, Query(ge=0)] = None) -> Response:
+    async def append(
+        request: Request, not_before: Annotated[int | None, Query(ge=0, lt=MAX_TREE_SIZE)] = None
+    ) -> Response:
         # not_before: a retry of an append whose answer was lost; an entry already at or after it is not
         # appended again (LogService.resend_many)
         body = await request.body()

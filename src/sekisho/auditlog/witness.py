@@ -13,6 +13,7 @@ refused *and* written to ``log_alert`` with the offending note as evidence.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from sekisho.errors import Conflict, IntegrityError, InvalidInput, NotFound, Ref
 from sekisho.storage import open_party_db
 
 MAX_PROOF_LINES = 63  # tlog-witness: a client MUST NOT send more
+_OLD_SIZE_RE = re.compile(r"0|[1-9][0-9]{0,19}")
 
 
 class InconsistentCheckpoint(IntegrityError):
@@ -189,7 +191,9 @@ class Witness:
         if not lines[0].startswith("old "):
             raise InvalidInput("the request starts with 'old <size>'", field="body")
         size_text = lines[0][4:]
-        if not size_text.isdigit() or (size_text != "0" and size_text.startswith("0")):
+        # ASCII digits only, at most 20 (a uint64): str.isdigit() also takes "²" and "٣", and int() of thousands of
+        # digits raises ValueError; either was an unexpected error (HTTP 500) rather than a refusal
+        if not _OLD_SIZE_RE.fullmatch(size_text):
             raise InvalidInput("the old size is a decimal without leading zeros", field="body")
         if len(lines) - 1 > MAX_PROOF_LINES:
             raise InvalidInput("too many consistency proof lines", field="body")
