@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from datetime import datetime, timedelta
 
@@ -149,3 +150,28 @@ def test_api_documents_decisions_and_problems(policy: Policy) -> None:
     assert schema.status_code == 422 and "peek" not in schema.text
     assert client.get("/policy/alerts", params={"status": "open"}).json() == []
     assert isinstance(policy.watchdog, Watchdog)
+
+
+def test_decide_answers_a_malformed_warrant_token_as_invalid(policy: Policy) -> None:
+    """Found fuzzing /policy/decide: a warrant whose payload held an escaped lone surrogate failed re-encoding, and
+    one with arrays nested a thousand deep exhausted the JSON decoder (HTTP 500 each); both are malformed."""
+    client = TestClient(create_app(policy.watchdog))
+    body = {
+        "requester": "tax",
+        "requester_kind": "agency",
+        "action": "cross-reference",
+        "purpose": "tax.criminal-investigation",
+        "from_domain": "tax",
+        "to_domain": "pension",
+        "at": NOW.isoformat(),
+    }
+
+    def token(payload: bytes) -> str:
+        return ".".join(
+            ["sks-warrant1", *(base64.urlsafe_b64encode(p).rstrip(b"=").decode() for p in (payload, bytes(64)))]
+        )
+
+    for payload in (b'{"kind":"warrant","x":"\\ud800"}', b'{"kind":"warrant","x":' + b"[" * 1400 + b"]" * 1400 + b"}"):
+        r = client.post("/policy/decide", json={**body, "warrant": token(payload)})
+        assert r.status_code == 200
+        assert r.json()["reasons"] == ["warrant-invalid"]

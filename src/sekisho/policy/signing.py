@@ -109,10 +109,12 @@ def verify(token: str, kind: Kind, keys: Mapping[str, Ed25519PublicKey]) -> dict
     try:
         payload, signature = _unb64u(parts[1]), _unb64u(parts[2])
         body: Any = json.loads(payload.decode("utf-8"))
-    except (ValueError, UnicodeDecodeError, binascii.Error):
+        # inside the try: a string with an escaped lone surrogate ("\ud800") decodes but cannot be encoded again
+        # (UnicodeEncodeError), and arrays nested a thousand deep exhaust the decoder's recursion limit
+        if not isinstance(body, dict) or body.get("kind") != kind or canonical(body) != payload:
+            raise _malformed(kind)
+    except (ValueError, binascii.Error, RecursionError):
         raise _malformed(kind) from None
-    if not isinstance(body, dict) or body.get("kind") != kind or canonical(body) != payload:
-        raise _malformed(kind)
     issuer = body.get("iss")
     public = keys.get(issuer) if isinstance(issuer, str) else None
     if public is None:
