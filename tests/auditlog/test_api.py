@@ -104,6 +104,17 @@ def test_numbers_out_of_range_are_refused_not_a_server_error(
         assert resp.json()["field"] == "body"
 
 
+def test_openapi_documents_bodies_and_media_types(log_service: LogService, witness: Witness) -> None:
+    """Found by schemathesis: the raw bodies of /append and /add-checkpoint were undocumented (so no tool sent one)
+    and text and tile responses were documented as JSON."""
+    paths = create_app(log_service, witness).openapi()["paths"]
+    assert list(paths["/append"]["post"]["requestBody"]["content"]) == ["application/octet-stream"]
+    assert list(paths["/add-checkpoint"]["post"]["requestBody"]["content"]) == ["text/plain; charset=utf-8"]
+    assert list(paths["/add-checkpoint"]["post"]["responses"]["409"]["content"]) == ["text/x.tlog.size"]
+    assert list(paths["/checkpoint"]["get"]["responses"]["200"]["content"]) == ["text/plain; charset=utf-8"]
+    assert list(paths["/tile/{path}"]["get"]["responses"]["200"]["content"]) == ["application/octet-stream"]
+
+
 def test_a_retried_append_is_not_made_twice(http_log: HttpAccessLog, log_service: LogService) -> None:
     before = [make_entry() for _ in range(5)]
     for e in before:

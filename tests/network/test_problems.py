@@ -82,3 +82,13 @@ def test_routing_errors_are_problem_documents() -> None:
     assert method.headers["content-type"] == "application/problem+json"
     assert method.headers["allow"] == "POST"
     assert method.json() == {"type": "about:blank", "title": "Method Not Allowed", "status": 405}
+
+
+def test_openapi_documents_errors_as_problem_documents() -> None:
+    """Found by schemathesis: the OpenAPI promised FastAPI's HTTPValidationError JSON for every 422."""
+    schema = _app(RuntimeError()).app.openapi()  # type: ignore[attr-defined]
+    responses = schema["paths"]["/schema"]["post"]["responses"]
+    assert list(responses["422"]["content"]) == ["application/problem+json"]
+    assert list(responses["default"]["content"]) == ["application/problem+json"]
+    assert "HTTPValidationError" not in schema["components"]["schemas"]
+    assert schema["components"]["schemas"]["Problem"]["required"] == ["type", "title", "status"]

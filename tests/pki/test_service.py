@@ -401,6 +401,19 @@ def test_http_api_crl_ca_chain_and_problems(pki: service.Pki) -> None:
         assert ocsp.load_der_ocsp_response(r.content).response_status is ocsp.OCSPResponseStatus.MALFORMED_REQUEST
 
 
+def test_openapi_documents_the_media_types_sent(pki: service.Pki) -> None:
+    """Found by schemathesis: OCSP responses, CRLs, certificates and the PEM chain were documented as JSON."""
+    paths = api.create_app(pki, audience="test-portal", trust="13").openapi()["paths"]
+    for path, method, media_type in [
+        ("/pki/ocsp", "post", "application/ocsp-response"),
+        ("/pki/ocsp/{encoded}", "get", "application/ocsp-response"),
+        ("/pki/crl/{name}", "get", "application/pkix-crl"),
+        ("/pki/ca/{name}", "get", "application/pkix-cert"),
+        ("/pki/chain.pem", "get", "application/pem-certificate-chain"),
+    ]:
+        assert list(paths[path][method]["responses"]["200"]["content"]) == [media_type]
+
+
 def test_init_is_idempotent_and_keys_are_encrypted(home: Home) -> None:
     first = service.init(home, base_url="http://127.0.0.1:9999")
     roots = service.roots(first.engine)

@@ -175,3 +175,12 @@ def test_decide_answers_a_malformed_warrant_token_as_invalid(policy: Policy) -> 
         r = client.post("/policy/decide", json={**body, "warrant": token(payload)})
         assert r.status_code == 200
         assert r.json()["reasons"] == ["warrant-invalid"]
+
+
+def test_openapi_says_what_the_api_sends(policy: Policy) -> None:
+    """Found by schemathesis: the revocation list (text/plain) and every error were documented as JSON."""
+    schema = TestClient(create_app(policy.watchdog)).get("/policy/openapi.json").json()
+    assert list(schema["paths"]["/policy/revocations"]["get"]["responses"]["200"]["content"]) == ["text/plain"]
+    assert list(schema["paths"]["/policy/decide"]["post"]["responses"]["422"]["content"]) == [
+        "application/problem+json"
+    ]

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, FastAPI, Query, Request
@@ -34,6 +34,19 @@ _IMMUTABLE = {"cache-control": "public, max-age=31536000, immutable"}
 _MUTABLE = {"cache-control": "public, max-age=2"}  # tlog-tiles: no caching beyond a few seconds
 _TEXT = "text/plain; charset=utf-8"
 MAX_TREE_SIZE = 1 << 63  # a checkpoint's size is below it (checkpoint.py), and so is every index a database holds
+_APPEND_OUT: dict[int | str, dict[str, Any]] = {
+    200: {
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["index", "leaf_hash"],
+                    "properties": {"index": {"type": "integer"}, "leaf_hash": {"type": "string"}},
+                }
+            }
+        }
+    }
+}
 
 
 def _json(data: object, *, status: int = 200, media_type: str = "application/json") -> Response:
@@ -43,19 +56,19 @@ def _json(data: object, *, status: int = 200, media_type: str = "application/jso
 def log_router(service: LogService) -> APIRouter:
     router = APIRouter()
 
-    @router.get("/checkpoint")
+    @router.get("/checkpoint", response_class=Response, responses=problems.text(_TEXT))
     def checkpoint() -> Response:
         note = service.latest_checkpoint(witnessed=True)
         if note is None:
             raise NotFound("the log has no witnessed checkpoint yet", field="checkpoint")
         return PlainTextResponse(note, media_type=_TEXT, headers=_MUTABLE)
 
-    @router.get("/tile/{path:path}")
+    @router.get("/tile/{path:path}", response_class=Response, responses=problems.binary("application/octet-stream"))
     def tile(path: str) -> Response:
         data = service.published_tile(parse_tile_path("tile/" + path))
         return Response(data, media_type="application/octet-stream", headers=_IMMUTABLE)
 
-    @router.post("/append")
+    @router.post("/append", responses=_APPEND_OUT, openapi_extra=problems.raw_body("application/octet-stream"))
     async def append(
         request: Request, not_before: Annotated[int | None, Query(ge=0, lt=MAX_TREE_SIZE)] = None
     ) -> Response:
@@ -84,7 +97,12 @@ def log_router(service: LogService) -> APIRouter:
 def witness_router(witness: Witness) -> APIRouter:
     router = APIRouter()
 
-    @router.post("/add-checkpoint")
+    @router.post(
+        "/add-checkpoint",
+        response_class=Response,
+        responses={**problems.text(_TEXT), 409: {"content": {"text/x.tlog.size": {"schema": {"type": "string"}}}}},
+        openapi_extra=problems.raw_body(_TEXT, binary=False),
+    )
     async def add_checkpoint(request: Request) -> Response:
         body = (await request.body()).decode("utf-8", errors="replace")
         try:

@@ -34,6 +34,76 @@ TITLES = {
 
 log = logging.getLogger("sekisho.network")
 
+# what install() documents for every error response, so that tools reading a party's OpenAPI expect what it sends
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem",
+    "type": "object",
+    "required": ["type", "title", "status"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "field": {"type": "string"},
+    },
+}
+
+
+def _problem_content() -> dict[str, Any]:
+    return {MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+
+
+def binary(media_type: str) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` for a route whose 200 is bytes of ``media_type`` (FastAPI would document JSON)."""
+    return {200: {"content": {media_type: {"schema": {"type": "string", "format": "binary"}}}}}
+
+
+def text(media_type: str) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` for a route whose 200 is text of ``media_type``."""
+    return {200: {"content": {media_type: {"schema": {"type": "string"}}}}}
+
+
+def raw_body(media_type: str, *, binary: bool = True) -> dict[str, Any]:
+    """``openapi_extra=`` for a route that reads its body itself (``await request.body()``), which FastAPI cannot
+    see and would otherwise document as taking no body at all."""
+    schema = {"type": "string", "format": "binary"} if binary else {"type": "string"}
+    return {"requestBody": {"required": True, "content": {media_type: {"schema": schema}}}}
+
+
+def _document_problems(app: FastAPI) -> None:
+    """Error responses in the app's OpenAPI are problem documents, not FastAPI's HTTPValidationError JSON."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = generate()
+        for item in schema.get("paths", {}).values():
+            for operation in item.values():
+                if not isinstance(operation, dict) or "responses" not in operation:
+                    continue  # a path item's own parameters or servers
+                responses = operation["responses"]
+                for code, response in responses.items():
+                    content = response.get("content", {})
+                    if str(code)[:1] in ("4", "5") and "application/json" in content:  # also "4XX"
+                        response["content"] = {
+                            **_problem_content(),
+                            **{k: v for k, v in content.items() if k != "application/json"},
+                        }
+                        if code == "422":
+                            response["description"] = "Invalid input (RFC 9457 problem document)"
+                responses.setdefault(
+                    "default", {"description": "An error (RFC 9457 problem document)", "content": _problem_content()}
+                )
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        for unused in ("HTTPValidationError", "ValidationError"):
+            components.pop(unused, None)
+        components["Problem"] = PROBLEM_SCHEMA
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
 
 def problem_body(exc: SekishoError) -> dict[str, Any]:
     body: dict[str, Any] = {
@@ -52,7 +122,8 @@ def problem_response(exc: SekishoError) -> JSONResponse:
 
 
 def install(app: FastAPI) -> None:
-    """Map domain errors, schema errors and anything unexpected to problem documents."""
+    """Map domain errors, schema errors and anything unexpected to problem documents, and say so in the OpenAPI."""
+    _document_problems(app)
 
     @app.exception_handler(SekishoError)
     async def _domain(_request: Request, exc: SekishoError) -> JSONResponse:

@@ -61,13 +61,13 @@ def router(pki: Pki, *, audience: str, trust: str, verifier: RelyingParty | None
     api = APIRouter(prefix="/pki", tags=["pki"])
     login_verifier = verifier or service.relying_party(pki, trust=trust)
 
-    @api.post("/ocsp")
+    @api.post("/ocsp", response_class=Response, responses=problems.binary(OCSP_RESPONSE))
     def ocsp_post(request_body: Annotated[bytes, Body(media_type=OCSP_REQUEST)]) -> Response:
         if len(request_body) > MAX_OCSP_REQUEST:
             raise InvalidInput("the OCSP request is too large", field="ocsp")
         return _ocsp(pki, request_body)
 
-    @api.get("/ocsp/{encoded:path}")
+    @api.get("/ocsp/{encoded:path}", response_class=Response, responses=problems.binary(OCSP_RESPONSE))
     def ocsp_get(encoded: str) -> Response:
         # RFC 6960 Appendix A.1: the path is the URL-encoded base64 of the DER request (the framework has
         # already undone the URL encoding); some clients send base64url instead
@@ -83,21 +83,21 @@ def router(pki: Pki, *, audience: str, trust: str, verifier: RelyingParty | None
             der = b""
         return _ocsp(pki, der)
 
-    @api.get("/crl/{name}")
+    @api.get("/crl/{name}", response_class=Response, responses=problems.binary("application/pkix-crl"))
     def crl(name: str) -> Response:
         if not name.endswith(".crl"):
             raise NotFound("CRLs are named <ca>.crl", field="crl")
         body = service.crl(pki, ca_id=name.removesuffix(".crl")).public_bytes(Encoding.DER)
         return Response(body, media_type="application/pkix-crl", headers={"Cache-Control": "no-store"})
 
-    @api.get("/ca/{name}")
+    @api.get("/ca/{name}", response_class=Response, responses=problems.binary("application/pkix-cert"))
     def ca_cert(name: str) -> Response:
         if not name.endswith(".crt"):
             raise NotFound("CA certificates are named <ca>.crt", field="ca")
         cert = service.ca_certificate(pki.engine, name.removesuffix(".crt"))
         return Response(cert.public_bytes(Encoding.DER), media_type="application/pkix-cert")
 
-    @api.get("/chain.pem")
+    @api.get("/chain.pem", response_class=Response, responses=problems.text("application/pem-certificate-chain"))
     def chain(for_prefecture: Annotated[str | None, Query(alias="for")] = None) -> Response:
         certs = service.cross_certificates(pki.engine, for_prefecture=for_prefecture)
         return Response(

@@ -106,7 +106,7 @@ def router(watchdog: Watchdog) -> APIRouter:
     def pia_statements() -> list[str]:
         return watchdog.pia_statements()
 
-    @api.get("/revocations")
+    @api.get("/revocations", response_class=Response, responses=problems.text("text/plain"))
     def revocations() -> Response:
         return Response(watchdog.revocation_list(), media_type="text/plain", headers={"Cache-Control": "no-store"})
 
