@@ -177,3 +177,51 @@ def test_login_over_http(pki: service.Pki, new_citizen: NewCitizen) -> None:
         bad = client.post("/pki/login/response", json={"nonce": "x"})
         assert bad.status_code == 422
         assert bad.json()["type"] == "urn:sekisho:problem:invalid-input"
+
+
+def test_login_with_a_certificate_that_fails_validation_is_refused_not_a_server_error(
+    pki: service.Pki, new_citizen: NewCitizen
+) -> None:
+    """Found fuzzing /pki/login/response: a certificate without a path to a trusted root, or a revoked card, made
+    the response HTTP 500 (path validation errors were integrity errors); the login is refused instead."""
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.now(UTC)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "self-signed")])
+    self_signed = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(7)
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    revoked = new_citizen("131016")
+    service.revoke_card(pki.engine, serial=format(revoked.sign.serial_number, "x"), at=now)
+    with TestClient(api.create_app(pki, audience=AUDIENCE, trust="13")) as client:
+
+        def challenge() -> proto.Challenge:
+            ch = client.post("/pki/login/challenge").json()
+            return proto.Challenge(ch["nonce"], ch["audience"], datetime.fromisoformat(ch["expires_at"]))
+
+        forged = challenge()
+        signature = key.sign(proto.signing_input(forged), ec.ECDSA(hashes.SHA256()))
+        untrusted = proto.LoginResponse(
+            nonce=forged.nonce,
+            audience=forged.audience,
+            signature=proto.b64u(signature),
+            certificate=proto.b64u(self_signed.public_bytes(serialization.Encoding.DER)),
+        )
+        for answer, kind in (
+            (untrusted, "untrusted"),
+            (proto.answer(challenge(), revoked.card, pin=AUTH_PIN), "certificate-revoked"),
+        ):
+            r = client.post("/pki/login/response", json=answer.to_json())
+            assert r.status_code == 403, kind
+            assert r.headers["content-type"] == "application/problem+json"
+            assert r.json()["type"] == f"urn:sekisho:problem:{kind}"
+            assert r.json()["title"] == "Verification failed"

@@ -105,10 +105,19 @@ def _document_problems(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
+def _title(exc: SekishoError) -> str:
+    # a kind of its own (certificate-revoked, log-diverges) takes the title of the nearest kind that has one
+    for cls in type(exc).__mro__:
+        kind = cls.__dict__.get("kind")
+        if isinstance(kind, str) and kind in TITLES:
+            return TITLES[kind]
+    return TITLES["error"]
+
+
 def problem_body(exc: SekishoError) -> dict[str, Any]:
     body: dict[str, Any] = {
         "type": TYPE_PREFIX + exc.kind,
-        "title": TITLES.get(exc.kind, TITLES["error"]),
+        "title": _title(exc),
         "status": exc.status,
         "detail": str(exc),
     }

@@ -36,6 +36,9 @@ CLOCK_SKEW = timedelta(minutes=5)
 
 class PathValidationError(IntegrityError):
     kind = "certificate-invalid"
+    # a certificate someone presented failed validation: the request is refused, the server has not failed (a 500
+    # would tell the client to retry and the operators that the service is broken)
+    status = 403
 
 
 class CertificateExpired(PathValidationError):
