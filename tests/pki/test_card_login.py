@@ -225,3 +225,13 @@ def test_login_with_a_certificate_that_fails_validation_is_refused_not_a_server_
             assert r.headers["content-type"] == "application/problem+json"
             assert r.json()["type"] == f"urn:sekisho:problem:{kind}"
             assert r.json()["title"] == "Verification failed"
+
+
+def test_login_nonce_with_a_nul_is_a_schema_error(pki: service.Pki) -> None:
+    """Found fuzzing on PostgreSQL: a nonce with a NUL reached the challenge lookup, which PostgreSQL refuses with
+    an error (HTTP 500); a nonce is base64url, as challenges issue it."""
+    with TestClient(api.create_app(pki, audience=AUDIENCE, trust="13")) as client:
+        answer = {"nonce": "abc\x00def", "audience": AUDIENCE, "signature": "AA", "certificate": "AA"}
+        r = client.post("/pki/login/response", json=answer)
+        assert r.status_code == 422
+        assert r.json()["field"] == "body.nonce"

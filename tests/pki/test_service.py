@@ -414,6 +414,19 @@ def test_openapi_documents_the_media_types_sent(pki: service.Pki) -> None:
         assert list(paths[path][method]["responses"]["200"]["content"]) == [media_type]
 
 
+def test_ca_names_outside_the_closed_set_are_not_looked_up(pki: service.Pki) -> None:
+    """Found fuzzing on PostgreSQL: a NUL in /pki/crl/<ca>.crl or /pki/ca/<ca>.crt reached the CA lookup, which
+    PostgreSQL refuses with an error (HTTP 500); only pref-01..pref-47, bridge and org are looked up."""
+    with TestClient(api.create_app(pki, audience="test-portal", trust="13")) as client:
+        for url in ("/pki/crl/pref%0013.crl", "/pki/ca/pref-13%00.crt", "/pki/ca/pref-48.crt"):
+            r = client.get(url)
+            assert r.status_code == 404, url
+            assert r.json()["field"] == "ca"
+        assert client.get("/pki/ca/org.crt").status_code == 200
+    with pytest.raises(NotFound):
+        service.ca_certificate(pki.engine, "bridge\x00")
+
+
 def test_init_is_idempotent_and_keys_are_encrypted(home: Home) -> None:
     first = service.init(home, base_url="http://127.0.0.1:9999")
     roots = service.roots(first.engine)

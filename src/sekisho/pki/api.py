@@ -36,7 +36,7 @@ class ChallengeOut(BaseModel):
 
 
 class LoginIn(BaseModel):
-    nonce: str = Field(max_length=64)
+    nonce: str = Field(max_length=64, pattern=r"^[A-Za-z0-9_-]+$")  # base64url, as login challenges issue them
     audience: str = Field(max_length=proto.MAX_AUDIENCE)
     signature: str = Field(max_length=256)
     certificate: str = Field(max_length=8192)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import secrets
 import shutil
 import threading
@@ -65,6 +66,7 @@ APPLICATION_TTL = timedelta(minutes=15)
 CHANGE_MARGIN = timedelta(seconds=5)
 DEFAULT_BASE_URL = "http://127.0.0.1:8470"
 BASE_URL_ENV = "SEKISHO_PKI_URL"
+_CA_ID = re.compile(rf"pref-(0[1-9]|[1-3][0-9]|4[0-7])|{BRIDGE}|{ORGANISATION}")
 
 
 def _now() -> datetime:
@@ -321,7 +323,8 @@ def _build_hierarchy(
 
 
 def _ca(conn: sa.Connection, ca_id: str) -> sa.Row[Any]:
-    row = store.ca_row(conn, ca_id)
+    # the ids are a closed set: anything else (a NUL, which PostgreSQL text refuses with an error) is not looked up
+    row = store.ca_row(conn, ca_id) if _CA_ID.fullmatch(ca_id) else None
     if row is None:
         raise NotFound("no such CA (pref-01..pref-47, bridge, org)", field="ca")
     return row
