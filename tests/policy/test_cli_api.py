@@ -184,3 +184,20 @@ def test_openapi_says_what_the_api_sends(policy: Policy) -> None:
     assert list(schema["paths"]["/policy/decide"]["post"]["responses"]["422"]["content"]) == [
         "application/problem+json"
     ]
+
+
+def test_identifiers_in_urls_are_checked_before_any_query(policy: Policy) -> None:
+    """Found fuzzing on PostgreSQL: a NUL in a PIA id, an agency or an alert rule reached the database, which refuses
+    it with an error (HTTP 500); such an identifier is now a schema error naming the parameter."""
+    client = TestClient(create_app(policy.watchdog))
+    for url, params, field in [
+        ("/policy/pias/pension%00kyufu", {}, "path.pia_id"),
+        ("/policy/pias", {"agency": "pension\x00"}, "query.agency"),
+        ("/policy/alerts", {"rule": "bulk\x00lookup"}, "query.rule"),
+    ]:
+        r = client.get(url, params=params)
+        assert r.status_code == 422, url
+        assert r.headers["content-type"] == "application/problem+json"
+        assert r.json()["field"] == field
+    assert client.get("/policy/pias/no-such-pia").status_code == 404
+    assert client.get("/policy/alerts", params={"rule": "bulk-lookup"}).json() == []

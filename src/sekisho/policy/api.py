@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, FastAPI, Query
+from fastapi import APIRouter, Body, FastAPI, Path, Query
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
@@ -19,6 +19,12 @@ from sekisho.network import problems
 from sekisho.policy.interfaces import AccessRequest
 from sekisho.policy.pia import parse_pia
 from sekisho.policy.service import Watchdog
+
+# identifiers in URLs have the forms of pia.schema.json and of the anomaly rules' names: a query never carries
+# anything else to the database (PostgreSQL refuses a NUL in text with an error, which was an HTTP 500)
+PIA_ID = r"^[a-z][a-z0-9-]{2,63}$"
+AGENCY = r"^[a-z][a-z0-9_-]{0,39}$"
+RULE = r"^[a-z][a-z0-9-]{0,31}$"
 
 
 class DecideIn(BaseModel):
@@ -91,11 +97,11 @@ def router(watchdog: Watchdog) -> APIRouter:
         }
 
     @api.get("/pias")
-    def pias(agency: Annotated[str | None, Query(max_length=40)] = None) -> list[dict[str, Any]]:
+    def pias(agency: Annotated[str | None, Query(max_length=40, pattern=AGENCY)] = None) -> list[dict[str, Any]]:
         return watchdog.pias(agency=agency)
 
     @api.get("/pias/{pia_id}")
-    def pia(pia_id: str) -> dict[str, Any]:
+    def pia(pia_id: Annotated[str, Path(pattern=PIA_ID)]) -> dict[str, Any]:
         return watchdog.pia(pia_id)
 
     @api.post("/pias", status_code=201)
@@ -122,7 +128,7 @@ def router(watchdog: Watchdog) -> APIRouter:
     @api.get("/alerts")
     def alerts(
         status: Annotated[Literal["open", "acknowledged", "closed"] | None, Query()] = None,
-        rule: Annotated[str | None, Query(max_length=32)] = None,
+        rule: Annotated[str | None, Query(max_length=32, pattern=RULE)] = None,
     ) -> list[dict[str, Any]]:
         return watchdog.alerts(status=status, rule=rule)
 
