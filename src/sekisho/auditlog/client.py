@@ -9,6 +9,7 @@ every inclusion proof against it and the consistency proof from the checkpoint i
 from __future__ import annotations
 
 import base64
+from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -54,13 +55,13 @@ class AccessLog(Protocol):
     def consistency_proof(self, m: int, n: int) -> list[bytes]: ...
 
 
-class _TrustMixin:
+class _TrustMixin(ABC):
     log_vkey: Verifier
     witness_vkeys: tuple[Verifier, ...]
     min_witnesses: int
 
-    def latest_witnessed_note(self) -> str:  # pragma: no cover - overridden
-        raise NotImplementedError
+    @abstractmethod
+    def latest_witnessed_note(self) -> str: ...
 
     def latest_witnessed_checkpoint(self) -> Checkpoint:
         return verify_witnessed_checkpoint(

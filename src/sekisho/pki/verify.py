@@ -14,6 +14,7 @@ certificate's subject is a person.
 from __future__ import annotations
 
 import secrets
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -76,11 +77,11 @@ class UntrustedCertificate(PathValidationError):
     kind = "untrusted"
 
 
-class RevocationChecker:
+class RevocationChecker(ABC):
     """Decides whether one certificate of a chain is revoked; raises, never returns a verdict."""
 
-    def check(self, cert: x509.Certificate, issuer: x509.Certificate, *, at: datetime, depth: int) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def check(self, cert: x509.Certificate, issuer: x509.Certificate, *, at: datetime, depth: int) -> None: ...
 
 
 class CrlChecker(RevocationChecker):
