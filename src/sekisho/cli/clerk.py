@@ -494,9 +494,9 @@ def import_(
     svc = _service(home, db, municipality, clerk)
     from sekisho.registry.bulk import file_facts
 
-    _, lines, _ = file_facts(file)
-    with progress("importing", max(lines - 1, 0)) as advance:
-        result = svc.import_file(file, advance=advance)
+    facts = file_facts(file)
+    with progress("importing", max(facts.lines - 1, 0)) as advance:
+        result = svc.import_file(file, advance=advance, facts=facts)
     out = {"batch": result.batch_id, "rows": result.rows, "households": result.households}
     if as_json:
         print_json(out)

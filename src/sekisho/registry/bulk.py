@@ -37,7 +37,7 @@ from datetime import date, datetime
 from multiprocessing.connection import Connection as MPConnection
 from multiprocessing.connection import wait as mp_wait
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -191,7 +191,13 @@ def _decodes(path: Path, encoding: str) -> bool:
     return True
 
 
-def file_facts(path: Path) -> tuple[str, int, str]:
+class FileFacts(NamedTuple):
+    sha256: str
+    lines: int
+    encoding: str
+
+
+def file_facts(path: Path) -> FileFacts:
     """SHA-256 of the file (recorded with the batch), its number of lines (for progress and planning) and its
     text encoding: UTF-8 when the whole file decodes as UTF-8, else CP932 when it decodes as that (CSV only).
     Decided before any row is read, so that a file in another encoding is refused whole, with one message."""
@@ -215,9 +221,9 @@ def file_facts(path: Path) -> tuple[str, int, str]:
             except UnicodeDecodeError:
                 is_utf8 = False
         if is_utf8:
-            return digest.hexdigest(), lines, UTF8
+            return FileFacts(digest.hexdigest(), lines, UTF8)
         if not _is_jsonl(path) and _decodes(path, CP932):
-            return digest.hexdigest(), lines, CP932
+            return FileFacts(digest.hexdigest(), lines, CP932)
     except OSError as exc:
         raise InvalidInput("cannot be read", field="file") from exc
     if _is_jsonl(path):

@@ -52,6 +52,7 @@ from sekisho.storage import is_postgres, open_party_db
 if TYPE_CHECKING:
     from sekisho.auditlog.client import AccessListItem, AccessLog
     from sekisho.pseudonyms.group import Point
+    from sekisho.registry.bulk import FileFacts
 
 log = logging.getLogger("sekisho.registry")
 
@@ -908,12 +909,18 @@ class RegisterService:
         )
 
     def import_file(
-        self, path: Path, *, parts: int | None = None, advance: Callable[[int], None] | None = None
+        self,
+        path: Path,
+        *,
+        parts: int | None = None,
+        advance: Callable[[int], None] | None = None,
+        facts: FileFacts | None = None,
     ) -> ImportResult:
-        """Import a CSV or JSONL file (docs/import-format.md), validated in one process per core."""
+        """Import a CSV or JSONL file (docs/import-format.md), validated in one process per core.  ``facts``:
+        :func:`~sekisho.registry.bulk.file_facts` of the file if the caller has read them already (one pass)."""
         from sekisho.registry import bulk
 
-        digest, lines, encoding = bulk.file_facts(path)
+        digest, lines, encoding = facts or bulk.file_facts(path)
         n = parts or bulk.default_parts()
         return self._import(
             lambda plan: bulk.prepare_file(path, plan, encoding=encoding),
