@@ -1,0 +1,1 @@
+"""One municipal register: residents, households, history, access records, bulk import, hand-over."""
