@@ -89,3 +89,13 @@ def test_a_real_request_is_answered_whatever_its_content_type(
         answer = client.post("/pki/ocsp", content=der, headers=headers)
         assert answer.headers["content-type"] == "application/ocsp-response"
         assert ocsp.load_der_ocsp_response(answer.content).certificate_status is ocsp.OCSPCertStatus.GOOD
+
+
+def test_chain_takes_the_same_prefecture_forms_as_the_cli(client: TestClient) -> None:
+    chain = client.get("/pki/chain.pem", params={"for": "01"})
+    assert chain.status_code == 200
+    for form in ("1", "北海道", "０１"):
+        assert client.get("/pki/chain.pem", params={"for": form}).content == chain.content, form
+    bad = client.get("/pki/chain.pem", params={"for": "48"})
+    assert bad.status_code == 422
+    assert bad.json()["field"] == "for"

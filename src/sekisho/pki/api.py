@@ -20,6 +20,7 @@ from sekisho.errors import NotFound
 from sekisho.network import problems
 from sekisho.pki import login as proto
 from sekisho.pki import service
+from sekisho.pki.prefectures import parse_prefecture
 from sekisho.pki.service import Pki
 from sekisho.pki.verify import RelyingParty
 
@@ -81,6 +82,7 @@ def router(pki: Pki, *, audience: str, trust: str, verifier: RelyingParty | None
     """``audience``: the name login challenges are bound to; ``trust``: the prefecture whose root the login
     trusts (a citizen of any prefecture logs in through the bridge)."""
     proto.check_audience(audience)
+    trust = parse_prefecture(trust, field="trust").code
     api = APIRouter(prefix="/pki", tags=["pki"])
     login_verifier = verifier or service.relying_party(pki, trust=trust)
 
@@ -123,6 +125,8 @@ def router(pki: Pki, *, audience: str, trust: str, verifier: RelyingParty | None
 
     @api.get("/chain.pem", response_class=Response, responses=problems.text("application/pem-certificate-chain"))
     def chain(for_prefecture: Annotated[str | None, Query(alias="for")] = None) -> Response:
+        if for_prefecture is not None:  # the same forms as the CLI's --for
+            for_prefecture = parse_prefecture(for_prefecture, field="for").code
         certs = service.cross_certificates(pki.engine, for_prefecture=for_prefecture)
         return Response(
             b"".join(c.public_bytes(Encoding.PEM) for c in certs), media_type="application/pem-certificate-chain"
