@@ -142,12 +142,14 @@ def test_ocsp_over_http_get_and_post(pki: service.Pki, new_citizen: NewCitizen, 
 
 
 def test_openssl_reads_malformed_request_for_what_is_not_a_request(responder: str, tmp_path: Path) -> None:
-    """Over real HTTP, an empty POST, a JSON POST and a GET path that is not base64 each get an OCSP response that
+    """Over real HTTP, an empty, a JSON and an oversized POST and a GET path that is not base64 each get a response that
     OpenSSL's client reads as RFC 6960 §2.3 malformedRequest (not a problem document it cannot parse)."""
     answers = {
         "empty": httpx.post(f"{responder}/pki/ocsp", content=b"", timeout=10),
         "json": httpx.post(f"{responder}/pki/ocsp", json={"request": "MEIwQDA"}, timeout=10),
         "get": httpx.get(f"{responder}/pki/ocsp/not%20base64!", timeout=10),
+        # more than the responder reads: answered without buffering the rest
+        "large": httpx.post(f"{responder}/pki/ocsp", content=b"\x30" * 1_000_000, timeout=10),
     }
     for name, answer in answers.items():
         assert answer.status_code == 200, name
