@@ -309,3 +309,9 @@ def test_a_new_cards_secrets_follow_the_real_cards_rules(cli, home: Home, tmp_pa
         assert message in out, (environ, out)
         assert "1234" not in out and "AB123" not in out  # the secret itself is never echoed
         assert not (tmp_path / f"r{n}.card").exists()
+
+
+def test_a_refused_secret_is_refused_before_any_party_is_opened(cli, home: Home) -> None:  # type: ignore[no-untyped-def]
+    out = cli("issue", "--municipality", GIFU, "--handle", "0000-0000-000", SEKISHO_CARD_PIN="12", code=2)
+    assert "SEKISHO_CARD_PIN: the authentication PIN is 4 digits" in out
+    assert list(home.root.iterdir()) == []

@@ -154,20 +154,20 @@ def issue_cmd(
 
     if card is not None and card_out is not None:
         raise InvalidInput("give --card (re-issue) or --card-out (a new card), not both", field="card")
+    # the secrets first: a refused PIN must not have touched any party
+    auth_pin, sign_pin = ("", _signing_pin()) if card is not None else _new_card_pins()
     net = _network(home_of(home, db))
     try:
         if card is not None:
-            sign_pin = _signing_pin()  # the holder's own, set when the card was made
             issued, _ = issue_at_counter(
                 net,
                 municipality=municipality,
                 handle=handle,
-                auth_pin="",
-                sign_pin=sign_pin,
+                auth_pin=auth_pin,  # the card keeps its authentication key: no PIN needed
+                sign_pin=sign_pin,  # the holder's own, set when the card was made
                 card=SoftwareCard.open(card),
             )
         else:
-            auth_pin, sign_pin = _new_card_pins()
             issued, _ = issue_at_counter(
                 net,
                 municipality=municipality,
