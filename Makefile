@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: all demo test test-sqlite test-postgres lint typecheck bench clean deps
+.PHONY: all demo test test-sqlite test-postgres lint typecheck bench bench-tiny clean deps
 
 all: test
 
@@ -45,6 +45,10 @@ test: lint test-sqlite test-postgres
 
 bench: $(STAMP)
 	scripts/with-postgres --durable $(PY) -m bench
+
+# every benchmark at a few operations (make test runs the same through tests/bench/test_smoke.py)
+bench-tiny: $(STAMP)
+	scripts/with-postgres $(PY) -m bench --tiny
 
 clean:
 	rm -rf $(VENV) .sekisho .pytest_cache .ruff_cache .mypy_cache .hypothesis

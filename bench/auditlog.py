@@ -3,6 +3,7 @@ same run; the p99 wait for an acknowledgement; inclusion proofs at 10,000,000 le
 
     python -m bench auditlog                      # everything, SQLite and (if SEKISHO_PG_URL is set) PostgreSQL
     python -c 'import bench.auditlog as b; b.main(["--quick"])'   # a short run while developing
+    python -m bench auditlog --tiny               # a smoke run (tests/bench): every figure, a few hundred entries
 
 Appends are acknowledged only after their batch's commit (synchronous_commit=on / synchronous=FULL); the
 appenders are asyncio tasks on the writer's event loop (the way ``sekisho log serve`` runs), each sending one
@@ -245,11 +246,16 @@ def main(argv: list[str]) -> None:
     p.add_argument("--repeat", type=int, default=3, help="runs per configuration (the median is reported)")
     p.add_argument("--no-sqlite", action="store_true")
     p.add_argument("--big-sqlite", action="store_true", help="also build the big tree on SQLite")
+    p.add_argument("--tiny", action="store_true", help="a smoke run: every figure on a few hundred entries")
     args = p.parse_args(argv)
+    distinct, warmup, proofs = 20_000, 20_000, 200
     if args.quick:
         args.appends, args.concurrency, args.big, args.verify, args.repeat = 40_000, [256], 300_000, 100_000, 1
+    if args.tiny:
+        args.appends, args.concurrency, args.big, args.verify, args.repeat = 200, [8], 1_000, 300, 1
+        args.big_sqlite, distinct, warmup, proofs = True, 100, 16, 8
 
-    entries = make_entries(20_000)
+    entries = make_entries(distinct)
     gc.freeze()  # the benchmark's own data need not be scanned by every collection
     pg_url = os.environ.get("SEKISHO_PG_URL") or None
     dbs = ([] if args.no_sqlite else [None]) + ([pg_url] if pg_url else [])
@@ -272,7 +278,7 @@ def main(argv: list[str]) -> None:
             for c in args.concurrency:
                 # the median of a few runs: the machine is shared, and a neighbour's burst is not our figure
                 runs = [
-                    append_run(db, entries, total=args.appends, concurrency=c, warmup=20_000, tag=f"c{c}r{i}")
+                    append_run(db, entries, total=args.appends, concurrency=c, warmup=warmup, tag=f"c{c}r{i}")
                     for i in range(args.repeat)
                 ]
                 r = sorted(runs, key=lambda x: x["rate"])[len(runs) // 2]
@@ -294,7 +300,7 @@ def main(argv: list[str]) -> None:
                     started = time.perf_counter()
                     bulk_load(svc, (i.to_bytes(8, "big") for i in range(args.big)), args.big)
                     built = time.perf_counter() - started
-                    t = proof_timing(svc, args.big, 200)
+                    t = proof_timing(svc, args.big, proofs)
                     _print(
                         f"tree of {args.big:,} leaves (bulk-loaded in {built:.0f} s): inclusion proof "
                         f"{t['inclusion_mean_ms']:.2f} ms mean, {t['inclusion_p99_ms']:.2f} ms p99; "

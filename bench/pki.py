@@ -2,6 +2,7 @@
 key type in the same run (the ratio is the figure that travels between machines; the goal is >= 0.5).
 
     python -m bench pki                    # or: python bench/pki.py [--seconds S]
+    python -m bench pki --tiny             # a smoke run (tests/bench): every figure, a few operations each
 
 In-process figures build and sign (no database); the service figures add the database round trips
 (SQLite in a temporary directory, and PostgreSQL when SEKISHO_PG_URL is set).
@@ -28,16 +29,20 @@ from sekisho.config import Home
 from sekisho.pki import profiles, revocation, service
 from sekisho.pki.profiles import BasicItems, Endpoints
 
+#: calls between two looks at the clock
+_BATCH = {"size": 50}
+
 
 def _rate(fn: Callable[[], object], seconds: float) -> float:
     fn()  # warm up
     n = 0
+    batch = _BATCH["size"]
     start = time.perf_counter()
     deadline = start + seconds
     while True:
-        for _ in range(50):
+        for _ in range(batch):
             fn()
-        n += 50
+        n += batch
         now = time.perf_counter()
         if now >= deadline:
             return n / (now - start)
@@ -51,8 +56,11 @@ def _line(label: str, ours: float, raw_sign: float, raw_same: float | None = Non
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="bench/pki.py")
     parser.add_argument("--seconds", type=float, default=2.0, help="per measurement")
+    parser.add_argument("--tiny", action="store_true", help="a smoke run: a few operations per figure")
     args = parser.parse_args(argv)
     secs = args.seconds
+    if args.tiny:
+        secs, _BATCH["size"] = 0.0, 2
 
     now = datetime.now(UTC)
     endpoints = Endpoints("http://127.0.0.1:8470")
@@ -163,19 +171,22 @@ def main(argv: list[str]) -> None:
 def _service_figures(label: str, url: str | None, secs: float, raw: float) -> None:
     from sekisho.pki.card import SoftwareCard
     from sekisho.pki.oids import Purpose
+    from sekisho.pseudonyms import encode_pseudonym
+    from sekisho.pseudonyms.group import Point
 
     with tempfile.TemporaryDirectory() as tmp:
         home = Home(root=Path(tmp), db_url=url, namespace=f"bench{uuid.uuid4().hex[:8]}_" if url else "")
         pki = service.init(home)
         card = SoftwareCard.create(Path(tmp) / "c.card", auth_pin="1234", sign_pin="5678")
         csr = card.csr(Purpose.AUTHENTICATION, pin="1234")
-        counter = iter(range(10**9))
 
         def issue_db() -> service.Issued:
+            # a new holder each time, named by the PKI's pseudonym as an enrolment gives it (no earlier card to
+            # supersede); making the pseudonym is one hash to the group, small beside the signature
+            owner = encode_pseudonym(service.DOMAIN, Point.from_hash(os.urandom(64)).to_bytes())
             return service.issue(
-                pki, municipality="131016", handle=f"h{next(counter)}",
-                authentication_csr=csr, signature_csr=None, items=None,
-            )  # fmt: skip
+                pki, owner=owner, municipality="131016", authentication_csr=csr, signature_csr=None, items=None
+            )
 
         _line(f"service.issue, authentication ({label}, 1 commit each)", _rate(issue_db, secs), raw)
         cert = issue_db().authentication

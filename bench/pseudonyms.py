@@ -10,9 +10,9 @@ per-batch work (factor derivation, one inversion, ``Y' = k·Y``) is one more mul
 measured on the same core(s) in the same run (with k processes: the same multiplications, split the same way
 over the same pool, timed from outside); the ratio ours/bound says how much the Python around the
 multiplications costs (validation, additions, random scalars, slicing).  Run: ``python -m bench pseudonyms``
-(``--batch N --rounds R``).  Also shown: the whole R→A path per person (municipality re-randomises, T1, T2,
-agency decrypts: 8 variable-base + 3 fixed-base) and the transcryptor *service* (signed-grant policy counting
-in its own database, access hook) on SQLite, or on PostgreSQL when SEKISHO_PG_URL is set.
+(``--batch N --rounds R``; ``--tiny`` for a smoke run).  Also shown: the whole R→A path per person (municipality
+re-randomises, T1, T2, agency decrypts: 8 variable-base + 3 fixed-base) and the transcryptor *service* (signed-grant
+policy counting in its own database, access hook) on SQLite, or on PostgreSQL when SEKISHO_PG_URL is set.
 """
 
 from __future__ import annotations
@@ -123,7 +123,10 @@ def main(argv: list[str]) -> None:
     ap.add_argument("--batch", type=int, default=4000, help="ciphertexts per measured batch (default 4000)")
     ap.add_argument("--rounds", type=int, default=3, help="best of this many rounds (default 3)")
     ap.add_argument("--workers", type=int, default=2, help="processes for the multi-core figures (default 2)")
+    ap.add_argument("--tiny", action="store_true", help="a smoke run: one round of 64 ciphertexts")
     args = ap.parse_args(argv)
+    if args.tiny:
+        args.batch, args.rounds = 64, 1
     n, rounds, workers = args.batch, args.rounds, args.workers
 
     c = ceremony()

@@ -2,6 +2,7 @@
 
     python -m bench register_import            # 1,000,000 rows (make bench)
     python bench/register_import.py --rows 200000
+    python -m bench register_import --tiny     # a smoke run (tests/bench): a few hundred rows, fresh files
 
 For each database the same file is imported through ``RegisterService.import_file`` (validation, handles,
 roots, history rows, one transaction) and, in the same run, the very rows it stored are loaded again into a
@@ -12,6 +13,7 @@ psycopg 3 on PostgreSQL — with all the table's indexes in place.  The ratio is
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import tempfile
@@ -129,15 +131,32 @@ def main(argv: list[str]) -> None:
     ap = argparse.ArgumentParser(prog="bench/register_import.py")
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--parts", type=int, default=None, help="preparing processes (default: one per core)")
-    ap.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "sekisho-bench")
+    ap.add_argument(
+        "--workdir",
+        type=Path,
+        default=None,
+        help="where synthetic files are kept between runs (default: $TMP/sekisho-bench)",
+    )
     ap.add_argument(
         "--network-rows",
         type=int,
         default=200_000,
         help="also import this many rows into a register that has joined the network (PPs made at import); 0: skip",
     )
+    ap.add_argument("--tiny", action="store_true", help="a smoke run: 300 rows, 100 with the network, fresh files")
     args = ap.parse_args(argv)
-    args.workdir.mkdir(parents=True, exist_ok=True)
+    with contextlib.ExitStack() as stack:
+        if args.tiny:
+            args.rows, args.network_rows = 300, 100
+            if args.workdir is None:  # not the shared cache: a smoke run must not depend on an earlier run's files
+                args.workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="sekisho-bench-")))
+        if args.workdir is None:
+            args.workdir = Path(tempfile.gettempdir()) / "sekisho-bench"
+        args.workdir.mkdir(parents=True, exist_ok=True)
+        _run(args)
+
+
+def _run(args: argparse.Namespace) -> None:
     path = _synth(args.rows, args.workdir)
     pg_url = os.environ.get("SEKISHO_PG_URL")
     results: list[tuple[str, int, float, float]] = []

@@ -139,3 +139,22 @@ def test_ocsp_over_http_get_and_post(pki: service.Pki, new_citizen: NewCitizen, 
     assert ocsp.load_der_ocsp_response(posted.content).certificate_status is ocsp.OCSPCertStatus.GOOD
     # the GET URL is the CertID and nothing else: no name, no pseudonym
     assert citizen.owner.split(":")[2] not in encoded.lower()
+
+
+def test_openssl_reads_malformed_request_for_what_is_not_a_request(responder: str, tmp_path: Path) -> None:
+    """Over real HTTP, an empty, a JSON and an oversized POST and a GET path that is not base64 each get a response that
+    OpenSSL's client reads as RFC 6960 §2.3 malformedRequest (not a problem document it cannot parse)."""
+    answers = {
+        "empty": httpx.post(f"{responder}/pki/ocsp", content=b"", timeout=10),
+        "json": httpx.post(f"{responder}/pki/ocsp", json={"request": "MEIwQDA"}, timeout=10),
+        "get": httpx.get(f"{responder}/pki/ocsp/not%20base64!", timeout=10),
+        # more than the responder reads: answered without buffering the rest
+        "large": httpx.post(f"{responder}/pki/ocsp", content=b"\x30" * 1_000_000, timeout=10),
+    }
+    for name, answer in answers.items():
+        assert answer.status_code == 200, name
+        assert answer.headers["content-type"] == "application/ocsp-response", name
+        path = tmp_path / f"{name}.der"
+        path.write_bytes(answer.content)
+        result = _openssl("ocsp", "-respin", path, "-resp_text", "-noverify")
+        assert "Responder Error: malformedrequest (1)" in result.stdout, (name, result.stdout, result.stderr)

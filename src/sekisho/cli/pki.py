@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import re
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,6 +21,7 @@ from sekisho.pki import login as proto
 from sekisho.pki import service
 from sekisho.pki.card import SoftwareCard
 from sekisho.pki.oids import Purpose
+from sekisho.pki.prefectures import parse_prefecture
 from sekisho.pki.profiles import BRIDGE, ORGANISATION, prefecture_ca_id
 from sekisho.pki.revocation import parse_reason
 from sekisho.pki.verify import OcspChecker, RelyingParty
@@ -28,14 +30,20 @@ pki_app = typer.Typer(
     help="Citizen PKI: prefectural CAs, bridge, CRL/OCSP, the card and its login.", no_args_is_help=True
 )
 
+# the card's two slots have two secrets, as the マイナンバーカード has: the authentication PIN (利用者証明用, 4 digits)
+# and the signing password (署名用, 6..16 uppercase letters and digits, at least one of each)
 CARD_PIN_ENV = "SEKISHO_CARD_PIN"
+SIGNING_PIN_ENV = "SEKISHO_SIGNING_PIN"
 DEFAULT_AUDIENCE = "sekisho-portal"
 DEFAULT_PORT = 8470
 
 if TYPE_CHECKING:
     from sekisho.network.local import LocalNetwork
 
-TrustOpt = Annotated[str, typer.Option("--trust", help="Prefecture code whose root is the only trust anchor.")]
+PREFECTURE_FORMS = "number 1..47, code 01..47 or name (北海道)"
+TrustOpt = Annotated[
+    str, typer.Option("--trust", help=f"Prefecture whose root is the only trust anchor: {PREFECTURE_FORMS}.")
+]
 AudienceOpt = Annotated[str, typer.Option("--audience", help="Name login challenges are bound to.")]
 
 
@@ -43,23 +51,50 @@ def register(app: typer.Typer) -> None:
     app.add_typer(pki_app, name="pki")
 
 
-def _pin(label: str) -> str:
-    value = os.environ.get(CARD_PIN_ENV)
+def _secret(env: str, prompt: str) -> str:
+    value = os.environ.get(env)
     if value:
         return value
     if sys.stdin.isatty():
-        return getpass.getpass(f"{label} PIN: ")
-    raise InvalidInput(f"set {CARD_PIN_ENV} or run on a terminal to be prompted", field="pin")
+        return getpass.getpass(f"{prompt}: ")
+    raise InvalidInput(f"set {env} or run on a terminal to be prompted", field=env)
+
+
+def _auth_pin() -> str:
+    """The authentication slot's PIN (login, a new card)."""
+    return _secret(CARD_PIN_ENV, "authentication PIN (4 digits)")
+
+
+def _signing_pin() -> str:
+    """The signature slot's password (a new card, a new signature certificate)."""
+    return _secret(SIGNING_PIN_ENV, "signing password (6-16 uppercase letters and digits)")
+
+
+def _new_card_pins() -> tuple[str, str]:
+    """A new card's two secrets, held to the real card's rules: whoever chooses them learns it here, at the counter,
+    and a 4-digit PIN can never also be the signing password."""
+    auth, sign = _auth_pin(), _signing_pin()
+    if not re.fullmatch(r"[0-9]{4}", auth):
+        raise InvalidInput("the authentication PIN is 4 digits", field=CARD_PIN_ENV)
+    if not re.fullmatch(r"(?=.*[A-Z])(?=.*[0-9])[A-Z0-9]{6,16}", sign):
+        raise InvalidInput(
+            "the signing password is 6 to 16 uppercase letters and digits, with at least one of each",
+            field=SIGNING_PIN_ENV,
+        )
+    return auth, sign
+
+
+def _prefecture(text: str, field: str) -> str:
+    return parse_prefecture(text, field=field).code
 
 
 def _ca_id(name: str) -> str:
     if name in (BRIDGE, ORGANISATION):
         return name
-    if name.startswith("pref-"):
-        return name
-    if name.isdigit() and 1 <= int(name) <= 47:
-        return prefecture_ca_id(name.zfill(2))
-    raise InvalidInput("a CA is a prefecture code (01..47), bridge or org", field="ca")
+    try:
+        return prefecture_ca_id(_prefecture(name.removeprefix("pref-"), "ca"))
+    except InvalidInput:
+        raise InvalidInput(f"a CA is a prefecture ({PREFECTURE_FORMS}), bridge or org", field="ca") from None
 
 
 def _network(home: Home) -> LocalNetwork:
@@ -119,16 +154,17 @@ def issue_cmd(
 
     if card is not None and card_out is not None:
         raise InvalidInput("give --card (re-issue) or --card-out (a new card), not both", field="card")
+    # the secrets first: a refused PIN must not have touched any party
+    auth_pin, sign_pin = ("", _signing_pin()) if card is not None else _new_card_pins()
     net = _network(home_of(home, db))
     try:
         if card is not None:
-            sign_pin = _pin("signature")
             issued, _ = issue_at_counter(
                 net,
                 municipality=municipality,
                 handle=handle,
-                auth_pin="",
-                sign_pin=sign_pin,
+                auth_pin=auth_pin,  # the card keeps its authentication key: no PIN needed
+                sign_pin=sign_pin,  # the holder's own, set when the card was made
                 card=SoftwareCard.open(card),
             )
         else:
@@ -136,8 +172,8 @@ def issue_cmd(
                 net,
                 municipality=municipality,
                 handle=handle,
-                auth_pin=_pin("authentication"),
-                sign_pin=_pin("signature"),
+                auth_pin=auth_pin,
+                sign_pin=sign_pin,
                 card_out=card_out or Path("resident.card"),
             )
     finally:
@@ -166,7 +202,9 @@ def revoke_cmd(
     only: Annotated[
         bool, typer.Option("--only", help="Revoke just the certificate --serial names, not its whole card.")
     ] = False,
-    ca: Annotated[str | None, typer.Option("--ca", help="Issuing CA, if two share the serial.")] = None,
+    ca: Annotated[
+        str | None, typer.Option("--ca", help=f"Issuing CA if two share the serial: {PREFECTURE_FORMS}, bridge or org.")
+    ] = None,
     home: HomeOpt = None,
     db: DbOpt = None,
 ) -> None:
@@ -180,7 +218,7 @@ def revoke_cmd(
         serial = format(SoftwareCard.open(card).certificate(Purpose.AUTHENTICATION).serial_number, "x")
     assert serial is not None
     pki = service.Pki.open(home_of(home, db))
-    ca_id = _ca_id(ca) if ca else None
+    ca_id = _ca_id(ca) if ca is not None else None
     if only:
         which = [service.revoke(pki.engine, serial=serial, reason=parse_reason(reason), ca_id=ca_id)]
     else:
@@ -202,7 +240,7 @@ def offers_cmd(home: HomeOpt = None, db: DbOpt = None, as_json: JsonOpt = False)
 
 @pki_app.command("crl")
 def crl_cmd(
-    ca: Annotated[str, typer.Argument(help="Prefecture code (01..47), bridge or org.")],
+    ca: Annotated[str, typer.Argument(help=f"A prefecture's CA ({PREFECTURE_FORMS}), bridge or org.")],
     out: Annotated[Path | None, typer.Option("--out", help="File to write (DER); default PEM on stdout.")] = None,
     home: HomeOpt = None,
     db: DbOpt = None,
@@ -250,6 +288,7 @@ def verify_cmd(
     db: DbOpt = None,
 ) -> None:
     """Validate a certificate as a relying party of one prefecture: path via the bridge, policy, revocation."""
+    trust = _prefecture(trust, "trust")
     pki = service.Pki.open(home_of(home, db))
     if ocsp_url:
         rp = RelyingParty.for_prefecture(
@@ -267,7 +306,8 @@ def verify_cmd(
 @pki_app.command("export-chain")
 def export_chain_cmd(
     for_prefecture: Annotated[
-        str | None, typer.Option("--for", help="Only what this prefecture's relying parties need.")
+        str | None,
+        typer.Option("--for", help=f"Only what this prefecture's relying parties need: {PREFECTURE_FORMS}."),
     ] = None,
     roots: Annotated[bool, typer.Option("--roots", help="The self-signed roots instead.")] = False,
     out: Annotated[Path | None, typer.Option("--out")] = None,
@@ -275,6 +315,8 @@ def export_chain_cmd(
     db: DbOpt = None,
 ) -> None:
     """PEM bundle of the cross-certificates (untrusted intermediates), or of the roots."""
+    if for_prefecture is not None:
+        for_prefecture = _prefecture(for_prefecture, "for")
     pki = service.Pki.open(home_of(home, db))
     if roots:
         certs = service.roots(pki.engine)
@@ -302,6 +344,7 @@ def serve_cmd(
 
     from sekisho.pki.api import create_app
 
+    trust = _prefecture(trust, "trust")
     pki = service.Pki.open(home_of(home, db))
     pki.keyring.session_key()  # fail now, not at the first login, if the PKI is not initialised
     app = create_app(pki, audience=audience, trust=trust)
@@ -321,8 +364,9 @@ def login_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Log in with the card: answer a challenge with the authentication key, receive a session token."""
+    trust = _prefecture(trust, "trust")
     the_card = SoftwareCard.open(card)
-    pin = _pin("authentication")
+    pin = _auth_pin()
     if url:
         import httpx
 

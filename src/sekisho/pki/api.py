@@ -11,14 +11,16 @@ import binascii
 from typing import Annotated
 
 from cryptography.hazmat.primitives.serialization import Encoding
-from fastapi import APIRouter, Body, FastAPI, Query
+from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
-from sekisho.errors import InvalidInput, NotFound
+from sekisho.errors import NotFound
 from sekisho.network import problems
 from sekisho.pki import login as proto
 from sekisho.pki import service
+from sekisho.pki.prefectures import parse_prefecture
 from sekisho.pki.service import Pki
 from sekisho.pki.verify import RelyingParty
 
@@ -48,6 +50,28 @@ class SessionOut(BaseModel):
     expires_at: str
 
 
+async def _read_capped(request: Request, limit: int) -> bytes:
+    """The body, or b"" (not a request) once it exceeds ``limit``: the rest is never buffered."""
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            return b""
+    return bytes(body)
+
+
+def _decode_get_path(encoded: str) -> bytes:
+    """The DER of a GET request's path, or b"" (not a request) for anything that is not base64 of a size we read."""
+    if len(encoded) > MAX_OCSP_REQUEST * 4 // 3 + 4:
+        return b""
+    # only leading slashes are separators (base64 of a DER SEQUENCE starts with "M"); a trailing "/" is data
+    text = encoded.lstrip("/")
+    try:
+        return base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_" if "-" in text or "_" in text else None)
+    except (binascii.Error, ValueError):
+        return b""
+
+
 def _ocsp(pki: Pki, der: bytes) -> Response:
     # no-store: a status must never be served from a cache after a revocation (RFC 5019 §6 allows caching;
     # Sekisho's rule is that a revocation shows on the very next request)
@@ -58,30 +82,32 @@ def router(pki: Pki, *, audience: str, trust: str, verifier: RelyingParty | None
     """``audience``: the name login challenges are bound to; ``trust``: the prefecture whose root the login
     trusts (a citizen of any prefecture logs in through the bridge)."""
     proto.check_audience(audience)
+    trust = parse_prefecture(trust, field="trust").code
     api = APIRouter(prefix="/pki", tags=["pki"])
     login_verifier = verifier or service.relying_party(pki, trust=trust)
 
-    @api.post("/ocsp", response_class=Response, responses=problems.binary(OCSP_RESPONSE))
-    def ocsp_post(request_body: Annotated[bytes, Body(media_type=OCSP_REQUEST)]) -> Response:
-        if len(request_body) > MAX_OCSP_REQUEST:
-            raise InvalidInput("the OCSP request is too large", field="ocsp")
-        return _ocsp(pki, request_body)
+    # RFC 6960 Appendix A / §2.3: an OCSP client reads only OCSP responses, so whatever arrives at the responder's
+    # URL that is not a request, in any media type, oversized, or as a GET path that is not base64, is answered
+    # with an unsigned malformedRequest, never a problem document.  The body is read raw, not through a schema.
+    @api.post(
+        "/ocsp",
+        response_class=Response,
+        responses=problems.binary(OCSP_RESPONSE),
+        openapi_extra=problems.raw_body(OCSP_REQUEST),
+    )
+    async def ocsp_post(request: Request) -> Response:
+        der = await _read_capped(request, MAX_OCSP_REQUEST)
+        return await run_in_threadpool(_ocsp, pki, der)
+
+    @api.get("/ocsp", response_class=Response, responses=problems.binary(OCSP_RESPONSE), include_in_schema=False)
+    def ocsp_get_empty() -> Response:
+        return _ocsp(pki, b"")
 
     @api.get("/ocsp/{encoded:path}", response_class=Response, responses=problems.binary(OCSP_RESPONSE))
     def ocsp_get(encoded: str) -> Response:
-        # RFC 6960 Appendix A.1: the path is the URL-encoded base64 of the DER request (the framework has
-        # already undone the URL encoding); some clients send base64url instead
-        if len(encoded) > MAX_OCSP_REQUEST:
-            raise InvalidInput("the OCSP request is too large", field="ocsp")
-        # only leading slashes are separators (base64 of a DER SEQUENCE starts with "M"); a trailing "/" is data
-        text = encoded.lstrip("/")
-        try:
-            der = base64.b64decode(
-                text + "=" * (-len(text) % 4), altchars=b"-_" if "-" in text or "_" in text else None
-            )
-        except (binascii.Error, ValueError):
-            der = b""
-        return _ocsp(pki, der)
+        # Appendix A.1: the path is the URL-encoded base64 of the DER request (the framework has already undone
+        # the URL encoding); some clients send base64url instead
+        return _ocsp(pki, _decode_get_path(encoded))
 
     @api.get("/crl/{name}", response_class=Response, responses=problems.binary("application/pkix-crl"))
     def crl(name: str) -> Response:
@@ -99,6 +125,8 @@ def router(pki: Pki, *, audience: str, trust: str, verifier: RelyingParty | None
 
     @api.get("/chain.pem", response_class=Response, responses=problems.text("application/pem-certificate-chain"))
     def chain(for_prefecture: Annotated[str | None, Query(alias="for")] = None) -> Response:
+        if for_prefecture is not None:  # the same forms as the CLI's --for
+            for_prefecture = parse_prefecture(for_prefecture, field="for").code
         certs = service.cross_certificates(pki.engine, for_prefecture=for_prefecture)
         return Response(
             b"".join(c.public_bytes(Encoding.PEM) for c in certs), media_type="application/pem-certificate-chain"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from functools import cache
 
@@ -29,6 +30,18 @@ def prefecture(code: str) -> Prefecture:
         if p.code == code:
             return p
     raise InvalidInput("not a prefecture code (01..47)", field="prefecture")
+
+
+def parse_prefecture(text: str, *, field: str = "prefecture") -> Prefecture:
+    """A prefecture as a person names it, the one parser of every prefecture argument (CLI and HTTP): its number
+    ``1``..``47``, its JIS X 0401 code ``01``..``47`` (full-width digits too), or its name ``北海道``."""
+    value = unicodedata.normalize("NFKC", text).strip()
+    if value.isascii() and value.isdigit() and len(value) <= 2 and 1 <= int(value) <= 47:
+        return prefecture(f"{int(value):02d}")
+    for p in prefectures():
+        if p.name == value:
+            return p
+    raise InvalidInput("a prefecture is its number (1..47), its code (01..47) or its name (北海道)", field=field)
 
 
 def prefecture_of_municipality(municipality: str) -> Prefecture:
