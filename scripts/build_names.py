@@ -23,7 +23,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import re
-import shutil
 import struct
 import subprocess
 import sys
@@ -340,7 +339,9 @@ def main() -> None:
         w = csv.writer(f, lineterminator="\n")
         w.writerow(["name", "kana", "sex", "decade", "weight"])
         w.writerows(rows)
-    shutil.copyfile(Path(__import__("ipadic").DICDIR) / "COPYING", OUT / "IPADIC-COPYING.txt")
+    # the licence verbatim but for two stray bytes (0xF7 0xF7) the wheel's copy has after its last line
+    notice = (Path(__import__("ipadic").DICDIR) / "COPYING").read_bytes().rstrip(b"\xf7\n").decode("ascii")
+    (OUT / "IPADIC-COPYING.txt").write_text(notice + "\n", encoding="utf-8")
     print(
         f"wrote {len(surnames)} surnames ({len(ipa_surnames)} IPAdic candidates) and {len(rows)} given names "
         f"({added} from IPAdic, {undecided} left out: sex undecided) to {OUT.relative_to(ROOT)}"
