@@ -43,6 +43,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from sekisho.errors import InvalidInput, SekishoError
+from sekisho.forking import die_with_parent, orphaned
 from sekisho.registry import store as st
 from sekisho.registry.keys import kana_key, name_key
 from sekisho.registry.model import _ALPHABET, HEAD, EventKind, Status, format_handle
@@ -460,20 +461,54 @@ def _bulk_handle(prefix: str) -> str:
 # --- parallel preparation -----------------------------------------------------------------------------------
 
 
-def _worker(path: Path, plan: Plan, part: int, conn: Any, encoding: str) -> None:
+def _worker(
+    path: Path, plan: Plan, part: int, conn: Any, encoding: str, parent_pid: int, others: Sequence[Any]
+) -> None:
+    _detach_from_caller(parent_pid, others)
     _handle_pool.clear()  # inherited from the parent at fork: every process must draw its own
     gc.disable()  # a short-lived process making millions of acyclic objects: the collector only costs time
     try:
         header, rows = read_file(path, encoding=encoding)
         for item in prepare(header, rows, plan, part):
+            if orphaned(parent_pid):  # where the kernel cannot kill this process with its parent
+                os._exit(1)
             conn.send(item)
         conn.send(None)
+    except (BrokenPipeError, ConnectionResetError):
+        os._exit(1)  # the parent has gone: nobody is left to tell
     except SekishoError as exc:
-        conn.send(exc)
+        _send_or_exit(conn, exc)
     except BaseException as exc:  # pragma: no cover - reported to the parent, never swallowed
-        conn.send(RuntimeError(f"import worker failed: {type(exc).__name__}"))
+        _send_or_exit(conn, RuntimeError(f"import worker failed: {type(exc).__name__}"))
     finally:
         conn.close()
+
+
+def _send_or_exit(conn: Any, item: object) -> None:
+    try:
+        conn.send(item)
+    except OSError:
+        os._exit(1)
+
+
+def _detach_from_caller(parent_pid: int, others: Sequence[Any]) -> None:
+    """A worker dies with the parent that forked it.  Killed (SIGKILL) parents run no cleanup, so:
+
+    * on Linux the kernel sends the worker SIGKILL when the parent dies (``PR_SET_PDEATHSIG``); the worker holds
+      a copy of the parent's database connection (forked after the writer's transaction began), and only when
+      every copy is closed does the server see the session end and release the killed transaction's locks;
+    * the read ends of every pipe, inherited at fork, are closed here, so that once the parent is gone a send
+      fails (EPIPE) instead of blocking forever on a pipe that this or a sibling worker still "reads";
+    * stdin, stdout and stderr go to /dev/null: a worker prints nothing (it reports through its pipe), and must
+      not keep the caller's terminal or pipe (``import … | tee``) open.
+    """
+    die_with_parent(parent_pid)
+    for other in others:
+        other.close()
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    os.close(devnull)
 
 
 def prepare_file(path: Path, plan: Plan, *, encoding: str = UTF8) -> Iterator[tuple[list[Row], list[Row], Errors]]:
@@ -483,11 +518,16 @@ def prepare_file(path: Path, plan: Plan, *, encoding: str = UTF8) -> Iterator[tu
         yield from prepare(header, rows, plan)
         return
     ctx = multiprocessing.get_context("fork")
-    pipes = []
+    pipes: list[MPConnection] = []
     procs = []
     for part in range(plan.parts):
         parent, child = ctx.Pipe(duplex=False)
-        p = ctx.Process(target=_worker, args=(path, plan, part, child, encoding), daemon=True)
+        # the worker closes its copies of every read end made so far, its own included
+        p = ctx.Process(
+            target=_worker,
+            args=(path, plan, part, child, encoding, os.getpid(), [*pipes, parent]),
+            daemon=True,
+        )
         p.start()
         child.close()
         pipes.append(parent)
@@ -512,6 +552,8 @@ def prepare_file(path: Path, plan: Plan, *, encoding: str = UTF8) -> Iterator[tu
             if p.is_alive():
                 p.terminate()
             p.join()
+        for conn in pipes:
+            conn.close()
 
 
 # --- writing ------------------------------------------------------------------------------------------------
