@@ -42,12 +42,12 @@ from typing import Any, NamedTuple, cast
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from sekisho.errors import InvalidInput, SekishoError
+from sekisho.errors import ErrorList, InvalidInput, SekishoError
 from sekisho.forking import die_with_parent, orphaned
 from sekisho.registry import store as st
 from sekisho.registry.keys import kana_key, name_key
 from sekisho.registry.model import _ALPHABET, HEAD, EventKind, Status, format_handle
-from sekisho.registry.validate import IMPORT_COLUMNS, ResidentItems, RowErrors, validate_columns
+from sekisho.registry.validate import IMPORT_COLUMNS, ResidentItems, RowErrors, unknown_column, validate_columns
 from sekisho.storage import is_postgres
 
 RESIDENT_COLUMNS = (
@@ -138,11 +138,74 @@ def read_file(path: Path, *, encoding: str = UTF8) -> tuple[list[str], Iterator[
         return list(STANDARD_HEADER), _jsonl_rows(path)
     f = path.open(encoding=encoding, newline="")
     reader = csv.reader(f)
-    header = next(reader, None)
-    if not header or "household" not in header:
+    try:
+        header = _header(reader)
+    except SekishoError:
         f.close()
-        raise InvalidInput("has no header row with the import-format columns", field="file")
+        raise
     return header, _csv_rows(f, reader, len(header))
+
+
+def check_file_header(path: Path, *, encoding: str = UTF8) -> None:
+    """Refuse a file whose header is not the import format (:func:`check_header`) without reading its rows."""
+    if not _is_jsonl(path):
+        with path.open(encoding=encoding, newline="") as f:
+            _header(csv.reader(f))
+
+
+def _header(reader: Any) -> list[str]:
+    header = [name.strip() for name in next(reader, None) or []]
+    check_header(header)
+    return header
+
+
+#: columns every file must have, whoever its residents are (the others are required of some residents only:
+#: furigana of Japanese residents, the residence card of foreign ones; a village may have no town names)
+REQUIRED_COLUMNS: tuple[str, ...] = (
+    "household",
+    "relationship",
+    "birth_date",
+    "sex",
+    "nationality",
+    "block",
+    "became_resident_on",
+    "address_set_on",
+)
+#: the header's line in a CSV file (errors about a whole column are reported there, once)
+HEADER_LINE = 1
+
+
+class HeaderErrors(ErrorList):
+    """The header row is not the import format: nothing is read."""
+
+    def __init__(self, errors: list[tuple[int, SekishoError]]) -> None:
+        super().__init__(errors)
+        self.message = "the header row does not match the import format; nothing was written"
+
+
+def check_header(header: Sequence[str]) -> None:
+    """Refuse a header with an unknown column (a misspelt optional column would silently lose its values),
+    a column twice, or without a column every row needs — once, from the header, not once per row."""
+    known = set(IMPORT_COLUMNS)
+    if not any(name in known for name in header):
+        raise InvalidInput("has no header row with the import-format columns", field="file")
+    errors: list[tuple[int, SekishoError]] = []
+    seen: set[str] = set()
+    for name in header:
+        if name in seen:
+            errors.append((HEADER_LINE, InvalidInput("the column appears twice", field=name)))
+        elif not name:
+            errors.append((HEADER_LINE, InvalidInput("a column has no name", field="header")))
+        elif name not in known:
+            errors.append((HEADER_LINE, unknown_column(name)))
+        seen.add(name)
+    errors.extend(
+        (HEADER_LINE, InvalidInput("the required column is missing", field=name))
+        for name in REQUIRED_COLUMNS
+        if name not in seen
+    )
+    if errors:
+        raise HeaderErrors(errors)
 
 
 def _csv_rows(f: Any, reader: Any, width: int) -> Iterator[SourceRow]:
@@ -167,7 +230,24 @@ def _jsonl_rows(path: Path) -> Iterator[SourceRow]:
             if not isinstance(obj, dict):
                 yield n, None, "json"
                 continue
+            unknown = next((k for k in obj if k not in _STANDARD), None)
+            if unknown is not None:  # a misspelt key would silently lose its value
+                yield n, None, _UNKNOWN + unknown
+                continue
             yield n, [_text(obj.get(k)) for k in STANDARD_HEADER], ""
+
+
+_STANDARD = frozenset(STANDARD_HEADER)
+#: the reason of a JSON line with a key that is not a column: this prefix and the key
+_UNKNOWN = "unknown:"
+
+
+def _unreadable(reason: str) -> SekishoError:
+    if reason.startswith(_UNKNOWN):
+        return unknown_column(reason.removeprefix(_UNKNOWN))
+    if reason == "json":
+        return InvalidInput("is not a JSON object", field="line")
+    return InvalidInput("has the wrong number of columns", field="line")
 
 
 def rows_from_mappings(rows: Iterable[tuple[int, Mapping[str, str]]]) -> Iterator[SourceRow]:
@@ -302,6 +382,8 @@ def prepare(
     stride = plan.parts
 
     hidx = list(header).index("household")
+    absent = set(IMPORT_COLUMNS) - set(header)
+    folded: set[str] = set()
 
     def build(batch: list[SourceRow]) -> tuple[list[Row], list[Row], Errors]:
         errors: Errors = []
@@ -314,15 +396,20 @@ def prepare(
         results = iter(validate_columns(cols, len(cells), municipality=plan.municipality, today=plan.today))
         for line, row, reason in batch:
             if row is None:
-                why = "is not a JSON object" if reason == "json" else "has the wrong number of columns"
-                errors.append((line, InvalidInput(why, field="line")))
+                errors.append((line, _unreadable(reason)))
                 continue
             result = next(results)
             key = row[hidx].strip()
             if not key:
                 errors.append((line, InvalidInput("is required", field="household")))
             if isinstance(result, RowErrors):
-                errors.extend((line, e) for e in result.errors)
+                for e in result.errors:
+                    column = _column_of(e.field)
+                    if column not in absent:
+                        errors.append((line, e))
+                    elif column not in folded:  # a column the file lacks: said once, from the header
+                        folded.add(column)
+                        errors.append((HEADER_LINE, InvalidInput(_ABSENT, field=column)))
                 continue
             if not key:
                 continue
@@ -364,6 +451,13 @@ def prepare(
     for hh in households.values():
         tail.extend(_household_errors(hh))
     yield (last[0], last[1], last[2] + tail) if not tail else ([], [], last[2] + tail)
+
+
+_ABSENT = "the column is missing, and some rows need it"
+
+
+def _column_of(field: str | None) -> str:
+    return (field or "").removeprefix("address.")
 
 
 def _household_errors(hh: _Household) -> Errors:
@@ -517,7 +611,9 @@ def prepare_file(path: Path, plan: Plan, *, encoding: str = UTF8) -> Iterator[tu
         header, rows = read_file(path, encoding=encoding)
         yield from prepare(header, rows, plan)
         return
+    check_file_header(path, encoding=encoding)  # a bad header is refused here, before any worker starts
     ctx = multiprocessing.get_context("fork")
+    said: set[tuple[str | None, str]] = set()
     pipes: list[MPConnection] = []
     procs = []
     for part in range(plan.parts):
@@ -546,7 +642,11 @@ def prepare_file(path: Path, plan: Plan, *, encoding: str = UTF8) -> Iterator[tu
                 elif isinstance(item, BaseException):
                     raise item
                 else:
-                    yield item
+                    households, residents, errors = item
+                    if errors:  # every worker reports a missing column: once is enough
+                        errors = [e for e in errors if e[0] != HEADER_LINE or (e[1].field, e[1].message) not in said]
+                        said.update((e[1].field, e[1].message) for e in errors if e[0] == HEADER_LINE)
+                    yield households, residents, errors
     finally:
         for p in procs:
             if p.is_alive():

@@ -18,6 +18,7 @@ reported, not just the first.
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date
@@ -234,11 +235,28 @@ IMPORT_COLUMNS: Final = (
 _COLUMNS: Final = tuple(c for c in IMPORT_COLUMNS if c != "household")
 
 
+_KNOWN: Final = frozenset(IMPORT_COLUMNS)
+
+
+def unknown_column(name: str) -> InvalidInput:
+    """The error for a column (or item) that is not in the import format, with the nearest one that is: a
+    misspelt optional column would otherwise lose its values without a word."""
+    near = difflib.get_close_matches(name.lower(), IMPORT_COLUMNS, n=1, cutoff=0.6)
+    hint = f" (did you mean {near[0]}?)" if near else ""
+    # a column's name is the file's, not a person's data, but it may hold anything: shown escaped and cut
+    shown = name if name.isprintable() and len(name) <= 40 else repr(name[:40])
+    return InvalidInput(f"is not a column of the import format{hint}", field=shown)
+
+
 def validate_items(row: Mapping[str, str], *, municipality: str, today: date) -> ResidentItems:
-    """Validate one resident's items; raise :class:`RowErrors` carrying every problem of the row."""
+    """Validate one resident's items; raise :class:`RowErrors` carrying every problem of the row (an item the
+    format does not have is one)."""
+    errors: list[SekishoError] = [unknown_column(k) for k in row if k not in _KNOWN]
     [result] = validate_rows([row], municipality=municipality, today=today)
     if isinstance(result, RowErrors):
-        raise result
+        raise RowErrors(errors + result.errors)
+    if errors:
+        raise RowErrors(errors)
     return result
 
 
