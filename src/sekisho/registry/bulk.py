@@ -42,7 +42,7 @@ from typing import Any, NamedTuple, cast
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from sekisho.errors import ErrorList, InvalidInput, SekishoError
+from sekisho.errors import Conflict, ErrorList, InvalidInput, SekishoError
 from sekisho.forking import die_with_parent, orphaned
 from sekisho.registry import store as st
 from sekisho.registry.keys import kana_key, name_key
@@ -329,6 +329,8 @@ class Plan:
     postgres: bool
     #: polymorphic pseudonyms for a list of roots, when the network exists (None: the register has not joined)
     pp_of_roots: Callable[[list[bytes]], list[bytes]] | None = None
+    #: :func:`person_key` of every live record already in the register
+    registered: frozenset[int] = frozenset()
 
 
 @dataclass
@@ -365,14 +367,79 @@ class _Converter:
         return out
 
 
+#: (line, :func:`person_key`) of each valid row of a chunk
+Persons = list[tuple[int, int]]
+
+
+def person_key(name_key: str, birth_date: str, sex: str, municipality: str, town: str, block: str) -> int:
+    """Who a record is, for the one-live-record rule at import (docs/import-format.md): the folded name (variant
+    kanji, width and kana folded, as search folds them), the birth date, sex and the address without its 方書.
+    Hashed (128 bits: no two people collide in practice) so that millions fit in memory."""
+    text = "\x1f".join((name_key, birth_date, sex, municipality, town, block))
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=16).digest(), "big")
+
+
+def _person_of(it: ResidentItems) -> int:
+    a = it.address
+    return person_key(name_key(it), it.birth_date.iso(), it.sex, a.municipality_code, a.town, a.block)
+
+
+class _People:
+    """The one-live-record rule across a whole file (whatever worker a row went to) and against the register."""
+
+    def __init__(self, registered: frozenset[int]) -> None:
+        self.registered = registered
+        self.first: dict[int, int] = {}
+        self.repeated: dict[int, list[int]] = {}
+
+    def see(self, persons: Persons) -> Errors:
+        """Rows that are already in the register (said at once); repeats within the file wait for :meth:`repeats`,
+        so that each is reported against the earliest line, whatever order the workers' chunks arrive in."""
+        errors: Errors = []
+        for line, key in persons:
+            if key in self.registered:
+                errors.append((line, Conflict(_REGISTERED, field="person")))
+            first = self.first.setdefault(key, line)
+            if first != line:
+                self.repeated.setdefault(key, []).append(line)
+        return errors
+
+    def repeats(self) -> Errors:
+        errors: Errors = []
+        for key, lines in self.repeated.items():
+            first = min(self.first[key], *lines)
+            errors.extend(
+                (line, InvalidInput(f"repeats the person of line {first} ({_SAME})", field="person"))
+                for line in sorted({self.first[key], *lines} - {first})
+            )
+        return errors
+
+
+_SAME = "same name, birth date, sex and address"
+_REGISTERED = f"already has a live record in this register ({_SAME})"
+
+
 def prepare(
-    header: Sequence[str], rows: Iterable[SourceRow], plan: Plan, part: int = 0
+    header: Sequence[str], rows: Iterable[SourceRow], plan: Plan
 ) -> Iterator[tuple[list[Row], list[Row], Errors]]:
-    """Validate rows (those of partition ``part``) and yield chunks of (household rows, resident rows, errors).
+    """Validate rows and yield chunks of (household rows, resident rows, errors), in this process.
 
     Once any error is found no more rows are built (nothing will be written), but validation goes on so that
-    every bad row is reported.  Household checks (one head, one address) come with the last chunk.
+    every bad row is reported.  Household checks (one head, one address) come with the last chunk, a person
+    repeated within the file after it.
     """
+    people = _People(plan.registered)
+    for households, residents, errors, persons in _prepare(header, rows, plan):
+        yield households, residents, errors + people.see(persons)
+    if repeats := people.repeats():
+        yield [], [], repeats
+
+
+def _prepare(
+    header: Sequence[str], rows: Iterable[SourceRow], plan: Plan, part: int = 0
+) -> Iterator[tuple[list[Row], list[Row], Errors, Persons]]:
+    """:func:`prepare` of the rows of partition ``part``, with each chunk's :data:`Persons` (the rule that a
+    person is in the file once is checked where every partition's rows meet)."""
     conv = _Converter(plan.postgres)
     ts = conv.ts(plan.recorded_at)
     false, true = conv.bool(False), conv.bool(True)
@@ -385,8 +452,9 @@ def prepare(
     absent = set(IMPORT_COLUMNS) - set(header)
     folded: set[str] = set()
 
-    def build(batch: list[SourceRow]) -> tuple[list[Row], list[Row], Errors]:
+    def build(batch: list[SourceRow]) -> tuple[list[Row], list[Row], Errors, Persons]:
         errors: Errors = []
+        persons: Persons = []
         new_households: list[Row] = []
         out: list[Row] = []
         roots: list[bytes] = []
@@ -411,6 +479,7 @@ def prepare(
                         folded.add(column)
                         errors.append((HEADER_LINE, InvalidInput(_ABSENT, field=column)))
                 continue
+            persons.append((line, _person_of(result)))
             if not key:
                 continue
             hh = households.get(key)
@@ -431,11 +500,11 @@ def prepare(
         if errors:
             state["failed"] = True
         if state["failed"]:
-            return [], [], errors  # nothing will be written: stop building
+            return [], [], errors, persons  # nothing will be written: stop building
         if plan.pp_of_roots is not None and out:
             pps = plan.pp_of_roots(roots)
             out = [(r[0], r[1], r[2], pps[i], *r[4:]) for i, r in enumerate(out)]
-        return new_households, out, errors
+        return new_households, out, errors, persons
 
     batch: list[SourceRow] = []
     for item in rows:
@@ -446,11 +515,11 @@ def prepare(
         if len(batch) >= CHUNK:
             yield build(batch)
             batch = []
-    last = build(batch) if batch else ([], [], [])
+    last = build(batch) if batch else ([], [], [], [])
     tail: Errors = []
     for hh in households.values():
         tail.extend(_household_errors(hh))
-    yield (last[0], last[1], last[2] + tail) if not tail else ([], [], last[2] + tail)
+    yield (last[0], last[1], last[2] + tail, last[3]) if not tail else ([], [], last[2] + tail, last[3])
 
 
 _ABSENT = "the column is missing, and some rows need it"
@@ -563,7 +632,7 @@ def _worker(
     gc.disable()  # a short-lived process making millions of acyclic objects: the collector only costs time
     try:
         header, rows = read_file(path, encoding=encoding)
-        for item in prepare(header, rows, plan, part):
+        for item in _prepare(header, rows, plan, part):
             if orphaned(parent_pid):  # where the kernel cannot kill this process with its parent
                 os._exit(1)
             conn.send(item)
@@ -614,6 +683,7 @@ def prepare_file(path: Path, plan: Plan, *, encoding: str = UTF8) -> Iterator[tu
     check_file_header(path, encoding=encoding)  # a bad header is refused here, before any worker starts
     ctx = multiprocessing.get_context("fork")
     said: set[tuple[str | None, str]] = set()
+    people = _People(plan.registered)
     pipes: list[MPConnection] = []
     procs = []
     for part in range(plan.parts):
@@ -642,11 +712,13 @@ def prepare_file(path: Path, plan: Plan, *, encoding: str = UTF8) -> Iterator[tu
                 elif isinstance(item, BaseException):
                     raise item
                 else:
-                    households, residents, errors = item
+                    households, residents, errors, persons = item
                     if errors:  # every worker reports a missing column: once is enough
                         errors = [e for e in errors if e[0] != HEADER_LINE or (e[1].field, e[1].message) not in said]
                         said.update((e[1].field, e[1].message) for e in errors if e[0] == HEADER_LINE)
-                    yield households, residents, errors
+                    yield households, residents, errors + people.see(persons)
+        if repeats := people.repeats():
+            yield [], [], repeats
     finally:
         for p in procs:
             if p.is_alive():
@@ -678,14 +750,23 @@ class Writer:
         self.households = 0
         if self.pg:
             # ids are planned in bulk: keep other writers out until the sequences have moved on
-            conn.exec_driver_sql("LOCK TABLE reg_household, reg_resident, reg_history IN EXCLUSIVE MODE")
+            # (and reg_batch: a second import of the same file waits, then sees the first one's batch)
+            conn.exec_driver_sql("LOCK TABLE reg_batch, reg_household, reg_resident, reg_history IN EXCLUSIVE MODE")
         existing = int(conn.execute(sa.select(sa.func.count()).select_from(st.resident)).scalar_one())
+        self.existing = existing
         self.defer_indexes = expected_rows >= DEFER_INDEXES_FROM and expected_rows >= existing
         self._copy: Any = None
         self._copy_cm: Any = None
         self._cursor: Any = None
 
     def plan(self, *, municipality: str, today: date, parts: int, source_sha256: str, actor: str, **kw: Any) -> Plan:
+        # an import that committed and was not seen to (killed before its success line) must not double the
+        # register when it is run again
+        prior = self.conn.execute(
+            sa.select(st.batch.c.id).where(st.batch.c.kind == "import", st.batch.c.source_sha256 == source_sha256)
+        ).first()
+        if prior is not None:
+            raise Conflict(f"this file was imported already (batch {prior.id}); nothing was written", field="file")
         now = st.utcnow()
         self.batch_id = int(
             self.conn.execute(
@@ -712,8 +793,18 @@ class Writer:
             parts=parts,
             recorded_at=now,
             postgres=self.pg,
+            registered=self._registered() if self.existing else frozenset(),
             **kw,
         )
+
+    def _registered(self) -> frozenset[int]:
+        r = st.resident.c
+        rows = self.conn.execute(
+            sa.select(r.name_key, r.birth_date, r.sex, r.address_code, r.town, r.block).where(
+                r.status.in_([Status.ACTIVE.value, Status.INCOMING.value])
+            )
+        )
+        return frozenset(person_key(*row) for row in rows)
 
     def write(self, households: Sequence[Row], residents: Sequence[Row]) -> None:
         raw = self.conn.connection.dbapi_connection
