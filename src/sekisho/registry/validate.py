@@ -112,6 +112,8 @@ def _free_text_value(value: str, field: str) -> str:
         raise InvalidInput(f"is longer than {_FREE_TEXT_MAX} characters", field=field)
     if _CONTROL.search(v):
         raise InvalidInput("contains control characters", field=field)
+    if text.HIDDEN.search(v):
+        raise InvalidInput("contains bidirectional-text controls or invisible characters", field=field)
     return v
 
 
@@ -419,7 +421,12 @@ def validate_columns(
 def _free_text_column(values: Sequence[str]) -> list[str | _Bad]:
     """Free text (addresses, 本籍) hardly repeats, so instead of a cache the whole column is checked at once;
     only a column with a problem is gone through value by value."""
-    if not _CONTROL.search("".join(values)) and max(map(len, values), default=0) <= _FREE_TEXT_MAX:
+    joined = "".join(values)
+    if (
+        not _CONTROL.search(joined)
+        and not text.HIDDEN.search(joined)
+        and max(map(len, values), default=0) <= _FREE_TEXT_MAX
+    ):
         return list(map(str.strip, values))
     return [_free_text.fast(v) for v in values]
 
