@@ -250,16 +250,37 @@ def unknown_column(name: str) -> InvalidInput:
     return InvalidInput(f"is not a column of the import format{hint}", field=shown)
 
 
-def validate_items(row: Mapping[str, str], *, municipality: str, today: date) -> ResidentItems:
+def validate_items(
+    row: Mapping[str, str], *, municipality: str, today: date, derived: Mapping[str, str] | None = None
+) -> ResidentItems:
     """Validate one resident's items; raise :class:`RowErrors` carrying every problem of the row (an item the
-    format does not have is one)."""
+    format does not have is one).
+
+    ``derived`` maps an item the caller filled from another (a newborn's 住民となった年月日 is its birth date)
+    to that other: the clerk typed only the source, so a problem is reported once, under the source's name."""
     errors: list[SekishoError] = [unknown_column(k) for k in row if k not in _KNOWN]
     [result] = validate_rows([row], municipality=municipality, today=today)
     if isinstance(result, RowErrors):
-        raise RowErrors(errors + result.errors)
+        raise RowErrors(errors + _as_typed(result.errors, derived or {}))
     if errors:
         raise RowErrors(errors)
     return result
+
+
+def _as_typed(errors: list[SekishoError], derived: Mapping[str, str]) -> list[SekishoError]:
+    failed = {e.field for e in errors}
+    out: list[SekishoError] = []
+    said: set[tuple[str | None, str]] = set()
+    for e in errors:
+        source = derived.get(e.field or "")
+        if source is not None:
+            if source in failed:
+                continue  # the source's own error says it
+            e = type(e)(e.message, field=source)
+        if (e.field, e.message) not in said:
+            said.add((e.field, e.message))
+            out.append(e)
+    return out
 
 
 def validate_rows(
