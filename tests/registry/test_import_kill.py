@@ -42,22 +42,27 @@ def _cli(*args: str) -> list[str]:
     return [sys.executable, "-c", "from sekisho.cli import main; main()", *args]
 
 
-def _locks_on_register(home: Home) -> int:
+def _pg(home: Home, sql: str, **params: object) -> set[int]:
     engine = create_engine_for(home.db_url or "")
     try:
         with engine.connect() as conn:
-            return int(
-                conn.execute(
-                    sa.text(
-                        "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
-                        "JOIN pg_namespace n ON n.oid = c.relnamespace "
-                        "WHERE n.nspname LIKE :ns AND l.pid <> pg_backend_pid()"
-                    ),
-                    {"ns": home.namespace + "%"},
-                ).scalar_one()
-            )
+            return {int(pid) for pid in conn.execute(sa.text(sql), params).scalars()}
     finally:
         engine.dispose()
+
+
+def _holding_locks(home: Home) -> set[int]:
+    """Server sessions (backend pids) holding a lock on a table of this test's register."""
+    return _pg(
+        home,
+        "SELECT l.pid FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname LIKE :ns AND l.pid <> pg_backend_pid()",
+        ns=home.namespace + "%",
+    )
+
+
+def _sessions(home: Home, pids: set[int]) -> set[int]:
+    return _pg(home, "SELECT pid FROM pg_stat_activity WHERE pid = ANY(:pids)", pids=list(pids))
 
 
 @pytest.mark.parametrize("when", ["workers-started", "workers-sending"])
@@ -79,8 +84,10 @@ def test_a_killed_import_leaves_no_worker_and_no_lock(home: Home, tmp_path: Path
         assert len(workers) == 2, "the import never started its two workers"
         if when == "workers-sending":
             time.sleep(0.5)  # well into the file: the workers are preparing and sending chunks
+        sessions: set[int] = set()
         if home.db_url:  # the import's transaction holds its table locks while the workers prepare
-            assert _locks_on_register(home) > 0
+            sessions = _holding_locks(home)
+            assert sessions
         assert all(alive(w) for w in workers), "a worker finished before the kill: the file is too small"
         proc.send_signal(signal.SIGKILL)
         proc.wait(BOUND)
@@ -90,9 +97,10 @@ def test_a_killed_import_leaves_no_worker_and_no_lock(home: Home, tmp_path: Path
         assert wait_gone(workers, BOUND), "an import worker outlived its killed parent"
         if home.db_url:
             deadline = time.monotonic() + BOUND
-            while _locks_on_register(home) and time.monotonic() < deadline:
+            while _sessions(home, sessions) and time.monotonic() < deadline:
                 time.sleep(0.1)
-            assert _locks_on_register(home) == 0, "the killed import's session still holds locks"
+            assert _sessions(home, sessions) == set(), "the killed import's session is still open (pg_stat_activity)"
+            assert _holding_locks(home) == set()
         # the register answers at once, and nothing of the killed import was written
         search = subprocess.run(
             _cli("registry", "search", "タカハシ", "-m", GIFU, "--json"),
