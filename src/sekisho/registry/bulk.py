@@ -16,7 +16,9 @@ path, built from three pieces:
   maintaining them row by row.  Rebuilding the unique indexes re-checks them: a violation fails the whole
   import.
 
-Nothing is written if any row is bad: the writer's transaction is rolled back.
+Nothing is written if any row is bad: the writer's transaction is rolled back.  A file is imported once (its
+SHA-256 names the batch that imported it), and a person once: a row repeating another, or a person with a live
+record in the register, is a bad row (docs/import-format.md).  Workers die with the process that forked them.
 """
 
 from __future__ import annotations
