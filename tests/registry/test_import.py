@@ -97,10 +97,11 @@ def test_bad_rows_import_nothing_and_are_all_reported(gifu: RegisterService, tmp
         person(household="a", relationship="妻", given_name="花子", given_name_kana="ハナコ", sex="女"),
         person(household="b", birth_date="平成31年5月1日"),  # line 4: era over
         person(household="c", family_name_kana="高はし", sex="X"),  # line 5: two problems
-        person(household="d"),
+        # distinct people (one person twice is itself an error: test_import_idempotent)
+        person(household="d", given_name="一郎", given_name_kana="イチロウ"),
         person(household="d", given_name="次郎", given_name_kana="ジロウ"),  # line 7: second head
-        person(household="e", relationship="子"),  # line 8: household without a head
-        person(household="f"),
+        person(household="e", relationship="子", given_name="五郎", given_name_kana="ゴロウ"),  # line 8: no head
+        person(household="f", given_name="四郎", given_name_kana="シロウ"),
         person(
             household="f",
             relationship="子",

@@ -249,7 +249,9 @@ def add(
         became_resident_on=became_resident_on,
         address_set_on=address_set_on or became_resident_on,
     )
-    r = _service(home, db, municipality, clerk).add(row, household=household_handle)
+    # without --address-set-on it is the date given as --became-resident-on: a problem is said once, of that
+    derived = {"address_set_on": "became_resident_on"} if not address_set_on else None
+    r = _service(home, db, municipality, clerk).add(row, household=household_handle, derived=derived)
     print_json(resident_json(r)) if as_json else _render_resident(r)
 
 

@@ -38,7 +38,7 @@ from sekisho.jp.catalogue import (
     towns,
 )
 from sekisho.jp.people import parse_postal_code
-from sekisho.jp.text import search_key
+from sekisho.jp.text import HIDDEN, search_key
 
 _KATAGAKI_MAX: Final = 100
 
@@ -244,6 +244,10 @@ def check_katagaki(text: str, *, field: str = "address") -> str:
         raise InvalidInput(f"a 方書 may have at most {_KATAGAKI_MAX} characters", field=f"{field}.katagaki")
     if any(unicodedata.category(c) in ("Cc", "Cs") for c in k):
         raise InvalidInput("a 方書 must not contain control characters", field=f"{field}.katagaki")
+    if HIDDEN.search(k):
+        raise InvalidInput(
+            "a 方書 must not contain bidirectional-text controls or invisible characters", field=f"{field}.katagaki"
+        )
     return k
 
 

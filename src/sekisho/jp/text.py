@@ -39,6 +39,7 @@ def clean_name(text: str, *, field: str, max_len: int = 50) -> str:
         raise InvalidInput("a name is required", field=field)
     if len(name) > max_len:
         raise InvalidInput(f"a name may have at most {max_len} characters", field=field)
+    previous = " "  # a name's first character has nothing before it to combine with
     for c in name:
         cat = unicodedata.category(c)
         if cat == "Cc" or c in "\u2028\u2029":
@@ -51,7 +52,60 @@ def clean_name(text: str, *, field: str, max_len: int = 50) -> str:
             )
         if c in _DIGITS:
             raise InvalidInput("a name must not contain digits", field=field)
+        _check_visible(c, cat, previous, field=field, what="a name")
+        previous = c
     return name
+
+
+# Bidirectional-text controls (UAX #9): they reorder what is displayed, so a name could print as another
+_BIDI: Final = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+_IDEOGRAPHIC_PLANES: Final = range(0x20000, 0x40000)
+#: format characters (category Cf, bidi controls among them: invisible, they change how text around them shows),
+#: as one class so that whole columns of free text are checked at C speed (tests check it covers every Cf)
+HIDDEN: Final = re.compile(
+    "[\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890-\u0891\u08e2\u180e\u200b-\u200f\u202a-\u202e"
+    "\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\U000110bd\U000110cd\U00013430-\U0001343f"
+    "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f]"
+)
+
+
+def _is_kanji(c: str) -> bool:
+    return (
+        "\u3400" <= c <= "\u4dbf"
+        or "\u4e00" <= c <= "\u9fff"
+        or "\uf900" <= c <= "\ufaff"
+        or ord(c) in _IDEOGRAPHIC_PLANES
+    )
+
+
+def _is_variation_selector(c: str) -> bool:
+    return "\ufe00" <= c <= "\ufe0f" or "\U000e0100" <= c <= "\U000e01ef"
+
+
+def _check_visible(c: str, cat: str, previous: str, *, field: str, what: str) -> None:
+    """What a name or a reading must not contain beyond the rules of its own: text that displays as something
+    other than what is stored (bidi controls, invisible characters), characters with no meaning (unassigned),
+    a mark that combines with nothing, and pictographs.  Variation selectors are allowed only directly after
+    a kanji: an IVS (U+E0100–E01EF, the Moji_Joho / Hanyo-Denshi collections of the IVD) is how a 外字-like
+    form of a registered kanji is written, and it is part of the name (docs/import-format.md)."""
+    if c in _BIDI:
+        raise InvalidInput(f"{what} must not contain bidirectional-text controls", field=field)
+    if cat == "Cf" or (cat == "Zs" and c not in _WORD_SPACES):
+        raise InvalidInput(f"{what} must not contain invisible or formatting characters", field=field)
+    if cat == "Cn" and ord(c) not in _IDEOGRAPHIC_PLANES:
+        # planes 2 and 3 hold only CJK ideographs: a newer extension than this Python's tables is still a kanji
+        raise InvalidInput(f"{what} must not contain unassigned characters", field=field)
+    if _is_variation_selector(c):
+        if not _is_kanji(previous):
+            raise InvalidInput(f"{what} may have a variation selector only right after a kanji (IVS)", field=field)
+    elif cat in ("Mn", "Mc", "Me") and (previous in _WORD_SPACES or cat == "Me"):
+        raise InvalidInput(f"{what} must not contain a combining mark with no letter to combine with", field=field)
+    if cat == "So" or "\U0001f3fb" <= c <= "\U0001f3ff":  # pictographs (emoji and their skin-tone modifiers)
+        raise InvalidInput(f"{what} must not contain symbols or emoji", field=field)
+
+
+#: the spaces a name may have between its words (the rest of category Zs are look-alikes)
+_WORD_SPACES: Final = frozenset(" \u3000")
 
 
 # --- readings ----------------------------------------------------------------------------------------------
@@ -71,6 +125,10 @@ def normalize_kana(text: str, *, field: str, allow_empty: bool = False) -> str:
         if allow_empty:
             return ""
         raise InvalidInput("a reading in kana is required", field=field)
+    previous = " "
+    for c in s:  # the same rules as a name's first, so that the message says which one is broken
+        _check_visible(c, unicodedata.category(c), previous, field=field, what="a reading")
+        previous = c
     s = jaconv.h2z(s, kana=True, ascii=False, digit=False)
     s = jaconv.hira2kata(s).translate(_DASHES)
     s = re.sub(r"[ \u3000]+", "\u3000", s)

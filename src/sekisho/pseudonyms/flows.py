@@ -19,6 +19,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 
 from sekisho.errors import IntegrityError, InvalidInput
+from sekisho.forking import die_with_parent
 from sekisho.pseudonyms.elgamal import decrypt_batch, encrypt, encrypt_batch, rerandomise_batch
 from sekisho.pseudonyms.group import Point
 from sekisho.pseudonyms.interfaces import REGISTRY_DOMAIN, ConversionRequest, Hop, HopResult
@@ -65,7 +66,10 @@ def new_polymorphic_pseudonyms_batch(
     # fork, where there is one: spawn and forkserver re-run the caller's main module in every worker (a CLI, a
     # test runner).  The workers touch nothing they inherit but this module: no lock, no database connection.
     ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
-    with ProcessPoolExecutor(min(workers, len(blobs)), mp_context=ctx) as pool:
+    # a pool worker dies with this process (killed, it would otherwise wait on the pool's queue for ever)
+    with ProcessPoolExecutor(
+        min(workers, len(blobs)), mp_context=ctx, initializer=die_with_parent, initargs=(os.getpid(),)
+    ) as pool:
         return [pp for out in pool.map(_pps_chunk, blobs, [y] * len(blobs)) for pp in _split(out)]
 
 

@@ -16,7 +16,9 @@ path, built from three pieces:
   maintaining them row by row.  Rebuilding the unique indexes re-checks them: a violation fails the whole
   import.
 
-Nothing is written if any row is bad: the writer's transaction is rolled back.
+Nothing is written if any row is bad: the writer's transaction is rolled back.  A file is imported once (its
+SHA-256 names the batch that imported it), and a person once: a row repeating another, or a person with a live
+record in the register, is a bad row (docs/import-format.md).  Workers die with the process that forked them.
 """
 
 from __future__ import annotations
@@ -42,11 +44,12 @@ from typing import Any, NamedTuple, cast
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from sekisho.errors import InvalidInput, SekishoError
+from sekisho.errors import Conflict, ErrorList, InvalidInput, SekishoError
+from sekisho.forking import die_with_parent, orphaned
 from sekisho.registry import store as st
 from sekisho.registry.keys import kana_key, name_key
 from sekisho.registry.model import _ALPHABET, HEAD, EventKind, Status, format_handle
-from sekisho.registry.validate import IMPORT_COLUMNS, ResidentItems, RowErrors, validate_columns
+from sekisho.registry.validate import IMPORT_COLUMNS, ResidentItems, RowErrors, unknown_column, validate_columns
 from sekisho.storage import is_postgres
 
 RESIDENT_COLUMNS = (
@@ -137,11 +140,74 @@ def read_file(path: Path, *, encoding: str = UTF8) -> tuple[list[str], Iterator[
         return list(STANDARD_HEADER), _jsonl_rows(path)
     f = path.open(encoding=encoding, newline="")
     reader = csv.reader(f)
-    header = next(reader, None)
-    if not header or "household" not in header:
+    try:
+        header = _header(reader)
+    except SekishoError:
         f.close()
-        raise InvalidInput("has no header row with the import-format columns", field="file")
+        raise
     return header, _csv_rows(f, reader, len(header))
+
+
+def check_file_header(path: Path, *, encoding: str = UTF8) -> None:
+    """Refuse a file whose header is not the import format (:func:`check_header`) without reading its rows."""
+    if not _is_jsonl(path):
+        with path.open(encoding=encoding, newline="") as f:
+            _header(csv.reader(f))
+
+
+def _header(reader: Any) -> list[str]:
+    header = [name.strip() for name in next(reader, None) or []]
+    check_header(header)
+    return header
+
+
+#: columns every file must have, whoever its residents are (the others are required of some residents only:
+#: furigana of Japanese residents, the residence card of foreign ones; a village may have no town names)
+REQUIRED_COLUMNS: tuple[str, ...] = (
+    "household",
+    "relationship",
+    "birth_date",
+    "sex",
+    "nationality",
+    "block",
+    "became_resident_on",
+    "address_set_on",
+)
+#: the header's line in a CSV file (errors about a whole column are reported there, once)
+HEADER_LINE = 1
+
+
+class HeaderErrors(ErrorList):
+    """The header row is not the import format: nothing is read."""
+
+    def __init__(self, errors: list[tuple[int, SekishoError]]) -> None:
+        super().__init__(errors)
+        self.message = "the header row does not match the import format; nothing was written"
+
+
+def check_header(header: Sequence[str]) -> None:
+    """Refuse a header with an unknown column (a misspelt optional column would silently lose its values),
+    a column twice, or without a column every row needs — once, from the header, not once per row."""
+    known = set(IMPORT_COLUMNS)
+    if not any(name in known for name in header):
+        raise InvalidInput("has no header row with the import-format columns", field="file")
+    errors: list[tuple[int, SekishoError]] = []
+    seen: set[str] = set()
+    for name in header:
+        if name in seen:
+            errors.append((HEADER_LINE, InvalidInput("the column appears twice", field=name)))
+        elif not name:
+            errors.append((HEADER_LINE, InvalidInput("a column has no name", field="header")))
+        elif name not in known:
+            errors.append((HEADER_LINE, unknown_column(name)))
+        seen.add(name)
+    errors.extend(
+        (HEADER_LINE, InvalidInput("the required column is missing", field=name))
+        for name in REQUIRED_COLUMNS
+        if name not in seen
+    )
+    if errors:
+        raise HeaderErrors(errors)
 
 
 def _csv_rows(f: Any, reader: Any, width: int) -> Iterator[SourceRow]:
@@ -166,7 +232,24 @@ def _jsonl_rows(path: Path) -> Iterator[SourceRow]:
             if not isinstance(obj, dict):
                 yield n, None, "json"
                 continue
+            unknown = next((k for k in obj if k not in _STANDARD), None)
+            if unknown is not None:  # a misspelt key would silently lose its value
+                yield n, None, _UNKNOWN + unknown
+                continue
             yield n, [_text(obj.get(k)) for k in STANDARD_HEADER], ""
+
+
+_STANDARD = frozenset(STANDARD_HEADER)
+#: the reason of a JSON line with a key that is not a column: this prefix and the key
+_UNKNOWN = "unknown:"
+
+
+def _unreadable(reason: str) -> SekishoError:
+    if reason.startswith(_UNKNOWN):
+        return unknown_column(reason.removeprefix(_UNKNOWN))
+    if reason == "json":
+        return InvalidInput("is not a JSON object", field="line")
+    return InvalidInput("has the wrong number of columns", field="line")
 
 
 def rows_from_mappings(rows: Iterable[tuple[int, Mapping[str, str]]]) -> Iterator[SourceRow]:
@@ -248,6 +331,8 @@ class Plan:
     postgres: bool
     #: polymorphic pseudonyms for a list of roots, when the network exists (None: the register has not joined)
     pp_of_roots: Callable[[list[bytes]], list[bytes]] | None = None
+    #: :func:`person_key` of every live record already in the register
+    registered: frozenset[int] = frozenset()
 
 
 @dataclass
@@ -284,14 +369,79 @@ class _Converter:
         return out
 
 
+#: (line, :func:`person_key`) of each valid row of a chunk
+Persons = list[tuple[int, int]]
+
+
+def person_key(name_key: str, birth_date: str, sex: str, municipality: str, town: str, block: str) -> int:
+    """Who a record is, for the one-live-record rule at import (docs/import-format.md): the folded name (variant
+    kanji, width and kana folded, as search folds them), the birth date, sex and the address without its 方書.
+    Hashed (128 bits: no two people collide in practice) so that millions fit in memory."""
+    text = "\x1f".join((name_key, birth_date, sex, municipality, town, block))
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=16).digest(), "big")
+
+
+def _person_of(it: ResidentItems) -> int:
+    a = it.address
+    return person_key(name_key(it), it.birth_date.iso(), it.sex, a.municipality_code, a.town, a.block)
+
+
+class _People:
+    """The one-live-record rule across a whole file (whatever worker a row went to) and against the register."""
+
+    def __init__(self, registered: frozenset[int]) -> None:
+        self.registered = registered
+        self.first: dict[int, int] = {}
+        self.repeated: dict[int, list[int]] = {}
+
+    def see(self, persons: Persons) -> Errors:
+        """Rows that are already in the register (said at once); repeats within the file wait for :meth:`repeats`,
+        so that each is reported against the earliest line, whatever order the workers' chunks arrive in."""
+        errors: Errors = []
+        for line, key in persons:
+            if key in self.registered:
+                errors.append((line, Conflict(_REGISTERED, field="person")))
+            first = self.first.setdefault(key, line)
+            if first != line:
+                self.repeated.setdefault(key, []).append(line)
+        return errors
+
+    def repeats(self) -> Errors:
+        errors: Errors = []
+        for key, lines in self.repeated.items():
+            first = min(self.first[key], *lines)
+            errors.extend(
+                (line, InvalidInput(f"repeats the person of line {first} ({_SAME})", field="person"))
+                for line in sorted({self.first[key], *lines} - {first})
+            )
+        return errors
+
+
+_SAME = "same name, birth date, sex and address"
+_REGISTERED = f"already has a live record in this register ({_SAME})"
+
+
 def prepare(
-    header: Sequence[str], rows: Iterable[SourceRow], plan: Plan, part: int = 0
+    header: Sequence[str], rows: Iterable[SourceRow], plan: Plan
 ) -> Iterator[tuple[list[Row], list[Row], Errors]]:
-    """Validate rows (those of partition ``part``) and yield chunks of (household rows, resident rows, errors).
+    """Validate rows and yield chunks of (household rows, resident rows, errors), in this process.
 
     Once any error is found no more rows are built (nothing will be written), but validation goes on so that
-    every bad row is reported.  Household checks (one head, one address) come with the last chunk.
+    every bad row is reported.  Household checks (one head, one address) come with the last chunk, a person
+    repeated within the file after it.
     """
+    people = _People(plan.registered)
+    for households, residents, errors, persons in _prepare(header, rows, plan):
+        yield households, residents, errors + people.see(persons)
+    if repeats := people.repeats():
+        yield [], [], repeats
+
+
+def _prepare(
+    header: Sequence[str], rows: Iterable[SourceRow], plan: Plan, part: int = 0
+) -> Iterator[tuple[list[Row], list[Row], Errors, Persons]]:
+    """:func:`prepare` of the rows of partition ``part``, with each chunk's :data:`Persons` (the rule that a
+    person is in the file once is checked where every partition's rows meet)."""
     conv = _Converter(plan.postgres)
     ts = conv.ts(plan.recorded_at)
     false, true = conv.bool(False), conv.bool(True)
@@ -301,9 +451,12 @@ def prepare(
     stride = plan.parts
 
     hidx = list(header).index("household")
+    absent = set(IMPORT_COLUMNS) - set(header)
+    folded: set[str] = set()
 
-    def build(batch: list[SourceRow]) -> tuple[list[Row], list[Row], Errors]:
+    def build(batch: list[SourceRow]) -> tuple[list[Row], list[Row], Errors, Persons]:
         errors: Errors = []
+        persons: Persons = []
         new_households: list[Row] = []
         out: list[Row] = []
         roots: list[bytes] = []
@@ -313,16 +466,22 @@ def prepare(
         results = iter(validate_columns(cols, len(cells), municipality=plan.municipality, today=plan.today))
         for line, row, reason in batch:
             if row is None:
-                why = "is not a JSON object" if reason == "json" else "has the wrong number of columns"
-                errors.append((line, InvalidInput(why, field="line")))
+                errors.append((line, _unreadable(reason)))
                 continue
             result = next(results)
             key = row[hidx].strip()
             if not key:
                 errors.append((line, InvalidInput("is required", field="household")))
             if isinstance(result, RowErrors):
-                errors.extend((line, e) for e in result.errors)
+                for e in result.errors:
+                    column = _column_of(e.field)
+                    if column not in absent:
+                        errors.append((line, e))
+                    elif column not in folded:  # a column the file lacks: said once, from the header
+                        folded.add(column)
+                        errors.append((HEADER_LINE, InvalidInput(_ABSENT, field=column)))
                 continue
+            persons.append((line, _person_of(result)))
             if not key:
                 continue
             hh = households.get(key)
@@ -343,11 +502,11 @@ def prepare(
         if errors:
             state["failed"] = True
         if state["failed"]:
-            return [], [], errors  # nothing will be written: stop building
+            return [], [], errors, persons  # nothing will be written: stop building
         if plan.pp_of_roots is not None and out:
             pps = plan.pp_of_roots(roots)
             out = [(r[0], r[1], r[2], pps[i], *r[4:]) for i, r in enumerate(out)]
-        return new_households, out, errors
+        return new_households, out, errors, persons
 
     batch: list[SourceRow] = []
     for item in rows:
@@ -358,11 +517,18 @@ def prepare(
         if len(batch) >= CHUNK:
             yield build(batch)
             batch = []
-    last = build(batch) if batch else ([], [], [])
+    last = build(batch) if batch else ([], [], [], [])
     tail: Errors = []
     for hh in households.values():
         tail.extend(_household_errors(hh))
-    yield (last[0], last[1], last[2] + tail) if not tail else ([], [], last[2] + tail)
+    yield (last[0], last[1], last[2] + tail, last[3]) if not tail else ([], [], last[2] + tail, last[3])
+
+
+_ABSENT = "the column is missing, and some rows need it"
+
+
+def _column_of(field: str | None) -> str:
+    return (field or "").removeprefix("address.")
 
 
 def _household_errors(hh: _Household) -> Errors:
@@ -460,20 +626,54 @@ def _bulk_handle(prefix: str) -> str:
 # --- parallel preparation -----------------------------------------------------------------------------------
 
 
-def _worker(path: Path, plan: Plan, part: int, conn: Any, encoding: str) -> None:
+def _worker(
+    path: Path, plan: Plan, part: int, conn: Any, encoding: str, parent_pid: int, others: Sequence[Any]
+) -> None:
+    _detach_from_caller(parent_pid, others)
     _handle_pool.clear()  # inherited from the parent at fork: every process must draw its own
     gc.disable()  # a short-lived process making millions of acyclic objects: the collector only costs time
     try:
         header, rows = read_file(path, encoding=encoding)
-        for item in prepare(header, rows, plan, part):
+        for item in _prepare(header, rows, plan, part):
+            if orphaned(parent_pid):  # where the kernel cannot kill this process with its parent
+                os._exit(1)
             conn.send(item)
         conn.send(None)
+    except (BrokenPipeError, ConnectionResetError):
+        os._exit(1)  # the parent has gone: nobody is left to tell
     except SekishoError as exc:
-        conn.send(exc)
+        _send_or_exit(conn, exc)
     except BaseException as exc:  # pragma: no cover - reported to the parent, never swallowed
-        conn.send(RuntimeError(f"import worker failed: {type(exc).__name__}"))
+        _send_or_exit(conn, RuntimeError(f"import worker failed: {type(exc).__name__}"))
     finally:
         conn.close()
+
+
+def _send_or_exit(conn: Any, item: object) -> None:
+    try:
+        conn.send(item)
+    except OSError:
+        os._exit(1)
+
+
+def _detach_from_caller(parent_pid: int, others: Sequence[Any]) -> None:
+    """A worker dies with the parent that forked it.  Killed (SIGKILL) parents run no cleanup, so:
+
+    * on Linux the kernel sends the worker SIGKILL when the parent dies (``PR_SET_PDEATHSIG``); the worker holds
+      a copy of the parent's database connection (forked after the writer's transaction began), and only when
+      every copy is closed does the server see the session end and release the killed transaction's locks;
+    * the read ends of every pipe, inherited at fork, are closed here, so that once the parent is gone a send
+      fails (EPIPE) instead of blocking forever on a pipe that this or a sibling worker still "reads";
+    * stdin, stdout and stderr go to /dev/null: a worker prints nothing (it reports through its pipe), and must
+      not keep the caller's terminal or pipe (``import … | tee``) open.
+    """
+    die_with_parent(parent_pid)
+    for other in others:
+        other.close()
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    os.close(devnull)
 
 
 def prepare_file(path: Path, plan: Plan, *, encoding: str = UTF8) -> Iterator[tuple[list[Row], list[Row], Errors]]:
@@ -482,12 +682,20 @@ def prepare_file(path: Path, plan: Plan, *, encoding: str = UTF8) -> Iterator[tu
         header, rows = read_file(path, encoding=encoding)
         yield from prepare(header, rows, plan)
         return
+    check_file_header(path, encoding=encoding)  # a bad header is refused here, before any worker starts
     ctx = multiprocessing.get_context("fork")
-    pipes = []
+    said: set[tuple[str | None, str]] = set()
+    people = _People(plan.registered)
+    pipes: list[MPConnection] = []
     procs = []
     for part in range(plan.parts):
         parent, child = ctx.Pipe(duplex=False)
-        p = ctx.Process(target=_worker, args=(path, plan, part, child, encoding), daemon=True)
+        # the worker closes its copies of every read end made so far, its own included
+        p = ctx.Process(
+            target=_worker,
+            args=(path, plan, part, child, encoding, os.getpid(), [*pipes, parent]),
+            daemon=True,
+        )
         p.start()
         child.close()
         pipes.append(parent)
@@ -506,12 +714,20 @@ def prepare_file(path: Path, plan: Plan, *, encoding: str = UTF8) -> Iterator[tu
                 elif isinstance(item, BaseException):
                     raise item
                 else:
-                    yield item
+                    households, residents, errors, persons = item
+                    if errors:  # every worker reports a missing column: once is enough
+                        errors = [e for e in errors if e[0] != HEADER_LINE or (e[1].field, e[1].message) not in said]
+                        said.update((e[1].field, e[1].message) for e in errors if e[0] == HEADER_LINE)
+                    yield households, residents, errors + people.see(persons)
+        if repeats := people.repeats():
+            yield [], [], repeats
     finally:
         for p in procs:
             if p.is_alive():
                 p.terminate()
             p.join()
+        for conn in pipes:
+            conn.close()
 
 
 # --- writing ------------------------------------------------------------------------------------------------
@@ -536,14 +752,23 @@ class Writer:
         self.households = 0
         if self.pg:
             # ids are planned in bulk: keep other writers out until the sequences have moved on
-            conn.exec_driver_sql("LOCK TABLE reg_household, reg_resident, reg_history IN EXCLUSIVE MODE")
+            # (and reg_batch: a second import of the same file waits, then sees the first one's batch)
+            conn.exec_driver_sql("LOCK TABLE reg_batch, reg_household, reg_resident, reg_history IN EXCLUSIVE MODE")
         existing = int(conn.execute(sa.select(sa.func.count()).select_from(st.resident)).scalar_one())
+        self.existing = existing
         self.defer_indexes = expected_rows >= DEFER_INDEXES_FROM and expected_rows >= existing
         self._copy: Any = None
         self._copy_cm: Any = None
         self._cursor: Any = None
 
     def plan(self, *, municipality: str, today: date, parts: int, source_sha256: str, actor: str, **kw: Any) -> Plan:
+        # an import that committed and was not seen to (killed before its success line) must not double the
+        # register when it is run again
+        prior = self.conn.execute(
+            sa.select(st.batch.c.id).where(st.batch.c.kind == "import", st.batch.c.source_sha256 == source_sha256)
+        ).first()
+        if prior is not None:
+            raise Conflict(f"this file was imported already (batch {prior.id}); nothing was written", field="file")
         now = st.utcnow()
         self.batch_id = int(
             self.conn.execute(
@@ -570,8 +795,18 @@ class Writer:
             parts=parts,
             recorded_at=now,
             postgres=self.pg,
+            registered=self._registered() if self.existing else frozenset(),
             **kw,
         )
+
+    def _registered(self) -> frozenset[int]:
+        r = st.resident.c
+        rows = self.conn.execute(
+            sa.select(r.name_key, r.birth_date, r.sex, r.address_code, r.town, r.block).where(
+                r.status.in_([Status.ACTIVE.value, Status.INCOMING.value])
+            )
+        )
+        return frozenset(person_key(*row) for row in rows)
 
     def write(self, households: Sequence[Row], residents: Sequence[Row]) -> None:
         raw = self.conn.connection.dbapi_connection

@@ -414,9 +414,12 @@ class RegisterService:
 
     # --- procedures ---------------------------------------------------------------------------------------
 
-    def add(self, row: Mapping[str, str], *, household: str | None = None) -> Resident:
-        """Register one resident when loading the register (joins ``household`` or founds a new one)."""
-        items = self._validate(row)
+    def add(
+        self, row: Mapping[str, str], *, household: str | None = None, derived: Mapping[str, str] | None = None
+    ) -> Resident:
+        """Register one resident when loading the register (joins ``household`` or founds a new one).
+        ``derived``: items the caller filled from another (:func:`~sekisho.registry.validate.validate_items`)."""
+        items = self._validate(row, derived=derived)
         with self.transaction() as conn:
             hh = self._household_for(conn, items, household)
             change = proc.register(items, handle=new_handle(), household=hh)
@@ -442,7 +445,8 @@ class RegisterService:
                 address_set_on=born,
                 filed_on=filed.isoformat(),
             )
-            items = self._validate(full)
+            # the clerk typed a birth date, not these two: a bad one is reported once, as the birth date
+            items = self._validate(full, derived=_FROM_BIRTH)
             self._check_relationship(conn, hid, items.relationship)
             change = proc.birth(items, handle=new_handle(), household=hh, filed_on=filed)
             rid = self._write(conn, change)
@@ -968,9 +972,9 @@ class RegisterService:
 
     # --- internals -----------------------------------------------------------------------------------------
 
-    def _validate(self, row: Mapping[str, str]) -> ResidentItems:
+    def _validate(self, row: Mapping[str, str], *, derived: Mapping[str, str] | None = None) -> ResidentItems:
         try:
-            return validate_items(row, municipality=self.code, today=self.today())
+            return validate_items(row, municipality=self.code, today=self.today(), derived=derived)
         except RowErrors as exc:
             if len(exc.errors) == 1:
                 raise exc.errors[0] from None
@@ -1373,6 +1377,8 @@ class RegisterService:
 
 
 _ITEM_FIELDS = tuple(c for c in IMPORT_COLUMNS if c != "household")
+#: a newborn's dates of becoming a resident and of setting the address are its birth date
+_FROM_BIRTH = {"became_resident_on": "birth_date", "address_set_on": "birth_date"}
 
 
 def items_text(r: Resident) -> dict[str, str]:

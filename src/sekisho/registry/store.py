@@ -163,6 +163,15 @@ batch = sa.Table(
     sa.Column("actor", sa.String(64), nullable=False),
     sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
 )
+# a file is imported once (its SHA-256): re-running an import that committed must not double the register
+_IMPORT = batch.c.kind == "import"
+sa.Index(
+    "reg_batch_one_import_per_file",
+    batch.c.source_sha256,
+    unique=True,
+    sqlite_where=_IMPORT,
+    postgresql_where=_IMPORT,
+)
 
 # the outbox: events for other parties (agencies' change notices, the PKI's revocations), written in the same
 # transaction as the change, delivered afterwards and marked; a crash between the two re-delivers, never loses

@@ -18,6 +18,7 @@ reported, not just the first.
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date
@@ -111,6 +112,8 @@ def _free_text_value(value: str, field: str) -> str:
         raise InvalidInput(f"is longer than {_FREE_TEXT_MAX} characters", field=field)
     if _CONTROL.search(v):
         raise InvalidInput("contains control characters", field=field)
+    if text.HIDDEN.search(v):
+        raise InvalidInput("contains bidirectional-text controls or invisible characters", field=field)
     return v
 
 
@@ -234,12 +237,50 @@ IMPORT_COLUMNS: Final = (
 _COLUMNS: Final = tuple(c for c in IMPORT_COLUMNS if c != "household")
 
 
-def validate_items(row: Mapping[str, str], *, municipality: str, today: date) -> ResidentItems:
-    """Validate one resident's items; raise :class:`RowErrors` carrying every problem of the row."""
+_KNOWN: Final = frozenset(IMPORT_COLUMNS)
+
+
+def unknown_column(name: str) -> InvalidInput:
+    """The error for a column (or item) that is not in the import format, with the nearest one that is: a
+    misspelt optional column would otherwise lose its values without a word."""
+    near = difflib.get_close_matches(name.lower(), IMPORT_COLUMNS, n=1, cutoff=0.6)
+    hint = f" (did you mean {near[0]}?)" if near else ""
+    # a column's name is the file's, not a person's data, but it may hold anything: shown escaped and cut
+    shown = name if name.isprintable() and len(name) <= 40 else repr(name[:40])
+    return InvalidInput(f"is not a column of the import format{hint}", field=shown)
+
+
+def validate_items(
+    row: Mapping[str, str], *, municipality: str, today: date, derived: Mapping[str, str] | None = None
+) -> ResidentItems:
+    """Validate one resident's items; raise :class:`RowErrors` carrying every problem of the row (an item the
+    format does not have is one).
+
+    ``derived`` maps an item the caller filled from another (a newborn's 住民となった年月日 is its birth date)
+    to that other: the clerk typed only the source, so a problem is reported once, under the source's name."""
+    errors: list[SekishoError] = [unknown_column(k) for k in row if k not in _KNOWN]
     [result] = validate_rows([row], municipality=municipality, today=today)
     if isinstance(result, RowErrors):
-        raise result
+        raise RowErrors(errors + _as_typed(result.errors, derived or {}))
+    if errors:
+        raise RowErrors(errors)
     return result
+
+
+def _as_typed(errors: list[SekishoError], derived: Mapping[str, str]) -> list[SekishoError]:
+    failed = {e.field for e in errors}
+    out: list[SekishoError] = []
+    said: set[tuple[str | None, str]] = set()
+    for e in errors:
+        source = derived.get(e.field or "")
+        if source is not None:
+            if source in failed:
+                continue  # the source's own error says it
+            e = type(e)(e.message, field=source)
+        if (e.field, e.message) not in said:
+            said.add((e.field, e.message))
+            out.append(e)
+    return out
 
 
 def validate_rows(
@@ -401,7 +442,12 @@ def validate_columns(
 def _free_text_column(values: Sequence[str]) -> list[str | _Bad]:
     """Free text (addresses, 本籍) hardly repeats, so instead of a cache the whole column is checked at once;
     only a column with a problem is gone through value by value."""
-    if not _CONTROL.search("".join(values)) and max(map(len, values), default=0) <= _FREE_TEXT_MAX:
+    joined = "".join(values)
+    if (
+        not _CONTROL.search(joined)
+        and not text.HIDDEN.search(joined)
+        and max(map(len, values), default=0) <= _FREE_TEXT_MAX
+    ):
         return list(map(str.strip, values))
     return [_free_text.fast(v) for v in values]
 
