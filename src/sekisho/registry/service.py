@@ -25,7 +25,7 @@ from sqlalchemy.engine import Connection, Engine
 from sekisho.auditlog.entry import AccessRecordBuilder, derive_commitment_key
 from sekisho.auditlog.merkle import hash_leaf
 from sekisho.config import Home
-from sekisho.errors import Conflict, ErrorList, InvalidInput, NotFound, SekishoError, Unavailable
+from sekisho.errors import Conflict, ErrorList, IntegrityError, InvalidInput, NotFound, SekishoError, Unavailable
 from sekisho.jp import text as jp_text
 from sekisho.jp.catalogue import Municipality, get_municipality
 from sekisho.jp.clock import JST, japan_today
@@ -299,17 +299,59 @@ class RegisterService:
         Sealed entries (a court-ordered investigation) are listed from their ``sealed_until`` date, with the
         nonce revealed so that the resident can match them.  Looking at the list is itself an access, recorded
         like any other.
+
+        Nothing is recorded unless the list is handed out: the list is built and verified first — exactly as the
+        resident's verifier (``sekisho log verify-list``) will — and its access record is written only then.  A
+        list that cannot be built (no witnessed checkpoint yet) or does not verify (a rewritten log, a changed
+        record) fails with nothing released and nothing recorded (:class:`IntegrityError` for the latter).
         """
-        if self.access_log is None:
+        access_log = self.access_log
+        if access_log is None:
             raise Unavailable("this register is not connected to a public access log", field="log")
         h = parse_handle(handle)
         today = self.today()
-        with self.transaction() as conn:
+        from sekisho.auditlog.client import build_access_list
+
+        note, checkpoint = access_log.latest_witnessed()
+        if since_size is not None and not 0 < since_size <= checkpoint.size:
+            raise InvalidInput("must be the size of an earlier checkpoint of this log", field="since_size")
+        with self.engine.connect() as conn:
             rid, _ = self._load(conn, h)
             root = bytes(conn.execute(sa.select(st.resident.c.root).where(st.resident.c.id == rid)).scalar_one())
             rows = conn.execute(
                 sa.select(st.access).where(st.access.c.resident_id == rid).order_by(st.access.c.id)
             ).all()
+        visible = [row for row in rows if row.sealed_until is None or row.sealed_until <= today]
+        proved = build_access_list(
+            access_log,
+            [
+                (row.log_index, row.entry.encode(), bytes.fromhex(row.nonce) if row.sealed_until else None)
+                for row in visible
+                if row.log_index is not None and row.entry is not None
+            ],
+            checkpoint,
+        )
+        consistency = access_log.consistency_proof(since_size, checkpoint.size) if since_size is not None else []
+        listing = AccessListing(
+            handle=h,
+            k_res=derive_commitment_key(root),
+            checkpoint=note,
+            items=proved,
+            sealed_hidden=sum(1 for row in rows if row.sealed_until is not None and row.sealed_until > today),
+            pending=sum(1 for row in visible if row.log_index is None or row.log_index >= checkpoint.size),
+            since_size=since_size,
+            consistency=consistency,
+        )
+        try:
+            access_log.verify_document(access_list_json(listing))
+        except (IntegrityError, InvalidInput) as exc:
+            # a proof that fails, an entry that does not decode or is not this resident's: never hand it out
+            log.warning("municipality %s: an access list failed verification: %s", self.code, exc.kind)
+            raise IntegrityError(
+                "the access list does not verify against the witnessed checkpoint; nothing is released",
+                field="log",
+            ) from exc
+        with self.transaction() as conn:
             self._record_access(
                 conn,
                 [rid],
@@ -319,34 +361,7 @@ class RegisterService:
                 actor_kind="resident",
                 terminal=None,
             )
-        from sekisho.auditlog.client import build_access_list
-
-        checkpoint = self.access_log.latest_witnessed_checkpoint()
-        visible = [row for row in rows if row.sealed_until is None or row.sealed_until <= today]
-        proved = build_access_list(
-            self.access_log,
-            [
-                (row.log_index, row.entry.encode(), bytes.fromhex(row.nonce) if row.sealed_until else None)
-                for row in visible
-                if row.log_index is not None and row.entry is not None
-            ],
-            checkpoint,
-        )
-        consistency: list[bytes] = []
-        if since_size is not None:
-            if not 0 < since_size <= checkpoint.size:
-                raise InvalidInput("must be the size of an earlier checkpoint of this log", field="since_size")
-            consistency = self.access_log.consistency_proof(since_size, checkpoint.size)
-        return AccessListing(
-            handle=h,
-            k_res=derive_commitment_key(root),
-            checkpoint=self.access_log.latest_witnessed_note(),
-            items=proved,
-            sealed_hidden=sum(1 for row in rows if row.sealed_until is not None and row.sealed_until > today),
-            pending=sum(1 for row in visible if row.log_index is None or row.log_index >= checkpoint.size),
-            since_size=since_size,
-            consistency=consistency,
-        )
+        return listing
 
     def history(self, handle: str, *, purpose: str = "register-administration") -> tuple[Resident, list[HistoryEntry]]:
         h = parse_handle(handle)
