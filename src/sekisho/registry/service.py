@@ -100,6 +100,22 @@ class MoveInResult:
 
 
 @dataclass(frozen=True, slots=True)
+class PendingTransfer:
+    """A move-out's open transfer (転出証明書情報), as the clerk looks it up again (e.g. the token was lost)."""
+
+    handle: str
+    token: str
+    destination: str
+    destination_code: str | None
+    planned_on: date
+    filed_on: date
+    #: the move-in is due 14 days after moving (住基法 §22): this is that day if the person moves as planned
+    move_in_by: date
+    #: a card-based move (特例転入) must also move in within 30 days of the planned move-out date
+    card_move_in_by: date
+
+
+@dataclass(frozen=True, slots=True)
 class AccessListing:
     """A resident's access list as the portal hands it over: everything needed to verify it offline."""
 
@@ -732,6 +748,7 @@ class RegisterService:
         return change.after, token, change.late
 
     def cancel_move_out(self, handle: str) -> Resident:
+        """転出取消: the move-out is withdrawn; its transfer is cancelled and no destination can take it over."""
         h = parse_handle(handle)
         with self.transaction() as conn:
             rid, r = self._load(conn, h, for_update=True)
@@ -746,6 +763,32 @@ class RegisterService:
             )
             self._cancel_transfers(conn, rid)
         return change.after
+
+    def pending_transfer(self, handle: str, *, purpose: str = "register-administration") -> PendingTransfer:
+        """The open transfer of a pending move-out (`registry transfer show`): a read, recorded like any other."""
+        from sekisho.registry import deadlines
+
+        h = parse_handle(handle)
+        with self.transaction() as conn:
+            rid, r = self._load(conn, h)
+            t = conn.execute(
+                sa.select(st.transfer)
+                .where(st.transfer.c.resident_id == rid, st.transfer.c.state == "issued")
+                .order_by(st.transfer.c.id.desc())
+            ).first()
+            if t is None or not r.moving_out:
+                raise NotFound("no move-out is pending for this resident", field="handle")
+            self._record_access(conn, [rid], action="register-read", purpose=purpose, items=("address", "transfer"))
+        return PendingTransfer(
+            handle=h,
+            token=t.token,
+            destination=t.destination_line,
+            destination_code=t.destination_code,
+            planned_on=t.planned_on,
+            filed_on=t.filed_on,
+            move_in_by=deadlines.deadline(t.planned_on, deadlines.MOVE_IN_DAYS),
+            card_move_in_by=deadlines.deadline(t.planned_on, deadlines.CARD_MOVE_IN_DAYS),
+        )
 
     # the origin's side of the hand-over (called through the network by the destination)
 
