@@ -158,3 +158,16 @@ def test_move_out_of_a_head_with_members_is_refused_in_one_line(cli: Any, home: 
     assert result.stderr.startswith("sekisho: error: handle: the head (世帯主) cannot move out")
     assert "household change" in result.stderr and result.stderr.count("\n") == 1
     assert not json.loads(cli("registry", "show", head["handle"], "-m", GIFU, "--json").stdout)["moving_out"]
+
+
+def test_household_shows_a_vacant_head(cli: Any) -> None:
+    cli("registry", "init", "-m", GIFU)
+    head = json.loads(cli(*ADD).stdout)
+    for name, rel in (("花子", "妻"), ("翔太", "子")):
+        cli(*[a if a != "健一" else name for a in ADD], "--household", head["household"], "--relationship", rel)
+    shown = json.loads(cli("registry", "household", head["household"], "-m", GIFU, "--json").stdout)
+    assert shown["head"] == head["handle"]
+    cli("registry", "death", head["handle"], "-m", GIFU, "--died-on", "2026-11-15")
+    shown = json.loads(cli("registry", "household", head["household"], "-m", GIFU, "--json").stdout)
+    assert shown["head"] is None  # the head stays vacant until the members file the new one
+    assert "household-change" in cli("registry", "household", head["household"], "-m", GIFU).stdout

@@ -17,7 +17,7 @@ from rich.table import Table
 from sekisho.cli._common import DbOpt, HomeOpt, JsonOpt, console, home_of, print_json, progress, write_out
 from sekisho.cli.registry import registry_app
 from sekisho.errors import InvalidInput
-from sekisho.registry.model import HistoryEntry, Household, Resident
+from sekisho.registry.model import HistoryEntry, Household, Resident, Status
 from sekisho.registry.service import Actor, PendingTransfer, RegisterService, history_json, resident_json
 
 MunicipalityOpt = Annotated[
@@ -186,10 +186,23 @@ def household(
 ) -> None:
     """Show a household and its members."""
     hh: Household = _service(home, db, municipality, clerk).household(handle)
+    head = hh.head
+    vacant = head is None and any(m.status is Status.ACTIVE for m in hh.members)
     if as_json:
-        print_json({"household": hh.handle, "members": [resident_json(m) for m in hh.members]})
+        print_json(
+            {
+                "household": hh.handle,
+                "head": head.handle if head else None,
+                "members": [resident_json(m) for m in hh.members],
+            }
+        )
     else:
         _render_list(list(hh.members))
+        if vacant:
+            # after the head's death: the members file the new head (世帯主変更届) within 14 days
+            console.print(
+                "[yellow]no head (世帯主): record the new head with `sekisho registry household-change`[/yellow]"
+            )
 
 
 @registry_app.command("search")
