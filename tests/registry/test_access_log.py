@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
+from sekisho.auditlog import store as log_store
 from sekisho.auditlog.client import verify_access_document
 from sekisho.auditlog.entry import LogEntry, derive_commitment_key, scan_for_subject
 from sekisho.auditlog.keys import LogConfig
@@ -19,7 +20,7 @@ from sekisho.auditlog.service import LogService, init_parties
 from sekisho.auditlog.witness import Witness
 from sekisho.cli import app
 from sekisho.config import Home
-from sekisho.errors import IntegrityError, Unavailable
+from sekisho.errors import IntegrityError, InvalidInput, NotFound, Unavailable
 from sekisho.network.local import close_access_logs
 from sekisho.registry import store as st
 from sekisho.registry.service import RegisterService, access_list_json
@@ -236,3 +237,62 @@ def test_cli_access_list_and_offline_verification(home: Home, logged: RegisterSe
     out.write_text(json.dumps(doc))
     result = runner.invoke(app, ["log", "verify-list", str(out)], env=env)
     assert result.exit_code == 4
+
+
+def _cli_env(home: Home) -> dict[str, str]:
+    env = {"SEKISHO_HOME": str(home.root)}
+    if home.db_url:
+        env |= {"SEKISHO_DB": home.db_url, "SEKISHO_DB_NAMESPACE": home.namespace}
+    return env
+
+
+def test_an_access_list_that_cannot_be_built_records_nothing(home: Home, logged: RegisterService) -> None:
+    a = logged.add(person())
+    logged.show(a.handle)
+    before = len(_access_rows(logged))
+    with pytest.raises(NotFound):  # no witnessed checkpoint yet: nothing can be proved, nothing is released
+        logged.access_list(a.handle)
+    assert len(_access_rows(logged)) == before
+    _witness(home)
+    with pytest.raises(InvalidInput):
+        logged.access_list(a.handle, since_size=10_000)
+    assert len(_access_rows(logged)) == before
+    logged.access_list(a.handle)
+    assert [x.action for x in _access_rows(logged)][before:] == ["access-list"]
+    # the CLI: one line, and no record either
+    env = _cli_env(home)
+    result = CliRunner().invoke(app, ["registry", "access-list", a.handle, "-m", GIFU, "--since-size", "0"], env=env)
+    assert result.exit_code == 2 and "since_size" in result.stderr
+    assert len(_access_rows(logged)) == before + 1
+
+
+def test_access_list_on_a_rewritten_log_fails_verification_and_records_nothing(
+    home: Home, logged: RegisterService, tmp_path: Path
+) -> None:
+    a = logged.add(person())
+    b = logged.add(person(household="h2", given_name="花子", given_name_kana="ハナコ", sex="女"))
+    logged.show(b.handle)  # entry 0: someone else's
+    logged.show(a.handle)
+    _witness(home)
+    # the log is rewritten after the watchdog cosigned it: entry 0 replaced (its leaf and hash)
+    served = LogService.open(home)
+    try:
+        forged = served.entries(start=0, end=1)[0].replace(b"register-read", b"register-sear")
+        with served.engine.begin() as conn:
+            conn.execute(
+                log_store.leaf.update()
+                .where(log_store.leaf.c.idx == 0)
+                .values(entry=forged, leaf_hash=hash_leaf(forged))
+            )
+    finally:
+        served.close()
+    close_access_logs()
+    before = len(_access_rows(logged))
+    out = tmp_path / "mine.json"
+    result = CliRunner().invoke(
+        app, ["registry", "access-list", a.handle, "-m", GIFU, "--out", str(out)], env=_cli_env(home)
+    )
+    assert result.exit_code == 4, result.output
+    assert result.stderr.count("\n") == 1 and "log:" in result.stderr
+    assert not out.exists()  # no proofs handed out
+    assert len(_access_rows(logged)) == before  # and no record of a release that did not happen

@@ -103,3 +103,71 @@ def test_bad_item_leaves_nothing(cli: Any, home: Home) -> None:
     assert "birth_date" in result.stderr and "平成31年5月1日" not in result.stderr
     svc = RegisterService.open(home, GIFU)
     assert svc.count(status=None) == 0
+
+
+def test_a_lost_transfer_can_be_shown_again_and_cancelled(cli: Any, home: Home) -> None:
+    cli("registry", "init", "-m", GIFU)
+    cli("registry", "init", "-m", CHIYODA)
+    handle = json.loads(cli(*ADD).stdout)["handle"]
+    # nothing pending yet: refused in one line, and nothing recorded
+    result = cli("registry", "transfer", "show", handle, "-m", GIFU, code=2)
+    assert "no move-out is pending" in result.stderr and result.stderr.count("\n") == 1
+    svc = RegisterService.open(home, GIFU)
+    with svc.engine.connect() as conn:
+        accesses = conn.execute(sa.select(sa.func.count()).select_from(st.access)).scalar_one()
+    moved = json.loads(
+        cli(
+            "registry", "move-out", handle, "-m", GIFU,
+            "--to", "東京都千代田区飯田橋二丁目3番4号", "--planned-on", "2026-11-25", "--json",
+        ).stdout
+    )  # fmt: skip
+    shown = json.loads(cli("registry", "transfer", "show", handle, "-m", GIFU, "--json").stdout)
+    assert shown["transfer"] == moved["transfer"]
+    assert shown["destination"].startswith("東京都千代田区飯田橋2丁目") and shown["destination_code"] == CHIYODA
+    assert shown["planned_on"] == "2026-11-25"
+    assert shown["move_in_by"] == "2026-12-09" and shown["card_move_in_by"] == "2026-12-25"
+    # the lookup is a read of the person's data: it wrote an access record
+    with svc.engine.connect() as conn:
+        rows = conn.execute(sa.select(st.access.c.action, st.access.c["items"]).order_by(st.access.c.id)).all()
+    assert len(rows) == accesses + 1 and rows[-1].action == "register-read" and "transfer" in rows[-1][1]
+    assert moved["transfer"] in cli("registry", "transfer", "show", handle, "-m", GIFU).stdout
+    # cancelled: the resident stays, the token is refused at the destination, and nothing is pending any more
+    cancelled = json.loads(cli("registry", "transfer", "cancel", handle, "-m", GIFU, "--json").stdout)
+    assert cancelled["status"] == "active" and cancelled["moving_out"] is False
+    result = cli(
+        "registry", "move-in", "-m", CHIYODA, "--transfer", moved["transfer"],
+        "--town", "飯田橋", "--block", "2-3-4", "--moved-on", "2026-11-20", code=2,
+    )  # fmt: skip
+    assert "transfer: this transfer is no longer open" in result.stderr
+    assert RegisterService.open(home, CHIYODA).count(status=None) == 0
+    cli("registry", "transfer", "show", handle, "-m", GIFU, code=2)
+    cli("registry", "transfer", "cancel", handle, "-m", GIFU, code=2)  # nothing left to cancel
+    history = json.loads(cli("registry", "history", handle, "-m", GIFU, "--json").stdout)
+    assert [h["kind"] for h in history["history"]] == ["registered", "move-out", "move-out-cancelled"]
+
+
+def test_move_out_of_a_head_with_members_is_refused_in_one_line(cli: Any, home: Home) -> None:
+    cli("registry", "init", "-m", GIFU)
+    head = json.loads(cli(*ADD).stdout)
+    wife = [a if a != "健一" else "花子" for a in ADD] + ["--household", head["household"], "--relationship", "妻"]
+    cli(*wife)
+    result = cli(
+        "registry", "move-out", head["handle"], "-m", GIFU,
+        "--to", "東京都千代田区飯田橋二丁目3番4号", "--planned-on", "2026-11-25", code=2,
+    )  # fmt: skip
+    assert result.stderr.startswith("sekisho: error: handle: the head (世帯主) cannot move out")
+    assert "household change" in result.stderr and result.stderr.count("\n") == 1
+    assert not json.loads(cli("registry", "show", head["handle"], "-m", GIFU, "--json").stdout)["moving_out"]
+
+
+def test_household_shows_a_vacant_head(cli: Any) -> None:
+    cli("registry", "init", "-m", GIFU)
+    head = json.loads(cli(*ADD).stdout)
+    for name, rel in (("花子", "妻"), ("翔太", "子")):
+        cli(*[a if a != "健一" else name for a in ADD], "--household", head["household"], "--relationship", rel)
+    shown = json.loads(cli("registry", "household", head["household"], "-m", GIFU, "--json").stdout)
+    assert shown["head"] == head["handle"]
+    cli("registry", "death", head["handle"], "-m", GIFU, "--died-on", "2026-11-15")
+    shown = json.loads(cli("registry", "household", head["household"], "-m", GIFU, "--json").stdout)
+    assert shown["head"] is None  # the head stays vacant until the members file the new one
+    assert "household-change" in cli("registry", "household", head["household"], "-m", GIFU).stdout

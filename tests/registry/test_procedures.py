@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from sekisho.errors import Conflict, InvalidInput, NotFound
 from sekisho.registry import store as st
-from sekisho.registry.model import ClosedReason, EventKind, Status
+from sekisho.registry.model import ClosedReason, EventKind, Resident, Status
 from sekisho.registry.service import RegisterService
 
 from .conftest import CHIYODA, foreigner, person
@@ -335,3 +335,154 @@ def test_move_in_from_outside_the_network(gifu: RegisterService) -> None:
     late = gifu.move_in(person(given_name="次郎", given_name_kana="ジロウ"), moved_on="2026-11-01")
     _, hist = gifu.history(late.resident.handle)
     assert hist[0].late  # 19 days after moving in
+
+
+# --- the household rules (procedures.household_fault) --------------------------------------------------------
+
+
+def _family(svc: RegisterService) -> tuple[Resident, Resident, Resident]:
+    """A 3-person household: 世帯主, 妻, 子."""
+    head = svc.add(person())
+    wife = svc.add(
+        person(given_name="花子", given_name_kana="ハナコ", relationship="妻", sex="女", birth_date="昭和52年2月3日"),
+        household=head.household,
+    )
+    child = svc.add(
+        person(
+            given_name="翔太",
+            given_name_kana="ショウタ",
+            relationship="子",
+            birth_date="平成12年5月5日",
+            became_resident_on="平成12年5月5日",
+            address_set_on="平成12年5月5日",
+        ),
+        household=head.household,
+    )
+    return head, wife, child
+
+
+def _heads(svc: RegisterService, household: str) -> list[str]:
+    return [m.handle for m in svc.household(household).members if m.is_head and m.status is Status.ACTIVE]
+
+
+def test_head_cannot_move_out_while_members_stay(gifu: RegisterService) -> None:
+    head, wife, _child = _family(gifu)
+    for abroad in (False, True):
+        with pytest.raises(Conflict) as exc:
+            gifu.move_out(
+                head.handle,
+                destination="アメリカ合衆国" if abroad else "東京都千代田区飯田橋2丁目3番4号",
+                planned_on="2026-11-18",
+                abroad=abroad,
+            )
+        assert exc.value.field == "handle" and "世帯主" in exc.value.message and "household change" in exc.value.message
+    # nothing was written: the head is still the active, unmoving head, and no transfer exists
+    now = gifu.show(head.handle)
+    assert now.version == 1 and not now.moving_out and now.status is Status.ACTIVE
+    assert _count(gifu, st.transfer) == 0
+    # the clerk names the new head first; then the former head moves out as a member
+    gifu.household_change(
+        [(head.handle, head.household, "夫"), (wife.handle, head.household, "世帯主")], changed_on="2026-11-10"
+    )
+    out, token, _ = gifu.move_out(head.handle, destination="東京都千代田区飯田橋2丁目3番4号", planned_on="2026-11-25")
+    assert token and out.moving_out
+    assert _heads(gifu, head.household) == [wife.handle]
+
+
+def test_a_household_moving_together_hands_the_head_over_last_or_first(
+    open_register: Callable[..., RegisterService],
+) -> None:
+    gifu = open_register()
+    chiyoda = open_register(CHIYODA)
+    head, wife, child = _family(gifu)
+    dest = "東京都千代田区飯田橋2丁目3番4号"
+    tokens = {}
+    for r in (wife, child, head):  # every member files; the head may then leave too
+        _, tokens[r.handle], _ = gifu.move_out(r.handle, destination=dest, planned_on="2026-11-25")
+    # a member who now stays after all would be left without a head: the clerk must name one first
+    arrived = chiyoda.move_in(
+        {"town": "飯田橋", "block": "2丁目3番4号"}, moved_on="2026-11-20", transfer=tokens[head.handle]
+    ).resident
+    assert gifu.show(head.handle).status is Status.CLOSED
+    assert _heads(gifu, head.household) == []  # headless while everybody left is moving out
+    with pytest.raises(Conflict) as exc:
+        gifu.cancel_move_out(child.handle)
+    assert "世帯主" in exc.value.message and gifu.show(child.handle).moving_out
+    for r in (wife, child):
+        chiyoda.move_in(
+            {"town": "飯田橋", "block": "2丁目3番4号", "relationship": r.relationship},
+            moved_on="2026-11-20",
+            transfer=tokens[r.handle],
+            household=arrived.household,
+        )
+    assert gifu.count() == 0 and chiyoda.count() == 3
+    assert _heads(chiyoda, arrived.household) == [arrived.handle]
+
+
+def test_death_of_the_head_leaves_the_head_vacant_until_the_members_name_one(gifu: RegisterService) -> None:
+    head, wife, _child = _family(gifu)
+    gifu.death(head.handle, died_on="2026-11-15")
+    # the household remains; the new head is filed by 世帯主変更届 (within 14 days)
+    assert _heads(gifu, head.household) == []
+    assert gifu.show(wife.handle).relationship == "妻"
+    # a child born meanwhile joins the household as usual
+    baby, _ = gifu.birth(
+        {
+            "family_name": "髙橋",
+            "given_name": "陽菜",
+            "family_name_kana": "タカハシ",
+            "given_name_kana": "ヒナ",
+            "birth_date": "2026-11-16",
+            "sex": "女",
+            "relationship": "子の子",
+        },
+        household=head.household,
+    )
+    # a household change that names nobody keeps the vacancy; one that names the head ends it
+    [fixed] = gifu.household_change([(baby.handle, head.household, "子")], changed_on="2026-11-17")
+    assert fixed.relationship == "子" and _heads(gifu, head.household) == []
+    [named] = gifu.household_change([(wife.handle, head.household, "世帯主")], changed_on="2026-11-18")
+    assert named.is_head and _heads(gifu, head.household) == [wife.handle]
+    # once named, the household cannot be left headless again by a change
+    with pytest.raises(Conflict) as exc:
+        gifu.household_change([(wife.handle, head.household, "母")], changed_on="2026-11-19")
+    assert exc.value.field == "changes" and "世帯主" in exc.value.message
+
+
+def test_sole_member_after_a_vacancy_becomes_the_head(gifu: RegisterService) -> None:
+    head, wife, child = _family(gifu)
+    gifu.death(head.handle, died_on="2026-11-15")
+    gifu.death(child.handle, died_on="2026-11-16")
+    now = gifu.show(wife.handle)
+    assert now.is_head and now.version == 2
+
+
+def test_nobody_joins_a_household_whose_head_is_moving_out(gifu: RegisterService) -> None:
+    head = gifu.add(person())
+    gifu.move_out(head.handle, destination="東京都千代田区飯田橋2丁目3番4号", planned_on="2026-11-25")
+    with pytest.raises(Conflict) as exc:
+        gifu.birth(
+            {
+                "family_name": "髙橋",
+                "given_name": "陽菜",
+                "family_name_kana": "タカハシ",
+                "given_name_kana": "ヒナ",
+                "birth_date": "2026-11-16",
+                "sex": "女",
+                "relationship": "子",
+            },
+            household=head.household,
+        )
+    assert exc.value.field == "household" and "世帯主" in exc.value.message
+    assert gifu.count(status=None) == 1
+
+
+def test_joining_an_empty_household_needs_a_head(gifu: RegisterService) -> None:
+    head = gifu.add(person())
+    gifu.death(head.handle, died_on="2026-11-15")
+    with pytest.raises(Conflict):
+        gifu.add(
+            person(given_name="花子", given_name_kana="ハナコ", relationship="妻", sex="女"), household=head.household
+        )
+    joined = gifu.add(person(given_name="花子", given_name_kana="ハナコ", sex="女"), household=head.household)
+    assert joined.is_head

@@ -50,6 +50,15 @@ class AccessLog(Protocol):
         """The same, as the signed note text (for the resident to verify independently)."""
         ...
 
+    def latest_witnessed(self) -> tuple[str, Checkpoint]:
+        """The newest witnessed checkpoint as note text and verified, from one fetch (so that the two agree)."""
+        ...
+
+    def verify_document(self, doc: dict[str, object]) -> tuple[Checkpoint, list[tuple[int, LogEntry]]]:
+        """Verify an access-list document exactly as the resident's verifier does (``sekisho log verify-list``:
+        :func:`verify_access_document`), with this client's trust in the log and its witnesses."""
+        ...
+
     def inclusion_proof(self, index: int, tree_size: int) -> list[bytes]: ...
 
     def consistency_proof(self, m: int, n: int) -> list[bytes]: ...
@@ -64,9 +73,16 @@ class _TrustMixin(ABC):
     def latest_witnessed_note(self) -> str: ...
 
     def latest_witnessed_checkpoint(self) -> Checkpoint:
-        return verify_witnessed_checkpoint(
-            self.latest_witnessed_note(), self.log_vkey, self.witness_vkeys, min_witnesses=self.min_witnesses
+        return self.latest_witnessed()[1]
+
+    def latest_witnessed(self) -> tuple[str, Checkpoint]:
+        note = self.latest_witnessed_note()
+        return note, verify_witnessed_checkpoint(
+            note, self.log_vkey, self.witness_vkeys, min_witnesses=self.min_witnesses
         )
+
+    def verify_document(self, doc: dict[str, object]) -> tuple[Checkpoint, list[tuple[int, LogEntry]]]:
+        return verify_access_document(doc, self.log_vkey, self.witness_vkeys, min_witnesses=self.min_witnesses)
 
 
 class InProcessAccessLog(_TrustMixin):

@@ -17,8 +17,8 @@ from rich.table import Table
 from sekisho.cli._common import DbOpt, HomeOpt, JsonOpt, console, home_of, print_json, progress, write_out
 from sekisho.cli.registry import registry_app
 from sekisho.errors import InvalidInput
-from sekisho.registry.model import HistoryEntry, Household, Resident
-from sekisho.registry.service import Actor, RegisterService, history_json, resident_json
+from sekisho.registry.model import HistoryEntry, Household, Resident, Status
+from sekisho.registry.service import Actor, PendingTransfer, RegisterService, history_json, resident_json
 
 MunicipalityOpt = Annotated[
     str, typer.Option("--municipality", "-m", envvar="SEKISHO_MUNICIPALITY", help="Municipality code (6 digits).")
@@ -186,10 +186,23 @@ def household(
 ) -> None:
     """Show a household and its members."""
     hh: Household = _service(home, db, municipality, clerk).household(handle)
+    head = hh.head
+    vacant = head is None and any(m.status is Status.ACTIVE for m in hh.members)
     if as_json:
-        print_json({"household": hh.handle, "members": [resident_json(m) for m in hh.members]})
+        print_json(
+            {
+                "household": hh.handle,
+                "head": head.handle if head else None,
+                "members": [resident_json(m) for m in hh.members],
+            }
+        )
     else:
         _render_list(list(hh.members))
+        if vacant:
+            # after the head's death: the members file the new head (世帯主変更届) within 14 days
+            console.print(
+                "[yellow]no head (世帯主): record the new head with `sekisho registry household-change`[/yellow]"
+            )
 
 
 @registry_app.command("search")
@@ -339,8 +352,69 @@ def move_out(
     else:
         _render_resident(r)
         if token:
-            console.print(f"transfer (転出証明書情報): [bold]{token}[/bold]")
+            console.print(f"transfer (転出証明書情報): [bold]{token}[/bold]  (again: `sekisho registry transfer show`)")
         _late_note(late)
+
+
+transfer_app = typer.Typer(
+    help="A pending move-out's transfer (転出証明書情報): show it again, or cancel the move-out.", no_args_is_help=True
+)
+registry_app.add_typer(transfer_app, name="transfer")
+
+
+def _transfer_json(t: PendingTransfer) -> dict[str, Any]:
+    return {
+        "handle": t.handle,
+        "transfer": t.token,
+        "destination": t.destination,
+        "destination_code": t.destination_code,
+        "planned_on": t.planned_on.isoformat(),
+        "filed_on": t.filed_on.isoformat(),
+        "move_in_by": t.move_in_by.isoformat(),
+        "card_move_in_by": t.card_move_in_by.isoformat(),
+    }
+
+
+@transfer_app.command("show")
+def transfer_show(
+    handle: str,
+    municipality: MunicipalityOpt,
+    home: HomeOpt = None,
+    db: DbOpt = None,
+    clerk: ClerkOpt = "clerk",
+    purpose: PurposeOpt = "register-administration",
+    as_json: JsonOpt = False,
+) -> None:
+    """Show a resident's pending move-out: its transfer token, destination and deadlines (an access, recorded)."""
+    t = _service(home, db, municipality, clerk).pending_transfer(handle, purpose=purpose)
+    if as_json:
+        print_json(_transfer_json(t))
+        return
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column()
+    grid.add_row("handle", t.handle)
+    grid.add_row("transfer", t.token)
+    grid.add_row("転出先", t.destination)
+    grid.add_row("転出予定日", t.planned_on.isoformat())
+    grid.add_row("届出年月日", t.filed_on.isoformat())
+    grid.add_row("転入届の期限", f"{t.move_in_by.isoformat()}（予定日に転出した場合）")
+    grid.add_row("特例転入の期限", t.card_move_in_by.isoformat())
+    console.print(Panel(grid, title="転出証明書情報", expand=False))
+
+
+@transfer_app.command("cancel")
+def transfer_cancel(
+    handle: str,
+    municipality: MunicipalityOpt,
+    home: HomeOpt = None,
+    db: DbOpt = None,
+    clerk: ClerkOpt = "clerk",
+    as_json: JsonOpt = False,
+) -> None:
+    """転出取消: withdraw a pending move-out; its transfer can no longer be taken over by any move-in."""
+    r = _service(home, db, municipality, clerk).cancel_move_out(handle)
+    print_json(resident_json(r)) if as_json else _render_resident(r)
 
 
 @registry_app.command("move-in")
@@ -525,6 +599,9 @@ def access_list(
     from sekisho.auditlog.entry import LogEntry
     from sekisho.registry.service import access_list_json
 
+    if out is not None and not out.parent.is_dir():
+        # before the list is built: a list that cannot be handed over must not be recorded as released
+        raise InvalidInput("cannot be written (no such directory)", field="out")
     listing = _service(home, db, municipality, clerk).access_list(handle, since_size=since_size)
     doc = access_list_json(listing)
     if out is not None:

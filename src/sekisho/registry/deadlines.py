@@ -20,6 +20,7 @@ MOVE_IN_DAYS = 14  # 住基法 §22
 MOVE_WITHIN_DAYS = 14  # 住基法 §23
 MOVE_OUT_DAYS = 14  # 住基法 §24 says "before moving"; accepted up to 14 days after in practice
 HOUSEHOLD_DAYS = 14  # 住基法 §25
+CARD_MOVE_IN_DAYS = 30  # 特例転入 (card-based move): within 30 days of the planned move-out date (住基法 §24の2)
 
 
 @lru_cache(maxsize=256)

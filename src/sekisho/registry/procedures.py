@@ -8,6 +8,7 @@ here; :mod:`sekisho.registry.service` runs each procedure in one transaction.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
@@ -192,6 +193,44 @@ def death(r: Resident, *, died_on: date, filed_on: date, learned_on: date | None
     )
     late = deadlines.is_late(learned, filed_on, deadlines.DEATH_DAYS)
     return Change(r, after, EventKind.DEATH, died_on, filed_on, late=late, events=(DIED,))
+
+
+# --- the household rules ------------------------------------------------------------------------------------
+# A household (世帯) with active members has exactly one head (世帯主), with two exceptions the law itself makes:
+#
+# * the head died (or was closed on the clerk's authority: 職権消除, 失踪宣告) and two or more members remain: the
+#   household stays and its members file the new head (世帯主変更届, 住基法 §25) within 14 days; until a household
+#   change names one, the head is vacant.  A sole remaining member becomes the head at once, without a filing.
+# * every remaining member has a pending move-out (the household is moving away; the head was handed over first).
+#
+# The head cannot move out (or abroad) while a member stays: the members name the new head first (household
+# change), or move out too.  :func:`household_fault` states the rules; the service checks them after every
+# procedure, for every household the procedure touched, and refuses the procedure (nothing written) otherwise.
+
+HEAD_LEAVES = "the head (世帯主) cannot move out while other members stay: name the new head first (household change)"
+TWO_HEADS = "a household has exactly one head (世帯主)"
+NO_HEAD = "the household would be left without a head (世帯主): name the new head in a household change"
+
+
+def household_fault(members: Sequence[Resident], *, vacancy_allowed: bool) -> str | None:
+    """The household rule that ``members`` (one household's records) break, or None.
+
+    ``vacancy_allowed``: the household's head died or was closed ex officio in this procedure, or the head was
+    already vacant before it (waiting for the 世帯主変更届).
+    """
+    active = [m for m in members if m.status is Status.ACTIVE]
+    heads = [m for m in active if m.is_head]
+    staying = [m for m in active if not m.moving_out]
+    if len(heads) > 1:
+        return TWO_HEADS
+    if heads:
+        head = heads[0]
+        return HEAD_LEAVES if head.moving_out and any(m is not head for m in staying) else None
+    if not active or not staying:
+        return None  # nobody left, or everybody is moving out
+    if len(active) == 1 or not vacancy_allowed:
+        return NO_HEAD  # a sole member succeeds (see head_succession) before the rules are checked
+    return None
 
 
 def head_succession(survivor: Resident, *, on: date, filed_on: date) -> Change:

@@ -14,7 +14,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,7 +25,7 @@ from sqlalchemy.engine import Connection, Engine
 from sekisho.auditlog.entry import AccessRecordBuilder, derive_commitment_key
 from sekisho.auditlog.merkle import hash_leaf
 from sekisho.config import Home
-from sekisho.errors import Conflict, ErrorList, InvalidInput, NotFound, SekishoError, Unavailable
+from sekisho.errors import Conflict, ErrorList, IntegrityError, InvalidInput, NotFound, SekishoError, Unavailable
 from sekisho.jp import text as jp_text
 from sekisho.jp.catalogue import Municipality, get_municipality
 from sekisho.jp.clock import JST, japan_today
@@ -51,6 +51,7 @@ from sekisho.storage import is_postgres, open_party_db
 
 if TYPE_CHECKING:
     from sekisho.auditlog.client import AccessListItem, AccessLog
+    from sekisho.jp.address import Address
     from sekisho.pseudonyms.group import Point
     from sekisho.registry.bulk import FileFacts
 
@@ -96,6 +97,22 @@ class MoveInResult:
     resident: Resident
     #: True when this call found the move-in already done (a retry): nothing new was written
     already_done: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PendingTransfer:
+    """A move-out's open transfer (転出証明書情報), as the clerk looks it up again (e.g. the token was lost)."""
+
+    handle: str
+    token: str
+    destination: str
+    destination_code: str | None
+    planned_on: date
+    filed_on: date
+    #: the move-in is due 14 days after moving (住基法 §22): this is that day if the person moves as planned
+    move_in_by: date
+    #: a card-based move (特例転入) must also move in within 30 days of the planned move-out date
+    card_move_in_by: date
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,17 +315,59 @@ class RegisterService:
         Sealed entries (a court-ordered investigation) are listed from their ``sealed_until`` date, with the
         nonce revealed so that the resident can match them.  Looking at the list is itself an access, recorded
         like any other.
+
+        Nothing is recorded unless the list is handed out: the list is built and verified first — exactly as the
+        resident's verifier (``sekisho log verify-list``) will — and its access record is written only then.  A
+        list that cannot be built (no witnessed checkpoint yet) or does not verify (a rewritten log, a changed
+        record) fails with nothing released and nothing recorded (:class:`IntegrityError` for the latter).
         """
-        if self.access_log is None:
+        access_log = self.access_log
+        if access_log is None:
             raise Unavailable("this register is not connected to a public access log", field="log")
         h = parse_handle(handle)
         today = self.today()
-        with self.transaction() as conn:
+        from sekisho.auditlog.client import build_access_list
+
+        note, checkpoint = access_log.latest_witnessed()
+        if since_size is not None and not 0 < since_size <= checkpoint.size:
+            raise InvalidInput("must be the size of an earlier checkpoint of this log", field="since_size")
+        with self.engine.connect() as conn:
             rid, _ = self._load(conn, h)
             root = bytes(conn.execute(sa.select(st.resident.c.root).where(st.resident.c.id == rid)).scalar_one())
             rows = conn.execute(
                 sa.select(st.access).where(st.access.c.resident_id == rid).order_by(st.access.c.id)
             ).all()
+        visible = [row for row in rows if row.sealed_until is None or row.sealed_until <= today]
+        proved = build_access_list(
+            access_log,
+            [
+                (row.log_index, row.entry.encode(), bytes.fromhex(row.nonce) if row.sealed_until else None)
+                for row in visible
+                if row.log_index is not None and row.entry is not None
+            ],
+            checkpoint,
+        )
+        consistency = access_log.consistency_proof(since_size, checkpoint.size) if since_size is not None else []
+        listing = AccessListing(
+            handle=h,
+            k_res=derive_commitment_key(root),
+            checkpoint=note,
+            items=proved,
+            sealed_hidden=sum(1 for row in rows if row.sealed_until is not None and row.sealed_until > today),
+            pending=sum(1 for row in visible if row.log_index is None or row.log_index >= checkpoint.size),
+            since_size=since_size,
+            consistency=consistency,
+        )
+        try:
+            access_log.verify_document(access_list_json(listing))
+        except (IntegrityError, InvalidInput) as exc:
+            # a proof that fails, an entry that does not decode or is not this resident's: never hand it out
+            log.warning("municipality %s: an access list failed verification: %s", self.code, exc.kind)
+            raise IntegrityError(
+                "the access list does not verify against the witnessed checkpoint; nothing is released",
+                field="log",
+            ) from exc
+        with self.transaction() as conn:
             self._record_access(
                 conn,
                 [rid],
@@ -318,34 +377,7 @@ class RegisterService:
                 actor_kind="resident",
                 terminal=None,
             )
-        from sekisho.auditlog.client import build_access_list
-
-        checkpoint = self.access_log.latest_witnessed_checkpoint()
-        visible = [row for row in rows if row.sealed_until is None or row.sealed_until <= today]
-        proved = build_access_list(
-            self.access_log,
-            [
-                (row.log_index, row.entry.encode(), bytes.fromhex(row.nonce) if row.sealed_until else None)
-                for row in visible
-                if row.log_index is not None and row.entry is not None
-            ],
-            checkpoint,
-        )
-        consistency: list[bytes] = []
-        if since_size is not None:
-            if not 0 < since_size <= checkpoint.size:
-                raise InvalidInput("must be the size of an earlier checkpoint of this log", field="since_size")
-            consistency = self.access_log.consistency_proof(since_size, checkpoint.size)
-        return AccessListing(
-            handle=h,
-            k_res=derive_commitment_key(root),
-            checkpoint=self.access_log.latest_witnessed_note(),
-            items=proved,
-            sealed_hidden=sum(1 for row in rows if row.sealed_until is not None and row.sealed_until > today),
-            pending=sum(1 for row in visible if row.log_index is None or row.log_index >= checkpoint.size),
-            since_size=since_size,
-            consistency=consistency,
-        )
+        return listing
 
     def history(self, handle: str, *, purpose: str = "register-administration") -> tuple[Resident, list[HistoryEntry]]:
         h = parse_handle(handle)
@@ -422,8 +454,18 @@ class RegisterService:
         items = self._validate(row, derived=derived)
         with self.transaction() as conn:
             hh = self._household_for(conn, items, household)
+            hid = self._household_id(conn, hh)
+            vacant = self._vacant(conn, [hid])
             change = proc.register(items, handle=new_handle(), household=hh)
             rid = self._write(conn, change)
+            self._keep_household_rules(
+                conn,
+                [hid],
+                vacancy_allowed=vacant,
+                on=items.became_resident_on,
+                filed_on=items.filed_on,
+                field="household",
+            )
         self._index_new([rid])
         return change.after
 
@@ -448,8 +490,12 @@ class RegisterService:
             # the clerk typed a birth date, not these two: a bad one is reported once, as the birth date
             items = self._validate(full, derived=_FROM_BIRTH)
             self._check_relationship(conn, hid, items.relationship)
+            vacant = self._vacant(conn, [hid])
             change = proc.birth(items, handle=new_handle(), household=hh, filed_on=filed)
             rid = self._write(conn, change)
+            self._keep_household_rules(
+                conn, [hid], vacancy_allowed=vacant, on=change.event_date, filed_on=filed, field="household"
+            )
         self._index_new([rid])
         return change.after, change.late
 
@@ -462,10 +508,15 @@ class RegisterService:
         learned = self._event_date(learned_on, "learned_on") if learned_on else None
         with self.transaction() as conn:
             rid, r = self._load(conn, h, for_update=True)
+            hid = self._household_id(conn, r.household)
+            # the household stays; its members file the new head within 14 days (世帯主変更届)
+            vacant = self._vacant(conn, [hid]) | ({hid} if r.is_head else set())
             change = proc.death(r, died_on=died, filed_on=filed, learned_on=learned)
             self._write(conn, change, rid=rid)
-            if r.is_head:
-                self._succeed_head(conn, r.household, on=died, filed_on=filed)
+            self._cancel_transfers(conn, rid)
+            self._keep_household_rules(
+                conn, [hid], vacancy_allowed=vacant, on=died, filed_on=filed, field="handle", succession=True
+            )
         return change.after, change.late
 
     def move_within(
@@ -542,13 +593,6 @@ class RegisterService:
             touched: set[int] = set()
             new_household: str | None = None
             loaded = []
-            headed = set(
-                conn.execute(
-                    sa.select(st.resident.c.household_id).where(
-                        st.resident.c.relationship == HEAD, st.resident.c.status == Status.ACTIVE.value
-                    )
-                ).scalars()
-            )
             for handle, target, relationship in changes:
                 rid, r = self._load(conn, parse_handle(handle), for_update=True)
                 rel = parse_relationship(relationship)
@@ -560,6 +604,10 @@ class RegisterService:
                 else:
                     target_hh = parse_household_handle(target)
                 loaded.append((rid, r, target_hh, rel))
+            # a vacancy may stay only where there already was one (a head died, the new head not yet named)
+            vacant = self._vacant(
+                conn, {self._household_id(conn, hh) for _, r, t, _ in loaded for hh in (r.household, t)}
+            )
             # release heads first, so that the one-head-per-household index never sees two at once
             loaded.sort(key=lambda t: t[3] == HEAD)
             for rid, r, target_hh, rel in loaded:
@@ -580,8 +628,9 @@ class RegisterService:
                 )
                 self._write(conn, change, rid=rid)
                 out.append(change.after)
-            for hid in touched:
-                self._settle_head(conn, hid, had_head=hid in headed, on=changed, filed_on=filed)
+            self._keep_household_rules(
+                conn, touched, vacancy_allowed=vacant, on=changed, filed_on=filed, field="changes", succession=True
+            )
         return out
 
     def correct(self, handle: str, fields: Mapping[str, str], *, reason: str) -> Resident:
@@ -622,10 +671,15 @@ class RegisterService:
         filed = self._event_date(filed_on, "filed_on") if filed_on else self.today()
         with self.transaction() as conn:
             rid, r = self._load(conn, h, for_update=True)
+            hid = self._household_id(conn, r.household)
+            # like a death: nobody could file the new head beforehand, so the head may stay vacant until named
+            vacant = self._vacant(conn, [hid]) | ({hid} if r.is_head else set())
             change = proc.close(r, reason=why, on=when, filed_on=filed)
             self._write(conn, change, rid=rid)
-            if r.is_head:
-                self._succeed_head(conn, r.household, on=when, filed_on=filed)
+            self._cancel_transfers(conn, rid)
+            self._keep_household_rules(
+                conn, [hid], vacancy_allowed=vacant, on=when, filed_on=filed, field="handle", succession=True
+            )
         return change.after
 
     # --- moving between municipalities ---------------------------------------------------------------------
@@ -661,16 +715,24 @@ class RegisterService:
             dest_line = dest.line()
         with self.transaction() as conn:
             rid, r = self._load(conn, h, for_update=True)
+            hid = self._household_id(conn, r.household)
+            members = self._members(conn, hid)
+            if r.is_head and any(not m.moving_out for mid, m in members if mid != rid):
+                raise Conflict(proc.HEAD_LEAVES, field="handle")
+            vacant = self._vacant(conn, [hid])
             if abroad:
                 if planned > self.today():
                     raise InvalidInput("a move abroad is recorded on or after the day of leaving", field="planned_on")
                 change = proc.move_abroad(r, moved_on=planned, filed_on=filed, destination=dest_line)
                 self._write(conn, change, rid=rid)
-                if r.is_head:
-                    self._succeed_head(conn, r.household, on=planned, filed_on=filed)
+                self._cancel_transfers(conn, rid)
+                self._keep_household_rules(
+                    conn, [hid], vacancy_allowed=vacant, on=planned, filed_on=filed, field="handle", succession=True
+                )
                 return change.after, None, change.late
             change = proc.move_out(r, planned_on=planned, filed_on=filed)
             self._write(conn, change, rid=rid)
+            self._keep_household_rules(conn, [hid], vacancy_allowed=vacant, on=planned, filed_on=filed, field="handle")
             token = f"{self.code}-{_token()}"
             conn.execute(
                 st.transfer.insert(),
@@ -690,17 +752,47 @@ class RegisterService:
         return change.after, token, change.late
 
     def cancel_move_out(self, handle: str) -> Resident:
+        """転出取消: the move-out is withdrawn; its transfer is cancelled and no destination can take it over."""
         h = parse_handle(handle)
         with self.transaction() as conn:
             rid, r = self._load(conn, h, for_update=True)
+            hid = self._household_id(conn, r.household)
+            vacant = self._vacant(conn, [hid])
             change = proc.cancel_move_out(r, filed_on=self.today())
             self._write(conn, change, rid=rid)
-            conn.execute(
-                st.transfer.update()
-                .where(st.transfer.c.resident_id == rid, st.transfer.c.state == "issued")
-                .values(state="cancelled")
+            # a member who stays after all needs a head: a household whose head has left (moving away together)
+            # must name one first
+            self._keep_household_rules(
+                conn, [hid], vacancy_allowed=vacant, on=change.event_date, filed_on=change.filed_on, field="handle"
             )
+            self._cancel_transfers(conn, rid)
         return change.after
+
+    def pending_transfer(self, handle: str, *, purpose: str = "register-administration") -> PendingTransfer:
+        """The open transfer of a pending move-out (`registry transfer show`): a read, recorded like any other."""
+        from sekisho.registry import deadlines
+
+        h = parse_handle(handle)
+        with self.transaction() as conn:
+            rid, r = self._load(conn, h)
+            t = conn.execute(
+                sa.select(st.transfer)
+                .where(st.transfer.c.resident_id == rid, st.transfer.c.state == "issued")
+                .order_by(st.transfer.c.id.desc())
+            ).first()
+            if t is None or not r.moving_out:
+                raise NotFound("no move-out is pending for this resident", field="handle")
+            self._record_access(conn, [rid], action="register-read", purpose=purpose, items=("address", "transfer"))
+        return PendingTransfer(
+            handle=h,
+            token=t.token,
+            destination=t.destination_line,
+            destination_code=t.destination_code,
+            planned_on=t.planned_on,
+            filed_on=t.filed_on,
+            move_in_by=deadlines.deadline(t.planned_on, deadlines.MOVE_IN_DAYS),
+            card_move_in_by=deadlines.deadline(t.planned_on, deadlines.CARD_MOVE_IN_DAYS),
+        )
 
     # the origin's side of the hand-over (called through the network by the destination)
 
@@ -712,6 +804,8 @@ class RegisterService:
                 raise Conflict("this transfer is no longer open", field="transfer")
             row = conn.execute(self._select().where(st.resident.c.id == t.resident_id)).one()
             r = self._from_row(row)
+            if t.state == "issued" and r.status is not Status.ACTIVE:
+                raise Conflict("this transfer is no longer open", field="transfer")
             enrolments = conn.execute(
                 sa.select(st.enrolment.c.agency, st.enrolment.c.purpose, st.enrolment.c["items"])
                 .where(st.enrolment.c.resident_id == t.resident_id)
@@ -770,6 +864,8 @@ class RegisterService:
                 raise Conflict("this transfer is no longer open", field="transfer")
             row = conn.execute(self._select().where(st.resident.c.id == t.resident_id)).one()
             r = self._from_row(row)
+            hid = self._household_id(conn, r.household)
+            vacant = self._vacant(conn, [hid])
             change = proc.hand_over(
                 r,
                 moved_on=moved_on,
@@ -783,8 +879,16 @@ class RegisterService:
                 .where(st.transfer.c.id == t.id)
                 .values(state="handed-over", handed_over_to=requester, handed_over_on=moved_on)
             )
-            if r.is_head:
-                self._succeed_head(conn, r.household, on=moved_on, filed_on=self.today())
+            self._keep_household_rules(
+                conn,
+                [hid],
+                vacancy_allowed=vacant,
+                on=moved_on,
+                filed_on=self.today(),
+                field="transfer",
+                succession=True,
+                strict=False,
+            )
 
     # the destination's side
 
@@ -814,8 +918,13 @@ class RegisterService:
             with self.transaction() as conn:
                 hh = self._household_for(conn, items, household)
                 self._check_duplicate(conn, items)
+                hid = self._household_id(conn, hh)
+                vacant = self._vacant(conn, [hid])
                 change = proc.move_in(items, handle=new_handle(), household=hh, moved_on=moved, status=Status.ACTIVE)
                 rid = self._write(conn, change, root=os.urandom(32))
+                self._keep_household_rules(
+                    conn, [hid], vacancy_allowed=vacant, on=moved, filed_on=change.filed_on, field="household"
+                )
             self._index_new([rid])
             return MoveInResult(change.after)
         return self._move_in_transfer(row, moved=moved, household=household, token=transfer.strip())
@@ -832,8 +941,29 @@ class RegisterService:
             raise SekishoError("no network directory configured to reach the municipality of origin")
         with self.engine.connect() as conn:
             existing = conn.execute(self._select().where(st.resident.c.transfer_token == token)).first()
+            if existing is None and household is not None:
+                # refuse a household that cannot take the person before the origin hands the record over
+                from sekisho.jp.address import parse_address
+                from sekisho.jp.people import parse_relationship
+
+                address = parse_address(
+                    self.code,
+                    town=row.get("town", ""),
+                    block=row.get("block", ""),
+                    katagaki=row.get("katagaki", ""),
+                    postal_code=row.get("postal_code") or None,
+                )
+                self._check_joining(
+                    conn,
+                    self._household_id(conn, parse_household_handle(household)),
+                    parse_relationship(row.get("relationship") or ""),
+                    address=address,
+                )
         if existing is not None and existing.status == Status.ACTIVE.value:
             return MoveInResult(self._from_row(existing), already_done=True)
+        if existing is not None and existing.status == Status.CLOSED.value:
+            # taken over long ago, and the record it made here has closed since: nothing to fetch again
+            raise Conflict("this transfer was completed here; the record it created is closed", field="transfer")
         origin = self.directory.municipality(source)
         package = origin.fetch_transfer(token, requester=self.code)
         if existing is None:
@@ -861,6 +991,9 @@ class RegisterService:
                     raise Conflict("the person already has an active record in this register", field="transfer")
                 hh = self._household_for(conn, items, household)
                 change = proc.move_in(items, handle=new_handle(), household=hh, moved_on=moved, status=Status.INCOMING)
+                # the household rules as they will be once the record becomes active (the origin closes its record
+                # in between, and then the activation cannot be refused)
+                self._check_joining(conn, self._household_id(conn, hh), items.relationship)
                 # the PP moves unchanged (a new one would do too, but nothing is gained); so does s_R·P
                 rid = self._write(
                     conn, change, root=package.root, pp=package.pp, rp=package.rp, transfer_token=token, events=False
@@ -880,12 +1013,22 @@ class RegisterService:
             if r.status is Status.ACTIVE:
                 return MoveInResult(r, already_done=True)
             active = proc.activate_incoming(r)
+            vacant = self._vacant(conn, [row_now.household_id])
             conn.execute(
                 st.resident.update()
                 .where(st.resident.c.id == row_now.id)
                 .values(status=Status.ACTIVE.value, updated_at=st.utcnow())
             )
             self._emit(conn, row_now.id, proc.MOVED_IN, moved)
+            self._keep_household_rules(
+                conn,
+                [row_now.household_id],
+                vacancy_allowed=vacant,
+                on=moved,
+                filed_on=moved,
+                field="transfer",
+                strict=False,
+            )
         if row_now.rp is None:
             self._index_new([row_now.id])
         return MoveInResult(active)
@@ -1097,30 +1240,77 @@ class RegisterService:
                 field="resident",
             )
 
-    def _settle_head(self, conn: Connection, hid: int, *, had_head: bool, on: date, filed_on: date) -> None:
-        """After a household change: one head, or a vacancy only where there already was one."""
+    def _members(self, conn: Connection, hid: int) -> list[tuple[int, Resident]]:
         rows = conn.execute(
-            self._select().where(st.resident.c.household_id == hid, st.resident.c.status == Status.ACTIVE.value)
+            self._select()
+            .where(st.resident.c.household_id == hid, st.resident.c.status == Status.ACTIVE.value)
+            .order_by(st.resident.c.id)
         ).all()
-        heads = sum(1 for row in rows if row.relationship == HEAD)
-        if heads > 1:
-            raise Conflict("a household cannot have two heads (世帯主)", field="changes")
-        if rows and heads == 0:
-            if len(rows) == 1:
-                survivor = self._from_row(rows[0])
-                self._write(conn, proc.head_succession(survivor, on=on, filed_on=filed_on), rid=rows[0].id)
-            elif had_head:
-                raise Conflict("the change leaves the household without a head (世帯主)", field="changes")
+        return [(row.id, self._from_row(row)) for row in rows]
 
-    def _succeed_head(self, conn: Connection, household: str, *, on: date, filed_on: date) -> None:
-        hid = self._household_id(conn, household)
-        rows = conn.execute(
-            self._select().where(st.resident.c.household_id == hid, st.resident.c.status == Status.ACTIVE.value)
-        ).all()
-        if len(rows) == 1:
-            survivor = self._from_row(rows[0])
-            self._write(conn, proc.head_succession(survivor, on=on, filed_on=filed_on), rid=rows[0].id)
-        # with several members left the head stays vacant until a household change names one
+    def _cancel_transfers(self, conn: Connection, rid: int) -> None:
+        """The record will not be handed over (cancelled, or closed here): its open transfer can no longer be taken
+        over, so a destination neither fetches the record nor waits for a hand-over that cannot happen."""
+        conn.execute(
+            st.transfer.update()
+            .where(st.transfer.c.resident_id == rid, st.transfer.c.state == "issued")
+            .values(state="cancelled")
+        )
+
+    def _check_joining(self, conn: Connection, hid: int, relationship: str, *, address: Address | None = None) -> None:
+        """Someone not yet active here (a move-in in flight) may join household ``hid`` as ``relationship``."""
+        members = [r for _, r in self._members(conn, hid)]
+        if address is not None and members and self._household_address(conn, hid) != address:
+            raise Conflict("the household lives at another address", field="household")
+        if relationship == HEAD and any(m.is_head for m in members):
+            raise Conflict("the household already has a head (世帯主)", field="relationship")
+        if not members:
+            fault = None if relationship == HEAD else proc.NO_HEAD
+        else:
+            # a stand-in for the newcomer: the rules look only at status, relationship and a pending move-out
+            newcomer = replace(members[0], relationship=relationship, moving_out=False, status=Status.ACTIVE)
+            fault = proc.household_fault([*members, newcomer], vacancy_allowed=hid in self._vacant(conn, [hid]))
+        if fault is not None:
+            raise Conflict(fault, field="household")
+
+    def _vacant(self, conn: Connection, hids: Iterable[int]) -> set[int]:
+        """The households among ``hids`` whose head is vacant now: a head died and the members have not yet named
+        the new one (proc.household_fault).  Taken before a procedure changes anything."""
+        out = set()
+        for hid in set(hids):
+            members = [r for _, r in self._members(conn, hid)]
+            if not any(m.is_head for m in members) and any(not m.moving_out for m in members):
+                out.add(hid)
+        return out
+
+    def _keep_household_rules(
+        self,
+        conn: Connection,
+        hids: Iterable[int],
+        *,
+        vacancy_allowed: set[int],
+        on: date,
+        filed_on: date,
+        field: str,
+        succession: bool = False,
+        strict: bool = True,
+    ) -> None:
+        """After a procedure, in its transaction: every household it touched keeps the household rules, or the
+        procedure is refused (and rolled back).  With ``succession`` (a member left) a sole remaining member
+        becomes the head; ``strict=False`` is for a hand-over, which cannot be refused once the destination has
+        taken the person in (the rules checked at the move-out keep it valid)."""
+        for hid in sorted(set(hids)):
+            members = self._members(conn, hid)
+            if succession and len(members) == 1 and not members[0][1].is_head:
+                rid, survivor = members[0]
+                self._write(conn, proc.head_succession(survivor, on=on, filed_on=filed_on), rid=rid)
+                continue
+            fault = proc.household_fault([r for _, r in members], vacancy_allowed=hid in vacancy_allowed)
+            if fault is None:
+                continue
+            if strict:
+                raise Conflict(fault, field=field)
+            log.warning("municipality %s: a hand-over left a household breaking a household rule", self.code)
 
     def _write(
         self,
