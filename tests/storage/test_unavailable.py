@@ -118,11 +118,12 @@ def test_a_command_on_a_municipality_without_a_register_leaves_no_database(run: 
 @pytest.mark.parametrize(
     ("args", "fragment"),
     [
-        (["--db", "sqlite:////nonexistent/dir/x.db"], "db:"),
-        (["--db", "postgresql+psycopg://u@localhost:port/db"], "db:"),
-        (["--db", "mysql://u@localhost/db"], "db:"),
-        (["--home", "{file}"], "home:"),
-        (["--home", "/proc/x"], "home:"),
+        (["registry", "init", "-m", GIFU, "--db", "sqlite:////nonexistent/dir/x.db"], "db:"),
+        (["registry", "init", "-m", GIFU, "--db", "postgresql+psycopg://u@localhost:port/db"], "db:"),
+        (["registry", "init", "-m", GIFU, "--db", "mysql://u@localhost/db"], "db:"),
+        # `log init` writes key files under --home whatever the database (on PostgreSQL a register needs none)
+        (["log", "init", "--home", "{file}"], "home:"),
+        (["log", "init", "--home", "/proc/x"], "home:"),
     ],
     ids=["sqlite-no-directory", "port-not-a-number", "unsupported", "home-is-a-file", "home-in-proc"],
 )
@@ -130,9 +131,16 @@ def test_bad_home_or_db_is_one_line_and_exit_2(run: Run, tmp_path: Path, args: l
     file = tmp_path / "a-file"
     file.write_text("not a directory")
     args = [a.replace("{file}", str(file)) for a in args]
-    one_line(run("registry", "init", "-m", GIFU, *args, code=2), fragment)
+    one_line(run(*args, code=2), fragment)
     assert file.read_text() == "not a directory"
     assert not Path("/nonexistent").exists()
+
+
+def test_a_home_that_is_a_file_is_bad_input_on_sqlite(run: Run, home: Home, tmp_path: Path) -> None:
+    sqlite_only(home)
+    file = tmp_path / "a-file"
+    file.write_text("not a directory")
+    one_line(run("registry", "init", "-m", GIFU, "--home", str(file), code=2), "home:")
 
 
 def test_unreachable_postgresql_is_one_line_and_exit_5(run: Run) -> None:
