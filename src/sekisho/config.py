@@ -56,16 +56,22 @@ class Home:
     def party_dir(self, party: str, *, create: bool = True) -> Path:
         path = self.root / check_party(party)
         if create:
-            path.mkdir(parents=True, exist_ok=True)
-            # key files and registers live here: keep them private to the operator
-            os.chmod(path, 0o700)
+            try:
+                path.mkdir(parents=True, exist_ok=True)
+                # key files and registers live here: keep them private to the operator
+                os.chmod(path, 0o700)
+            except OSError as exc:  # the home is a file, or a place nobody may write (/proc, read-only)
+                raise InvalidInput(
+                    f"cannot hold the directory of party {party} ({type(exc).__name__})", field="home"
+                ) from exc
         return path
 
     def party_db_url(self, party: str) -> str:
+        """The party's database; naming it creates nothing (only a set-up does: ``open_party_db(create=True)``)."""
         check_party(party)
         if self.db_url:
             return self.db_url
-        return f"sqlite:///{self.party_dir(party) / 'party.db'}"
+        return f"sqlite:///{self.party_dir(party, create=False) / 'party.db'}"
 
     def party_schema(self, party: str) -> str:
         """The PostgreSQL schema that holds a party's tables (ignored on SQLite)."""

@@ -8,8 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from sekisho.auditlog.entry import AccessRecordBuilder, derive_commitment_key
-from sekisho.auditlog.keys import init_keys
-from sekisho.auditlog.service import LogService
+from sekisho.auditlog.service import LogService, init_parties
 from sekisho.auditlog.witness import Witness
 from sekisho.config import Home
 
@@ -18,7 +17,7 @@ PASSPHRASE = b"correct horse battery staple"
 
 @pytest.fixture
 def log_home(home: Home) -> Home:
-    init_keys(home, PASSPHRASE)
+    init_parties(home, PASSPHRASE)  # `sekisho log init`: the keys and both parties' databases
     return home
 
 

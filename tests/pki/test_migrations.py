@@ -24,6 +24,7 @@ def _upgrade(engine: sa.Engine, revision: str) -> None:
 
 
 def test_the_handle_binding_is_dropped_and_the_certificates_stay(home: Home) -> None:
+    home.party_dir("pki")  # as `pki init` does: naming a party's database creates nothing
     engine = create_engine_for(home.party_db_url("pki"), schema=home.party_schema("pki"))
     _upgrade(engine, "pki_0001")
     now = datetime.now(UTC)

@@ -86,6 +86,8 @@ def test_cli_pia_and_warrant_lifecycle(home: Home) -> None:
 
 
 def test_cli_protection(home: Home) -> None:
+    # a support measure lives in the municipality's register: only `registry init` creates that database
+    assert _run(home, "registry", "init", "-m", "131016")[0] == 0
     h = new_handle()
     code, out = _run(
         home,

@@ -221,7 +221,7 @@ class AgencyService:
         path = domain_key_path(home.party_dir(party_of(name)), name)
         if path.exists():
             raise Conflict("this agency exists already", field="agency")
-        engine = engine or open_party_db(home, party_of(name), [CONTEXT])
+        engine = engine or open_party_db(home, party_of(name), [CONTEXT], create=True)
         with engine.begin() as conn:
             if conn.execute(sa.select(store.meta.c.value).where(store.meta.c.key == "name")).scalar() is not None:
                 raise Conflict("this agency exists already", field="agency")

@@ -92,7 +92,7 @@ class LogConfig:
 
     @classmethod
     def load(cls, home: Home) -> LogConfig:
-        d = _read_json(home.party_dir(LOG_PARTY) / "log.json")
+        d = _read_json(home.party_dir(LOG_PARTY, create=False) / "log.json")
         return cls(d["origin"], Verifier.parse(d["vkey"]), tuple(Verifier.parse(w) for w in d["witnesses"]))
 
 
@@ -104,7 +104,7 @@ class WitnessConfig:
 
     @classmethod
     def load(cls, home: Home) -> WitnessConfig:
-        d = _read_json(home.party_dir(WITNESS_PARTY) / "witness.json")
+        d = _read_json(home.party_dir(WITNESS_PARTY, create=False) / "witness.json")
         logs = {origin: tuple(Verifier.parse(v) for v in keys) for origin, keys in d["logs"].items()}
         return cls(d["name"], Verifier.parse(d["vkey"]), logs)
 
@@ -137,7 +137,7 @@ def init_keys(
 
 def load_log_signer(home: Home, secret: bytes) -> Signer:
     config = LogConfig.load(home)
-    signer = Signer(config.origin, _read_private(home.party_dir(LOG_PARTY) / "log-key.pem", secret))
+    signer = Signer(config.origin, _read_private(home.party_dir(LOG_PARTY, create=False) / "log-key.pem", secret))
     if signer.verifier != config.vkey:
         raise Refused("the log key does not match the published vkey", field="key")
     return signer
@@ -145,7 +145,7 @@ def load_log_signer(home: Home, secret: bytes) -> Signer:
 
 def load_witness_signer(home: Home, secret: bytes) -> Signer:
     config = WitnessConfig.load(home)
-    key = _read_private(home.party_dir(WITNESS_PARTY) / "witness-key.pem", secret)
+    key = _read_private(home.party_dir(WITNESS_PARTY, create=False) / "witness-key.pem", secret)
     signer = Signer(config.name, key, alg=ALG_COSIGNATURE_V1)
     if signer.verifier != config.vkey:
         raise Refused("the witness key does not match the published vkey", field="key")

@@ -16,6 +16,7 @@ gives it a private loop, and :meth:`Sequencer.append` blocks on it.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import concurrent.futures
 import contextlib
 import hashlib
@@ -93,9 +94,11 @@ class _SqliteBackend:
                 if (0 if top is None else top + 1) != start:
                     raise Conflict("another process appended to this log", field="log")
                 store.write_batch_sqlite(conn.connection.dbapi_connection, start, hashes, entries, tiles)
-        except sa.exc.OperationalError as exc:
+        except (sa.exc.OperationalError, Unavailable) as exc:
             conn.close()
             self._conn = None
+            if isinstance(exc, Unavailable):  # already named the party and the rule (sekisho.storage)
+                raise
             raise Unavailable("the log database refused the append", field="db") from exc
 
     async def write(self, start: int, hashes: list[bytes], entries: list[bytes], tiles: list[store.Tile]) -> None:
@@ -179,6 +182,22 @@ class _PostgresBackend:
 
 # --- the sequencer ---------------------------------------------------------------------------------------
 
+#: sequencers running on threads of their own, stopped at interpreter exit if their owner did not close them:
+#: a daemon thread killed at exit would leave its loop's writer task pending ("Task was destroyed but it is
+#: pending!" on stderr after a command that appended)
+_THREADED: set[Sequencer] = set()
+_THREADED_LOCK = threading.Lock()
+
+
+@atexit.register
+def _close_threaded() -> None:
+    with _THREADED_LOCK:
+        running = list(_THREADED)
+    for seq in running:
+        with contextlib.suppress(Exception):  # exiting anyway: every append was awaited by its caller
+            seq.close()
+
+
 _Pending = list[tuple[bytes, "asyncio.Future[AppendReceipt]"]]
 _PendingMany = list[tuple[Sequence[bytes], "asyncio.Future[list[AppendReceipt]]"]]
 
@@ -217,12 +236,15 @@ class Sequencer:
         thread = threading.Thread(target=loop.run_forever, name="auditlog-sequencer", daemon=True)
         thread.start()
         try:
-            return asyncio.run_coroutine_threadsafe(cls._create(engine, loop, thread), loop).result()
+            seq = asyncio.run_coroutine_threadsafe(cls._create(engine, loop, thread), loop).result()
         except BaseException:
             loop.call_soon_threadsafe(loop.stop)
             thread.join()
             loop.close()
             raise
+        with _THREADED_LOCK:
+            _THREADED.add(seq)
+        return seq
 
     @classmethod
     async def _create(cls, engine: Engine, loop: asyncio.AbstractEventLoop, thread: threading.Thread) -> Sequencer:
@@ -311,6 +333,8 @@ class Sequencer:
     def close(self) -> None:
         if self._on_loop():
             raise Conflict("close a sequencer from its loop with `await aclose()`", field="log")
+        with _THREADED_LOCK:
+            _THREADED.discard(self)
         if self.loop.is_closed() or not self.loop.is_running():
             return  # its loop has ended: nothing is queued any more (every append awaited on that loop)
         asyncio.run_coroutine_threadsafe(self.aclose(), self.loop).result()

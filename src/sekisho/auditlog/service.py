@@ -18,7 +18,16 @@ from sqlalchemy.engine import Engine
 from sekisho.auditlog import merkle, store
 from sekisho.auditlog.checkpoint import Checkpoint, open_checkpoint
 from sekisho.auditlog.entry import LogEntry, validate_encoded
-from sekisho.auditlog.keys import LOG_PARTY, WITNESS_PARTY, LogConfig, WitnessConfig, init_keys, load_log_signer
+from sekisho.auditlog.keys import (
+    DEFAULT_ORIGIN,
+    DEFAULT_WITNESS,
+    LOG_PARTY,
+    WITNESS_PARTY,
+    LogConfig,
+    WitnessConfig,
+    init_keys,
+    load_log_signer,
+)
 from sekisho.auditlog.note import Note, Signer, b64, parse_note, parse_signature_lines
 from sekisho.auditlog.sequencer import AppendReceipt, Sequencer
 from sekisho.auditlog.tiles import (
@@ -39,11 +48,13 @@ from sekisho.storage import open_party_db
 CONTEXT = "auditlog"
 
 
-def init_parties(home: Home, secret: bytes, *, origin: str, witness_name: str) -> tuple[LogConfig, WitnessConfig]:
+def init_parties(
+    home: Home, secret: bytes, *, origin: str = DEFAULT_ORIGIN, witness_name: str = DEFAULT_WITNESS
+) -> tuple[LogConfig, WitnessConfig]:
     """Create the log's and the watchdog's keys (encrypted with ``secret``) and both parties' tables."""
     configs = init_keys(home, secret, origin=origin, witness_name=witness_name)
     for party in (LOG_PARTY, WITNESS_PARTY):
-        open_party_db(home, party, [CONTEXT]).dispose()
+        open_party_db(home, party, [CONTEXT], create=True).dispose()
     return configs
 
 

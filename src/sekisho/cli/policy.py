@@ -37,10 +37,11 @@ def _passphrase() -> bytes:
     return text.encode("utf-8")
 
 
-def _watchdog(home: Path | None, db: str | None, *, sign: bool = False) -> Any:
+def _watchdog(home: Path | None, db: str | None, *, sign: bool = False, submit: bool = False) -> Any:
+    """The watchdog; a submission (PIA, warrant request) or a signing command may set it up, a reader may not."""
     from sekisho.policy.service import Watchdog
 
-    return Watchdog.open(home_of(home, db), passphrase=_passphrase() if sign else None)
+    return Watchdog.open(home_of(home, db), passphrase=_passphrase() if sign else None, create=submit)
 
 
 def _date(value: str, field: str) -> date:
@@ -70,7 +71,7 @@ def agency_register(
     """File an agency system's PIA with the watchdog.  Until the watchdog approves it, the agency gets nothing."""
     from sekisho.policy.pia import load_pia
 
-    data = _watchdog(home, db).submit_pia(load_pia(pia), by=by)
+    data = _watchdog(home, db, submit=True).submit_pia(load_pia(pia), by=by)
 
     def render(d: dict[str, Any]) -> None:
         console.print(f"PIA [bold]{d['id']}[/bold] for {d['agency']}: {d['status']} ({d['level']} assessment)")
@@ -158,7 +159,7 @@ def warrant_request(
     as_json: JsonOpt = False,
 ) -> None:
     """Agency A asks the watchdog for a warrant."""
-    wd = _watchdog(home, db)
+    wd = _watchdog(home, db, submit=True)
     row = wd.table.match(requester_kind="agency", agency=requester, purpose=purpose)
     basis = legal_basis or (row.id if row is not None else purpose)
     end = datetime.combine(_date(expires, "expires") + timedelta(days=1), time(), JST).astimezone(UTC)

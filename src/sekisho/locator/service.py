@@ -71,8 +71,11 @@ class LocatorService:
     @classmethod
     def open(cls, home: Home, *, passphrase: bytes | None) -> LocatorService:
         """The locator of ``home``.  Without a passphrase it can hand entries over but decrypt nothing."""
+        from sekisho.pseudonyms.keys import network_path
+
         key = open_registry_key(home, passphrase=passphrase) if passphrase else None
-        return cls(open_party_db(home, PARTY, [CONTEXT]), key=key)
+        # the locator is part of the network's set-up (`network init`): its table is made on first use after it
+        return cls(open_party_db(home, PARTY, [CONTEXT], create=network_path(home.root).exists()), key=key)
 
     def _decrypt(self, result: HopResult) -> list[bytes]:
         if self._key is None:

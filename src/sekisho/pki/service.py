@@ -135,10 +135,10 @@ class Pki:
     _issuers: dict[tuple[bool, bytes], tuple[str, bytes, x509.Certificate]] = field(default_factory=dict)
 
     @classmethod
-    def open(cls, home: Home, *, secret: Callable[[], bytes] = keyfiles.passphrase) -> Pki:
+    def open(cls, home: Home, *, secret: Callable[[], bytes] = keyfiles.passphrase, create: bool = False) -> Pki:
         # the PKI's own tables and, as an agency of the network, the agency tables: one database, one transaction
-        engine = open_party_db(home, PARTY, ["pki", "agency"])
-        return cls(engine=engine, keyring=KeyRing(home.party_dir(PARTY) / "keys", secret))
+        engine = open_party_db(home, PARTY, ["pki", "agency"], create=create)
+        return cls(engine=engine, keyring=KeyRing(home.party_dir(PARTY, create=create) / "keys", secret))
 
     def endpoints(self) -> Endpoints:
         with self.engine.connect() as conn:
@@ -155,7 +155,7 @@ class Pki:
 def init(home: Home, *, base_url: str | None = None, secret: Callable[[], bytes] = keyfiles.passphrase) -> Pki:
     """Create the 47 prefectural roots, the bridge with cross-certificates both ways, the organisation CA and
     one delegated OCSP responder per CA.  Idempotent: a second call changes nothing."""
-    pki = Pki.open(home, secret=secret)
+    pki = Pki.open(home, secret=secret, create=True)
     with pki.engine.connect() as conn:
         if store.get_meta(conn, "base_url") is not None:
             return pki

@@ -202,10 +202,14 @@ class Watchdog:
         table: LegalBasisTable | None = None,
         clock: Clock = utcnow,
         scrypt_n: int | None = None,
+        create: bool = False,
     ) -> Watchdog:
         """The watchdog of ``home``.  With a passphrase its signing key is opened (and created on first use), so
-        that it can approve, refuse and revoke; without one it can still be read and decide."""
-        engine = open_party_db(home, WATCHDOG, [CONTEXT])
+        that it can approve, refuse and revoke; without one it can still be read and decide.
+
+        The watchdog has no set-up command of its own: its first submission (``create=True``) or its first use
+        with its key sets it up (``sekisho log init`` does too); a reader creates nothing."""
+        engine = open_party_db(home, WATCHDOG, [CONTEXT], create=create or passphrase is not None)
         signer = None
         if passphrase is not None:
             signer = open_signer(home, passphrase=passphrase, **({"n": scrypt_n} if scrypt_n else {}))

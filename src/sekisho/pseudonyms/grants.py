@@ -245,8 +245,8 @@ def save_issuer(path: Path, issuer: GrantIssuer, *, passphrase: bytes, n: int = 
     )
 
 
-def load_issuer(path: Path, *, passphrase: bytes) -> GrantIssuer:
-    _party, data = read_key_file(path, kind="grant-issuer", passphrase=passphrase)
+def load_issuer(path: Path, *, passphrase: bytes, party: str | None = None) -> GrantIssuer:
+    _party, data = read_key_file(path, kind="grant-issuer", passphrase=passphrase, party=party)
     try:
         return GrantIssuer(Ed25519PrivateKey.from_private_bytes(bytes.fromhex(data["seed"])))
     except (KeyError, ValueError):

@@ -23,7 +23,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-from sekisho.errors import Conflict, InvalidInput, NotFound
+from sekisho.errors import Conflict, InvalidInput, NotFound, Unavailable
 
 FORMAT: Final = "sekisho-keyfile/1"
 PASSPHRASE_ENV: Final = "SEKISHO_PASSPHRASE"  # noqa: S105 (the variable's name, not a password)
@@ -90,9 +90,28 @@ def write_key_file(
         os.fsync(f.fileno())
 
 
-def read_key_file(path: Path, *, kind: str, passphrase: bytes) -> tuple[str, dict[str, str]]:
+def read_key_file(path: Path, *, kind: str, passphrase: bytes, party: str | None = None) -> tuple[str, dict[str, str]]:
     """Open a key file of the expected kind; returns (party, secrets).  Wrong passphrase or any alteration of
-    the file fails the AEAD check and raises InvalidInput naming the passphrase (no detail leaks)."""
+    the file fails the AEAD check and raises InvalidInput naming the passphrase (no detail leaks).
+
+    ``party``: the file is the key of a party the caller reaches (T1, T2, the locator, the grant desk), not the
+    caller's input: a file that is missing, damaged or does not open makes that party unavailable (exit 5), and
+    the error names the party and the file."""
+    if party is None:
+        return _read_key_file(path, kind=kind, passphrase=passphrase)
+    try:
+        return _read_key_file(path, kind=kind, passphrase=passphrase)
+    except (NotFound, InvalidInput) as exc:
+        if isinstance(exc, NotFound):
+            rule = "is missing"
+        elif exc.field == "passphrase":
+            rule = "does not open with the passphrase given (wrong passphrase, or the file was altered)"
+        else:
+            rule = f"is damaged ({exc.field}: {exc.message})"
+        raise Unavailable(f"its key file {path} {rule}", field=party) from None
+
+
+def _read_key_file(path: Path, *, kind: str, passphrase: bytes) -> tuple[str, dict[str, str]]:
     try:
         raw = path.read_bytes()
     except FileNotFoundError:

@@ -375,8 +375,9 @@ def save_transcryptor(path: Path, secrets: TranscryptorSecrets, *, passphrase: b
     )
 
 
-def load_transcryptor(path: Path, *, passphrase: bytes) -> TranscryptorSecrets:
-    party, data = read_key_file(path, kind="transcryptor", passphrase=passphrase)
+def load_transcryptor(path: Path, *, passphrase: bytes, party: str | None = None) -> TranscryptorSecrets:
+    """``party``: the transcryptor being opened, when it is not the caller's own input (see read_key_file)."""
+    party, data = read_key_file(path, kind="transcryptor", passphrase=passphrase, party=party)
     secrets = TranscryptorSecrets.from_secrets(data)
     if secrets.party != party:
         raise IntegrityError("the file's header and body name different parties", field="key_file")
@@ -387,6 +388,6 @@ def save_domain_key(path: Path, key: DomainKey, *, party: str, passphrase: bytes
     write_key_file(path, kind="domain-key", party=party, secrets=key.to_secrets(), passphrase=passphrase, n=n)
 
 
-def load_domain_key(path: Path, *, passphrase: bytes) -> DomainKey:
-    _party, data = read_key_file(path, kind="domain-key", passphrase=passphrase)
+def load_domain_key(path: Path, *, passphrase: bytes, party: str | None = None) -> DomainKey:
+    _party, data = read_key_file(path, kind="domain-key", passphrase=passphrase, party=party)
     return DomainKey.from_secrets(data)

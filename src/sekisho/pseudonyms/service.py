@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 
 from sekisho.config import Home
-from sekisho.errors import Conflict, InvalidInput
+from sekisho.errors import Conflict, InvalidInput, Unavailable
 from sekisho.pseudonyms.grants import Clock, GrantIssuer, SignedGrantPolicy, load_issuer, save_issuer, utcnow
 from sekisho.pseudonyms.interfaces import REGISTRY_DOMAIN, AccessHook, PolicyHook
 from sekisho.pseudonyms.keyfile import DEFAULT_N
@@ -81,7 +81,7 @@ def init_network(
         save_issuer(path, GrantIssuer(c.grant_issuer), passphrase=passphrase, n=scrypt_n)
         created.append(path)
         for party in TRANSCRYPTORS:
-            open_party_db(home, party, [CONTEXT]).dispose()
+            open_party_db(home, party, [CONTEXT], create=True).dispose()
         created.append(save_network(home.root, c.network))
     except BaseException:
         for path in created:
@@ -143,9 +143,11 @@ def _open_transcryptor(
     if party not in TRANSCRYPTORS:
         raise InvalidInput("must be t1 or t2", field="party")
     network = load_network(home.root)
-    secrets = load_transcryptor(transcryptor_key_path(home.party_dir(party)), passphrase=passphrase)
+    # T1's and T2's keys are theirs, not the caller's input: a missing or unopenable file makes them unavailable
+    path = transcryptor_key_path(home.party_dir(party, create=False))
+    secrets = load_transcryptor(path, passphrase=passphrase, party=party)
     if secrets.party != party:
-        raise InvalidInput("holds another transcryptor's keys", field="key_file")
+        raise Unavailable(f"its key file {path} holds another transcryptor's keys", field=party)
     engine = open_party_db(home, party, [CONTEXT])
     if policy is None:
         policy = SignedGrantPolicy(engine=engine, issuer_keys=network.issuer_keys(), clock=clock)
@@ -154,8 +156,12 @@ def _open_transcryptor(
 
 def open_registry_key(home: Home, *, passphrase: bytes) -> DomainKey:
     """The registry domain's key pair, as the locator holds it."""
-    return load_domain_key(domain_key_path(home.party_dir(REGISTRY_KEY_HOLDER), REGISTRY_DOMAIN), passphrase=passphrase)
+    return load_domain_key(
+        domain_key_path(home.party_dir(REGISTRY_KEY_HOLDER, create=False), REGISTRY_DOMAIN),
+        passphrase=passphrase,
+        party=REGISTRY_KEY_HOLDER,
+    )
 
 
 def open_grant_issuer(home: Home, *, passphrase: bytes) -> GrantIssuer:
-    return load_issuer(grant_issuer_path(home), passphrase=passphrase)
+    return load_issuer(grant_issuer_path(home), passphrase=passphrase, party=GRANT_ISSUER_PARTY)

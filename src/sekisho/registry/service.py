@@ -47,7 +47,7 @@ from sekisho.registry.model import (
     parse_household_handle,
 )
 from sekisho.registry.validate import IMPORT_COLUMNS, ResidentItems, RowErrors, parse_event_date, validate_items
-from sekisho.storage import is_postgres, open_party_db
+from sekisho.storage import PartyNotSetUp, is_postgres, open_party_db
 
 if TYPE_CHECKING:
     from sekisho.auditlog.client import AccessListItem, AccessLog
@@ -190,7 +190,7 @@ class RegisterService:
     def create(cls, home: Home, code: str, **kwargs: Any) -> RegisterService:
         """`registry init`: create (or reopen) the register of one municipality."""
         municipality = get_municipality(code)
-        engine = open_party_db(home, party_of(municipality.code), CONTEXTS)
+        engine = open_party_db(home, party_of(municipality.code), CONTEXTS, create=True)
         kwargs.setdefault("pp_key", network_key(home))
         kwargs.setdefault("access_log", network_access_log(home))
         with engine.begin() as conn:
@@ -205,7 +205,12 @@ class RegisterService:
     @classmethod
     def open(cls, home: Home, code: str, **kwargs: Any) -> RegisterService:
         municipality = get_municipality(code)
-        engine = open_party_db(home, party_of(municipality.code), CONTEXTS)
+        try:
+            engine = open_party_db(home, party_of(municipality.code), CONTEXTS)
+        except PartyNotSetUp:
+            raise NotFound(
+                "no register for this municipality here (run `sekisho registry init`)", field="municipality"
+            ) from None
         with engine.connect() as conn:
             existing = conn.execute(sa.select(st.meta.c.value).where(st.meta.c.key == "municipality")).scalar()
         if existing is None:
