@@ -45,6 +45,7 @@ from sekisho.agency.interfaces import (
     NoticeBatch,
     operator_of,
 )
+from sekisho.agency.ordering import ACTIVE, HeldNotice, replay
 from sekisho.config import Home
 from sekisho.errors import Conflict, InvalidInput, NotFound
 from sekisho.policy.interfaces import RequesterKind
@@ -72,9 +73,6 @@ from sekisho.storage import open_party_db
 log = logging.getLogger("sekisho.agency")
 
 CONTEXT = "agency"
-#: statuses an agency keeps per person, from the notices it received
-ACTIVE, DIED, MOVED_OUT = "active", "died", "moved-out"
-_STATUS_AFTER = {"died": DIED, "moved_out": MOVED_OUT, "moved_in": ACTIVE}
 
 
 def party_of(name: str) -> str:
@@ -340,19 +338,23 @@ class AgencyService:
         return len(inserts)
 
     def receive_notices(self, batch: NoticeBatch) -> int:
+        """Store the notices (a re-delivered id is ignored) and bring each person's status and attributes to what
+        *all* the notices held about them say, in the order of the events (:mod:`sekisho.agency.ordering`): a
+        register that delivers late changes nothing that a later event already settled."""
         if len(batch.notices) != len(batch.result.ciphertexts):
             raise InvalidInput("must hold one notice per person", field="notices")
         pseudonyms = agency_decrypt(self._key, batch.result)
         now = _now()
         new = 0
-        p = store.person.c
+        touched: dict[bytes, set[str]] = {}
+        p, nc = store.person.c, store.notice.c
         with self.engine.begin() as conn:
             for ps, n in zip(pseudonyms, batch.notices, strict=True):
                 # RETURNING, not rowcount: psycopg reports -1 for INSERT … ON CONFLICT DO NOTHING
                 inserted = conn.execute(
                     self._insert(conn, store.notice)
                     .on_conflict_do_nothing()
-                    .returning(store.notice.c.notice_id)
+                    .returning(nc.notice_id)
                     .values(
                         notice_id=n.notice_id[:64],
                         pseudonym=ps,
@@ -361,6 +363,10 @@ class AgencyService:
                         purpose=batch.purpose,
                         items=_json(dict(n.items)),
                         received_at=now,
+                        source=n.source,
+                        sequence=n.sequence,
+                        move=n.move,
+                        recorded_at=n.recorded_at,
                     )
                 ).first()
                 if inserted is None:
@@ -368,15 +374,30 @@ class AgencyService:
                 new += 1
                 if self._on_notice is not None:
                     self._on_notice(conn, self.text(ps), n)
-                row = conn.execute(sa.select(p.attributes, p.status).where(p.pseudonym == ps)).first()
-                if row is None:
-                    continue  # a notice for someone not (or no longer) in the table: kept, not applied
-                attrs = json.loads(row.attributes) | dict(n.items)
-                conn.execute(
-                    store.person.update()
-                    .where(p.pseudonym == ps)
-                    .values(attributes=_json(attrs), status=_STATUS_AFTER.get(n.kind, row.status), updated_at=now)
-                )
+                touched.setdefault(ps, set()).update(n.items)
+            keys = list(touched)
+            for i in range(0, len(keys), 1000):
+                chunk = keys[i : i + 1000]
+                persons = {
+                    bytes(r.pseudonym): r
+                    for r in conn.execute(sa.select(p.pseudonym, p.attributes, p.status).where(p.pseudonym.in_(chunk)))
+                }
+                held: dict[bytes, list[HeldNotice]] = {}
+                for r in conn.execute(sa.select(store.notice).where(nc.pseudonym.in_(list(persons)))):
+                    held.setdefault(bytes(r.pseudonym), []).append(_held(r))
+                for ps, row in persons.items():
+                    status, attrs = replay(
+                        held.get(ps, []),
+                        status=row.status,
+                        attributes=json.loads(row.attributes),
+                        touched=touched[ps],
+                    )
+                    conn.execute(
+                        store.person.update()
+                        .where(p.pseudonym == ps)
+                        .values(attributes=_json(attrs), status=status, updated_at=now)
+                    )
+                # a notice for someone not (or no longer) in the table is kept, not applied
         log.info("agency %s received notices n=%d (new %d)", self.name, len(pseudonyms), new)
         return new
 
@@ -745,6 +766,19 @@ def _split64(blob: bytes) -> tuple[bytes, ...]:
 def _aware(value: datetime) -> datetime:
     """SQLite returns naive datetimes; every time here is UTC."""
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _held(row: Any) -> HeldNotice:
+    return HeldNotice(
+        notice_id=row.notice_id,
+        kind=row.kind,
+        event_date=row.event_date if isinstance(row.event_date, date) else date.fromisoformat(str(row.event_date)),
+        items=json.loads(row.items),
+        source=row.source,
+        sequence=row.sequence,
+        move=row.move,
+        recorded_at=None if row.recorded_at is None else _aware(row.recorded_at),
+    )
 
 
 def _json(value: dict[str, str]) -> str:

@@ -23,6 +23,7 @@ the data leaves.  Nothing here logs a value: counts, codes and kinds only.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -184,6 +185,12 @@ def _status(r: Resident, allowed: frozenset[str]) -> LookupStatus:
     if r.closed is not None and r.closed.reason is ClosedReason.DEATH:
         return "died" if "death" in allowed else "refused"
     return "moved" if "moved" in allowed else "refused"
+
+
+def move_id(token: str) -> str:
+    """What both ends of a hand-over tell agencies about the move: a digest of the transfer token, which itself
+    never leaves the two registers (it opens the transfer package)."""
+    return hashlib.sha256(b"sekisho/move/v1\0" + token.strip().encode()).hexdigest()[:32]
 
 
 def _aware(value: datetime) -> datetime:
@@ -705,6 +712,7 @@ class ReleaseService:
             residents = {
                 row.id: row for row in conn.execute(self.register._select().where(r.id.in_(resident_ids))).all()
             }
+            moves = self._moves(conn, [x for x in events if x.kind in (proc.MOVED_OUT, proc.MOVED_IN)], residents)
             done = {
                 (row.event_id, row.agency)
                 for row in conn.execute(
@@ -756,7 +764,7 @@ class ReleaseService:
         sent = 0
         for (agency, purpose), items in work.items():
             try:
-                self._send_notices(agency, purpose, items, residents)
+                self._send_notices(agency, purpose, items, residents, moves)
             except Exception as exc:
                 failed.update(x.id for x, _ in items)
                 log.warning(
@@ -773,8 +781,32 @@ class ReleaseService:
         self._mark_events(marked)
         return NoticeReport(events=len(marked), notices=sent, pending=len(events) - len(marked))
 
+    def _moves(self, conn: Connection, events: Sequence[Any], residents: Mapping[int, Any]) -> dict[int, str]:
+        """The move id of each moved_out / moved_in event of a hand-over: a digest of its transfer token, the same
+        at the origin (the transfer it handed over) and at the destination (the token its record came with), so
+        that an agency orders the two ends of one move whatever the registers' clocks (a move abroad has none)."""
+        out: dict[int, str] = {}
+        t = st.transfer.c
+        origin = [x.resident_id for x in events if x.kind == proc.MOVED_OUT]
+        tokens: dict[int, str] = {}
+        for batch in _batches(origin, 1000):
+            for row in conn.execute(
+                sa.select(t.resident_id, t.token).where(t.resident_id.in_(batch), t.state == "handed-over")
+            ):
+                tokens[row.resident_id] = row.token
+        for x in events:
+            token = tokens.get(x.resident_id) if x.kind == proc.MOVED_OUT else residents[x.resident_id].transfer_token
+            if token:
+                out[x.id] = move_id(token)
+        return out
+
     def _send_notices(
-        self, agency: str, purpose: str, items: Sequence[tuple[Any, Decision]], residents: Mapping[int, Any]
+        self,
+        agency: str,
+        purpose: str,
+        items: Sequence[tuple[Any, Decision]],
+        residents: Mapping[int, Any],
+        moves: Mapping[int, str],
     ) -> None:
         grant = self.network.conversion_grant(
             requester=self.requester,
@@ -798,6 +830,9 @@ class ReleaseService:
                     event_date=x.event_date,
                     items=item_values(r, released),
                     recorded_at=_aware(x.created_at),
+                    source=self.code,
+                    sequence=x.id,
+                    move=moves.get(x.id),
                 )
             )
         request = conversion_request(
