@@ -26,7 +26,8 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -76,6 +77,8 @@ CHUNK = 10_000
 #: pseudonyms in A's and B's domains were linked (a record-only name, outside the policy's item vocabulary)
 LINK_ITEM = "link"
 _LIVE = (Status.ACTIVE.value, Status.INCOMING.value)
+#: the access record's decision when a release it recorded as allowed did not complete, and why
+FAILED, DELIVERY_FAILED = "failed", "delivery-failed"
 
 
 class SubjectFactsSource(Protocol):
@@ -443,10 +446,6 @@ class ReleaseService:
             count=len(allowed),
             municipality=self.code,
         )
-        now = self._clock()
-        with self.register.transaction() as conn:
-            self._record(conn, [(row.id, d) for row, d in allowed], action="enrolment", purpose=purpose, agency=agency)
-            self._insert_enrolments(conn, [(row.id, d) for row, d in allowed], agency, purpose, now)
         request = conversion_request(
             prepare_batch([bytes(row.pp) for row, _ in allowed], self.network.params.public_key),
             network=self.network.params,
@@ -456,18 +455,58 @@ class ReleaseService:
             grant=grant,
             requester=self.requester,
         )
-        result = convert_batch(request, self.network.hops())
+        released = [(row.id, d) for row, d in allowed]
+        now = self._clock()
+        with self.register.transaction() as conn:
+            self._record(conn, released, action="enrolment", purpose=purpose, agency=agency)
+            self._insert_enrolments(conn, released, agency, purpose, now)
         delivery_id = f"{self.code}-{request.request_id}"
-        endpoint.receive_enrolment(
-            EnrolmentDelivery(
-                delivery_id=delivery_id,
-                purpose=purpose,
-                result=result,
-                items=tuple(item_values(self.register._from_row(row), d.items) for row, d in allowed),
-                released=tuple(sorted(decision.items)),
+        # the record is public before anything leaves; if the conversion or the hand-over fails, it says so
+        with self._failed_on_error(released, action="enrolment", purpose=purpose, agency=agency):
+            result = convert_batch(request, self.network.hops())
+            endpoint.receive_enrolment(
+                EnrolmentDelivery(
+                    delivery_id=delivery_id,
+                    purpose=purpose,
+                    result=result,
+                    items=tuple(item_values(self.register._from_row(row), d.items) for row, d in allowed),
+                    released=tuple(sorted(decision.items)),
+                )
             )
-        )
         return delivery_id
+
+    @contextmanager
+    def _failed_on_error(
+        self, released: Sequence[tuple[int, Decision]], *, action: str, purpose: str, agency: str
+    ) -> Iterator[None]:
+        """Around the conversion and hand-over of data whose ``allow`` records are committed (and public): if
+        either fails, each record gets a ``failed`` one after it — same action, actor and purpose, no item, reason
+        ``delivery-failed`` — so that the resident's list says the release was attempted and not completed.  A
+        public entry cannot be taken back; this one says what happened to it (docs/auditlog.md)."""
+        try:
+            yield
+        except Exception:
+            try:
+                with self.register.transaction() as conn:
+                    self._record(
+                        conn,
+                        released,
+                        action=action,
+                        purpose=purpose,
+                        agency=agency,
+                        decision=FAILED,
+                        reasons=(DELIVERY_FAILED,),
+                    )
+            except Exception as exc:  # the original failure is what the caller must see
+                log.warning(
+                    "municipality %s: the failed %s to agency=%s (n=%d) could not be recorded: %s",
+                    self.code,
+                    action,
+                    agency,
+                    len(released),
+                    type(exc).__name__,
+                )
+            raise
 
     def _insert_enrolments(
         self, conn: Connection, enrolled: Sequence[tuple[int, Decision]], agency: str, purpose: str, now: datetime
@@ -818,17 +857,15 @@ class ReleaseService:
             municipality=self.code,
         )
         notices = []
-        with self.register.transaction() as conn:
-            self._record(conn, [(x.resident_id, d) for x, d in items], action="notice", purpose=purpose, agency=agency)
         for x, d in items:
             r = self.register._from_row(residents[x.resident_id])
-            released = [i for i in NOTICE_ITEMS[x.kind] if i in d.items]
+            allowed = [i for i in NOTICE_ITEMS[x.kind] if i in d.items]
             notices.append(
                 Notice(
                     notice_id=f"{self.code}-{x.id}",
                     kind=x.kind,
                     event_date=x.event_date,
-                    items=item_values(r, released),
+                    items=item_values(r, allowed),
                     recorded_at=_aware(x.created_at),
                     source=self.code,
                     sequence=x.id,
@@ -844,8 +881,15 @@ class ReleaseService:
             grant=grant,
             requester=self.requester,
         )
-        result = convert_batch(request, self.network.hops())
-        self.network.agency(agency).receive_notices(NoticeBatch(purpose=purpose, result=result, notices=tuple(notices)))
+        # as for an enrolment: recorded first; a failed conversion or hand-over is recorded too
+        released = [(x.resident_id, d) for x, d in items]
+        with self.register.transaction() as conn:
+            self._record(conn, released, action="notice", purpose=purpose, agency=agency)
+        with self._failed_on_error(released, action="notice", purpose=purpose, agency=agency):
+            result = convert_batch(request, self.network.hops())
+            self.network.agency(agency).receive_notices(
+                NoticeBatch(purpose=purpose, result=result, notices=tuple(notices))
+            )
 
     def _confirm_delivered(self, agency: str, event_ids: Sequence[int]) -> None:
         now = self._clock()
@@ -910,8 +954,12 @@ class ReleaseService:
         purpose: str,
         agency: str,
         deny: bool = False,
+        decision: str | None = None,
+        reasons: Sequence[str] | None = None,
     ) -> None:
-        """Access records, grouped by identical decisions (one insert per group)."""
+        """Access records, grouped by identical decisions (one insert per group).  ``decision`` ``failed``: the
+        release these records' ``allow`` twins announced did not complete (no item, ``reasons``)."""
+        outcome = decision or ("deny" if deny else "allow")
         groups: dict[tuple[Any, ...], list[int]] = defaultdict(list)
         decisions: dict[tuple[Any, ...], Decision] = {}
         for rid, d in released:
@@ -925,11 +973,11 @@ class ReleaseService:
                 ids,
                 action=action,
                 purpose=purpose,
-                items=() if deny else tuple(sorted(d.items)),
+                items=tuple(sorted(d.items)) if outcome == "allow" else (),
                 requester=agency,
                 legal_basis=d.legal_basis[:64] if d.legal_basis else None,
                 warrant=d.warrant,
-                decision="deny" if deny else "allow",
-                reason_codes=d.reasons,
+                decision=outcome,
+                reason_codes=d.reasons if reasons is None else tuple(reasons),
                 sealed_until=d.sealed_until,
             )
