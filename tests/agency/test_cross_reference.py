@@ -329,9 +329,22 @@ def test_an_unsealed_cross_reference_is_in_the_residents_list_at_once(x: X) -> N
 
 def test_without_a_warrant(x: X) -> None:
     wid, _ = x.warrant(approve=False)  # requested, never approved: there is no token
-    with pytest.raises(Refused, match="warrant-token-required"):
+    # issue 9 item 16: the reason was warrant-token-required
+    with pytest.raises(Refused, match=r"\(warrant-not-approved\)"):
         x.net.cross_reference("welfare-saitama", "pension", wid, x.asked("welfare-saitama"), purpose=MEANS_TEST)
-    _nothing_happened(x)
+    # refused before anything is converted: not even a refused request is kept
+    assert _received(x) == [] and _records(x) == []
+    assert x.agency("welfare-saitama").cross_references() == []
+
+
+def test_a_revoked_warrant_given_by_its_id_is_refused_as_revoked(x: X) -> None:
+    wid, _ = x.warrant()
+    x.watchdog.revoke_warrant(wid, by="wd-officer-1", reason="case-closed")
+    with pytest.raises(Refused, match=r"\(warrant-revoked\)"):
+        x.net.cross_reference("welfare-saitama", "pension", wid, x.asked("welfare-saitama"), purpose=MEANS_TEST)
+    # refused before anything is converted: not even a refused request is kept
+    assert _received(x) == [] and _records(x) == []
+    assert x.agency("welfare-saitama").cross_references() == []
 
 
 def test_with_another_agencys_warrant(x: X) -> None:
