@@ -18,7 +18,9 @@ from sekisho.errors import InvalidInput
 from sekisho.jp.clock import JST
 from sekisho.pseudonyms.keyfile import PASSPHRASE_ENV, passphrase_from_env
 
-pia_app = typer.Typer(help="Privacy impact assessments: show, approve, reject, revoke (the watchdog).", no_args_is_help=True)
+pia_app = typer.Typer(
+    help="Privacy impact assessments: show, approve, reject, revoke (the watchdog).", no_args_is_help=True
+)
 warrant_app = typer.Typer(help="Warrants for cross-referencing A → B (the watchdog).", no_args_is_help=True)
 protection_app = typer.Typer(help="DV support measures (支援措置) at a municipality.", no_args_is_help=True)
 
