@@ -101,15 +101,14 @@ def _precedes(a: HeldNotice, b: HeldNotice) -> bool:
     return a.move is not None and a.move == b.move and a.kind == "moved_out" and b.kind == "moved_in"
 
 
-def replay(
-    notices: Sequence[HeldNotice], *, status: str, attributes: Mapping[str, str], touched: Iterable[str] = ()
-) -> tuple[str, dict[str, str]]:
+def replay(notices: Sequence[HeldNotice], *, status: str, attributes: Mapping[str, str]) -> tuple[str, dict[str, str]]:
     """The person's status and attributes after ``notices`` (all the agency holds about them).
 
-    ``status``: what the agency held before any notice (``active`` at enrolment).  Each attribute a notice carries
-    takes the value of the latest notice (in causal order) that carries it; ``touched`` names the attributes to
-    recompute (those the new notices carry) — the others keep what ``attributes`` holds, which may come from an
-    enrolment newer than every notice.  A death is final: no notice after it makes the person active again."""
+    ``status``: what the agency holds now (``active`` from the enrolment when no notice changed it).  Each attribute
+    a notice carries takes the value of the latest notice (in causal order) that carries it — all of them, every
+    time: a notice that arrives late may be the link that reorders two others; the attributes no notice carries
+    keep what ``attributes`` holds (the enrolment's).  A death is final: no notice after it makes the person active
+    again."""
     ordered = causal_order(notices)
     now = status
     latest: dict[str, str] = {}
@@ -118,8 +117,4 @@ def replay(
         latest.update(n.items)
     if any(n.kind == "died" for n in ordered):
         now = DIED
-    attrs = dict(attributes)
-    for key in touched:
-        if key in latest:
-            attrs[key] = latest[key]
-    return now, attrs
+    return now, dict(attributes) | latest
