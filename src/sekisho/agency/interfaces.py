@@ -114,6 +114,9 @@ class IdentityAnswer:
 
     status: LookupStatus
     items: Mapping[str, str] = field(default_factory=dict)
+    #: the decision point's reasons when the request as a whole was refused (beyond legal basis ∩ PIA); empty for
+    #: a refusal that concerns this person alone (a support measure: the reason is not told)
+    reasons: tuple[str, ...] = ()
 
     def __repr__(self) -> str:
         return f"IdentityAnswer(status={self.status!r}, items=<{len(self.items)}>)"

@@ -47,7 +47,7 @@ from sekisho.agency.interfaces import (
 )
 from sekisho.agency.ordering import ACTIVE, HeldNotice, replay
 from sekisho.config import Home
-from sekisho.errors import Conflict, InvalidInput, NotFound
+from sekisho.errors import Conflict, InvalidInput, NotFound, Refused
 from sekisho.policy.interfaces import RequesterKind
 from sekisho.pseudonyms import (
     REGISTRY_DOMAIN,
@@ -95,9 +95,18 @@ def _now() -> datetime:
 BASIC_ITEMS: tuple[str, ...] = ("name", "birth_date", "sex", "address")
 
 
-def default_items(agency: str, purpose: str) -> tuple[str, ...]:
+def default_items(agency: str, purpose: str, approved: Iterable[str] | None = None) -> tuple[str, ...]:
     """What an agency asks for by default: its row of the public legal-basis table (``sekisho.policy``), as far
-    as these flows release it.  The policy still decides; a request beyond the approved PIA is refused whole."""
+    as these flows release it, and within ``approved`` (the items of its PIA in force) when given — the policy
+    releases basis ∩ PIA, and a request beyond that is refused whole."""
+    allowed = _basis_items(agency, purpose)
+    if approved is not None:
+        narrowed = tuple(i for i in allowed if i in set(approved))
+        return narrowed or allowed
+    return allowed
+
+
+def _basis_items(agency: str, purpose: str) -> tuple[str, ...]:
     try:
         from sekisho.policy.legal import default_table
 
@@ -200,11 +209,13 @@ class AgencyService:
         shares: Sequence[Scalar],
         passphrase: bytes,
         items: Iterable[str] | None = None,
+        approved: Iterable[str] | None = None,
         scrypt_n: int = DEFAULT_N,
         engine: sa.Engine | None = None,
     ) -> AgencyService:
         """Set an agency up: its directory, its database, and its domain key from T1's and T2's shares.
-        ``items``: what it asks for when enrolling residents, for every purpose (default: :func:`default_items`).
+        ``items``: what it asks for when enrolling residents, for every purpose (default: :func:`default_items`,
+        within ``approved``, the items of its approved PIA).
         ``engine``: the database of a party that runs the agency beside its own tables (the PKI); by default the
         agency's own."""
         check_agency_name(name)
@@ -213,7 +224,8 @@ class AgencyService:
         purposes = sorted({check_purpose(p) for p in purposes})
         if not purposes:
             raise InvalidInput("an agency needs at least one purpose", field="purpose")
-        asked = {p: check_items(items) if items is not None else default_items(name, p) for p in purposes}
+        approved = None if approved is None else frozenset(approved)
+        asked = {p: check_items(items) if items is not None else default_items(name, p, approved) for p in purposes}
         network = load_network(home.root)
         key = assemble_domain_key(network, name, shares)
         path = domain_key_path(home.party_dir(party_of(name)), name)
@@ -346,7 +358,7 @@ class AgencyService:
         pseudonyms = agency_decrypt(self._key, batch.result)
         now = _now()
         new = 0
-        touched: dict[bytes, set[str]] = {}
+        touched: set[bytes] = set()
         p, nc = store.person.c, store.notice.c
         with self.engine.begin() as conn:
             for ps, n in zip(pseudonyms, batch.notices, strict=True):
@@ -374,7 +386,7 @@ class AgencyService:
                 new += 1
                 if self._on_notice is not None:
                     self._on_notice(conn, self.text(ps), n)
-                touched.setdefault(ps, set()).update(n.items)
+                touched.add(ps)
             keys = list(touched)
             for i in range(0, len(keys), 1000):
                 chunk = keys[i : i + 1000]
@@ -390,7 +402,6 @@ class AgencyService:
                         held.get(ps, []),
                         status=row.status,
                         attributes=json.loads(row.attributes),
-                        touched=touched[ps],
                     )
                     conn.execute(
                         store.person.update()
@@ -444,6 +455,9 @@ class AgencyService:
         answers = network.locator().confirm(result, query)
         if len(answers) != len(values):
             raise Conflict("the locator answered for another number of persons", field="answers")
+        refused = sorted({r for a in answers for r in a.reasons})
+        if refused:  # the request was beyond legal basis ∩ PIA: refused as a whole, like an enrolment
+            raise Refused(f"the policy refused the identity confirmation ({', '.join(refused)})", field="purpose")
         now = _now()
         with self.engine.begin() as conn:
             conn.execute(

@@ -499,6 +499,15 @@ class LocalNetwork:
         reason = {"requested": "warrant-not-approved", "refused": "warrant-refused"}.get(str(status), "warrant-revoked")
         raise Refused(f"the warrant cannot be used ({reason})", field="warrant")
 
+    def approved_pia(self, agency: str) -> tuple[frozenset[str], frozenset[str]] | None:
+        """The purposes and items of the agency's PIA in force at the watchdog (read-only), or ``None``."""
+        from sekisho.policy.service import Watchdog
+
+        for pia in Watchdog.open(self.home).pias(agency=agency):
+            if pia["status"] == "approved":
+                return frozenset(pia["purposes"]), frozenset(pia["items"])
+        return None
+
     def watchdog(self) -> Watchdog:
         """The watchdog party (its signing key open: it reissues its revocation list when due)."""
         from sekisho.policy.service import open_watchdog

@@ -379,7 +379,8 @@ class ReleaseService:
         endpoint = self.network.agency(agency)
         asked = frozenset(endpoint.requested_items(purpose) if items is None else items)
         if not asked or not asked <= set(RELEASABLE_ITEMS):
-            raise InvalidInput("must name items this register releases", field="items")
+            # `household` (and other register items) may be in a legal basis, but these flows never release them
+            raise InvalidInput(f"must name items this register releases: {', '.join(RELEASABLE_ITEMS)}", field="items")
         ids = self._resident_ids(handles)
         request = AccessRequest(
             requester=agency,
@@ -576,7 +577,8 @@ class ReleaseService:
             d = check(facts(row.handle)) if decision.allow else decision
             if not d.allow:
                 denied.append((row.id, d))
-                answers.append(IdentityAnswer(status="refused"))
+                # the request itself refused: say why, as an enrolment does; a person's own refusal: no reason
+                answers.append(IdentityAnswer(status="refused", reasons=() if decision.allow else decision.reasons))
                 continue
             r = self.register._from_row(row)
             status = _status(r, d.items)
