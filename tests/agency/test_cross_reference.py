@@ -6,6 +6,7 @@ warrant's date where it has one — before agency B gets anything."""
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -530,3 +531,11 @@ def test_cli_prints_counts_only(x: X) -> None:
     for r in x.residents:
         for text in r.pseudonyms.values():
             assert text not in result.output and text not in out.output
+
+
+def test_a_refusal_is_raised_once_not_also_logged_as_warnings(x: X, caplog: pytest.LogCaptureFixture) -> None:
+    """Issue 9 item 16: the CLI printed two warning lines (the transcryptor's, the flow's) before the error."""
+    _, token = x.warrant("welfare-saitama")
+    with caplog.at_level(logging.WARNING), pytest.raises(Refused, match="warrant-other-agency"):
+        x.net.cross_reference("tax", "pension", token, x.asked("tax"), purpose=CRIMINAL)
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
