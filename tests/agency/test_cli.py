@@ -86,3 +86,84 @@ def test_create_enroll_lookup_notices_export(cli: Any, home: Home, tmp_path: Pat
     assert [(n["kind"], n["pseudonym"], n["items"]) for n in notices] == [("died", mine, {"death": "2026-11-18"})]
     assert [n["kind"] for n in cli("agency", "notices", "tax", "--json")] == ["died"]
     assert cli("agency", "notices", "pension", "--json") == notices  # delivered once
+
+
+def _runner(home: Home) -> Any:
+    env = {
+        "SEKISHO_PASSPHRASE": PASSPHRASE.decode(),
+        "SEKISHO_DB": home.db_url or "",
+        "SEKISHO_DB_NAMESPACE": home.namespace,
+        "SEKISHO_HOME": str(home.root),
+    }
+
+    def run(*args: str) -> tuple[int, str]:
+        result = CliRunner().invoke(app, list(args), env=env)
+        return getattr(result.exception, "exit_code", result.exit_code) or 0, result.output
+
+    return run
+
+
+def test_create_defaults_to_the_approved_pias_purposes_and_to_basis_and_pia(
+    cli: Any, home: Home, tmp_path: Path
+) -> None:
+    """Issue 9 items 17 and 20: `sekisho agency create pension` (README) failed for want of --purpose, and the
+    default items were the whole legal-basis row even where the approved PIA is narrower."""
+    made = cli("agency", "create", "pension", "--json")
+    assert sorted(made["purposes"]) == ["pension.benefit", "pension.contribution"]
+
+    # a bank whose PIA asks for less than its legal basis (bank.kyc: name, birth_date, sex, address)
+    source = Path(str(resources.files("sekisho.policy.data").joinpath("pias/samplebank.yaml")))
+    narrow = tmp_path / "samplebank.yaml"
+    narrow.write_text(
+        source.read_text(encoding="utf-8").replace("items: [name, birth_date, sex, address]", "items: [name, address]"),
+        encoding="utf-8",
+    )
+    wd = Watchdog.open(home, passphrase=PASSPHRASE, scrypt_n=FAST_N)
+    pia = load_pia(narrow)
+    wd.submit_pia(pia, by="agency-officer")
+    wd.approve_pia(pia.id, by="wd-officer-1")
+    wd.engine.dispose()
+    made = cli("agency", "create", "samplebank", "--json")
+    assert made["purposes"] == {"bank.kyc": ["name", "address"]}
+
+    run = _runner(home)
+    code, out = run("agency", "create", "kyokai-kenpo")  # no approved PIA: nothing to take the purpose from
+    assert code == 2 and "purpose" in out and len(out.strip().splitlines()) == 1
+
+
+def test_items_beyond_the_register_name_the_list_and_a_lookup_beyond_the_pia_is_refused(cli: Any, home: Home) -> None:
+    """Issue 9 item 17: `--item household` said "must name items this register releases" without the list;
+    `agency lookup` beyond the PIA exited 0 with status refused and no reason, while enroll exited 3."""
+    reg = RegisterService.create(home, GIFU)
+    a = reg.add(person())
+    reg.engine.dispose()
+    cli("registry", "join-network", "-m", GIFU)
+    cli("agency", "create", "tax", "--purpose", "tax.assessment")
+    run = _runner(home)
+    code, out = run(
+        "agency",
+        "enroll",
+        "tax",
+        "-m",
+        GIFU,
+        "--purpose",
+        "tax.assessment",
+        "--handle",
+        a.handle,
+        "--item",
+        "household",
+    )
+    assert code == 2 and "name, kana, birth_date" in out, out
+    code, out = run(
+        "agency", "enroll", "tax", "-m", GIFU, "--purpose", "tax.assessment", "--handle", a.handle, "--item", "sex"
+    )
+    assert code == 3 and "item-not-allowed:sex" in out, out
+    cli("agency", "enroll", "tax", "-m", GIFU, "--purpose", "tax.assessment", "--handle", a.handle)
+    out = home.root / "tax.csv"
+    cli("agency", "export", "tax", "--out", str(out))
+    [row] = list(csv.DictReader(out.open(encoding="utf-8")))
+    code, text = run(
+        "agency", "lookup", "tax", "--pseudonym", row["pseudonym"], "--purpose", "tax.assessment", "--item", "sex"
+    )
+    assert code == 3 and "item-not-allowed:sex" in text, text
+    assert len(text.strip().splitlines()) == 1

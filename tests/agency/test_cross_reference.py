@@ -6,6 +6,7 @@ warrant's date where it has one — before agency B gets anything."""
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -329,9 +330,22 @@ def test_an_unsealed_cross_reference_is_in_the_residents_list_at_once(x: X) -> N
 
 def test_without_a_warrant(x: X) -> None:
     wid, _ = x.warrant(approve=False)  # requested, never approved: there is no token
-    with pytest.raises(Refused, match="warrant-token-required"):
+    # issue 9 item 16: the reason was warrant-token-required
+    with pytest.raises(Refused, match=r"\(warrant-not-approved\)"):
         x.net.cross_reference("welfare-saitama", "pension", wid, x.asked("welfare-saitama"), purpose=MEANS_TEST)
-    _nothing_happened(x)
+    # refused before anything is converted: not even a refused request is kept
+    assert _received(x) == [] and _records(x) == []
+    assert x.agency("welfare-saitama").cross_references() == []
+
+
+def test_a_revoked_warrant_given_by_its_id_is_refused_as_revoked(x: X) -> None:
+    wid, _ = x.warrant()
+    x.watchdog.revoke_warrant(wid, by="wd-officer-1", reason="case-closed")
+    with pytest.raises(Refused, match=r"\(warrant-revoked\)"):
+        x.net.cross_reference("welfare-saitama", "pension", wid, x.asked("welfare-saitama"), purpose=MEANS_TEST)
+    # refused before anything is converted: not even a refused request is kept
+    assert _received(x) == [] and _records(x) == []
+    assert x.agency("welfare-saitama").cross_references() == []
 
 
 def test_with_another_agencys_warrant(x: X) -> None:
@@ -517,3 +531,11 @@ def test_cli_prints_counts_only(x: X) -> None:
     for r in x.residents:
         for text in r.pseudonyms.values():
             assert text not in result.output and text not in out.output
+
+
+def test_a_refusal_is_raised_once_not_also_logged_as_warnings(x: X, caplog: pytest.LogCaptureFixture) -> None:
+    """Issue 9 item 16: the CLI printed two warning lines (the transcryptor's, the flow's) before the error."""
+    _, token = x.warrant("welfare-saitama")
+    with caplog.at_level(logging.WARNING), pytest.raises(Refused, match="warrant-other-agency"):
+        x.net.cross_reference("tax", "pension", token, x.asked("tax"), purpose=CRIMINAL)
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []

@@ -11,7 +11,8 @@ import sqlalchemy as sa
 
 from pep_network import CHIYODA, GIFU, HEALTH, PENSION, TAX, World, enrol_one, person, standard_rules
 from sekisho.agency import store as agy
-from sekisho.errors import InvalidInput, Refused
+from sekisho.errors import InvalidInput, Refused, Unavailable
+from sekisho.network.local import LocalNetwork
 from sekisho.pseudonyms import decode_pseudonym
 from sekisho.pseudonyms import store as pep
 from sekisho.registry import store as st
@@ -107,6 +108,46 @@ def test_enrolment_releases_only_the_allowed_items_after_the_access_record(
         "tax.assessment",
         "address,death,name",
     )
+
+
+def test_a_failed_enrolment_is_recorded_as_failed_or_not_at_all(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 9 item 3: every failed `agency enroll` (T2 unreachable) left an "enrolment allow" record, six for one
+    real release.  Now each failed attempt (a transcryptor or the agency that cannot be reached after the record was
+    committed and published) gets a ``failed`` record beside its ``allow`` one."""
+    standard_rules(world.pdp)
+    pension = world.create_agency(*PENSION)
+    r = world.register(GIFU).add(person())
+    hops = LocalNetwork.hops
+
+    def t2_unreachable(self: LocalNetwork) -> object:
+        raise Unavailable("the transcryptor T2 cannot be reached", field="t2")
+
+    monkeypatch.setattr(LocalNetwork, "hops", t2_unreachable)
+    for _ in range(2):
+        with pytest.raises(Unavailable):
+            world.releases(GIFU).enrol([r.handle], agency="pension", purpose=PENSION[1])
+    monkeypatch.setattr(LocalNetwork, "hops", hops)
+
+    receive = type(pension).receive_enrolment
+
+    def agency_down(self: object, delivery: object) -> int:
+        raise Unavailable("the agency cannot be reached", field="agency")
+
+    monkeypatch.setattr(type(pension), "receive_enrolment", agency_down)
+    with pytest.raises(Unavailable):
+        world.releases(GIFU).enrol([r.handle], agency="pension", purpose=PENSION[1])
+    monkeypatch.setattr(type(pension), "receive_enrolment", receive)
+    world.releases(GIFU).enrol([r.handle], agency="pension", purpose=PENSION[1])
+
+    rows = _access(world, action="enrolment")
+    ok = rows[0].reason_codes
+    attempt = [("allow", True, ok), ("failed", False, "delivery-failed")]
+    assert [(x.decision, bool(x._mapping["items"]), x.reason_codes) for x in rows] == [
+        *attempt * 3,  # T2 twice, the agency once
+        ("allow", True, ok),
+    ]
+    assert all(x.actor == "pension" and x.purpose == PENSION[1] for x in rows)
+    assert pension.count() == 1
 
 
 def test_refused_enrolment_converts_and_records_nothing(world: World) -> None:

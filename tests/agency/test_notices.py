@@ -146,3 +146,57 @@ def test_a_change_before_the_enrolment_is_not_noticed(world: World) -> None:
     report = world.releases(GIFU).deliver_notices()
     assert (report.events, report.notices) == (1, 0)
     assert world.agency("pension").notices() == []
+
+
+def _clock_behind(register: Any, by: timedelta) -> None:
+    """As if the register's clock were ``by`` behind: the times it recorded events and enrolments move back."""
+    with register.engine.begin() as conn:
+        for row in conn.execute(sa.select(st.event.c.id, st.event.c.created_at)).all():
+            conn.execute(st.event.update().where(st.event.c.id == row.id).values(created_at=row.created_at - by))
+        e = st.enrolment.c
+        for row in conn.execute(sa.select(e.id, e.enrolled_at)).all():
+            conn.execute(st.enrolment.update().where(e.id == row.id).values(enrolled_at=row.enrolled_at - by))
+
+
+@pytest.mark.parametrize("first", [GIFU, CHIYODA])
+def test_a_move_ends_active_at_the_destination_whichever_register_delivers_first(world: World, first: str) -> None:
+    """Issue 9 item 1: the destination's moved_in delivered before the origin's moved_out left the person
+    moved-out.  The destination's clock is an hour behind the origin's, so recorded_at alone cannot order them."""
+    standard_rules(world.pdp)
+    world.create_agency(*PENSION)
+    gifu, chiyoda = world.register(GIFU), world.register(CHIYODA)
+    r = gifu.add(person())
+    ps = enrol_one(world, GIFU, r.handle, *PENSION)
+    _, token, _ = gifu.move_out(r.handle, destination="東京都千代田区飯田橋2丁目3番4号", planned_on="2026-11-25")
+    chiyoda.move_in({"town": "飯田橋", "block": "2丁目3番4号"}, moved_on="2026-11-20", transfer=token)
+    _clock_behind(chiyoda, timedelta(hours=1))
+    for code in (first, CHIYODA if first == GIFU else GIFU):
+        world.releases(code).deliver_notices()
+
+    assert _kinds(world, "pension") == Counter({(ps, "moved_out"): 1, (ps, "moved_in"): 1})
+    (held,) = world.agency("pension").persons()
+    assert held.status == "active"
+    assert held.attributes["address"].startswith("東京都千代田区飯田橋")
+
+
+@pytest.mark.parametrize("first", [GIFU, CHIYODA])
+def test_two_moves_on_one_day_and_back_end_where_the_person_is(world: World, first: str) -> None:
+    """岐阜市 → 千代田区 → 岐阜市 on the same day: each register's sequence and the move links order the four
+    notices; the clocks (千代田区 a day behind) and the dates (all equal) cannot."""
+    standard_rules(world.pdp)
+    world.create_agency(*PENSION)
+    gifu, chiyoda = world.register(GIFU), world.register(CHIYODA)
+    r = gifu.add(person())
+    ps = enrol_one(world, GIFU, r.handle, *PENSION)
+    _, token, _ = gifu.move_out(r.handle, destination="東京都千代田区飯田橋2丁目3番4号", planned_on="2026-11-20")
+    there = chiyoda.move_in({"town": "飯田橋", "block": "2丁目3番4号"}, moved_on="2026-11-20", transfer=token).resident
+    _, back, _ = chiyoda.move_out(there.handle, destination="岐阜県岐阜市美殿町40番地", planned_on="2026-11-20")
+    gifu.move_in({"town": "美殿町", "block": "40番地"}, moved_on="2026-11-20", transfer=back)
+    _clock_behind(chiyoda, timedelta(days=1))
+    for code in (first, CHIYODA if first == GIFU else GIFU):
+        world.releases(code).deliver_notices()
+
+    assert _kinds(world, "pension") == Counter({(ps, "moved_out"): 2, (ps, "moved_in"): 2})
+    (held,) = world.agency("pension").persons()
+    assert held.status == "active"
+    assert held.attributes["address"].startswith("岐阜県岐阜市美殿町")

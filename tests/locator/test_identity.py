@@ -10,6 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from pep_network import GIFU, HEALTH, PENSION, TAX, World, enrol_one, person, standard_rules
+from sekisho.agency import store as agy
 from sekisho.errors import InvalidInput, Refused
 from sekisho.network import local
 from sekisho.pseudonyms import encode_pseudonym
@@ -75,10 +76,13 @@ def test_only_the_allowed_items_after_the_access_record(
 
 
 def test_asking_for_an_item_beyond_the_rule_answers_nothing(world: World, enrolled: dict[str, str]) -> None:
-    [answer] = world.agency("kyokai-kenpo").lookup(
-        [enrolled["kyokai-kenpo"]], purpose="health.kyokai", network=world.net, items=["name", "address"]
-    )
-    assert answer.status == "refused" and answer.items == {}
+    # refused whole with the policy's reasons, as an enrolment is (issue 9 item 17: it was a bare "refused")
+    with pytest.raises(Refused, match="item-not-allowed:address"):
+        world.agency("kyokai-kenpo").lookup(
+            [enrolled["kyokai-kenpo"]], purpose="health.kyokai", network=world.net, items=["name", "address"]
+        )
+    with world.agency("kyokai-kenpo").engine.connect() as conn:  # the agency stored no answer
+        assert conn.execute(sa.select(sa.func.count()).select_from(agy.lookup)).scalar_one() == 0
     [record] = _identity_records(world)
     assert (record.decision, record.items) == ("deny", "")
 

@@ -203,3 +203,43 @@ def test_identifiers_in_urls_are_checked_before_any_query(policy: Policy) -> Non
         assert r.json()["field"] == field
     assert client.get("/policy/pias/no-such-pia").status_code == 404
     assert client.get("/policy/alerts", params={"rule": "bulk-lookup"}).json() == []
+
+
+def test_a_pia_is_revoked_from_the_cli_and_later_requests_are_refused(home: Home) -> None:
+    """Issue 9 item 19: docs/policy.md describes `revoked` and `pia-revoked`; nothing could revoke a PIA."""
+    welfare = next(p for p in sample_pias() if p.name == "welfare-saitama.yaml")
+    _run(home, "agency", "register", "--pia", str(welfare))
+    code, out = _run(home, "pia", "approve", "welfare-saitama-2026", "--by", "wd-1")
+    assert code == 0, out
+    code, out = _run(home, "pia", "revoke", "welfare-saitama-2026", "--by", "wd-1", "--reason", "incident", "--json")
+    assert code == 0 and json.loads(out) == {"pia": "welfare-saitama-2026", "status": "revoked"}
+    code, out = _run(home, "pia", "show", "welfare-saitama-2026", "--json")
+    assert json.loads(out)["status"] == "revoked"
+    code, out = _run(home, "pia", "revoke", "welfare-saitama-2026", "--by", "wd-1")
+    assert code == 2 or code == 3, out  # only an approved PIA can be revoked: one line
+    assert len(out.strip().splitlines()) == 1
+
+
+def test_api_revokes_a_pia_and_the_decision_point_refuses_it(policy: Policy) -> None:
+    client = TestClient(create_app(policy.watchdog))
+    before = client.get("/policy/revocations").text
+    r = client.post("/policy/pias/pension-kyufu-2026/revocation", json={"by": "wd-1", "reason": "incident"})
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "revoked" and r.json()["revocations"].startswith("sks-revocations1.")
+    assert client.get("/policy/revocations").text != before  # a new list, signed by the watchdog
+    body = {
+        "requester": "pension",
+        "requester_kind": "agency",
+        "action": "identity-confirmation",
+        "purpose": "pension.benefit",
+        "items": ["name"],
+        "at": NOW.isoformat(),
+    }
+    d = client.post("/policy/decide", json=body).json()
+    assert d["allow"] is False and "pia-revoked" in d["reasons"]
+    again = client.post("/policy/pias/pension-kyufu-2026/revocation", json={"by": "wd-1"})
+    assert again.status_code == 409 and again.headers["content-type"] == "application/problem+json"
+    bad = client.post("/policy/pias/no-such-pia/revocation", json={"by": "wd-1"})
+    assert bad.status_code == 404 and bad.headers["content-type"] == "application/problem+json"
+    nul = client.post("/policy/pias/x%00y/revocation", json={"by": "wd-1"})
+    assert nul.status_code == 422

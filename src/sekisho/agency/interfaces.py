@@ -75,6 +75,12 @@ class Notice:
     #: when the register recorded the change (its clock, UTC): what a receiver holds from before that is stale,
     #: what it received after already reflects the change (the PKI keeps a certificate issued after it)
     recorded_at: datetime | None = None
+    #: the register that sent it and its outbox sequence there: the order of one register's notices about a person
+    source: str | None = None
+    sequence: int | None = None
+    #: the same id at both ends of a hand-over (the origin's moved_out, the destination's moved_in): the move-out
+    #: comes first, whatever the two registers' clocks say (``sekisho.agency.ordering``)
+    move: str | None = None
 
     def __repr__(self) -> str:
         return f"Notice(notice_id={self.notice_id!r}, kind={self.kind!r})"
@@ -108,6 +114,9 @@ class IdentityAnswer:
 
     status: LookupStatus
     items: Mapping[str, str] = field(default_factory=dict)
+    #: the decision point's reasons when the request as a whole was refused (beyond legal basis ∩ PIA); empty for
+    #: a refusal that concerns this person alone (a support measure: the reason is not told)
+    reasons: tuple[str, ...] = ()
 
     def __repr__(self) -> str:
         return f"IdentityAnswer(status={self.status!r}, items=<{len(self.items)}>)"

@@ -45,8 +45,9 @@ from sekisho.agency.interfaces import (
     NoticeBatch,
     operator_of,
 )
+from sekisho.agency.ordering import ACTIVE, HeldNotice, replay
 from sekisho.config import Home
-from sekisho.errors import Conflict, InvalidInput, NotFound
+from sekisho.errors import Conflict, InvalidInput, NotFound, Refused
 from sekisho.policy.interfaces import RequesterKind
 from sekisho.pseudonyms import (
     REGISTRY_DOMAIN,
@@ -72,9 +73,6 @@ from sekisho.storage import open_party_db
 log = logging.getLogger("sekisho.agency")
 
 CONTEXT = "agency"
-#: statuses an agency keeps per person, from the notices it received
-ACTIVE, DIED, MOVED_OUT = "active", "died", "moved-out"
-_STATUS_AFTER = {"died": DIED, "moved_out": MOVED_OUT, "moved_in": ACTIVE}
 
 
 def party_of(name: str) -> str:
@@ -97,9 +95,18 @@ def _now() -> datetime:
 BASIC_ITEMS: tuple[str, ...] = ("name", "birth_date", "sex", "address")
 
 
-def default_items(agency: str, purpose: str) -> tuple[str, ...]:
+def default_items(agency: str, purpose: str, approved: Iterable[str] | None = None) -> tuple[str, ...]:
     """What an agency asks for by default: its row of the public legal-basis table (``sekisho.policy``), as far
-    as these flows release it.  The policy still decides; a request beyond the approved PIA is refused whole."""
+    as these flows release it, and within ``approved`` (the items of its PIA in force) when given — the policy
+    releases basis ∩ PIA, and a request beyond that is refused whole."""
+    allowed = _basis_items(agency, purpose)
+    if approved is not None:
+        narrowed = tuple(i for i in allowed if i in set(approved))
+        return narrowed or allowed
+    return allowed
+
+
+def _basis_items(agency: str, purpose: str) -> tuple[str, ...]:
     try:
         from sekisho.policy.legal import default_table
 
@@ -202,11 +209,13 @@ class AgencyService:
         shares: Sequence[Scalar],
         passphrase: bytes,
         items: Iterable[str] | None = None,
+        approved: Iterable[str] | None = None,
         scrypt_n: int = DEFAULT_N,
         engine: sa.Engine | None = None,
     ) -> AgencyService:
         """Set an agency up: its directory, its database, and its domain key from T1's and T2's shares.
-        ``items``: what it asks for when enrolling residents, for every purpose (default: :func:`default_items`).
+        ``items``: what it asks for when enrolling residents, for every purpose (default: :func:`default_items`,
+        within ``approved``, the items of its approved PIA).
         ``engine``: the database of a party that runs the agency beside its own tables (the PKI); by default the
         agency's own."""
         check_agency_name(name)
@@ -215,7 +224,8 @@ class AgencyService:
         purposes = sorted({check_purpose(p) for p in purposes})
         if not purposes:
             raise InvalidInput("an agency needs at least one purpose", field="purpose")
-        asked = {p: check_items(items) if items is not None else default_items(name, p) for p in purposes}
+        approved = None if approved is None else frozenset(approved)
+        asked = {p: check_items(items) if items is not None else default_items(name, p, approved) for p in purposes}
         network = load_network(home.root)
         key = assemble_domain_key(network, name, shares)
         path = domain_key_path(home.party_dir(party_of(name)), name)
@@ -340,19 +350,23 @@ class AgencyService:
         return len(inserts)
 
     def receive_notices(self, batch: NoticeBatch) -> int:
+        """Store the notices (a re-delivered id is ignored) and bring each person's status and attributes to what
+        *all* the notices held about them say, in the order of the events (:mod:`sekisho.agency.ordering`): a
+        register that delivers late changes nothing that a later event already settled."""
         if len(batch.notices) != len(batch.result.ciphertexts):
             raise InvalidInput("must hold one notice per person", field="notices")
         pseudonyms = agency_decrypt(self._key, batch.result)
         now = _now()
         new = 0
-        p = store.person.c
+        touched: set[bytes] = set()
+        p, nc = store.person.c, store.notice.c
         with self.engine.begin() as conn:
             for ps, n in zip(pseudonyms, batch.notices, strict=True):
                 # RETURNING, not rowcount: psycopg reports -1 for INSERT … ON CONFLICT DO NOTHING
                 inserted = conn.execute(
                     self._insert(conn, store.notice)
                     .on_conflict_do_nothing()
-                    .returning(store.notice.c.notice_id)
+                    .returning(nc.notice_id)
                     .values(
                         notice_id=n.notice_id[:64],
                         pseudonym=ps,
@@ -361,6 +375,10 @@ class AgencyService:
                         purpose=batch.purpose,
                         items=_json(dict(n.items)),
                         received_at=now,
+                        source=n.source,
+                        sequence=n.sequence,
+                        move=n.move,
+                        recorded_at=n.recorded_at,
                     )
                 ).first()
                 if inserted is None:
@@ -368,15 +386,29 @@ class AgencyService:
                 new += 1
                 if self._on_notice is not None:
                     self._on_notice(conn, self.text(ps), n)
-                row = conn.execute(sa.select(p.attributes, p.status).where(p.pseudonym == ps)).first()
-                if row is None:
-                    continue  # a notice for someone not (or no longer) in the table: kept, not applied
-                attrs = json.loads(row.attributes) | dict(n.items)
-                conn.execute(
-                    store.person.update()
-                    .where(p.pseudonym == ps)
-                    .values(attributes=_json(attrs), status=_STATUS_AFTER.get(n.kind, row.status), updated_at=now)
-                )
+                touched.add(ps)
+            keys = list(touched)
+            for i in range(0, len(keys), 1000):
+                chunk = keys[i : i + 1000]
+                persons = {
+                    bytes(r.pseudonym): r
+                    for r in conn.execute(sa.select(p.pseudonym, p.attributes, p.status).where(p.pseudonym.in_(chunk)))
+                }
+                held: dict[bytes, list[HeldNotice]] = {}
+                for r in conn.execute(sa.select(store.notice).where(nc.pseudonym.in_(list(persons)))):
+                    held.setdefault(bytes(r.pseudonym), []).append(_held(r))
+                for ps, row in persons.items():
+                    status, attrs = replay(
+                        held.get(ps, []),
+                        status=row.status,
+                        attributes=json.loads(row.attributes),
+                    )
+                    conn.execute(
+                        store.person.update()
+                        .where(p.pseudonym == ps)
+                        .values(attributes=_json(attrs), status=status, updated_at=now)
+                    )
+                # a notice for someone not (or no longer) in the table is kept, not applied
         log.info("agency %s received notices n=%d (new %d)", self.name, len(pseudonyms), new)
         return new
 
@@ -423,6 +455,9 @@ class AgencyService:
         answers = network.locator().confirm(result, query)
         if len(answers) != len(values):
             raise Conflict("the locator answered for another number of persons", field="answers")
+        refused = sorted({r for a in answers for r in a.reasons})
+        if refused:  # the request was beyond legal basis ∩ PIA: refused as a whole, like an enrolment
+            raise Refused(f"the policy refused the identity confirmation ({', '.join(refused)})", field="purpose")
         now = _now()
         with self.engine.begin() as conn:
             conn.execute(
@@ -745,6 +780,19 @@ def _split64(blob: bytes) -> tuple[bytes, ...]:
 def _aware(value: datetime) -> datetime:
     """SQLite returns naive datetimes; every time here is UTC."""
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _held(row: Any) -> HeldNotice:
+    return HeldNotice(
+        notice_id=row.notice_id,
+        kind=row.kind,
+        event_date=row.event_date if isinstance(row.event_date, date) else date.fromisoformat(str(row.event_date)),
+        items=json.loads(row.items),
+        source=row.source,
+        sequence=row.sequence,
+        move=row.move,
+        recorded_at=None if row.recorded_at is None else _aware(row.recorded_at),
+    )
 
 
 def _json(value: dict[str, str]) -> str:

@@ -55,6 +55,12 @@ notice = sa.Table(
     sa.Column("purpose", sa.String(64), nullable=False),
     sa.Column("items", sa.Text, nullable=False),
     sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+    # where the notice stands in the person's history (``sekisho.agency.ordering``): the sending register and its
+    # outbox sequence, the move both ends of a hand-over name, and the register's clock when it recorded the change
+    sa.Column("source", sa.String(16), nullable=True),
+    sa.Column("sequence", sa.BigInteger, nullable=True),
+    sa.Column("move", sa.String(64), nullable=True),
+    sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=True),
 )
 sa.Index("agy_notice_pseudonym", notice.c.pseudonym)
 

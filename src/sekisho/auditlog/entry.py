@@ -60,7 +60,8 @@ COMMITMENT_INFO = b"sekisho/access-commitment/v1"
 MAX_ENTRY_BYTES = 4096  # far below the uint16 limit of tlog-tiles entry bundles
 
 ACTOR_KINDS = frozenset({"agency", "municipality", "clerk", "resident", "transcryptor", "watchdog", "pki"})
-DECISIONS = frozenset({"allow", "deny"})
+#: ``failed``: a release an earlier ``allow`` entry (same action, actor, purpose) announced did not complete
+DECISIONS = frozenset({"allow", "deny", "failed"})
 #: the actions the network uses today; any other code is accepted (new procedures need no log change)
 KNOWN_ACTIONS = frozenset(
     {
@@ -173,7 +174,7 @@ class LogEntry:
             check_code(self.warrant, "warrant", date_like_ok=True)
         _check_codes(self.items, "items", ITEM_RE)
         if self.decision not in DECISIONS:
-            raise InvalidInput("must be allow or deny", field="decision")
+            raise InvalidInput("must be allow, deny or failed", field="decision")
         _check_codes(self.reason_codes, "reason_codes")
         if not isinstance(self.subject, str) or not _HEX64.match(self.subject):
             raise InvalidInput("must be 64 lowercase hex digits", field="subject")
@@ -281,7 +282,7 @@ _I = rb"[a-z][a-z0-9_]{0,31}"
 _KINDS = b"|".join(k.encode() for k in sorted(ACTOR_KINDS))
 _ENCODED_RE = re.compile(
     rb'\{"action":"(?P<action>' + _C + rb')","actor":"' + _C + rb'","actor_kind":"(?:' + _KINDS + rb')",'
-    rb'"at":"(?P<at>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)Z","decision":"(?:allow|deny)",'
+    rb'"at":"(?P<at>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)Z","decision":"(?:allow|deny|failed)",'
     rb'"items":\[(?P<items>(?:"' + _I + rb'"(?:,"' + _I + rb'")*)?)\],'
     rb'"legal_basis":(?:null|"(?P<legal>' + _C + rb')"),"nonce":(?P<nonce>null|"[0-9a-f]{32}"),'
     rb'"purpose":"(?P<purpose>' + _C + rb')","reason_codes":\[(?P<reasons>(?:"' + _C + rb'"(?:,"' + _C + rb'")*)?)\],'

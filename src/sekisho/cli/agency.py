@@ -48,7 +48,10 @@ def _network(home: Path | None, db: str | None) -> tuple[Home, LocalNetwork]:
 @agency_app.command("create")
 def create(
     name: NameArg,
-    purpose: Annotated[list[str], typer.Option("--purpose", help="A purpose the agency works for (repeatable).")],
+    purpose: Annotated[
+        list[str] | None,
+        typer.Option("--purpose", help="A purpose the agency works for (repeatable); default: its approved PIA's."),
+    ] = None,
     items: ItemsOpt = None,
     home: HomeOpt = None,
     db: DbOpt = None,
@@ -61,8 +64,19 @@ def create(
     passphrase = _passphrase()
     net = LocalNetwork(h, passphrase=passphrase)
     try:
+        pia = net.approved_pia(name)
+        if not purpose:  # default: every purpose its approved PIA covers
+            if pia is None or not pia[0]:
+                raise InvalidInput("is needed: the agency has no approved PIA to take it from", field="purpose")
+            purpose = sorted(pia[0])
         svc = AgencyService.create(
-            h, name, purposes=purpose, shares=net.key_shares(name), passphrase=passphrase, items=items
+            h,
+            name,
+            purposes=purpose,
+            shares=net.key_shares(name),
+            passphrase=passphrase,
+            items=items,
+            approved=pia[1] if pia else None,
         )
         data = {
             "agency": svc.name,

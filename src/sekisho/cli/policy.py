@@ -18,7 +18,9 @@ from sekisho.errors import InvalidInput
 from sekisho.jp.clock import JST
 from sekisho.pseudonyms.keyfile import PASSPHRASE_ENV, passphrase_from_env
 
-pia_app = typer.Typer(help="Privacy impact assessments: show, approve, reject (the watchdog).", no_args_is_help=True)
+pia_app = typer.Typer(
+    help="Privacy impact assessments: show, approve, reject, revoke (the watchdog).", no_args_is_help=True
+)
 warrant_app = typer.Typer(help="Warrants for cross-referencing A → B (the watchdog).", no_args_is_help=True)
 protection_app = typer.Typer(help="DV support measures (支援措置) at a municipality.", no_args_is_help=True)
 
@@ -136,6 +138,21 @@ def pia_reject(
     d = _watchdog(home, db, sign=True).reject_pia(pia_id, by=by, reasons=reason or ())
     data = {"pia": d.pia_id, "status": d.status, "reasons": list(d.reasons), "statement": d.statement}
     emit(data, as_json, lambda x: console.print(f"PIA {x['pia']} rejected: {' '.join(x['reasons'])}"))
+
+
+@pia_app.command("revoke")
+def pia_revoke(
+    pia_id: str,
+    by: ByOpt,
+    reason: Annotated[str, typer.Option("--reason", help="Reason code.")] = "revoked",
+    home: HomeOpt = None,
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Withdraw an approval (after an incident, say); publishes a new signed revocation list, after which every
+    request under the PIA is refused (``pia-revoked``)."""
+    _watchdog(home, db, sign=True).revoke_pia(pia_id, by=by, reason=reason)
+    emit({"pia": pia_id, "status": "revoked"}, as_json, lambda d: console.print(f"PIA {d['pia']} revoked"))
 
 
 # --- warrant ----------------------------------------------------------------------------------------------------

@@ -149,7 +149,7 @@ def run_cross_reference(
         result = _convert_kept(agency, request, hops, xref.hops)
     except Refused:
         agency.finish_cross_reference(rid, state="refused")
-        log.warning("cross-reference request_id=%s by %s to %s refused by a transcryptor", rid, a, to_agency)
+        log.info("cross-reference request_id=%s by %s to %s refused by a transcryptor", rid, a, to_agency)
         raise
     if xref.state == "converting":
         agency.cross_reference_converted(rid)
@@ -172,7 +172,7 @@ def run_cross_reference(
         except Refused:
             # e.g. the warrant was revoked or expired since the A → B leg: B's result is never handed over
             agency.finish_cross_reference(rid, state="refused")
-            log.warning("cross-reference request_id=%s: the record leg was refused; nothing handed over", rid)
+            log.info("cross-reference request_id=%s: the record leg was refused; nothing handed over", rid)
             raise
         query = CrossReferenceQuery(request_id=rid, requester=a, target=to_agency, purpose=purpose, warrant=warrant)
         statuses = tuple(network.cross_reference_locator().cross_reference(located, query))

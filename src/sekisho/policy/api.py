@@ -46,6 +46,11 @@ class DecideIn(BaseModel):
     self_service: bool = False
 
 
+class RevokeIn(BaseModel):
+    by: str = Field(max_length=64)
+    reason: str = Field(default="revoked", max_length=64)
+
+
 class SubmitIn(BaseModel):
     pia: dict[str, Any]
     by: str = Field(max_length=64)
@@ -107,6 +112,13 @@ def router(watchdog: Watchdog) -> APIRouter:
     @api.post("/pias", status_code=201)
     def submit(body: SubmitIn) -> dict[str, Any]:
         return watchdog.submit_pia(parse_pia(body.pia), by=body.by)
+
+    @api.post("/pias/{pia_id}/revocation")
+    def revoke(pia_id: Annotated[str, Path(pattern=PIA_ID)], body: RevokeIn) -> dict[str, Any]:
+        """Withdraw an approval: the watchdog signs a new revocation list (returned), which the transcryptors and
+        the decision points fetch; requests under the PIA are then refused ``pia-revoked``."""
+        revocations = watchdog.revoke_pia(pia_id, by=body.by, reason=body.reason)
+        return {"pia": pia_id, "status": "revoked", "revocations": revocations}
 
     @api.get("/pia-statements")
     def pia_statements() -> list[str]:

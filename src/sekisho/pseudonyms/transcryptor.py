@@ -87,7 +87,8 @@ class Transcryptor:
         except Refused as exc:
             with self.engine.begin() as conn:
                 store.record_refusal(conn, request=request, reason=str(exc), now=self._clock())
-            log.warning(
+            # kept in the journal and raised to the requester: not a warning of this party's own health
+            log.info(
                 "%s refused request_id=%s requester=%s from=%s to=%s purpose=%s n=%d: %s",
                 self.party,
                 request.request_id,

@@ -23,9 +23,11 @@ the data leaves.  Nothing here logs a value: counts, codes and kinds only.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -75,6 +77,8 @@ CHUNK = 10_000
 #: pseudonyms in A's and B's domains were linked (a record-only name, outside the policy's item vocabulary)
 LINK_ITEM = "link"
 _LIVE = (Status.ACTIVE.value, Status.INCOMING.value)
+#: the access record's decision when a release it recorded as allowed did not complete, and why
+FAILED, DELIVERY_FAILED = "failed", "delivery-failed"
 
 
 class SubjectFactsSource(Protocol):
@@ -184,6 +188,12 @@ def _status(r: Resident, allowed: frozenset[str]) -> LookupStatus:
     if r.closed is not None and r.closed.reason is ClosedReason.DEATH:
         return "died" if "death" in allowed else "refused"
     return "moved" if "moved" in allowed else "refused"
+
+
+def move_id(token: str) -> str:
+    """What both ends of a hand-over tell agencies about the move: a digest of the transfer token, which itself
+    never leaves the two registers (it opens the transfer package)."""
+    return hashlib.sha256(b"sekisho/move/v1\0" + token.strip().encode()).hexdigest()[:32]
 
 
 def _aware(value: datetime) -> datetime:
@@ -369,7 +379,8 @@ class ReleaseService:
         endpoint = self.network.agency(agency)
         asked = frozenset(endpoint.requested_items(purpose) if items is None else items)
         if not asked or not asked <= set(RELEASABLE_ITEMS):
-            raise InvalidInput("must name items this register releases", field="items")
+            # `household` (and other register items) may be in a legal basis, but these flows never release them
+            raise InvalidInput(f"must name items this register releases: {', '.join(RELEASABLE_ITEMS)}", field="items")
         ids = self._resident_ids(handles)
         request = AccessRequest(
             requester=agency,
@@ -436,10 +447,6 @@ class ReleaseService:
             count=len(allowed),
             municipality=self.code,
         )
-        now = self._clock()
-        with self.register.transaction() as conn:
-            self._record(conn, [(row.id, d) for row, d in allowed], action="enrolment", purpose=purpose, agency=agency)
-            self._insert_enrolments(conn, [(row.id, d) for row, d in allowed], agency, purpose, now)
         request = conversion_request(
             prepare_batch([bytes(row.pp) for row, _ in allowed], self.network.params.public_key),
             network=self.network.params,
@@ -449,18 +456,58 @@ class ReleaseService:
             grant=grant,
             requester=self.requester,
         )
-        result = convert_batch(request, self.network.hops())
+        released = [(row.id, d) for row, d in allowed]
+        now = self._clock()
+        with self.register.transaction() as conn:
+            self._record(conn, released, action="enrolment", purpose=purpose, agency=agency)
+            self._insert_enrolments(conn, released, agency, purpose, now)
         delivery_id = f"{self.code}-{request.request_id}"
-        endpoint.receive_enrolment(
-            EnrolmentDelivery(
-                delivery_id=delivery_id,
-                purpose=purpose,
-                result=result,
-                items=tuple(item_values(self.register._from_row(row), d.items) for row, d in allowed),
-                released=tuple(sorted(decision.items)),
+        # the record is public before anything leaves; if the conversion or the hand-over fails, it says so
+        with self._failed_on_error(released, action="enrolment", purpose=purpose, agency=agency):
+            result = convert_batch(request, self.network.hops())
+            endpoint.receive_enrolment(
+                EnrolmentDelivery(
+                    delivery_id=delivery_id,
+                    purpose=purpose,
+                    result=result,
+                    items=tuple(item_values(self.register._from_row(row), d.items) for row, d in allowed),
+                    released=tuple(sorted(decision.items)),
+                )
             )
-        )
         return delivery_id
+
+    @contextmanager
+    def _failed_on_error(
+        self, released: Sequence[tuple[int, Decision]], *, action: str, purpose: str, agency: str
+    ) -> Iterator[None]:
+        """Around the conversion and hand-over of data whose ``allow`` records are committed (and public): if
+        either fails, each record gets a ``failed`` one after it — same action, actor and purpose, no item, reason
+        ``delivery-failed`` — so that the resident's list says the release was attempted and not completed.  A
+        public entry cannot be taken back; this one says what happened to it (docs/auditlog.md)."""
+        try:
+            yield
+        except Exception:
+            try:
+                with self.register.transaction() as conn:
+                    self._record(
+                        conn,
+                        released,
+                        action=action,
+                        purpose=purpose,
+                        agency=agency,
+                        decision=FAILED,
+                        reasons=(DELIVERY_FAILED,),
+                    )
+            except Exception as exc:  # the original failure is what the caller must see
+                log.warning(
+                    "municipality %s: the failed %s to agency=%s (n=%d) could not be recorded: %s",
+                    self.code,
+                    action,
+                    agency,
+                    len(released),
+                    type(exc).__name__,
+                )
+            raise
 
     def _insert_enrolments(
         self, conn: Connection, enrolled: Sequence[tuple[int, Decision]], agency: str, purpose: str, now: datetime
@@ -530,7 +577,8 @@ class ReleaseService:
             d = check(facts(row.handle)) if decision.allow else decision
             if not d.allow:
                 denied.append((row.id, d))
-                answers.append(IdentityAnswer(status="refused"))
+                # the request itself refused: say why, as an enrolment does; a person's own refusal: no reason
+                answers.append(IdentityAnswer(status="refused", reasons=() if decision.allow else decision.reasons))
                 continue
             r = self.register._from_row(row)
             status = _status(r, d.items)
@@ -705,6 +753,7 @@ class ReleaseService:
             residents = {
                 row.id: row for row in conn.execute(self.register._select().where(r.id.in_(resident_ids))).all()
             }
+            moves = self._moves(conn, [x for x in events if x.kind in (proc.MOVED_OUT, proc.MOVED_IN)], residents)
             done = {
                 (row.event_id, row.agency)
                 for row in conn.execute(
@@ -756,7 +805,7 @@ class ReleaseService:
         sent = 0
         for (agency, purpose), items in work.items():
             try:
-                self._send_notices(agency, purpose, items, residents)
+                self._send_notices(agency, purpose, items, residents, moves)
             except Exception as exc:
                 failed.update(x.id for x, _ in items)
                 log.warning(
@@ -773,8 +822,32 @@ class ReleaseService:
         self._mark_events(marked)
         return NoticeReport(events=len(marked), notices=sent, pending=len(events) - len(marked))
 
+    def _moves(self, conn: Connection, events: Sequence[Any], residents: Mapping[int, Any]) -> dict[int, str]:
+        """The move id of each moved_out / moved_in event of a hand-over: a digest of its transfer token, the same
+        at the origin (the transfer it handed over) and at the destination (the token its record came with), so
+        that an agency orders the two ends of one move whatever the registers' clocks (a move abroad has none)."""
+        out: dict[int, str] = {}
+        t = st.transfer.c
+        origin = [x.resident_id for x in events if x.kind == proc.MOVED_OUT]
+        tokens: dict[int, str] = {}
+        for batch in _batches(origin, 1000):
+            for row in conn.execute(
+                sa.select(t.resident_id, t.token).where(t.resident_id.in_(batch), t.state == "handed-over")
+            ):
+                tokens[row.resident_id] = row.token
+        for x in events:
+            token = tokens.get(x.resident_id) if x.kind == proc.MOVED_OUT else residents[x.resident_id].transfer_token
+            if token:
+                out[x.id] = move_id(token)
+        return out
+
     def _send_notices(
-        self, agency: str, purpose: str, items: Sequence[tuple[Any, Decision]], residents: Mapping[int, Any]
+        self,
+        agency: str,
+        purpose: str,
+        items: Sequence[tuple[Any, Decision]],
+        residents: Mapping[int, Any],
+        moves: Mapping[int, str],
     ) -> None:
         grant = self.network.conversion_grant(
             requester=self.requester,
@@ -786,18 +859,19 @@ class ReleaseService:
             municipality=self.code,
         )
         notices = []
-        with self.register.transaction() as conn:
-            self._record(conn, [(x.resident_id, d) for x, d in items], action="notice", purpose=purpose, agency=agency)
         for x, d in items:
             r = self.register._from_row(residents[x.resident_id])
-            released = [i for i in NOTICE_ITEMS[x.kind] if i in d.items]
+            allowed = [i for i in NOTICE_ITEMS[x.kind] if i in d.items]
             notices.append(
                 Notice(
                     notice_id=f"{self.code}-{x.id}",
                     kind=x.kind,
                     event_date=x.event_date,
-                    items=item_values(r, released),
+                    items=item_values(r, allowed),
                     recorded_at=_aware(x.created_at),
+                    source=self.code,
+                    sequence=x.id,
+                    move=moves.get(x.id),
                 )
             )
         request = conversion_request(
@@ -809,8 +883,15 @@ class ReleaseService:
             grant=grant,
             requester=self.requester,
         )
-        result = convert_batch(request, self.network.hops())
-        self.network.agency(agency).receive_notices(NoticeBatch(purpose=purpose, result=result, notices=tuple(notices)))
+        # as for an enrolment: recorded first; a failed conversion or hand-over is recorded too
+        released = [(x.resident_id, d) for x, d in items]
+        with self.register.transaction() as conn:
+            self._record(conn, released, action="notice", purpose=purpose, agency=agency)
+        with self._failed_on_error(released, action="notice", purpose=purpose, agency=agency):
+            result = convert_batch(request, self.network.hops())
+            self.network.agency(agency).receive_notices(
+                NoticeBatch(purpose=purpose, result=result, notices=tuple(notices))
+            )
 
     def _confirm_delivered(self, agency: str, event_ids: Sequence[int]) -> None:
         now = self._clock()
@@ -875,8 +956,12 @@ class ReleaseService:
         purpose: str,
         agency: str,
         deny: bool = False,
+        decision: str | None = None,
+        reasons: Sequence[str] | None = None,
     ) -> None:
-        """Access records, grouped by identical decisions (one insert per group)."""
+        """Access records, grouped by identical decisions (one insert per group).  ``decision`` ``failed``: the
+        release these records' ``allow`` twins announced did not complete (no item, ``reasons``)."""
+        outcome = decision or ("deny" if deny else "allow")
         groups: dict[tuple[Any, ...], list[int]] = defaultdict(list)
         decisions: dict[tuple[Any, ...], Decision] = {}
         for rid, d in released:
@@ -890,11 +975,11 @@ class ReleaseService:
                 ids,
                 action=action,
                 purpose=purpose,
-                items=() if deny else tuple(sorted(d.items)),
+                items=tuple(sorted(d.items)) if outcome == "allow" else (),
                 requester=agency,
                 legal_basis=d.legal_basis[:64] if d.legal_basis else None,
                 warrant=d.warrant,
-                decision="deny" if deny else "allow",
-                reason_codes=d.reasons,
+                decision=outcome,
+                reason_codes=d.reasons if reasons is None else tuple(reasons),
                 sealed_until=d.sealed_until,
             )
