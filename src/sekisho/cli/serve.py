@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 from types import FrameType
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -20,6 +20,9 @@ from rich.table import Table
 
 from sekisho.cli._common import DbOpt, HomeOpt, JsonOpt, console, err_console, home_of, print_json
 from sekisho.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from sekisho.node.supervisor import Supervisor
 
 DB_TEMPLATE_HELP = (
     "SQLAlchemy URL for every party, e.g. postgresql+psycopg://user@host/sekisho (each party in a schema of its own); "
@@ -55,7 +58,7 @@ def serve(
     """Serve one party over HTTP until Ctrl-C or SIGTERM: its API, GET /health and /openapi.json."""
     from sekisho.node import server
     from sekisho.node.apps import create_app
-    from sekisho.node.roles import Role
+    from sekisho.node.roles import OPENS_OWN_DATABASE, Role
     from sekisho.storage import open_party_db
 
     r = Role(role, name)
@@ -64,8 +67,9 @@ def serve(
         sock = server.listen(host, port)
     except OSError as exc:
         raise InvalidInput("cannot listen on this address and port", field="port") from exc
-    open_party_db(h, r.party, r.contexts).dispose()  # the party's tables, created or brought up to date
-    app = create_app(r, h)
+    app = create_app(r, h)  # checks the name (a municipality's check digit) before anything is created
+    if r.role not in OPENS_OWN_DATABASE:
+        open_party_db(h, r.party, r.contexts).dispose()  # the party's tables, created or brought up to date
     bound_host, bound_port = sock.getsockname()[:2]
     # plain write, flushed: scripts and tests read the address from this line
     sys.stdout.write(f"serving {r.party} on http://{bound_host}:{bound_port}\n")
@@ -149,10 +153,9 @@ def up(
         raise typer.Exit(1)
 
 
-def _ready_table(sup: object, seconds: float) -> None:
-    from sekisho.node.supervisor import Supervisor, health_text
+def _ready_table(sup: Supervisor, seconds: float) -> None:
+    from sekisho.node.supervisor import health_text
 
-    assert isinstance(sup, Supervisor)
     table = Table("party", "", "pid", "listens on", "health", title=f"Sekisho network under {sup.root}")
     for c in sup.children:
         assert c.proc is not None

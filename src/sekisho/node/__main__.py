@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import socket
+import sys
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -26,10 +27,16 @@ def main(argv: list[str] | None = None) -> None:
     sock = socket.socket(fileno=args.fd)
 
     from sekisho.config import Home
+    from sekisho.errors import SekishoError
     from sekisho.node.apps import create_app
     from sekisho.node.roles import Role
 
-    app = create_app(Role(args.role, args.name), Home.from_env())
+    try:
+        app = create_app(Role(args.role, args.name), Home.from_env())
+    except SekishoError as exc:
+        # one line in the party's log, as the CLI would print it; the supervisor reports the exit
+        sys.stderr.write(f"sekisho: error: {exc.diagnostics()}\n")
+        raise SystemExit(exc.exit_code) from None
     server.serve(app, sock)
 
 
