@@ -78,13 +78,14 @@ class Db:
         home = Home(root=self.dir / tag, db_url=self.pg_url, namespace=f"{self.namespace}{tag}_")
         home.root.mkdir()
         init_keys(home, PASS)
+        open_party_db(home, "log", ["auditlog"], create=True).dispose()  # the set-up `log init` does
         return LogService.open(home, secret=PASS)
 
     def baseline_engine(self, tag: str) -> sa.Engine:
         """An empty database (a new file, or a new schema) with the log's tables."""
         home = Home(root=self.dir / tag, db_url=self.pg_url, namespace=f"{self.namespace}{tag}_")
         home.root.mkdir()
-        return open_party_db(home, "log", ["auditlog"])
+        return open_party_db(home, "log", ["auditlog"], create=True)
 
     def drop(self) -> None:
         if not self.pg_url:
