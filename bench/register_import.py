@@ -68,7 +68,7 @@ def _stored(svc: RegisterService) -> tuple[list[tuple[Any, ...]], list[tuple[Any
 
 
 def _raw_sqlite(home: Home, households: list[tuple[Any, ...]], residents: list[tuple[Any, ...]]) -> float:
-    engine = open_party_db(home, "municipality/212016", ["registry"])
+    engine = open_party_db(home, "municipality/212016", ["registry"], create=True)
     engine.dispose()
     import sqlite3
 
@@ -95,7 +95,7 @@ def _raw_sqlite(home: Home, households: list[tuple[Any, ...]], residents: list[t
 
 
 def _raw_postgres(home: Home, households: list[tuple[Any, ...]], residents: list[tuple[Any, ...]]) -> float:
-    engine = open_party_db(home, "municipality/212016", ["registry"])
+    engine = open_party_db(home, "municipality/212016", ["registry"], create=True)
     with engine.begin() as conn:
         t = time.perf_counter()
         raw = conn.connection.dbapi_connection
