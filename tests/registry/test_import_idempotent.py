@@ -160,6 +160,7 @@ def _batch(engine: sa.Engine, sha: str) -> None:
 
 def test_the_migration_adds_the_rule_and_refuses_a_register_already_doubled(home: Home) -> None:
     party = party_of(GIFU)
+    (home.root / party).mkdir(parents=True, exist_ok=True)  # what the party's init does
     engine = create_engine_for(home.party_db_url(party), schema=home.party_schema(party))
     _upgrade(engine, "0005")
     _batch(engine, "a" * 64)
