@@ -56,6 +56,7 @@ def _register() -> None:
     # agency commands, and the register's join-network / deliver-notices
     __import__("sekisho.cli.agency", fromlist=["register"]).register(app)
     __import__("sekisho.cli.demo", fromlist=["register"]).register(app)
+    __import__("sekisho.cli.serve", fromlist=["register"]).register(app)  # serve, up, down, status
 
 
 _register()

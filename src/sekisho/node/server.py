@@ -1,0 +1,82 @@
+"""One party under uvicorn: the process `sekisho serve` runs, and each child of `sekisho up`.
+
+A child of `sekisho up` must not outlive its supervisor, even one killed with SIGKILL (which runs no clean-up):
+on Linux the kernel sends it SIGTERM when the supervisor dies (``PR_SET_PDEATHSIG``), and on every platform it
+watches a pipe whose only writer is the supervisor — end of file means the supervisor is gone.  Either way the
+party stops the way Ctrl-C stops it: uvicorn's graceful shutdown, in-flight requests finish, the party's own
+shutdown runs (the log finishes its queued appends), and every transaction is either committed or never was.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sys
+import threading
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+#: seconds in-flight requests get to finish after SIGTERM/SIGINT before uvicorn closes their connections
+GRACE = 10
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(parent_pid: int, watch_fd: int | None = None) -> None:
+    """Stop this process (SIGTERM to itself) when ``parent_pid`` dies."""
+    if sys.platform == "linux":
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() != parent_pid:
+        # the supervisor died before the line above took effect: nobody will stop us, so do not start
+        raise SystemExit(1)
+    if watch_fd is not None:
+        threading.Thread(target=_watch, args=(watch_fd,), name="sekisho-parent-watch", daemon=True).start()
+
+
+def _watch(fd: int) -> None:
+    try:
+        while os.read(fd, 1):
+            pass  # the supervisor never writes; anything read is ignored
+    except OSError:
+        pass
+    os.kill(os.getpid(), signal.SIGTERM)  # the graceful path, as from the supervisor itself
+    # a shutdown that hangs beyond its grace period must not leave an orphan
+    threading.Event().wait(GRACE + 5)
+    os._exit(1)
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host:port`` (port 0: a free one), bound before the app is built."""
+    return socket.create_server((host, port), backlog=1024)
+
+
+def serve(app: FastAPI, sock: socket.socket, *, grace: int = GRACE) -> None:
+    """Serve ``app`` on the bound ``sock`` until SIGTERM or SIGINT; exit 3 if the app does not start."""
+    import uvicorn
+
+    config = uvicorn.Config(
+        app,
+        log_level="warning",
+        access_log=False,  # request lines could carry what a caller put in a URL; parties log no personal data
+        server_header=False,
+        timeout_graceful_shutdown=grace,
+        lifespan="on",
+    )
+    server = uvicorn.Server(config)
+
+    # uvicorn re-raises the signal that stopped it once it has shut down, to the handlers it found; a stop that was
+    # asked for and went cleanly is a success (exit 0), not a death by signal (or a KeyboardInterrupt traceback);
+    # a signal that comes before uvicorn listens for it still stops it
+    def stopped(_signum: int, _frame: object) -> None:
+        server.should_exit = True
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, stopped)
+    server.run(sockets=[sock])
+    if not server.started:
+        raise SystemExit(3)
