@@ -30,7 +30,7 @@ def test_unknown_path_is_a_problem_document(home: Home, role: Role) -> None:
 
 @pytest.mark.parametrize("role", EXAMPLES, ids=lambda r: r.party)
 def test_health_and_openapi_of_a_prepared_party(home: Home, role: Role) -> None:
-    open_party_db(home, role.party, role.contexts).dispose()
+    open_party_db(home, role.party, role.contexts, create=True).dispose()
     with TestClient(create_app(role, home)) as client:
         health = client.get("/health")
         openapi = client.get("/openapi.json").json()

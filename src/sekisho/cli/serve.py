@@ -54,6 +54,9 @@ def serve(
     port: Annotated[int, typer.Option("--port", help="TCP port (0: any free port, printed at start).")] = 0,
     home: HomeOpt = None,
     db: DbOpt = None,
+    init: Annotated[
+        bool, typer.Option("--init", help="Set up the party's database if it has none (its first start).")
+    ] = False,
 ) -> None:
     """Serve one party over HTTP until Ctrl-C or SIGTERM: its API, GET /health and /openapi.json."""
     from sekisho.node import server
@@ -69,7 +72,8 @@ def serve(
         raise InvalidInput("cannot listen on this address and port", field="port") from exc
     app = create_app(r, h)  # checks the name (a municipality's check digit) before anything is created
     if r.role not in OPENS_OWN_DATABASE:
-        open_party_db(h, r.party, r.contexts).dispose()  # the party's tables, created or brought up to date
+        # brought up to date; created only when asked, so a mistyped --home fails instead of serving an empty party
+        open_party_db(h, r.party, r.contexts, create=init).dispose()
     bound_host, bound_port = sock.getsockname()[:2]
     # plain write, flushed: scripts and tests read the address from this line
     sys.stdout.write(f"serving {r.party} on http://{bound_host}:{bound_port}\n")

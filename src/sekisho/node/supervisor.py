@@ -154,7 +154,9 @@ class Supervisor:
         for role in self.roles:
             if role.role in OPENS_OWN_DATABASE or should_stop():
                 continue
-            open_party_db(party_home(self.root, role, self.db_url_template), role.party, role.contexts).dispose()
+            open_party_db(
+                party_home(self.root, role, self.db_url_template), role.party, role.contexts, create=True
+            ).dispose()
 
     def start(self, *, should_stop: Callable[[], bool] = lambda: False) -> None:
         self.started_at = time.monotonic()
