@@ -108,10 +108,19 @@ class Net:
         )
 
 
-def _party(net: Net, name: str, *, issuer: x509.Certificate, issuer_key: Any, label: str | None = None) -> None:
+def _party(
+    net: Net,
+    name: str,
+    *,
+    issuer: x509.Certificate,
+    issuer_key: Any,
+    label: str | None = None,
+    now: datetime = NOW,
+    days: int = 30,
+) -> None:
     key = profiles.new_key()
     cert = profiles.party_certificate(
-        party=name, key=key.public_key(), issuer=issuer, issuer_key=issuer_key, endpoints=ENDPOINTS, now=NOW
+        party=name, key=key.public_key(), issuer=issuer, issuer_key=issuer_key, endpoints=ENDPOINTS, now=now, days=days
     )
     net.parties[label or name] = net.write(label or name, cert, key)
 
@@ -221,6 +230,7 @@ def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Net]:
     for name in ("t1", "t2", "locator", "municipality/212016", "municipality/131016", "agency/pension"):
         _party(n, name, issuer=org, issuer_key=org_key)
     _party(n, "t1", issuer=foreign, issuer_key=foreign_key, label="forged-t1")
+    _party(n, "t1", issuer=org, issuer_key=org_key, label="expired-t1", now=NOW - timedelta(days=3), days=1)
     for terminal in (
         "t1/batch-1",
         "municipality/212016/counter-1",

@@ -115,6 +115,15 @@ def test_revoked_party(net: Net) -> None:
     assert [(a.reason, a.party) for a in alerts] == [("certificate-revoked", "municipality/131016")] * 2
 
 
+def test_an_expired_party_certificate_fails_the_handshake(net: Net) -> None:
+    before = len(net.servers["t2"].alerts.list())
+    with net.client("expired-t1", "t2", terminal="t1/batch-1") as c, pytest.raises(httpx.TransportError):
+        c.post("/convert", json=BODY)
+    assert net.servers["t2"].wait_for_alert("untrusted-certificate")
+    alert = next(a for a in new_alerts(net, "t2", before) if a.reason == "untrusted-certificate")
+    assert "expired" in alert.detail
+
+
 def test_revoked_terminal(net: Net) -> None:
     before = len(net.servers["locator"].alerts.list())
     with net.client("municipality/212016", "locator", terminal="municipality/212016/counter-2") as c:
