@@ -35,7 +35,7 @@ from starlette.responses import JSONResponse
 from sekisho.errors import SekishoError, TooLarge, Unavailable
 from sekisho.network.problems import MEDIA_TYPE, problem_body, problem_headers
 from sekisho.wire.alerts import AlertSink, AuthAlert, emit
-from sekisho.wire.identity import NotThisKind, Party, party_of
+from sekisho.wire.identity import ROLES, NotThisKind, Party, party_of
 from sekisho.wire.ratelimit import RateLimiter
 from sekisho.wire.refusals import NotAllowed, NotAuthenticated, RateLimited, WireRefusal
 from sekisho.wire.signatures import ReceivedRequest, RequestVerifier, RevocationCheck, VerifiedSignature
@@ -49,7 +49,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 STATE_KEY = "sekisho_caller"
 MAX_BODY = 1 << 20
 
-_ALL = frozenset({"municipality", "agency", "t1", "t2", "watchdog", "log", "locator", "pki"})
+_ALL = ROLES - {"portal"}
 #: who may call each party at all, from the issue's flows (agency → T1 → T2 → locator → municipality → log; the
 #: watchdog and the log hear from every party; a hand-over goes municipality → municipality; the PKI answers OCSP
 #: for everyone).  Endpoint rules refine this, never widen it.
@@ -205,8 +205,8 @@ class PartyGuard:
                 self._alert(exc.reason, exc, party, exc.terminal, method, path)
             await _problem(exc)(scope, receive, send)
             return
-        except Unavailable as exc:  # the revocation status could not be had: refused, and the caller may retry
-            self._alert("revocation-unavailable", exc, party, None, method, path)
+        except Unavailable as exc:  # a revocation status or the replay cache: refused, and the caller may retry
+            self._alert("unavailable", exc, party, None, method, path)
             await _problem(exc)(scope, receive, send)
             return
         except TooLarge as exc:

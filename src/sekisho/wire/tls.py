@@ -59,14 +59,10 @@ def _observed(report: HandshakeObserver) -> type[ssl.SSLObject]:
 
 def handshake_alerts(sink: AlertSink | None, *, clock: Callable[[], datetime] | None = None) -> HandshakeObserver:
     """Turn a refused handshake into an alert (reason ``untrusted-certificate``; no party is known)."""
+    now = clock or (lambda: datetime.now(UTC))
 
     def report(message: str) -> None:
-        emit(
-            sink,
-            AuthAlert(
-                at=(clock or (lambda: datetime.now(UTC)))(), reason="untrusted-certificate", status=0, detail=message
-            ),
-        )
+        emit(sink, AuthAlert(at=now(), reason="untrusted-certificate", status=0, detail=message))
 
     return report
 
@@ -123,11 +119,12 @@ def tls_extension(ssl_object: ssl.SSLObject | None) -> dict[str, Any] | None:
         return None
     der = ssl_object.getpeercert(binary_form=True)
     chain = [ssl.DER_cert_to_PEM_cert(der)] if der else []
+    name = x509.load_der_x509_certificate(der).subject.rfc4514_string() if der else None
     version = ssl_object.version()
     return {
         "server_cert": None,
         "client_cert_chain": chain,
-        "client_cert_name": None,
+        "client_cert_name": name,
         "client_cert_error": None,
         "tls_version": _TLS_VERSIONS.get(version or ""),
         "cipher_suite": None,
