@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
+import httpx
 import pytest
+from cryptography.hazmat.primitives.serialization import Encoding
 
 from sekisho.errors import TooManyRequests
-from sekisho.wire.alerts import AuthAlert
-from sekisho.wire.guard import CALLERS, AccessPolicy, rule
+from sekisho.wire.alerts import AlertLog, AuthAlert
+from sekisho.wire.guard import CALLERS, AccessPolicy, PartyGuard, rule
 from sekisho.wire.identity import NotThisKind, Party, Terminal, party_of, terminal_of
 from sekisho.wire.ratelimit import Limit, RateLimiter
 from sekisho.wire.refusals import RateLimited
-from sekisho.wire.signatures import ReplayCache
+from sekisho.wire.signatures import ReplayCache, RequestVerifier, sign_request
 
 from .conftest import Net
 
@@ -99,3 +102,55 @@ def test_alert_fields_fit_the_watchdogs_alerts() -> None:
     from sekisho.policy.anomaly import Alert
 
     assert Alert(**fields).key.startswith("auth-replayed|terminal|")
+
+
+def test_a_signature_for_another_server_is_refused(net: Net) -> None:
+    """The guard rebuilds @target-uri from the Host it received; with its own names configured it refuses a request
+    addressed to any other (a party replaying what a terminal signed for it)."""
+    reached: list[object] = []
+
+    async def app(scope: object, receive: object, send: object) -> None:
+        reached.append(scope)
+
+    alerts = AlertLog()
+    guard = PartyGuard(
+        app,
+        policy=AccessPolicy([rule("/convert", "t1")], serves="t2"),
+        trust=[net.org],
+        verifier=RequestVerifier(trust=[net.org], revocation=None),
+        alerts=alerts,
+        authorities={"t2.sekisho.internal:8443"},
+    )
+    request = httpx.Request("POST", "https://agency-pension.sekisho.internal:8443/convert", content=b"{}")
+    sign_request(request, net.terminals["t1/batch-1"])
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/convert",
+        "raw_path": b"/convert",
+        "query_string": b"",
+        "scheme": "https",
+        "headers": [(k.encode(), v.encode()) for k, v in request.headers.multi_items()],
+        "extensions": {"tls": {"client_cert_chain": [net.parties["t1"].cert.public_bytes(Encoding.PEM).decode()]}},
+    }
+    sent: list[dict[str, object]] = []
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.request", "body": b"{}", "more_body": False}
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    asyncio.run(guard(scope, receive, send))
+    assert reached == []
+    assert sent[0]["status"] == 401
+    [alert] = alerts.list()
+    assert (alert.reason, alert.party) == ("wrong-authority", "t1")
+
+    # the same request addressed to the server's own name passes
+    request = httpx.Request("POST", "https://t2.sekisho.internal:8443/convert", content=b"{}")
+    sign_request(request, net.terminals["t1/batch-1"])
+    scope["headers"] = [(k.encode(), v.encode()) for k, v in request.headers.multi_items()]
+    sent.clear()
+    asyncio.run(guard(scope, receive, send))
+    assert len(reached) == 1 and sent == []
