@@ -9,13 +9,13 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from sekisho.errors import TooManyRequests
+from sekisho.errors import TooManyRequests, Unavailable
 from sekisho.wire.alerts import AlertLog, AuthAlert
 from sekisho.wire.guard import CALLERS, AccessPolicy, PartyGuard, rule
 from sekisho.wire.identity import NotThisKind, Party, Terminal, party_of, terminal_of
 from sekisho.wire.ratelimit import Limit, RateLimiter
 from sekisho.wire.refusals import RateLimited
-from sekisho.wire.signatures import ReplayCache, RequestVerifier, sign_request
+from sekisho.wire.signatures import ReceivedRequest, ReplayCache, RequestVerifier, sign_request
 
 from .conftest import Net
 
@@ -154,3 +154,16 @@ def test_a_signature_for_another_server_is_refused(net: Net) -> None:
     sent.clear()
     asyncio.run(guard(scope, receive, send))
     assert len(reached) == 1 and sent == []
+
+
+def test_a_revocation_checker_that_cannot_answer_refuses_with_503(net: Net) -> None:
+    class Down:
+        def check(self, cert: object, issuer: object, *, at: object, depth: int) -> None:
+            raise httpx.ConnectError("the PKI is down")
+
+    verifier = RequestVerifier(trust=[net.org], revocation=Down())
+    request = httpx.Request("POST", "https://t2.sekisho.internal/convert", content=b"{}")
+    sign_request(request, net.terminals["t1/batch-1"])
+    received = ReceivedRequest.of(method="POST", url=str(request.url), headers=list(request.headers.multi_items()))
+    with pytest.raises(Unavailable):
+        verifier.verify(received, body=b"{}", caller=Party("t1"))

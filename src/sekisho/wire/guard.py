@@ -21,6 +21,7 @@ read by the FastAPI dependencies :func:`caller` and :func:`terminal_caller`.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -45,6 +46,8 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+log = logging.getLogger("sekisho.wire")
 
 STATE_KEY = "sekisho_caller"
 MAX_BODY = 1 << 20
@@ -212,6 +215,12 @@ class PartyGuard:
         except TooLarge as exc:
             await _problem(exc)(scope, receive, send)
             return
+        except Exception as exc:  # the type only: its text may hold what the request held; fail closed
+            log.error("the guard failed on a request: %s", type(exc).__name__)
+            await _problem(SekishoError("the service failed; nothing was changed by this request"))(
+                scope, receive, send
+            )
+            return
         scope.setdefault("state", {})[STATE_KEY] = Caller(party=party, signature=signature)
         await self.app(scope, receive, send)
 
@@ -252,6 +261,8 @@ class PartyGuard:
                 reason=exc.kind,
                 field="client-certificate",
             ) from None
+        except Exception:  # the checker's transport (OCSP over HTTP) failed: no status, no admission
+            raise Unavailable("the revocation status could not be had", field="revocation") from None
 
     def _admit(self, cert: x509.Certificate, party: Party, request: ReceivedRequest, body: bytes) -> VerifiedSignature:
         self._check_peer(cert)

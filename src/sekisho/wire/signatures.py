@@ -368,6 +368,8 @@ class RequestVerifier:
                     reason=exc.kind,
                     field="terminal-certificate",
                 ) from None
+            except Exception:  # the checker's transport (OCSP over HTTP) failed: no status, no admission
+                raise Unavailable("the revocation status could not be had", field="revocation") from None
 
     @staticmethod
     def _check_signature(request: ReceivedRequest, *, body: bytes, key_id: str, key: Any) -> Any:
