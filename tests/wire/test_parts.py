@@ -104,56 +104,76 @@ def test_alert_fields_fit_the_watchdogs_alerts() -> None:
     assert Alert(**fields).key.startswith("auth-replayed|terminal|")
 
 
+class Driven:
+    """Drive the guard as an ASGI server would, with ``party``'s certificate as the TLS client certificate."""
+
+    def __init__(self, net: Net, guard_kw: dict[str, object], *, party: str = "t1") -> None:
+        self.reached: list[object] = []
+        self.alerts = AlertLog()
+
+        async def app(scope: object, receive: object, send: object) -> None:
+            self.reached.append(scope)
+
+        self.guard = PartyGuard(
+            app,
+            policy=AccessPolicy([rule("/convert", "t1")], serves="t2"),
+            trust=[net.org],
+            verifier=RequestVerifier(trust=[net.org], revocation=None),
+            alerts=self.alerts,
+            **guard_kw,
+        )
+        self.pem = net.parties[party].cert.public_bytes(Encoding.PEM).decode()
+
+    def send(self, request: httpx.Request) -> list[dict[str, object]]:
+        scope = {
+            "type": "http",
+            "method": request.method,
+            "path": request.url.path,
+            "raw_path": request.url.raw_path,
+            "query_string": b"",
+            "scheme": "https",
+            "headers": [(k.encode(), v.encode()) for k, v in request.headers.multi_items()],
+            "extensions": {"tls": {"client_cert_chain": [self.pem]}},
+        }
+        sent: list[dict[str, object]] = []
+        body = request.content
+
+        async def receive() -> dict[str, object]:
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def send(message: dict[str, object]) -> None:
+            sent.append(message)
+
+        asyncio.run(self.guard(scope, receive, send))
+        return sent
+
+
 def test_a_signature_for_another_server_is_refused(net: Net) -> None:
     """The guard rebuilds @target-uri from the Host it received; with its own names configured it refuses a request
     addressed to any other (a party replaying what a terminal signed for it)."""
-    reached: list[object] = []
-
-    async def app(scope: object, receive: object, send: object) -> None:
-        reached.append(scope)
-
-    alerts = AlertLog()
-    guard = PartyGuard(
-        app,
-        policy=AccessPolicy([rule("/convert", "t1")], serves="t2"),
-        trust=[net.org],
-        verifier=RequestVerifier(trust=[net.org], revocation=None),
-        alerts=alerts,
-        authorities={"t2.sekisho.internal:8443"},
-    )
+    driven = Driven(net, {"authorities": {"t2.sekisho.internal:8443"}})
     request = httpx.Request("POST", "https://agency-pension.sekisho.internal:8443/convert", content=b"{}")
     sign_request(request, net.terminals["t1/batch-1"])
-    scope = {
-        "type": "http",
-        "method": "POST",
-        "path": "/convert",
-        "raw_path": b"/convert",
-        "query_string": b"",
-        "scheme": "https",
-        "headers": [(k.encode(), v.encode()) for k, v in request.headers.multi_items()],
-        "extensions": {"tls": {"client_cert_chain": [net.parties["t1"].cert.public_bytes(Encoding.PEM).decode()]}},
-    }
-    sent: list[dict[str, object]] = []
-
-    async def receive() -> dict[str, object]:
-        return {"type": "http.request", "body": b"{}", "more_body": False}
-
-    async def send(message: dict[str, object]) -> None:
-        sent.append(message)
-
-    asyncio.run(guard(scope, receive, send))
-    assert reached == []
+    sent = driven.send(request)
+    assert driven.reached == []
     assert sent[0]["status"] == 401
-    [alert] = alerts.list()
+    [alert] = driven.alerts.list()
     assert (alert.reason, alert.party) == ("wrong-authority", "t1")
 
     # the same request addressed to the server's own name passes
     request = httpx.Request("POST", "https://t2.sekisho.internal:8443/convert", content=b"{}")
     sign_request(request, net.terminals["t1/batch-1"])
-    scope["headers"] = [(k.encode(), v.encode()) for k, v in request.headers.multi_items()]
-    sent.clear()
-    asyncio.run(guard(scope, receive, send))
-    assert len(reached) == 1 and sent == []
+    assert driven.send(request) == []
+    assert len(driven.reached) == 1
+
+
+def test_a_body_over_the_limit_is_413_before_any_signature_work(net: Net) -> None:
+    driven = Driven(net, {"max_body": 64})
+    request = httpx.Request("POST", "https://t2.sekisho.internal/convert", content=b"x" * 65)
+    sign_request(request, net.terminals["t1/batch-1"])
+    sent = driven.send(request)
+    assert sent[0]["status"] == 413
+    assert driven.reached == []
 
 
 def test_a_revocation_checker_that_cannot_answer_refuses_with_503(net: Net) -> None:

@@ -151,7 +151,11 @@ class PeerCertificateProtocol(AutoHTTPProtocol):  # type: ignore[misc,valid-type
 
 
 def uvicorn_config(app: Any, *, host: str, port: int, context: ssl.SSLContext, **kwargs: Any) -> uvicorn.Config:
-    """uvicorn serving ``app`` over ``context`` (from :func:`server_context`), client certificates in the scope."""
+    """uvicorn serving ``app`` over ``context`` (from :func:`server_context`), client certificates in the scope.
+
+    Proxy headers are off: parties speak to each other directly, and an X-Forwarded-* header must not change the
+    scheme or the client a party sees."""
+    kwargs.setdefault("proxy_headers", False)
     return uvicorn.Config(
         app,
         host=host,
