@@ -255,3 +255,18 @@ def test_a_client_that_means_the_locator_does_not_talk_to_t2(net: Net) -> None:
 def test_health_needs_no_signature(net: Net) -> None:
     with net.client("t1", "t2") as c:
         assert c.get("/health").json() == {"status": "ok"}
+
+
+def test_every_alert_fits_the_watchdogs_store_and_holds_no_personal_data(net: Net) -> None:
+    from sekisho.policy.anomaly import Alert
+
+    with net.client("municipality/212016", "locator") as c:
+        refused(c.post("/lookup", json=BODY), 401, "unauthenticated")
+    alerts = [a for s in net.servers.values() for a in s.alerts.list()]
+    assert alerts
+    for a in alerts:
+        fields = a.alert_fields()
+        Alert(**fields)
+        assert all(d and not any(ch.isspace() for ch in d) for d in fields["details"])
+        assert len(fields["rule"]) <= 32 and len(fields["subject"]) <= 128
+        assert SECRET not in repr(a) and "髙橋" not in repr(fields)

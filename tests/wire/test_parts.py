@@ -97,7 +97,20 @@ def test_alert_fields_fit_the_watchdogs_alerts() -> None:
     assert fields["rule"] == "auth-replayed"
     assert (fields["scope"], fields["subject"]) == ("terminal", "municipality/212016/counter-1")
     assert fields["window_start"] == fields["window_end"] == at
-    assert "status=401" in fields["details"]
+    assert fields["details"] == (
+        "status=401",
+        "reason=replayed",
+        "party=municipality/212016",
+        "method=POST",
+        "path=/lookup",
+    )
+    handshake = AuthAlert(at=at, reason="untrusted-certificate", status=0, detail="certificate has expired")
+    assert handshake.alert_fields()["details"] == (
+        "status=0",
+        "reason=untrusted-certificate",
+        "tls=certificate-has-expired",
+    )
+    assert handshake.alert_fields()["subject"] == "unknown"
     # the watchdog's own alert type takes exactly these fields
     from sekisho.policy.anomaly import Alert
 

@@ -9,6 +9,7 @@ hold no personal data); never a header value, a body or a query.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 log = logging.getLogger("sekisho.wire")
+_WHITESPACE = re.compile(r"\s+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,15 +36,16 @@ class AuthAlert:
     detail: str = ""
 
     def alert_fields(self) -> dict[str, Any]:
-        """The fields of the watchdog's alert (``sekisho.policy.anomaly.Alert``): one refusal, one alert."""
+        """The fields of the watchdog's alert (``sekisho.policy.anomaly.Alert``): one refusal, one alert.  Its
+        details are codes (the watchdog stores them space-separated), so none holds a space."""
         scope, subject = ("terminal", self.terminal) if self.terminal else ("party", self.party or "unknown")
         details = [f"status={self.status}", f"reason={self.reason}"]
         if self.terminal and self.party:
             details.append(f"party={self.party}")
         if self.method and self.path:
-            details.append(f"request={self.method} {self.path[:200]}")
-        if self.detail:
-            details.append(f"detail={self.detail[:200]}")
+            details += [f"method={self.method}", f"path={self.path[:200]}"]
+        if self.status == 0 and self.detail:  # the TLS library's verification message: a fixed phrase
+            details.append(f"tls={self.detail[:100]}")
         return {
             "rule": f"auth-{self.reason}"[:32],
             "severity": "medium" if self.status == 429 else "high",
@@ -52,7 +55,7 @@ class AuthAlert:
             "window_end": self.at,
             "observed": 1,
             "threshold": 0,
-            "details": tuple(details),
+            "details": tuple(_WHITESPACE.sub("-", d) for d in details),
         }
 
 
