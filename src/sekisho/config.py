@@ -29,11 +29,29 @@ _PARTY_RE = re.compile(r"^(municipality/\d{6}|agency/[a-z][a-z0-9_-]{0,39}|t1|t2
 
 DEFAULT_HOME = ".sekisho"
 
+# a terminal is named by its party and a local id: municipality/212016/counter-3, agency/pension/batch-1; at most 64
+# characters, the width of a decision record's terminal column
+_TERMINAL_LOCAL_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,23}$")
+TERMINAL_MAX = 64
+
 
 def check_party(party: str) -> str:
     if not _PARTY_RE.match(party):
         raise InvalidInput("not a party name this network knows", field="party")
     return party
+
+
+def check_terminal(terminal: str) -> str:
+    """``<party>/<local id>``: the party must be one this network knows."""
+    party, _, local = terminal.rpartition("/")
+    if len(terminal) > TERMINAL_MAX or not _TERMINAL_LOCAL_RE.match(local) or not _PARTY_RE.match(party):
+        raise InvalidInput("not a terminal id (<party>/<local id>, at most 64 characters)", field="terminal")
+    return terminal
+
+
+def terminal_party(terminal: str) -> str:
+    """The party a terminal belongs to."""
+    return check_terminal(terminal).rpartition("/")[0]
 
 
 @dataclass(frozen=True, slots=True)

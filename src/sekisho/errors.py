@@ -66,6 +66,42 @@ class Refused(SekishoError):
     exit_code = 3
 
 
+class Unauthenticated(SekishoError):
+    """The caller did not prove who it is: no client certificate, no valid request signature, a revoked, expired
+    or replayed credential.  The HTTP layer answers 401."""
+
+    kind = "unauthenticated"
+    status = 401
+    exit_code = 3
+
+
+class Forbidden(Refused):
+    """The caller is authenticated, but its role may not call this endpoint (e.g. an agency at the locator)."""
+
+    kind = "forbidden"
+
+
+class TooManyRequests(SekishoError):
+    """The caller (a terminal, or a party) is over its rate limit; it may try again after ``retry_after`` seconds.
+
+    Exit code 5, as for an unavailable party: to the caller the service is unavailable for now."""
+
+    kind = "too-many-requests"
+    status = 429
+    exit_code = 5
+
+    def __init__(self, message: str, *, field: str | None = None, retry_after: int = 1) -> None:
+        super().__init__(message, field=field)
+        self.retry_after = max(1, retry_after)
+
+
+class TooLarge(InvalidInput):
+    """The request body is larger than the endpoint accepts."""
+
+    kind = "too-large"
+    status = 413
+
+
 class IntegrityError(SekishoError):
     """Stored or received data failed verification (tampered log, bad signature, broken chain)."""
 

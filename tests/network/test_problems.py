@@ -7,7 +7,19 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pydantic import BaseModel
 
-from sekisho.errors import Conflict, IntegrityError, InvalidInput, NotFound, Refused, SekishoError, Unavailable
+from sekisho.errors import (
+    Conflict,
+    Forbidden,
+    IntegrityError,
+    InvalidInput,
+    NotFound,
+    Refused,
+    SekishoError,
+    TooLarge,
+    TooManyRequests,
+    Unauthenticated,
+    Unavailable,
+)
 from sekisho.network import problems
 
 
@@ -39,6 +51,10 @@ def _app(exc: Exception) -> TestClient:
         (Refused("no legal basis", field="purpose"), 403, "refused"),
         (IntegrityError("the log diverges at index 7"), 500, "integrity"),
         (Unavailable("the locator cannot be reached", field="locator"), 503, "unavailable"),
+        (Unauthenticated("a client certificate is required", field="client-certificate"), 401, "unauthenticated"),
+        (Forbidden("the caller's role may not call this endpoint", field="role"), 403, "forbidden"),
+        (TooManyRequests("too many requests from this caller", field="rate"), 429, "too-many-requests"),
+        (TooLarge("the body may be at most 1048576 bytes", field="body"), 413, "too-large"),
     ],
 )
 def test_domain_errors(exc: SekishoError, status: int, kind: str) -> None:
@@ -51,6 +67,20 @@ def test_domain_errors(exc: SekishoError, status: int, kind: str) -> None:
     assert body["title"] == problems.TITLES[kind]
     assert body["detail"] == str(exc)
     assert body.get("field") == exc.field
+
+
+def test_too_many_requests_says_when_to_come_back() -> None:
+    r = _app(TooManyRequests("too many requests from this caller", retry_after=7)).get("/raise")
+    assert r.status_code == 429
+    assert r.headers["retry-after"] == "7"
+
+
+def test_exit_codes_of_the_new_kinds() -> None:
+    # refused by the other party: 3, like a policy refusal; over a rate limit: 5, unavailable for now
+    assert Unauthenticated("x").exit_code == 3
+    assert Forbidden("x").exit_code == 3 and isinstance(Forbidden("x"), Refused)
+    assert TooManyRequests("x").exit_code == 5
+    assert TooLarge("x").exit_code == 2
 
 
 def test_schema_errors_name_the_place_not_the_value() -> None:

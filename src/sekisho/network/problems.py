@@ -17,7 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from sekisho.errors import InvalidInput, NotFound, SekishoError
+from sekisho.errors import InvalidInput, NotFound, SekishoError, TooManyRequests
 
 MEDIA_TYPE = "application/problem+json"
 TYPE_PREFIX = "urn:sekisho:problem:"
@@ -28,6 +28,10 @@ TITLES = {
     "not-found": "Not found",
     "conflict": "Conflict with the current state",
     "refused": "Refused by policy",
+    "unauthenticated": "Authentication required",
+    "forbidden": "Not allowed for the caller's role",
+    "too-many-requests": "Too many requests",
+    "too-large": "Request too large",
     "integrity": "Verification failed",
     "unavailable": "A party is unavailable",
 }
@@ -126,8 +130,15 @@ def problem_body(exc: SekishoError) -> dict[str, Any]:
     return body
 
 
+def problem_headers(exc: SekishoError) -> dict[str, str]:
+    """Headers the status requires beside the body: Retry-After for 429 (RFC 6585 §4)."""
+    if isinstance(exc, TooManyRequests):
+        return {"Retry-After": str(exc.retry_after)}
+    return {}
+
+
 def problem_response(exc: SekishoError) -> JSONResponse:
-    return JSONResponse(problem_body(exc), status_code=exc.status, media_type=MEDIA_TYPE)
+    return JSONResponse(problem_body(exc), status_code=exc.status, media_type=MEDIA_TYPE, headers=problem_headers(exc))
 
 
 def install(app: FastAPI) -> None:

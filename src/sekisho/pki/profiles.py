@@ -6,7 +6,9 @@ touches storage or files: keys come in as objects, certificates go out as object
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Literal
@@ -483,6 +485,58 @@ def signature_certificate(
     )
 
 
+#: a party's role is the first segment of its name (``municipality/212016`` -> ``municipality``); the subject's OU
+#: says it again, so that a relying party reads the role from the CA-signed subject without parsing names
+TERMINAL_OU = "terminal"
+TERMINAL_DAYS = 365
+_LOCAL_HOSTS = ("localhost", "127.0.0.1")
+
+
+def party_role(party: str) -> str:
+    return party.split("/", 1)[0]
+
+
+def _san(hosts: Sequence[str]) -> list[x509.GeneralName]:
+    names: list[x509.GeneralName] = []
+    for host in dict.fromkeys(hosts):  # in order, once each
+        try:
+            names.append(x509.IPAddress(ipaddress.ip_address(host)))
+        except ValueError:
+            names.append(x509.DNSName(host))
+    return names
+
+
+def _organisation_builder(
+    *,
+    subject: x509.Name,
+    key: PublicKey,
+    issuer: x509.Certificate,
+    issuer_key: CaKey,
+    endpoints: Endpoints,
+    not_before: datetime,
+    not_after: datetime,
+    eku: list[x509.ObjectIdentifier],
+    san: list[x509.GeneralName] | None,
+) -> x509.CertificateBuilder:
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer.subject)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(_usage(digital_signature=True), critical=True)
+        .add_extension(x509.ExtendedKeyUsage(eku), critical=False)
+        .add_extension(_policies(ORGANISATION_POLICY), critical=False)
+    )
+    if san:
+        builder = builder.add_extension(x509.SubjectAlternativeName(san), critical=False)
+    return _common(
+        builder, subject_key=key, issuer_key=issuer_key.public_key(), issuer_ca_id=ORGANISATION, endpoints=endpoints
+    )
+
+
 def party_certificate(
     *,
     party: str,
@@ -491,32 +545,67 @@ def party_certificate(
     issuer_key: CaKey,
     endpoints: Endpoints,
     now: datetime,
+    hosts: Sequence[str] = (),
+    days: int = PARTY_DAYS,
 ) -> x509.Certificate:
-    """A network party's or terminal's certificate (TLS server and client) from the organisation CA."""
+    """A network party's certificate (TLS server and client) from the organisation CA.
+
+    Subject ``C=JP, O=Sekisho, OU=<role>, CN=<party>``; subjectAltName the party's internal DNS name, loopback
+    (``localhost``, ``127.0.0.1``: ``sekisho up`` runs every party there) and any further ``hosts``."""
     subject = x509.Name(
         [
             x509.NameAttribute(NameOID.COUNTRY_NAME, "JP"),
             x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Sekisho"),
+            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, party_role(party)),
             x509.NameAttribute(NameOID.COMMON_NAME, party),
         ]
     )
     dns = party.replace("/", "-") + ".sekisho.internal"
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(issuer.subject)
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - BACKDATE)
-        .not_valid_after(now + timedelta(days=PARTY_DAYS))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(_usage(digital_signature=True), critical=True)
-        .add_extension(
-            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False
-        )
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(dns)]), critical=False)
-        .add_extension(_policies(ORGANISATION_POLICY), critical=False)
+    return _organisation_builder(
+        subject=subject,
+        key=key,
+        issuer=issuer,
+        issuer_key=issuer_key,
+        endpoints=endpoints,
+        not_before=now - BACKDATE,
+        not_after=now + timedelta(days=days),
+        eku=[ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH],
+        san=_san([dns, *_LOCAL_HOSTS, *hosts]),
+    ).sign(issuer_key, SIGNATURE_HASH)
+
+
+def terminal_certificate(
+    *,
+    terminal: str,
+    key: PublicKey,
+    issuer: x509.Certificate,
+    issuer_key: CaKey,
+    endpoints: Endpoints,
+    now: datetime,
+    days: int = TERMINAL_DAYS,
+) -> x509.Certificate:
+    """A terminal's certificate (a clerk's terminal at a municipality, an agency's terminal): its key signs the
+    requests that cause an access (RFC 9421), and it is revocable on its own.
+
+    Subject ``C=JP, O=Sekisho, OU=terminal, CN=<party>/<terminal>`` (e.g. ``municipality/212016/counter-3``): the
+    terminal id names its party, so a relying party can check that the party which sent the request owns the
+    terminal that signed it.  No subjectAltName: a terminal is not a server."""
+    subject = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "JP"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Sekisho"),
+            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, TERMINAL_OU),
+            x509.NameAttribute(NameOID.COMMON_NAME, terminal),
+        ]
     )
-    builder = _common(
-        builder, subject_key=key, issuer_key=issuer_key.public_key(), issuer_ca_id=ORGANISATION, endpoints=endpoints
-    )
-    return builder.sign(issuer_key, SIGNATURE_HASH)
+    return _organisation_builder(
+        subject=subject,
+        key=key,
+        issuer=issuer,
+        issuer_key=issuer_key,
+        endpoints=endpoints,
+        not_before=now - BACKDATE,
+        not_after=now + timedelta(days=days),
+        eku=[ExtendedKeyUsageOID.CLIENT_AUTH],
+        san=None,
+    ).sign(issuer_key, SIGNATURE_HASH)

@@ -38,7 +38,7 @@ from sqlalchemy.engine import Engine
 
 from sekisho.agency.interfaces import Notice
 from sekisho.agency.service import AgencyService
-from sekisho.config import Home
+from sekisho.config import Home, check_party, check_terminal
 from sekisho.errors import Conflict, InvalidInput, NotFound, Refused, Unavailable
 from sekisho.pki import keys as keyfiles
 from sekisho.pki import login as proto
@@ -607,26 +607,80 @@ def issue(
 
 
 def issue_party_certificate(
-    pki: Pki, *, party: str, csr: x509.CertificateSigningRequest, now: datetime | None = None
+    pki: Pki,
+    *,
+    party: str,
+    csr: x509.CertificateSigningRequest,
+    hosts: Sequence[str] = (),
+    now: datetime | None = None,
 ) -> x509.Certificate:
-    """A TLS server/client certificate for a network party or terminal, from the organisation CA."""
-    from sekisho.config import check_party
-
-    if not (party.startswith("terminal/") and party[9:].replace("-", "").isalnum()):
-        check_party(party)
-    when = now or _now()
-    key = _accept_csr(csr, "csr")
-    with pki.engine.begin() as conn:
-        issuer = x509.load_der_x509_certificate(_ca(conn, ORGANISATION).cert_der)
-        cert = profiles.party_certificate(
+    """A network party's TLS server and client certificate from the organisation CA (``OU=<role>, CN=<party>``;
+    loopback and ``hosts`` in subjectAltName).  Revocable like any other (:func:`revoke`, by serial)."""
+    check_party(party)
+    for host in hosts:
+        if not _HOST.fullmatch(host):
+            raise InvalidInput("a host is a DNS name or an IP address", field="hosts")
+    return _issue_organisation(
+        pki,
+        csr=csr,
+        kind="party",
+        now=now,
+        build=lambda key, issuer, endpoints, when: profiles.party_certificate(
             party=party,
             key=key,
             issuer=issuer,
             issuer_key=pki.keyring.ca_key(ORGANISATION),
-            endpoints=pki.endpoints(),
+            endpoints=endpoints,
             now=when,
-        )
-        conn.execute(store.cert.insert(), [_cert_row(ORGANISATION, cert, "party", when)])
+            hosts=hosts,
+        ),
+    )
+
+
+def issue_terminal_certificate(
+    pki: Pki,
+    *,
+    terminal: str,
+    csr: x509.CertificateSigningRequest,
+    days: int = profiles.TERMINAL_DAYS,
+    now: datetime | None = None,
+) -> x509.Certificate:
+    """A terminal's certificate (``OU=terminal, CN=<party>/<local id>``) from the organisation CA: its key signs
+    the requests that cause an access; revoking it (by serial) shuts out that terminal alone."""
+    check_terminal(terminal)
+    if not 1 <= days <= profiles.TERMINAL_DAYS:
+        raise InvalidInput(f"must be between 1 and {profiles.TERMINAL_DAYS}", field="days")
+    return _issue_organisation(
+        pki,
+        csr=csr,
+        kind="terminal",
+        now=now,
+        build=lambda key, issuer, endpoints, when: profiles.terminal_certificate(
+            terminal=terminal,
+            key=key,
+            issuer=issuer,
+            issuer_key=pki.keyring.ca_key(ORGANISATION),
+            endpoints=endpoints,
+            now=when,
+            days=days,
+        ),
+    )
+
+
+_HOST = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252})|[0-9a-fA-F:.]{2,45}")
+_Build = Callable[[ec.EllipticCurvePublicKey, x509.Certificate, Endpoints, datetime], x509.Certificate]
+
+
+def _issue_organisation(
+    pki: Pki, *, csr: x509.CertificateSigningRequest, kind: str, now: datetime | None, build: _Build
+) -> x509.Certificate:
+    when = now or _now()
+    key = _accept_csr(csr, "csr")
+    endpoints = pki.endpoints()
+    with pki.engine.begin() as conn:
+        issuer = x509.load_der_x509_certificate(_ca(conn, ORGANISATION).cert_der)
+        cert = build(key, issuer, endpoints, when)
+        conn.execute(store.cert.insert(), [_cert_row(ORGANISATION, cert, kind, when)])
     return cert
 
 
