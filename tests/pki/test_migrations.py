@@ -41,7 +41,7 @@ def test_the_handle_binding_is_dropped_and_the_certificates_stay(home: Home) -> 
             sa.text(
                 "INSERT INTO pki_cert (ca_id, serial, kind, municipality, handle, subject_id, not_before, not_after,"
                 " der, issued_at, revoked_at, reason)"
-                " VALUES ('pref-13', 'ab', 'authentication', '131016', '7KQ2-X9MB-T3C', 'S', :t, :t, :b, :t, :t,"
+                " VALUES ('pref-13', 'ab', 'authentication', '131016', '7KQ2-X9MB-T3Y', 'S', :t, :t, :b, :t, :t,"
                 " 'keyCompromise')"
             ),
             {"t": now, "b": b"der"},

@@ -474,7 +474,7 @@ def test_issue_refuses_bad_requests(pki: service.Pki, new_citizen: NewCitizen) -
     with pytest.raises(InvalidInput):  # the owner is a pseudonym of the PKI's domain, nothing else
         service.issue(
             pki,
-            owner="7KQ2-X9MB-T3C",
+            owner="7KQ2-X9MB-T3Y",
             municipality="131016",
             authentication_csr=citizen.card.csr(Purpose.AUTHENTICATION, pin=AUTH_PIN),
             signature_csr=None,

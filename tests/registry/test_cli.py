@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from typing import Any
 
@@ -171,3 +172,29 @@ def test_household_shows_a_vacant_head(cli: Any) -> None:
     shown = json.loads(cli("registry", "household", head["household"], "-m", GIFU, "--json").stdout)
     assert shown["head"] is None  # the head stays vacant until the members file the new one
     assert "household-change" in cli("registry", "household", head["household"], "-m", GIFU).stdout
+
+
+def test_search_table_never_cuts_handles_on_80_columns(cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A clerk copies the handle from the search into the next command (issue 9, item 20)."""
+    from rich.console import Console
+
+    from sekisho.cli import clerk
+
+    cli("registry", "init", "-m", GIFU)
+    added = json.loads(cli(*ADD).stdout)
+    out = io.StringIO()
+    monkeypatch.setattr(clerk, "console", Console(file=out, width=80))
+    cli("registry", "search", "高橋", "-m", GIFU)
+    assert added["handle"] in out.getvalue()
+
+
+def test_progress_off_a_terminal_prints_plain_lines(capsys: pytest.CaptureFixture[str]) -> None:
+    """Off a terminal (CI, a log file) a long run still shows progress: plain lines on stderr, no bar codes."""
+    from sekisho.cli._common import progress
+
+    with progress("pseudonyms", 4, every=0) as advance:
+        advance(1)
+        advance(3)
+    captured = capsys.readouterr()
+    assert captured.err.splitlines() == ["pseudonyms: 1/4 (25%)", "pseudonyms: 4/4 (100%)"]
+    assert captured.out == ""

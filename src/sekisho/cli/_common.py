@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -76,9 +77,33 @@ def emit(data: Any, as_json: bool, render: Callable[[Any], None]) -> None:
         render(data)
 
 
+PLAIN_PROGRESS_EVERY = 10.0  # seconds between plain progress lines when stderr is not a terminal
+
+
 @contextmanager
-def progress(description: str, total: int | None) -> Iterator[Callable[[int], None]]:
-    """A Rich progress bar on stderr (hidden when stderr is not a terminal); yields ``advance(n)``."""
+def progress(description: str, total: int | None, *, every: float | None = None) -> Iterator[Callable[[int], None]]:
+    """Progress on stderr; yields ``advance(n)``.
+
+    On a terminal, a Rich progress bar. Off a terminal (a log file, CI, a pipe) a bar would be noise or nothing
+    at all, so a plain line ``description: done/total (pct%)`` at most every ``every`` seconds instead: a long
+    run (join-network of a large register) still shows that it is moving."""
+    if not err_console.is_terminal:
+        interval = PLAIN_PROGRESS_EVERY if every is None else every
+        done = 0
+        last = time.monotonic()
+
+        def advance_plain(n: int = 1) -> None:
+            nonlocal done, last
+            done += n
+            now = time.monotonic()
+            if now - last >= interval:
+                last = now
+                share = f" ({100 * done // total}%)" if total else ""
+                sys.stderr.write(f"{description}: {done}/{total if total is not None else '?'}{share}\n")
+                sys.stderr.flush()
+
+        yield advance_plain
+        return
     bar = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -88,7 +113,6 @@ def progress(description: str, total: int | None) -> Iterator[Callable[[int], No
         TimeRemainingColumn(),
         console=err_console,
         transient=False,
-        disable=not err_console.is_terminal,
     )
     with bar:
         task = bar.add_task(description, total=total)

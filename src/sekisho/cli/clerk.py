@@ -119,7 +119,9 @@ def _render_history(data: tuple[Resident, list[HistoryEntry]]) -> None:
 
 def _render_list(rs: list[Resident]) -> None:
     t = Table()
-    for col in ("handle", "氏名", "フリガナ", "生年月日", "住所", "status"):
+    # a clerk copies the handle into the next command: never wrap or cut it, however narrow the terminal
+    t.add_column("handle", no_wrap=True, min_width=max((len(r.handle) for r in rs), default=len("handle")))
+    for col in ("氏名", "フリガナ", "生年月日", "住所", "status"):
         t.add_column(col)
     for r in rs:
         t.add_row(r.handle, r.display_name, r.display_kana, r.birth_date_display(), r.address.line(), r.status.value)

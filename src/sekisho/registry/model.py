@@ -262,7 +262,7 @@ def parse_handle(text: str, *, field: str = "handle", prefix: str = "") -> str:
         raw = raw[len(prefix) :]
     raw = raw.translate(_ALIASES)
     if len(raw) != _BODY + 1 or any(c not in _INDEX for c in raw):
-        raise InvalidInput("must be 11 characters of the handle alphabet (e.g. 7KQ2-X9MB-T3C)", field=field)
+        raise InvalidInput("must be 11 characters of the handle alphabet (e.g. 7KQ2-X9MB-T3Y)", field=field)
     if _luhn32(raw[:_BODY]) != raw[_BODY]:
         raise InvalidInput("check character does not match (mistyped handle?)", field=field)
     return format_handle(raw[:_BODY], prefix)
