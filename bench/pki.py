@@ -5,7 +5,10 @@ key type in the same run (the ratio is the figure that travels between machines;
     python -m bench pki --tiny             # a smoke run (tests/bench): every figure, a few operations each
 
 In-process figures build and sign (no database); the service figures add the database round trips
-(SQLite in a temporary directory, and PostgreSQL when SEKISHO_PG_URL is set).
+(SQLite in a temporary directory, and PostgreSQL when SEKISHO_PG_URL is set).  Each figure is alternated with
+its baselines round after round (``--rounds``, at least 3; medians), and each certificate is compared with
+cryptography alone building the same certificate (the signature certificate with the signature certificate's
+content); the machine's load is printed beside the figures.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import ocsp
 
+from bench._fair import MIN_ROUNDS, alternate, load
 from sekisho.config import Home
 from sekisho.pki import profiles, revocation, service
 from sekisho.pki.profiles import BasicItems, Endpoints
@@ -56,9 +60,11 @@ def _line(label: str, ours: float, raw_sign: float, raw_same: float | None = Non
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="bench/pki.py")
     parser.add_argument("--seconds", type=float, default=2.0, help="per measurement")
+    parser.add_argument("--rounds", type=int, default=MIN_ROUNDS, help="alternated rounds (median; at least 3)")
     parser.add_argument("--tiny", action="store_true", help="a smoke run: a few operations per figure")
     args = parser.parse_args(argv)
-    secs = args.seconds
+    secs = args.seconds / max(args.rounds, MIN_ROUNDS)
+    rounds = args.rounds
     if args.tiny:
         secs, _BATCH["size"] = 0.0, 2
 
@@ -72,8 +78,10 @@ def main(argv: list[str]) -> None:
     )
     message = os.urandom(300)  # about the size of a to-be-signed certificate or OCSP response
 
-    raw = _rate(lambda: ca_key.sign(message, ec.ECDSA(hashes.SHA256())), secs)
-    print(f"raw ECDSA P-256 / SHA-256 signing (cryptography)            {raw:>10,.0f}/s", flush=True)
+    print(load(), flush=True)
+
+    def raw_sign() -> float:
+        return _rate(lambda: ca_key.sign(message, ec.ECDSA(hashes.SHA256())), secs)
 
     def auth() -> object:
         return profiles.authentication_certificate(
@@ -87,28 +95,40 @@ def main(argv: list[str]) -> None:
             issuer=root, issuer_key=ca_key, endpoints=endpoints, now=now,
         )  # fmt: skip
 
-    template = auth()
-    exts = [(e.value, e.critical) for e in template.extensions]  # type: ignore[attr-defined]
-
-    def bare_cert() -> object:
+    def bare(template: x509.Certificate) -> Callable[[], object]:
         # cryptography alone: the same certificate content, every extension object prepared in advance
-        builder = (
-            x509.CertificateBuilder()
-            .subject_name(template.subject)  # type: ignore[attr-defined]
-            .issuer_name(root.subject)
-            .public_key(citizen_key)
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now)
-            .not_valid_after(now + timedelta(days=365))
-        )
-        for value, critical in exts:
-            builder = builder.add_extension(value, critical=critical)
-        return builder.sign(ca_key, hashes.SHA256())
+        exts = [(e.value, e.critical) for e in template.extensions]
 
-    raw_cert = _rate(bare_cert, secs)
-    print(f"{'raw certificate (cryptography alone, same content)':<52} {raw_cert:>10,.0f}/s", flush=True)
-    _line("issue authentication certificate (build + sign)", _rate(auth, secs), raw, raw_cert)
-    _line("issue signature certificate (build + sign)", _rate(sign, secs), raw, raw_cert)
+        def build() -> object:
+            builder = (
+                x509.CertificateBuilder()
+                .subject_name(template.subject)
+                .issuer_name(root.subject)
+                .public_key(citizen_key)
+                .serial_number(x509.random_serial_number())
+                .not_valid_before(now)
+                .not_valid_after(now + timedelta(days=365))
+            )
+            for value, critical in exts:
+                builder = builder.add_extension(value, critical=critical)
+            return builder.sign(ca_key, hashes.SHA256())
+
+        return build
+
+    bare_auth, bare_sign = bare(auth()), bare(sign())  # type: ignore[arg-type]
+    raw, raw_auth, ours_auth, raw_sig, ours_sig = alternate(
+        rounds,
+        raw_sign,
+        lambda: _rate(bare_auth, secs),
+        lambda: _rate(auth, secs),
+        lambda: _rate(bare_sign, secs),
+        lambda: _rate(sign, secs),
+    )
+    print(f"raw ECDSA P-256 / SHA-256 signing (cryptography)            {raw:>10,.0f}/s", flush=True)
+    print(f"{'raw authentication certificate (cryptography alone)':<52} {raw_auth:>10,.0f}/s", flush=True)
+    _line("issue authentication certificate (build + sign)", ours_auth, raw, raw_auth)
+    print(f"{'raw signature certificate (cryptography alone)':<52} {raw_sig:>10,.0f}/s", flush=True)
+    _line("issue signature certificate (build + sign)", ours_sig, raw, raw_sig)
 
     responder_key = profiles.new_key()
     responder = profiles.ocsp_signer_certificate(
@@ -155,9 +175,9 @@ def main(argv: list[str]) -> None:
             .public_bytes(Encoding.DER)
         )  # fmt: skip
 
-    raw_ocsp = _rate(bare_ocsp, secs)
+    raw_ocsp, ours_ocsp = alternate(rounds, lambda: _rate(bare_ocsp, secs), lambda: _rate(respond, secs))
     print(f"{'raw OCSP response (cryptography alone, same content)':<52} {raw_ocsp:>10,.0f}/s", flush=True)
-    _line("OCSP response (parse + status + build + sign)", _rate(respond, secs), raw, raw_ocsp)
+    _line("OCSP response (parse + status + build + sign)", ours_ocsp, raw, raw_ocsp)
 
     # the same through the service, with the database (one read per request, no cache)
     targets = [("SQLite", None)]
@@ -165,10 +185,11 @@ def main(argv: list[str]) -> None:
         targets.append(("PostgreSQL", os.environ["SEKISHO_PG_URL"]))
     os.environ.setdefault("SEKISHO_PASSPHRASE", "bench-only-passphrase")
     for label, url in targets:
-        _service_figures(label, url, secs, raw)
+        _service_figures(label, url, secs, rounds, raw_sign)
+    print(load(), flush=True)
 
 
-def _service_figures(label: str, url: str | None, secs: float, raw: float) -> None:
+def _service_figures(label: str, url: str | None, secs: float, rounds: int, raw_sign: Callable[[], float]) -> None:
     from sekisho.pki.card import SoftwareCard
     from sekisho.pki.oids import Purpose
     from sekisho.pseudonyms import encode_pseudonym
@@ -188,7 +209,8 @@ def _service_figures(label: str, url: str | None, secs: float, raw: float) -> No
                 pki, owner=owner, municipality="131016", authentication_csr=csr, signature_csr=None, items=None
             )
 
-        _line(f"service.issue, authentication ({label}, 1 commit each)", _rate(issue_db, secs), raw)
+        raw, ours = alternate(rounds, raw_sign, lambda: _rate(issue_db, secs))
+        _line(f"service.issue, authentication ({label}, 1 commit each)", ours, raw)
         cert = issue_db().authentication
         assert cert is not None
         req = (
@@ -197,11 +219,8 @@ def _service_figures(label: str, url: str | None, secs: float, raw: float) -> No
             .build()
             .public_bytes(Encoding.DER)
         )
-        _line(
-            f"service.ocsp_respond ({label}, read per request)",
-            _rate(lambda: service.ocsp_respond(pki, req), secs),
-            raw,
-        )
+        raw, ours = alternate(rounds, raw_sign, lambda: _rate(lambda: service.ocsp_respond(pki, req), secs))
+        _line(f"service.ocsp_respond ({label}, read per request)", ours, raw)
         pki.engine.dispose()
         if url:
             from sekisho.storage import create_engine_for

@@ -10,7 +10,9 @@ per-batch work (factor derivation, one inversion, ``Y' = k·Y``) is one more mul
 measured on the same core(s) in the same run (with k processes: the same multiplications, split the same way
 over the same pool, timed from outside); the ratio ours/bound says how much the Python around the
 multiplications costs (validation, additions, random scalars, slicing).  Run: ``python -m bench pseudonyms``
-(``--batch N --rounds R``; ``--tiny`` for a smoke run).  Also shown: the whole R→A path per person (municipality
+(``--batch N --rounds R``; ``--tiny`` for a smoke run).  Every ratio divides by a bound measured in the same run,
+alternated with ours round after round; figures are medians of at least 3 rounds, printed with the machine's
+load.  Also shown: the whole R→A path per person (municipality
 re-randomises, T1, T2, agency decrypts: 8 variable-base + 3 fixed-base) and the transcryptor *service* (signed-grant
 policy counting in its own database, access hook) on SQLite, or on PostgreSQL when SEKISHO_PG_URL is set.
 """
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import tempfile
 import time
 from collections.abc import Callable
@@ -28,6 +31,7 @@ from pathlib import Path
 
 import rbcl
 
+from bench._fair import MIN_ROUNDS, alternate, load
 from sekisho.config import Home
 from sekisho.pseudonyms import (
     REGISTRY_DOMAIN,
@@ -52,17 +56,17 @@ FIXED_PER_CONVERSION = 2
 _worker: dict[str, object] = {}
 
 
-def _raw(m: int) -> tuple[float, float]:
-    """The multiplications of m conversions and nothing else: 6m variable-base, then 2m fixed-base.
-    Returns the seconds spent on each kind."""
+def _raw(m: int, var: int = VAR_PER_CONVERSION, fixed: int = FIXED_PER_CONVERSION) -> tuple[float, float]:
+    """The multiplications of m conversions and nothing else: var·m variable-base, then fixed·m fixed-base
+    (6 and 2 for a conversion, 8 and 3 for the R→A path).  Returns the seconds spent on each kind."""
     s = rbcl.crypto_core_ristretto255_scalar_random()
     p = rbcl.crypto_core_ristretto255_random()
     mul, base = rbcl.crypto_scalarmult_ristretto255, rbcl.crypto_scalarmult_ristretto255_base
     t0 = time.perf_counter()
-    for _ in range(VAR_PER_CONVERSION * m):
+    for _ in range(var * m):
         mul(s, p)
     t1 = time.perf_counter()
-    for _ in range(FIXED_PER_CONVERSION * m):
+    for _ in range(fixed * m):
         base(s)
     return t1 - t0, time.perf_counter() - t1
 
@@ -98,8 +102,14 @@ def _worker_raw(m: int) -> int:
     return m
 
 
-def _best(rounds: int, fn: Callable[[], float]) -> float:
-    return max(fn() for _ in range(rounds))
+def _bound(m: int, var: int, fixed: int) -> Callable[[], float]:
+    """The bound as a measure: m persons' worth of bare multiplications per second."""
+
+    def measure() -> float:
+        tv, tf = _raw(m, var, fixed)
+        return m / (tv + tf)
+
+    return measure
 
 
 def _requests(c: Ceremony, pps: list[bytes], chunks: int) -> list[ConversionRequest]:
@@ -121,13 +131,13 @@ def _requests(c: Ceremony, pps: list[bytes], chunks: int) -> list[ConversionRequ
 def main(argv: list[str]) -> None:
     ap = argparse.ArgumentParser(prog="bench/pseudonyms.py")
     ap.add_argument("--batch", type=int, default=4000, help="ciphertexts per measured batch (default 4000)")
-    ap.add_argument("--rounds", type=int, default=3, help="best of this many rounds (default 3)")
+    ap.add_argument("--rounds", type=int, default=3, help="alternated rounds, median reported (at least 3)")
     ap.add_argument("--workers", type=int, default=2, help="processes for the multi-core figures (default 2)")
     ap.add_argument("--tiny", action="store_true", help="a smoke run: one round of 64 ciphertexts")
     args = ap.parse_args(argv)
     if args.tiny:
-        args.batch, args.rounds = 64, 1
-    n, rounds, workers = args.batch, args.rounds, args.workers
+        args.batch, args.rounds = 64, MIN_ROUNDS
+    n, rounds, workers = args.batch, max(args.rounds, MIN_ROUNDS), args.workers
 
     c = ceremony()
     y = c.network.public_key
@@ -138,19 +148,22 @@ def main(argv: list[str]) -> None:
     [one] = _requests(c, pps, 1)
     _two_hops(t1, t2, _requests(c, pps[:50], 1)[0])  # warm the factor caches
 
-    print(f"batch {n} ciphertexts, best of {rounds} rounds, {os.cpu_count()} CPUs visible")
+    print(f"batch {n} ciphertexts, medians of {rounds} alternated rounds, {os.cpu_count()} CPUs visible; {load()}")
 
     # rounds alternate baseline and ours, so that load from other processes on the machine hits both alike
-    raw_var, raw_fixed, bound1, conv1 = 0.0, 0.0, 0.0, 0.0
+    vars_, fixeds, bounds1, convs1 = [], [], [], []
     for _ in range(rounds):
         tv, tf = _raw(n)
-        raw_var, raw_fixed = max(raw_var, VAR_PER_CONVERSION * n / tv), max(raw_fixed, FIXED_PER_CONVERSION * n / tf)
-        bound1 = max(bound1, n / (tv + tf))
+        vars_.append(VAR_PER_CONVERSION * n / tv)
+        fixeds.append(FIXED_PER_CONVERSION * n / tf)
+        bounds1.append(n / (tv + tf))
         t = time.perf_counter()
         _two_hops(t1, t2, one)
-        conv1 = max(conv1, n / (time.perf_counter() - t))
+        convs1.append(n / (time.perf_counter() - t))
+    raw_var, raw_fixed, bound1, conv1 = (statistics.median(x) for x in (vars_, fixeds, bounds1, convs1))
 
-    boundk, convk = 0.0, 0.0
+    boundsk: list[float] = []
+    convsk: list[float] = []
     with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(t1, t2)) as pool:
         list(pool.map(_worker_raw, [10] * workers))  # start the processes before timing
         chunks = _requests(c, pps, workers * 4)
@@ -158,10 +171,11 @@ def main(argv: list[str]) -> None:
         for _ in range(rounds):
             t = time.perf_counter()
             done = sum(pool.map(_worker_raw, sizes))
-            boundk = max(boundk, done / (time.perf_counter() - t))
+            boundsk.append(done / (time.perf_counter() - t))
             t = time.perf_counter()
             done = sum(pool.map(_worker_convert, chunks))
-            convk = max(convk, done / (time.perf_counter() - t))
+            convsk.append(done / (time.perf_counter() - t))
+    boundk, convk = statistics.median(boundsk), statistics.median(convsk)
 
     def end_to_end() -> float:
         t = time.perf_counter()
@@ -185,10 +199,10 @@ def main(argv: list[str]) -> None:
         agency_decrypt(agency, convert_batch(request, [_Pure(t1), _Pure(t2)]))
         return n / (time.perf_counter() - t)
 
-    e2e = _best(rounds, end_to_end)
-    bound_e2e = 1 / (8 / raw_var + 3 / raw_fixed)
+    # the R→A path's own bound (8 variable-base + 3 fixed-base per person), alternated with it in this run
+    e2e, bound_e2e = alternate(rounds, end_to_end, _bound(n, 8, 3))
 
-    service, backend = _service(n, rounds)
+    service, bound_service, backend = _service(n, rounds)
 
     print(f"raw rbcl, 1 core: {raw_var:,.0f} variable-base and {raw_fixed:,.0f} fixed-base multiplications/s")
     print("conversion = T1 hop + T2 hop = 6 variable-base + 2 fixed-base multiplications per ciphertext")
@@ -196,15 +210,15 @@ def main(argv: list[str]) -> None:
         ("conversions/s, 1 core (pure hops)", conv1, bound1),
         (f"conversions/s, {workers} processes (pure hops)", convk, boundk),
         ("R->A end to end/s, 1 core (+re-randomise, +decrypt)", e2e, bound_e2e),
-        (f"conversions/s, 1 core, services on {backend}", service, bound1),
+        (f"conversions/s, 1 core, services on {backend}", service, bound_service),
     ]
     print(f"{'':56} {'ours':>10} {'bound':>10} {'ratio':>6}")
     for label, ours, bound in rows:
         print(f"{label:56} {ours:10,.0f} {bound:10,.0f} {ours / bound:6.2f}")
-    print(f"(a bound counting fixed-base as variable-base would be {raw_var / 8:,.0f}/s on 1 core)")
+    print(f"(a bound counting fixed-base as variable-base would be {raw_var / 8:,.0f}/s on 1 core; {load()})")
 
 
-def _service(n: int, rounds: int) -> tuple[float, str]:
+def _service(n: int, rounds: int) -> tuple[float, float, str]:
     """T1 and T2 as services (grant verified and counted in each one's database, access hook) on one core."""
     pg = os.environ.get("SEKISHO_PG_URL")
     with tempfile.TemporaryDirectory() as tmp:
@@ -242,7 +256,8 @@ def _service(n: int, rounds: int) -> tuple[float, str]:
             convert_batch(request, [t1, t2])
             return n / (time.perf_counter() - t)
 
-        rate = _best(rounds, once)
+        # the conversion's bound (6 variable-base + 2 fixed-base), alternated with the services in this run
+        rate, bound = alternate(rounds, once, _bound(n, VAR_PER_CONVERSION, FIXED_PER_CONVERSION))
         # correctness of the measured path, once
         out = convert_registry_to_agency(
             pps[:10],
@@ -263,7 +278,7 @@ def _service(n: int, rounds: int) -> tuple[float, str]:
                 for party in ("t1", "t2"):
                     conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{home.party_schema(party)}" CASCADE')
             engine.dispose()
-    return rate, "PostgreSQL" if pg else "SQLite"
+    return rate, bound, "PostgreSQL" if pg else "SQLite"
 
 
 if __name__ == "__main__":

@@ -7,7 +7,9 @@
 For each database the same file is imported through ``RegisterService.import_file`` (validation, handles,
 roots, history rows, one transaction) and, in the same run, the very rows it stored are loaded again into a
 fresh copy of the same tables the raw way — ``executemany`` in one transaction on SQLite, binary ``COPY`` with
-psycopg 3 on PostgreSQL — with all the table's indexes in place.  The ratio is ours ÷ raw.
+psycopg 3 on PostgreSQL — with the same index handling as ours (at ``bulk.DEFER_INDEXES_FROM`` rows or more: drop
+the secondary indexes, load, rebuild them, all in the one transaction).  Ours and raw alternate, round after round
+(``--rounds``, at least 3), each into fresh tables; the medians are compared and the ratio is ours ÷ raw.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from bench._fair import alternate, load
 from sekisho.config import Home
 from sekisho.registry import bulk
 from sekisho.registry import store as st
@@ -67,6 +70,14 @@ def _stored(svc: RegisterService) -> tuple[list[tuple[Any, ...]], list[tuple[Any
     return households, residents
 
 
+def _deferred(rows: int) -> list[sa.Index]:
+    """The indexes ours drops and rebuilds for a load of this many rows into an empty register (bulk.Writer)."""
+    if rows < bulk.DEFER_INDEXES_FROM:
+        return []
+    indexes = {str(ix.name): ix for ix in st.resident.indexes}
+    return [indexes[name] for name in bulk._DEFERRABLE]
+
+
 def _raw_sqlite(home: Home, households: list[tuple[Any, ...]], residents: list[tuple[Any, ...]]) -> float:
     engine = open_party_db(home, "municipality/212016", ["registry"], create=True)
     engine.dispose()
@@ -84,10 +95,16 @@ def _raw_sqlite(home: Home, households: list[tuple[Any, ...]], residents: list[t
     res = [tuple(p(v) if p and v is not None else v for p, v in zip(procs, r, strict=True)) for r in residents]
     hh = [tuple(p(v) if p and v is not None else v for p, v in zip(hprocs, r, strict=True)) for r in households]
     marks = ", ".join("?" * len(bulk.RESIDENT_COLUMNS))
+    deferred = _deferred(len(res))
+    rebuild = [str(sa.schema.CreateIndex(ix).compile(dialect=dialect)) for ix in deferred]
     t = time.perf_counter()
     conn.execute("BEGIN IMMEDIATE")
+    for ix in deferred:
+        conn.execute(f"DROP INDEX {ix.name}")
     conn.executemany("INSERT INTO reg_household (id, handle, created_at) VALUES (?, ?, ?)", hh)
     conn.executemany(f"INSERT INTO reg_resident ({', '.join(bulk.RESIDENT_COLUMNS)}) VALUES ({marks})", res)
+    for ddl in rebuild:
+        conn.execute(ddl)
     conn.execute("COMMIT")
     el = time.perf_counter() - t
     conn.close()
@@ -96,8 +113,11 @@ def _raw_sqlite(home: Home, households: list[tuple[Any, ...]], residents: list[t
 
 def _raw_postgres(home: Home, households: list[tuple[Any, ...]], residents: list[tuple[Any, ...]]) -> float:
     engine = open_party_db(home, "municipality/212016", ["registry"], create=True)
+    deferred = _deferred(len(residents))
     with engine.begin() as conn:
         t = time.perf_counter()
+        for ix in deferred:
+            conn.exec_driver_sql(f"DROP INDEX {ix.name}")
         raw = conn.connection.dbapi_connection
         with raw.cursor() as cur:  # type: ignore[union-attr]
             with cur.copy(f"COPY reg_household ({', '.join(bulk.HOUSEHOLD_COLUMNS)}) FROM STDIN (FORMAT BINARY)") as cp:
@@ -108,6 +128,8 @@ def _raw_postgres(home: Home, households: list[tuple[Any, ...]], residents: list
                 cp.set_types(bulk._pg_types(st.resident, bulk.RESIDENT_COLUMNS))
                 for r in residents:
                     cp.write_row(r)
+        for ix in deferred:
+            ix.create(conn)
     el = time.perf_counter() - t  # the commit is inside: `begin()` commits on leaving the block
     engine.dispose()
     return el
@@ -143,6 +165,7 @@ def main(argv: list[str]) -> None:
         default=200_000,
         help="also import this many rows into a register that has joined the network (PPs made at import); 0: skip",
     )
+    ap.add_argument("--rounds", type=int, default=3, help="alternated rounds of ours and raw (median; at least 3)")
     ap.add_argument("--tiny", action="store_true", help="a smoke run: 300 rows, 100 with the network, fresh files")
     args = ap.parse_args(argv)
     with contextlib.ExitStack() as stack:
@@ -160,42 +183,56 @@ def _run(args: argparse.Namespace) -> None:
     path = _synth(args.rows, args.workdir)
     pg_url = os.environ.get("SEKISHO_PG_URL")
     results: list[tuple[str, int, float, float]] = []
+    print(f"before: {load()}", flush=True)
     with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
-        ours_t, svc = _ours(Home(root=Path(tmp) / "ours"), path, args.parts)
-        households, residents = _stored(svc)
-        svc.engine.dispose()
-        raw_t = _raw_sqlite(Home(root=Path(tmp) / "raw"), households, residents)
-        results.append(("SQLite", len(residents), ours_t, raw_t))
-        print(
-            f"SQLite: ours {len(residents) / ours_t:,.0f} rows/s, raw executemany {len(residents) / raw_t:,.0f} rows/s",
-            flush=True,
-        )
-        if pg_url:
+        counter = iter(range(10**6))
+
+        def pair(label: str, file: Path, *, pg: bool = False, network: bool = False) -> None:
+            """Ours then raw, into fresh tables each time, alternating for the rounds; medians of each."""
+            stored: list[tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]] = []
             ns = f"b{uuid.uuid4().hex[:8]}_"
-            try:
-                ours_t, svc = _ours(
-                    Home(root=Path(tmp) / "pg-ours", db_url=pg_url, namespace=ns + "o"), path, args.parts
-                )
-                households, residents = _stored(svc)
+
+            def home(kind: str) -> Home:
+                root = Path(tmp) / f"{kind}{next(counter)}"
+                return Home(root=root, db_url=pg_url, namespace=f"{ns}{root.name}") if pg else Home(root=root)
+
+            def ours() -> float:
+                el, svc = _ours(home("ours"), file, args.parts, network=network)
+                stored.append(_stored(svc))
                 svc.engine.dispose()
-                raw_t = _raw_postgres(
-                    Home(root=Path(tmp) / "pg-raw", db_url=pg_url, namespace=ns + "r"), households, residents
-                )
-                results.append(("PostgreSQL", len(residents), ours_t, raw_t))
+                return el
+
+            def raw() -> float:
+                households, residents = stored[-1]  # the very rows ours stored in this round
+                if pg:
+                    return _raw_postgres(home("raw"), households, residents)
+                return _raw_sqlite(home("raw"), households, residents)
+
+            try:
+                ours_t, raw_t = alternate(args.rounds, ours, raw)
             finally:
-                _drop_schemas(pg_url, ns)
+                if pg and pg_url:
+                    _drop_schemas(pg_url, ns)
+            n = len(stored[-1][1])
+            if network:
+                assert all(r[3] is not None for r in stored[-1][1]), "every imported record has its PP"
+            results.append((label, n, ours_t, raw_t))
+            print(f"{label}: ours {n / ours_t:,.0f} rows/s, raw {n / raw_t:,.0f} rows/s ({load()})", flush=True)
+
+        pair("SQLite", path)
+        if pg_url:
+            pair("PostgreSQL", path, pg=True)
         else:
             print("SEKISHO_PG_URL not set: PostgreSQL skipped (make bench starts one)", file=sys.stderr)
         if args.network_rows:
-            small = _synth(args.network_rows, args.workdir)
-            ours_t, svc = _ours(Home(root=Path(tmp) / "net-ours"), small, args.parts, network=True)
-            households, residents = _stored(svc)
-            svc.engine.dispose()
-            assert all(r[3] is not None for r in residents), "every imported record has its PP"
-            raw_t = _raw_sqlite(Home(root=Path(tmp) / "net-raw"), households, residents)
-            results.append(("SQLite + PP", len(residents), ours_t, raw_t))
+            pair("SQLite + PP", _synth(args.network_rows, args.workdir), network=True)
     print()
-    print("raw = executemany in one transaction (SQLite), binary COPY (PostgreSQL), same rows, same indexes")
+    print(
+        "raw = executemany in one transaction (SQLite), binary COPY (PostgreSQL), same rows, same index handling "
+        f"(drop, load, rebuild from {bulk.DEFER_INDEXES_FROM:,} rows); "
+        f"medians of {max(args.rounds, 3)} alternated rounds"
+    )
+    print(f"after: {load()}")
     print(f"{'database':<12} {'rows':>10} {'ours rows/s':>12} {'raw rows/s':>12} {'ratio':>6}")
     for name, n, ours_t, raw_t in results:
         print(f"{name:<12} {n:>10,} {n / ours_t:>12,.0f} {n / raw_t:>12,.0f} {raw_t / ours_t:>6.2f}")
