@@ -82,7 +82,7 @@ def years_before(today: date, years: int) -> date:
         return today.replace(year=today.year - years, day=28)
 
 
-def _prefecture(code: str) -> str:
+def check_prefecture(code: str) -> str:
     if len(code) != 2 or not code.isdigit() or not 1 <= int(code) <= 47:
         raise InvalidInput("a prefecture is a JIS X 0401 code 01–47", field="prefecture")
     return code
@@ -173,7 +173,7 @@ class AnonIssuer:
     ) -> AnonIssuer:
         """Keys, schema, credential definition and an empty revocation registry of ``capacity`` credentials;
         the tails file is written into ``directory``."""
-        _prefecture(prefecture)
+        check_prefecture(prefecture)
         if not 2 <= capacity <= 1 << 20:
             raise InvalidInput("a revocation registry holds 2..1048576 credentials", field="capacity")
         issuer_id = f"sekisho:prefecture:{prefecture}"
