@@ -194,12 +194,19 @@ def test_issuance_from_register_writes_access_record_first(
     assert purposes.count(anon.PURPOSE) == 1
     rq = _request(gifu_issuer, reveal_prefecture=True, min_age=20)
     assert anon.verify(anon.present(held, holder, rq), rq, [gifu_issuer.public()]).prefecture == "21"
+    reg.deliver_events(anon.RegisterEvents(gifu_issuer))  # the add's own events revoke nothing
     # a register of another prefecture is refused before anything is read
     other = anon.AnonIssuer.from_json({**gifu_issuer.to_json(), "prefecture": "13"})
     with pytest.raises(Refused, match="prefecture"):
         anon.issue_from_register(other, reg, handle=r.handle, offer=offer, request=req, today=TODAY)
-    # a dead resident gets no credential
+    # the death reaches the issuer as a register event and revokes the credential
     reg.death(r.handle, died_on="2026-11-19")
+    before = gifu_issuer.public().timestamp
+    reg.deliver_events(anon.RegisterEvents(gifu_issuer))
+    assert gifu_issuer.public().timestamp > before
+    with pytest.raises(anon.PresentationRejected):
+        anon.verify(anon.present(held, holder, rq), rq, [gifu_issuer.public()])
+    # and a dead resident gets no new credential
     with pytest.raises(Refused, match="not active"):
         anon.issue_from_register(gifu_issuer, reg, handle=r.handle, offer=offer, request=req, today=TODAY)
     partial = reg.add(_person(birth_date="1975", household="h2"))

@@ -59,7 +59,7 @@ def test_login_end_to_end(cli: Any, home: Home, tmp_path: Path) -> None:
     assert a1 == a2 and a1["disclosed"] == {}
     assert a1["pseudonym"] != b1["pseudonym"]
     assert handle not in json.dumps(a1) + json.dumps(b1)
-    cli("login", "revoke", "-p", "21", "--handle", handle)
+    cli("login", "revoke", "-m", GIFU, "--handle", handle)
     ch, resp = tmp_path / "late.ch.json", tmp_path / "late.resp.json"
     cli("login", "challenge", "--rp", "bank.example", "-o", str(ch))
     # the card cannot make a validity proof any more (or the RP refuses it): exit 3 either way

@@ -136,16 +136,32 @@ def enrol(
 
 @login_app.command("revoke")
 def revoke(
-    prefecture: PrefOpt,
+    municipality: Annotated[str, typer.Option("--municipality", "-m", help="Local government code.")],
     handle: Annotated[str, typer.Option("--handle", help="The resident's register handle.")],
     home: HomeOpt = None,
     db: DbOpt = None,
 ) -> None:
-    """Revoke a resident's credential (a lost card; death and moves arrive as register events)."""
-    issuer, d = _load_issuer(home_of(home, db), prefecture)
-    issuer.revoke(handle)
+    """Revoke a resident's credential by hand (a lost card)."""
+    issuer, d = _load_issuer(home_of(home, db), municipality[:2])
+    issuer.revoke(anon.subject_of(municipality, handle))
     _save_issuer(issuer, d)
     print("revoked")
+
+
+@login_app.command("deliver-events")
+def deliver_events(
+    municipality: Annotated[str, typer.Option("--municipality", "-m", help="Local government code.")],
+    clerk: Annotated[str, typer.Option("--clerk", help="The clerk's id.")] = "clerk",
+    home: HomeOpt = None,
+    db: DbOpt = None,
+) -> None:
+    """Hand the register's pending events (deaths, moves out) to the prefecture's issuer: they revoke."""
+    from sekisho.cli.clerk import _service
+
+    issuer, d = _load_issuer(home_of(home, db), municipality[:2])
+    register = _service(home, db, municipality, clerk)
+    n = register.deliver_events(anon.RegisterEvents(issuer, on_change=lambda: _save_issuer(issuer, d)))
+    print(f"delivered {n}")
 
 
 @login_app.command("challenge")

@@ -336,6 +336,25 @@ class AnonIssuer:
         return True
 
 
+def subject_of(municipality: str, handle: str) -> str:
+    """The issuer's reference to a resident: handles are unique within one register only."""
+    return f"{municipality}:{handle}"
+
+
+class RegisterEvents:
+    """The register's event sink for the issuer (``RegisterService.deliver_events``): a death or a move out
+    revokes the credential.  A move to another municipality of the same prefecture revokes it too — the record
+    it was issued from is closed; the new register issues a new one."""
+
+    def __init__(self, issuer: AnonIssuer, *, on_change: Callable[[], None] | None = None) -> None:
+        self.issuer = issuer
+        self._on_change = on_change
+
+    def deliver(self, *, kind: str, municipality: str, handle: str, event_date: date, extra: dict[str, Any]) -> None:
+        if self.issuer.on_register_event(subject=subject_of(municipality, handle), kind=kind) and self._on_change:
+            self._on_change()
+
+
 class ResidentSource(Protocol):
     """A municipality's register as issuance reads it (``sekisho.registry.service.RegisterService``): ``show``
     writes the access record in the read's own transaction, before the record is returned."""
@@ -369,7 +388,7 @@ def issue_from_register(
     if born.year is None or born.month is None or born.day is None or born.approximate:
         raise Conflict("the register's birth date is not complete", field="birth_date")
     return issuer.issue(
-        subject=handle,
+        subject=subject_of(register.code, handle),
         offer=offer,
         request=request,
         birthdate=date(born.year, born.month, born.day),
