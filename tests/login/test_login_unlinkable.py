@@ -170,6 +170,9 @@ def test_forged_or_replayed_logins_refused(issuer: anon.AnonIssuer) -> None:
         login.verify(ch2, {**fresh, "validity": good["validity"]}, [pub])
     with pytest.raises(Refused, match="validity"):
         login.verify(ch2, fresh, [pub])
+    for broken in ({"requested_proof": []}, {"requested_proof": {"revealed_attrs": 1}}, {"proof": "x"}):
+        with pytest.raises(Refused, match="validity"):
+            login.verify(ch, {**good, "validity": {**good["validity"], **broken}}, [pub])
     with pytest.raises(Refused, match="more than"):
         login.verify(ch, {**good, "certificate": "x"}, [pub])
     with pytest.raises(InvalidInput):

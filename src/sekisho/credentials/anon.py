@@ -602,6 +602,14 @@ def verify(
         issuer = by_def[ident["cred_def_id"]]
     except (KeyError, TypeError, ValueError):
         raise PresentationRejected("the presentation names no accepted issuer", field="identifiers") from None
+    parts = ("revealed_attrs", "unrevealed_attrs", "self_attested_attrs", "predicates")
+    if not isinstance(requested, Mapping) or not all(isinstance(requested.get(k, {}), Mapping) for k in parts):
+        raise PresentationRejected("the presentation is malformed", field="requested_proof")
+    revealed_attrs = requested.get("revealed_attrs", {})
+    if not all(isinstance(v, Mapping) and isinstance(v.get("raw"), str) for v in revealed_attrs.values()):
+        raise PresentationRejected("the presentation is malformed", field="revealed_attrs")
+    if not isinstance(ident, Mapping):
+        raise PresentationRejected("the presentation is malformed", field="identifiers")
     if ident.get("rev_reg_id") != issuer.rev_reg_id or ident.get("timestamp") != issuer.timestamp:
         raise PresentationRejected(
             "the non-revocation proof is not against the issuer's newest status list", field="timestamp"

@@ -251,7 +251,10 @@ def verify(
     if not isinstance(validity, Mapping):
         raise LoginRefused("a login needs a validity proof", field="validity")
     published = list(issuers)
-    shown = validity.get("requested_proof", {}).get("revealed_attrs", {})
+    requested_proof = validity.get("requested_proof")
+    shown = requested_proof.get("revealed_attrs", {}) if isinstance(requested_proof, Mapping) else {}
+    if not isinstance(shown, Mapping):
+        raise LoginRefused("the validity proof is malformed", field="validity")
     request = validity_request(
         challenge,
         unb64u(nym, field="pseudonym"),
