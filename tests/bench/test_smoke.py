@@ -25,6 +25,12 @@ DB = "PostgreSQL" if PG_URL else "SQLite"
 # a new benchmark fails here until its ratio line is named
 RATIO_LINES: dict[str, list[str]] = {
     "auditlog": [rf"^durable appends, .*/s = (?P<ratio>\d+\.\d+) x {'binary COPY' if PG_URL else 'executemany'}"],
+    "credentials_anon": [
+        r"^anon\.present\s.*ratio (?P<ratio>\d+\.\d\d)",
+        r"^anon\.verify\s.*ratio (?P<ratio>\d+\.\d\d)",
+        r"^card logins/s, full .*ratio (?P<ratio>\d+\.\d+)$",
+        r"^card logins/s, pseudonym path only .*ratio (?P<ratio>\d+\.\d\d)$",
+    ],
     "enrolment": [rf"^enrolments/s end to end, 1 process, {DB}\s.*\s(?P<ratio>\d+\.\d\d)$"],
     "pki": [
         r"^OCSP response \(parse \+ status \+ build \+ sign\)\s.*vs raw sign (?P<ratio>\d+\.\d\d)",

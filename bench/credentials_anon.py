@@ -1,0 +1,157 @@
+"""AnonCreds and the unlinkable card login: proof creation and verification times (goal <= 100 ms each) and card
+logins per second, each beside the raw operations measured in the same run, alternated, median of the rounds.
+
+    python -m bench credentials_anon [--rounds 5] [--n 20]
+    python -m bench credentials_anon --tiny     # a smoke run (tests/bench): every figure, a few operations each
+
+Raw baselines: anoncreds-rs's own ``Presentation.create`` / ``Presentation.verify`` on the same request and objects
+(what sekisho.credentials.anon adds is JSON handling and its request checks), and for a login the two ECDSA P-256
+operations of the certificate login it replaces (sign a challenge, verify it).  No database is involved.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+
+from anoncreds import (
+    CredentialDefinition,
+    Presentation,
+    PresentationRequest,
+    PresentCredentials,
+    RevocationRegistryDefinition,
+    RevocationStatusList,
+    Schema,
+)
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from sekisho.credentials import anon
+from sekisho.login import protocol as login
+
+TODAY = date(2026, 12, 5)
+
+
+def _time(fn: Callable[[], object], n: int) -> float:
+    """Seconds per call over ``n`` calls."""
+    start = time.perf_counter()
+    for _ in range(n):
+        fn()
+    return (time.perf_counter() - start) / n
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(prog="bench/credentials_anon.py")
+    parser.add_argument("--rounds", type=int, default=5, help="alternated rounds (the median is reported)")
+    parser.add_argument("--n", type=int, default=20, help="operations per figure per round")
+    parser.add_argument("--tiny", action="store_true", help="a smoke run: a few operations per figure")
+    args = parser.parse_args(argv)
+    rounds, n = (3, 1) if args.tiny else (max(3, args.rounds), args.n)
+
+    directory = Path(tempfile.mkdtemp(prefix="bench-anon-"))
+    clock = int(time.time())
+    issuer = anon.AnonIssuer.create("21", directory=directory, capacity=64 if args.tiny else 1024, clock=lambda: clock)
+    pub = issuer.public()
+    holder = anon.AnonHolder()
+    offer = issuer.offer()
+    req = holder.request(pub, offer)
+    held = holder.receive(
+        pub, req, issuer.issue(subject="s", offer=offer, request=req, birthdate=date(1980, 1, 1), expires=TODAY)
+    )
+    held.refresh(pub)
+    key = login.LoginKey.generate()
+    request = anon.presentation_request(
+        cred_def_ids=[pub.cred_def_id], today=TODAY, at=clock + 60, reveal_prefecture=True, min_age=20
+    )
+    presentation = anon.present(held, holder, request)
+
+    # the raw library calls on the same objects
+    schema = Schema.load(json.dumps(pub.schema))
+    cred_def = CredentialDefinition.load(json.dumps(pub.cred_def))
+    rev_def = RevocationRegistryDefinition.load(json.dumps(pub.rev_reg_def))
+    status = RevocationStatusList.load(json.dumps(pub.status_list))
+    preq = PresentationRequest.load(json.dumps(request))
+
+    def raw_present() -> object:
+        pc = PresentCredentials()
+        pc.add_attributes(held.credential, "prefecture", reveal=True, timestamp=pub.timestamp, rev_state=held._state)
+        pc.add_predicates(held.credential, "valid", "age", timestamp=pub.timestamp, rev_state=held._state)
+        return Presentation.create(
+            preq, pc, {}, holder.link_secret, {pub.schema_id: schema}, {pub.cred_def_id: cred_def}
+        )
+
+    raw_pres = raw_present()
+
+    def raw_verify() -> object:
+        return raw_pres.verify(  # type: ignore[attr-defined]
+            preq, {pub.schema_id: schema}, {pub.cred_def_id: cred_def}, {pub.rev_reg_id: rev_def}, [status]
+        )
+
+    ecdsa = ec.generate_private_key(ec.SECP256R1())
+    message = os.urandom(100)
+    signature = ecdsa.sign(message, ec.ECDSA(hashes.SHA256()))
+
+    def raw_login() -> object:
+        ecdsa.sign(message, ec.ECDSA(hashes.SHA256()))
+        ecdsa.public_key().verify(signature, message, ec.ECDSA(hashes.SHA256()))
+        return None
+
+    def full_login() -> object:
+        ch = login.Challenge.new(rp="bank.example", today=TODAY, at=clock + 60)
+        return login.verify(ch, login.answer(ch, key, held, holder), [pub])
+
+    def nym_login() -> object:
+        ch = login.Challenge.new(rp="bank.example", today=TODAY, at=clock + 60)
+        return login.check_pseudonym(ch, login.answer_pseudonym_only(ch, key))
+
+    figures: dict[str, list[float]] = {}
+    ops: list[tuple[str, Callable[[], object]]] = [
+        ("present", lambda: anon.present(held, holder, request)),
+        ("raw_present", raw_present),
+        ("verify", lambda: anon.verify(presentation, request, [pub])),
+        ("raw_verify", raw_verify),
+        ("login", full_login),
+        ("nym_login", nym_login),
+        ("raw_login", raw_login),
+    ]
+    for _ in range(rounds):  # alternated: a slow moment of a shared machine hits every figure alike
+        for name, fn in ops:
+            figures.setdefault(name, []).append(_time(fn, n * (20 if name in ("nym_login", "raw_login") else 1)))
+    med = {k: statistics.median(v) for k, v in figures.items()}
+
+    def goal(k: str) -> str:
+        return "met" if med[k] <= 0.1 else "NOT met"
+
+    def ms(k: str) -> str:
+        return f"{med[k] * 1000:8.1f} ms"
+
+    print(f"AnonCreds presentation (reveal prefecture, over 20, valid, non-revoked), {rounds} rounds, median")
+    print(
+        f"anon.present    {ms('present')}   raw anoncreds create {ms('raw_present')}   "
+        f"ratio {med['raw_present'] / med['present']:.2f}   goal <= 100 ms: {goal('present')}"
+    )
+    print(
+        f"anon.verify     {ms('verify')}   raw anoncreds verify {ms('raw_verify')}   "
+        f"ratio {med['raw_verify'] / med['verify']:.2f}   goal <= 100 ms: {goal('verify')}"
+    )
+    print(
+        f"card logins/s, full (pseudonym + proof + AnonCreds validity) {1 / med['login']:10,.1f}/s   "
+        f"vs raw ECDSA sign+verify {1 / med['raw_login']:10,.0f}/s   ratio {med['raw_login'] / med['login']:.4f}"
+    )
+    print(
+        f"card logins/s, pseudonym path only                           {1 / med['nym_login']:10,.0f}/s   "
+        f"vs raw ECDSA sign+verify {1 / med['raw_login']:10,.0f}/s   ratio {med['raw_login'] / med['nym_login']:.2f}"
+    )
+
+
+if __name__ == "__main__":
+    import sys
+
+    main(sys.argv[1:])

@@ -1,0 +1,1 @@
+"""Verifiable credentials issued from the register: SD-JWT VC and AnonCreds."""

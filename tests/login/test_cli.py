@@ -1,0 +1,70 @@
+"""`sekisho login`: issuer set-up, enrolment from the register, both sides of a login, revocation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from sekisho.cli import app
+from sekisho.config import Home
+
+GIFU = "212016"
+ADD = [
+    "registry", "add", "-m", GIFU,
+    "--family-name", "髙橋", "--given-name", "健一", "--family-kana", "ﾀｶﾊｼ", "--given-kana", "けんいち",
+    "--birth-date", "S50.4.1", "--sex", "男", "--town", "青柳町", "--block", "三丁目5-12",
+    "--became-resident-on", "平成10年4月1日", "--json",
+]  # fmt: skip
+
+
+@pytest.fixture
+def cli(home: Home) -> Any:
+    runner = CliRunner()
+    env = {"SEKISHO_HOME": str(home.root), "SEKISHO_CLERK": "clerk-9"}
+    if home.db_url:
+        env |= {"SEKISHO_DB": home.db_url, "SEKISHO_DB_NAMESPACE": home.namespace}
+
+    def run(*args: str, code: int = 0) -> Any:
+        result = runner.invoke(app, list(args), env=env)
+        assert result.exit_code == code, (result.output, result.stderr if result.stderr_bytes else "")
+        return result
+
+    return run
+
+
+def test_login_end_to_end(cli: Any, home: Home, tmp_path: Path) -> None:
+    cli("registry", "init", "-m", GIFU)
+    handle = json.loads(cli(*ADD).stdout)["handle"]
+    # no issuer yet: one line, exit 2
+    cli("login", "enrol", "-m", GIFU, "--handle", handle, "-w", str(tmp_path / "w.json"), code=2)
+    public = Path(cli("login", "issuer-init", "-p", "21", "--capacity", "8").stdout.strip())
+    wallet = tmp_path / "w.json"
+    cli("login", "enrol", "-m", GIFU, "--handle", handle, "-w", str(wallet))
+    assert wallet.stat().st_mode & 0o077 == 0
+
+    def log_in(rp: str, code: int = 0) -> Any:
+        ch, resp = tmp_path / f"{rp}.ch.json", tmp_path / f"{rp}.resp.json"
+        cli("login", "challenge", "--rp", rp, "-o", str(ch))
+        cli("login", "answer", "-w", str(wallet), "--challenge", str(ch), "-o", str(resp))
+        result = cli(
+            "login", "check", "--challenge", str(ch), "--response", str(resp), "--issuer", str(public), code=code
+        )
+        return json.loads(result.stdout) if code == 0 else result
+
+    a1, b1, a2 = log_in("bank.example"), log_in("shop.example"), log_in("bank.example")
+    assert a1 == a2 and a1["disclosed"] == {}
+    assert a1["pseudonym"] != b1["pseudonym"]
+    assert handle not in json.dumps(a1) + json.dumps(b1)
+    cli("login", "revoke", "-m", GIFU, "--handle", handle)
+    ch, resp = tmp_path / "late.ch.json", tmp_path / "late.resp.json"
+    cli("login", "challenge", "--rp", "bank.example", "-o", str(ch))
+    # the card cannot make a validity proof any more (or the RP refuses it): exit 3 either way
+    answered = CliRunner().invoke(app, ["login", "answer", "-w", str(wallet), "--challenge", str(ch), "-o", str(resp)])
+    if answered.exit_code == 0:
+        cli("login", "check", "--challenge", str(ch), "--response", str(resp), "--issuer", str(public), code=3)
+    else:
+        assert answered.exit_code == 3
