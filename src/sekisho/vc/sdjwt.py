@@ -160,6 +160,20 @@ def unverified_header(jwt: str, *, field: str) -> dict[str, Any]:
     return header
 
 
+def unverified_payload(jwt: str, *, field: str) -> dict[str, Any]:
+    """A JWS payload before its signature is checked: only to find which key or nonce to check it against."""
+    pieces = jwt.split(".")
+    if len(pieces) != 3:
+        raise VerificationFailed("not a compact JWS", field=field)
+    try:
+        payload = json.loads(unb64u(pieces[1], field=field))
+    except ValueError:
+        raise VerificationFailed("payload is not JSON", field=field) from None
+    if not isinstance(payload, dict):
+        raise VerificationFailed("payload is not a JSON object", field=field)
+    return payload
+
+
 def verify_jws(jwt: str, key: ec.EllipticCurvePublicKey, *, typ: str, field: str) -> dict[str, Any]:
     """The payload of a compact JWS signed with ES256 by ``key``, with header ``typ``; anything else refused."""
     header = unverified_header(jwt, field=field)
