@@ -25,6 +25,11 @@ DB = "PostgreSQL" if PG_URL else "SQLite"
 # a new benchmark fails here until its ratio line is named
 RATIO_LINES: dict[str, list[str]] = {
     "auditlog": [rf"^durable appends, .*/s = (?P<ratio>\d+\.\d+) x {'binary COPY' if PG_URL else 'executemany'}"],
+    "credentials": [
+        r"^SD-JWT VC issuance, batch of 20 .*vs raw (?P<ratio>\d+\.\d\d)",
+        r"^SD-JWT VC presentation, .*vs raw (?P<ratio>\d+\.\d\d)",
+        r"^SD-JWT VC verification .*vs raw (?P<ratio>\d+\.\d\d)",
+    ],
     "enrolment": [rf"^enrolments/s end to end, 1 process, {DB}\s.*\s(?P<ratio>\d+\.\d\d)$"],
     "pki": [
         r"^OCSP response \(parse \+ status \+ build \+ sign\)\s.*vs raw sign (?P<ratio>\d+\.\d\d)",

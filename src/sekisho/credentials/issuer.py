@@ -193,7 +193,8 @@ class Issuer:
         register's read (with its access record) happens once, first."""
         if not 1 <= len(holder_keys) <= MAX_BATCH:
             raise InvalidInput(f"a batch holds 1 to {MAX_BATCH} proofs", field="proofs")
-        if len({sdjwt.public_jwk(k)["x"] for k in holder_keys}) != len(holder_keys):
+        jwks = [sdjwt.public_jwk(k) for k in holder_keys]
+        if len({(j["x"], j["y"]) for j in jwks}) != len(holder_keys):
             raise InvalidInput("every credential needs its own holder key", field="proofs")
         items = source.credential_items(handle)
         claims = claims_of(items, today=self.today())
@@ -209,12 +210,12 @@ class Issuer:
                 state["taken"][str(idx)] = handle
             self._save(state)
         out = []
-        for key, idx in zip(holder_keys, indices, strict=True):
+        for jwk, idx in zip(jwks, indices, strict=True):
             plain = {
                 "iss": self.iss,
                 "vct": VCT,
                 "exp": now + int(VALIDITY.total_seconds()) + secrets.randbelow(EXP_JITTER),
-                "cnf": {"jwk": sdjwt.public_jwk(key)},
+                "cnf": {"jwk": jwk},
                 "status": {"status_list": {"idx": idx, "uri": self.status_uri}},
             }
             out.append(sdjwt.issue(claims=claims, plain=plain, key=self.key, x5c=self.chain))

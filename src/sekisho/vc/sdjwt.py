@@ -84,7 +84,11 @@ def digest(text: str) -> str:
 
 
 def public_jwk(key: ec.EllipticCurvePublicKey) -> dict[str, Any]:
-    return dict(ECKey.import_key(key).as_dict(private=False))
+    """RFC 7518 §6.2.1: a P-256 public key as a JWK (encoding only; joserfc's import costs ~0.1 ms a key)."""
+    if not isinstance(key.curve, ec.SECP256R1):
+        raise InvalidInput("holder keys are P-256", field="jwk")
+    n = key.public_numbers()
+    return {"kty": "EC", "crv": "P-256", "x": b64u(n.x.to_bytes(32, "big")), "y": b64u(n.y.to_bytes(32, "big"))}
 
 
 def sign(header: Mapping[str, Any], payload: Mapping[str, Any], key: ec.EllipticCurvePrivateKey) -> str:
