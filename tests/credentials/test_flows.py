@@ -116,8 +116,15 @@ def test_openid4vp_request_and_response(batch, verifier: Verifier) -> None:  # t
 def test_cli_wallet_and_verify(net_home: Home, pki, register: RegisterService, handle: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     from sekisho.cli import app
 
-    runner = CliRunner()
-    home = ["--home", str(net_home.root)] + (["--db", net_home.db_url] if net_home.db_url else [])
+    runner = CliRunner(
+        env={
+            "SEKISHO_HOME": str(net_home.root),
+            "SEKISHO_DB_NAMESPACE": net_home.namespace,
+            "SEKISHO_DB": net_home.db_url or "",
+            "SEKISHO_PASSPHRASE": PASSPHRASE.decode(),
+        }
+    )
+    home: list[str] = []
     w = ["--wallet", str(tmp_path / "w")]
     r = runner.invoke(app, ["credentials", "init", "-m", GIFU, *home])
     assert r.exit_code == 0, r.output
@@ -163,4 +170,3 @@ def test_cli_wallet_and_verify(net_home: Home, pki, register: RegisterService, h
     bad = runner.invoke(app, [*args, "--nonce", "other"])
     assert bad.exit_code == 4
     assert bad.output.strip().count("\n") == 0 and "nonce" in bad.output and "髙橋" not in bad.output
-    _ = PASSPHRASE

@@ -210,6 +210,7 @@ class Issuer:
                 state["taken"][str(idx)] = handle
             self._save(state)
         out = []
+        x5c = [sdjwt.b64std(c) for c in self.chain]
         for jwk, idx in zip(jwks, indices, strict=True):
             plain = {
                 "iss": self.iss,
@@ -218,7 +219,7 @@ class Issuer:
                 "cnf": {"jwk": jwk},
                 "status": {"status_list": {"idx": idx, "uri": self.status_uri}},
             }
-            out.append(sdjwt.issue(claims=claims, plain=plain, key=self.key, x5c=self.chain))
+            out.append(sdjwt.issue(claims=claims, plain=plain, key=self.key, x5c=x5c))
         return Issued(credentials=tuple(out))
 
     # --- status -------------------------------------------------------------------------------------------

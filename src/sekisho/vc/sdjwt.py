@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -52,7 +53,7 @@ def b64u(data: bytes) -> str:
 
 
 def unb64u(text: str, *, field: str) -> bytes:
-    if not isinstance(text, str) or any(c not in _B64U for c in text):
+    if not isinstance(text, str) or not _B64U.fullmatch(text):
         raise VerificationFailed("not base64url", field=field)
     try:
         return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
@@ -60,7 +61,7 @@ def unb64u(text: str, *, field: str) -> bytes:
         raise VerificationFailed("not base64url", field=field) from None
 
 
-_B64U = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+_B64U = re.compile(r"[A-Za-z0-9_-]*")
 
 
 def b64std(cert: x509.Certificate) -> str:
@@ -101,14 +102,14 @@ def issue(
     claims: Mapping[str, Any],
     plain: Mapping[str, Any],
     key: ec.EllipticCurvePrivateKey,
-    x5c: Sequence[x509.Certificate],
+    x5c: Sequence[x509.Certificate | str],
 ) -> str:
     """An SD-JWT: every claim of ``claims`` selectively disclosable, ``plain`` always visible (iss, vct, exp, cnf,
     status).  Digests are sorted (RFC 9901 §4.2.4.1) so that their order says nothing about the claims."""
     disclosures = [disclosure(name, value) for name, value in claims.items()]
     digests = [digest(d) for d in disclosures] + [digest(new_salt()) for _ in range(DECOYS)]
     payload = {**plain, "_sd": sorted(digests), "_sd_alg": SD_ALG}
-    chain = [b64std(c) for c in x5c]
+    chain = [c if isinstance(c, str) else b64std(c) for c in x5c]  # str: already encoded, once per batch
     jwt = sign({"alg": ALG, "typ": TYP_VC, "x5c": chain}, payload, key)
     return "~".join([jwt, *disclosures]) + "~"
 
