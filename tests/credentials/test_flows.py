@@ -170,3 +170,30 @@ def test_cli_wallet_and_verify(net_home: Home, pki, register: RegisterService, h
     bad = runner.invoke(app, [*args, "--nonce", "other"])
     assert bad.exit_code == 4
     assert bad.output.strip().count("\n") == 0 and "nonce" in bad.output and "髙橋" not in bad.output
+
+
+def test_municipality_node_serves_the_issuer_once_it_is_set_up(
+    net_home: Home, pki, register: RegisterService, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    from sekisho.node.apps import municipality_app
+    from sekisho.node.roles import Role
+    from sekisho.pki import service as pki_service
+    from sekisho.registry.service import party_of
+
+    monkeypatch.setenv("SEKISHO_PASSPHRASE", PASSPHRASE.decode())
+    root = net_home.party_dir(party_of(GIFU))
+    if not (Issuer.directory_of(root) / "meta.json").exists():
+        Issuer.create(
+            root,
+            municipality=GIFU,
+            certify=lambda key: pki_service.certify_credential_issuer(pki, municipality=GIFU, public_key=key),
+            passphrase=PASSPHRASE,
+            base_url=BASE,
+        )
+    client = TestClient(municipality_app(Role("municipality", GIFU), net_home))
+    meta = client.get(f"/credentials/{GIFU}/.well-known/openid-credential-issuer")
+    assert meta.status_code == 200 and meta.json()["credential_endpoint"].endswith(f"/credentials/{GIFU}/credential")
+    assert client.get(f"/credentials/{GIFU}/status").text.count(".") == 2
+    monkeypatch.delenv("SEKISHO_PASSPHRASE")
+    bare = TestClient(municipality_app(Role("municipality", GIFU), net_home))
+    assert bare.get(f"/credentials/{GIFU}/status").status_code == 404  # no key opened: nothing mounted
