@@ -172,6 +172,15 @@ def test_duplicate_digest_is_refused(issuer: Issuer, verifier: Verifier) -> None
     refused(verifier, assemble(jwt, [d], holder), "_sd")
 
 
+def test_nested_disclosure_is_refused(issuer: Issuer, verifier: Verifier) -> None:
+    holder = ec.generate_private_key(ec.SECP256R1())
+    inner = sdjwt.disclosure("prefecture", "岐阜県")
+    outer = sdjwt.disclosure("place", {"_sd": [sdjwt.digest(inner)]})
+    payload = _plain(issuer, holder) | {"_sd": [sdjwt.digest(outer)], "_sd_alg": "sha-256"}
+    jwt = sdjwt.sign({"alg": "ES256", "typ": "dc+sd-jwt", "x5c": _x5c(issuer.chain)}, payload, issuer.key)
+    refused(verifier, assemble(jwt, [outer], holder), "disclosure")
+
+
 def test_missing_key_binding_is_refused(batch: Batch, verifier: Verifier) -> None:
     refused(verifier, sdjwt.select(batch.credentials[0], ["prefecture"]).without_kb(), "kb_jwt")
 

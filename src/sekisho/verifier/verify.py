@@ -191,6 +191,9 @@ def _disclosed(payload: Mapping[str, Any], disclosures: Sequence[str]) -> dict[s
         if h not in referenced:
             raise VerificationFailed("a disclosure no digest references", field="disclosure")
         _, name, value = sdjwt.decode_disclosure(d)
+        if isinstance(value, (dict, list)):
+            # every claim of this profile is a scalar: nested or recursive disclosures are refused, not half-read
+            raise VerificationFailed("a disclosed value must be a scalar in this profile", field="disclosure")
         if name in claims or name in payload:
             raise VerificationFailed("a claim is disclosed twice", field="disclosure")
         claims[name] = value
