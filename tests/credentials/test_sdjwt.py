@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from jwcrypto.jwk import JWK
 from sd_jwt.holder import SDJWTHolder
 from sd_jwt.verifier import SDJWTVerifier
-from tests.credentials.conftest import AUDIENCE, GIFU, NONCE, Batch, now_ts
+from tests.credentials.conftest import AUDIENCE, GIFU, NONCE, PASSPHRASE, Batch, now_ts
 
 from sekisho.credentials.issuer import CLAIMS, Issuer
 from sekisho.errors import InvalidInput
@@ -356,6 +356,20 @@ def test_only_disclosed_claims_are_recoverable(batch: Batch) -> None:
         assert secret not in text
     names = {sdjwt.decode_disclosure(d)[1] for d in sdjwt.split(p).disclosures}
     assert names == {"age_over_20"}
+
+
+def test_a_second_issuer_key_is_refused(issuer: Issuer) -> None:
+    from sekisho.errors import Conflict
+
+    with pytest.raises(Conflict):
+        Issuer.create(
+            issuer.directory.parent,
+            municipality=GIFU,
+            certify=lambda key: issuer.chain,
+            passphrase=b"x",
+            base_url="https://x.example",
+        )
+    assert Issuer.open(issuer.directory.parent, passphrase=PASSPHRASE).chain == issuer.chain
 
 
 def test_batch_credentials_need_distinct_holder_keys(issuer: Issuer, register: RegisterService, handle: str) -> None:

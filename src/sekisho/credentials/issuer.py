@@ -22,7 +22,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from sekisho.errors import InvalidInput, NotFound, Unavailable
+from sekisho.errors import Conflict, InvalidInput, NotFound, Unavailable
 from sekisho.jp.catalogue import get_municipality
 from sekisho.jp.clock import japan_today
 from sekisho.vc import sdjwt, statuslist
@@ -148,6 +148,9 @@ class Issuer:
         """A new issuer key, certified by ``certify`` (the prefectural CA, ``pki.service.certify_credential_issuer``)
         and stored 0600."""
         directory = cls.directory_of(root)
+        if (directory / "meta.json").exists():
+            # a second key would reset the status list: every credential issued so far could no longer be revoked
+            raise Conflict("this municipality already has a credential issuer", field="issuer")
         directory.mkdir(parents=True, exist_ok=True)
         key = ec.generate_private_key(ec.SECP256R1())
         chain = list(certify(key.public_key()))
