@@ -31,6 +31,11 @@ RATIO_LINES: dict[str, list[str]] = {
         r"^card logins/s, full .*ratio (?P<ratio>\d+\.\d+)$",
         r"^card logins/s, pseudonym path only .*ratio (?P<ratio>\d+\.\d\d)$",
     ],
+    "credentials": [
+        r"^SD-JWT VC issuance, batch of 20 .*vs raw (?P<ratio>\d+\.\d\d)",
+        r"^SD-JWT VC presentation, .*vs raw (?P<ratio>\d+\.\d\d)",
+        r"^SD-JWT VC verification .*vs raw (?P<ratio>\d+\.\d\d)",
+    ],
     "enrolment": [rf"^enrolments/s end to end, 1 process, {DB}\s.*\s(?P<ratio>\d+\.\d\d)$"],
     "pki": [
         r"^OCSP response \(parse \+ status \+ build \+ sign\)\s.*vs raw sign (?P<ratio>\d+\.\d\d)",

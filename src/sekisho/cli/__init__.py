@@ -58,6 +58,7 @@ def _register() -> None:
     __import__("sekisho.cli.demo", fromlist=["register"]).register(app)
     __import__("sekisho.cli.serve", fromlist=["register"]).register(app)  # serve, up, down, status
     __import__("sekisho.cli.login", fromlist=["register"]).register(app)  # the unlinkable card login
+    __import__("sekisho.cli.credentials", fromlist=["register"]).register(app)  # credentials, wallet, verify
 
 
 _register()

@@ -25,6 +25,7 @@ from sekisho import __version__
 from sekisho.config import Home
 from sekisho.errors import SekishoError, Unavailable
 from sekisho.network import problems
+from sekisho.node.credentials import mount_credentials
 from sekisho.node.health import DatabaseProbe
 from sekisho.node.roles import TITLES, Role
 
@@ -182,7 +183,9 @@ def municipality_app(role: Role, home: Home) -> FastAPI:
     from sekisho.jp.catalogue import get_municipality
 
     get_municipality(role.name or "", field="name")  # a real municipality's code, with its check digit
-    return base_app(role, home)
+    app = base_app(role, home)
+    mount_credentials(app, home, role.name or "")  # OpenID4VCI issuer and status list (sekisho.node.credentials)
+    return app
 
 
 def plain_app(role: Role, home: Home) -> FastAPI:

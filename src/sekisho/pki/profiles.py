@@ -609,3 +609,43 @@ def terminal_certificate(
         eku=[ExtendedKeyUsageOID.CLIENT_AUTH],
         san=None,
     ).sign(issuer_key, SIGNATURE_HASH)
+
+
+CREDENTIAL_ISSUER_DAYS = 2 * 365
+
+
+def credential_issuer_certificate(
+    *,
+    prefecture: str,
+    municipality: str,
+    key: PublicKey,
+    issuer: x509.Certificate,
+    issuer_key: CaKey,
+    endpoints: Endpoints,
+    now: datetime,
+) -> x509.Certificate:
+    """A municipality's SD-JWT VC issuer key, certified by its prefectural CA (the ``x5c`` of its credentials).
+
+    Profile of a citizen signature certificate (policy ``P.2``, documentSigning): a verifier of any prefecture
+    accepts it through the bridge exactly as it accepts a signature.  The subject names the municipality (a public
+    body), never a person: ``C=JP, O=Sekisho, OU=credential-issuer, CN=<municipality code>``.
+    """
+    subject = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "JP"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Sekisho"),
+            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "credential-issuer"),
+            x509.NameAttribute(NameOID.COMMON_NAME, municipality),
+        ]
+    )
+    return _citizen_builder(
+        prefecture=prefecture,
+        purpose=Purpose.SIGNATURE,
+        issuer=issuer,
+        subject=subject,
+        key=key,
+        endpoints=endpoints,
+        now=now,
+        not_after=now + timedelta(days=CREDENTIAL_ISSUER_DAYS),
+        serial=x509.random_serial_number(),
+    ).sign(issuer_key, SIGNATURE_HASH)

@@ -1012,3 +1012,57 @@ def certificates_of(engine: Engine, *, owner: str) -> Sequence[Any]:
                 store.cert.c.reason,
             ).where(store.cert.c.owner == owner)
         ).all()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# credential issuers (SD-JWT VC, docs/credentials.md)
+
+
+def certify_credential_issuer(
+    pki: Pki, *, municipality: str, public_key: ec.EllipticCurvePublicKey, now: datetime | None = None
+) -> list[x509.Certificate]:
+    """Certify a municipality's credential-issuer key from its prefectural CA, in one transaction.
+
+    Returns the ``x5c`` chain a credential carries: the issuer certificate, then the bridge's certificate to the
+    prefecture (the verifier adds its own prefecture's certificate to the bridge and its root)."""
+    if not isinstance(public_key, ec.EllipticCurvePublicKey) or not isinstance(public_key.curve, ec.SECP256R1):
+        raise InvalidInput("the issuer key must be ECDSA P-256", field="public_key")
+    when = now or _now()
+    pref = prefecture_of_municipality(municipality).code
+    ca_id = prefecture_ca_id(pref)
+    with pki.engine.begin() as conn:
+        issuer = x509.load_der_x509_certificate(_ca(conn, ca_id).cert_der)
+        cert = profiles.credential_issuer_certificate(
+            prefecture=pref,
+            municipality=municipality,
+            key=public_key,
+            issuer=issuer,
+            issuer_key=pki.keyring.ca_key(ca_id),
+            endpoints=pki.endpoints(),
+            now=when,
+        )
+        conn.execute(store.cert.insert(), [_cert_row(ca_id, cert, "vc-issuer", when)])
+    bridge_to_pref = [
+        c for c in cross_certificates(pki.engine) if c.subject == issuer.subject and c.issuer != c.subject
+    ]
+    return [cert, *bridge_to_pref[:1]]
+
+
+@dataclass(frozen=True, slots=True)
+class CredentialChainValidator:
+    """A verifier of prefecture ``trust`` checking a credential's ``x5c`` through the bridge, with revocation
+    (OCSP of this PKI).  It has the shape ``sekisho.verifier`` asks for (``validate(chain, at=…) -> issuer``)."""
+
+    pki: Pki
+    trust: str
+
+    def validate(self, chain: Sequence[x509.Certificate], *, at: datetime) -> str:
+        if not chain:
+            raise InvalidInput("x5c is empty", field="x5c")
+        path = relying_party(self.pki, trust=self.trust).verify(chain[0], purpose=Purpose.SIGNATURE, at=at)
+        leaf = path.chain[0]
+        unit = leaf.subject.get_attributes_for_oid(x509.NameOID.ORGANIZATIONAL_UNIT_NAME)
+        cn = leaf.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
+        if not unit or unit[0].value != "credential-issuer" or not cn:
+            raise Refused("the certificate is not a credential issuer's", field="x5c")
+        return str(cn[0].value)

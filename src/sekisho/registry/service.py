@@ -25,7 +25,16 @@ from sqlalchemy.engine import Connection, Engine
 from sekisho.auditlog.entry import AccessRecordBuilder, derive_commitment_key
 from sekisho.auditlog.merkle import hash_leaf
 from sekisho.config import Home
-from sekisho.errors import Conflict, ErrorList, IntegrityError, InvalidInput, NotFound, SekishoError, Unavailable
+from sekisho.errors import (
+    Conflict,
+    ErrorList,
+    IntegrityError,
+    InvalidInput,
+    NotFound,
+    Refused,
+    SekishoError,
+    Unavailable,
+)
 from sekisho.jp import text as jp_text
 from sekisho.jp.catalogue import Municipality, get_municipality
 from sekisho.jp.clock import JST, japan_today
@@ -312,6 +321,35 @@ class RegisterService:
             rid, r = self._load(conn, h)
             self._record_access(conn, [rid], action="register-read", purpose=purpose, items=ALL_ITEMS)
         return r
+
+    def credential_items(self, handle: str) -> dict[str, Any]:
+        """The items of a resident's own credential (``sekisho.credentials``): read in one transaction that writes
+        the access record (actor: the resident, action ``credential-issuance``) before anything leaves."""
+        h = parse_handle(handle)
+        with self.transaction() as conn:
+            rid, r = self._load(conn, h)
+            if r.status is not Status.ACTIVE:
+                raise Refused("only an active resident gets a credential", field="handle")
+            self._record_access(
+                conn,
+                [rid],
+                action="credential-issuance",
+                purpose="credential-issuance",
+                items=("name", "kana", "birth_date", "address"),
+                actor_kind="resident",
+                actor=self.code,
+                terminal=None,
+            )
+        return {
+            "family_name": r.family_name,
+            "given_name": r.given_name,
+            "family_name_kana": r.family_name_kana,
+            "given_name_kana": r.given_name_kana,
+            "birth_date": r.birth_date,
+            "address": r.address.line(),
+            "municipality_code": r.address.municipality_code,
+            "resident_since": r.became_resident_on,
+        }
 
     def access_list(self, handle: str, *, since_size: int | None = None) -> AccessListing:
         """Every access to this resident's data, each with its inclusion proof against the latest witnessed

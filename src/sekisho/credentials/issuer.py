@@ -1,0 +1,278 @@
+"""The issuer: batch issuance of one-time SD-JWT VCs and the issuer's Token Status List.
+
+State lives in the issuer's directory (``<home>/municipality-<code>/credentials/``): the issuer key (PKCS#8,
+encrypted, 0600), its ``x5c`` chain from the prefectural CA, and the status state (which random indices are
+taken, by whom, and which are set).  Person data is never stored here: a credential is built from what the
+register releases (with its access record) and handed over.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any, Protocol
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from sekisho.errors import Conflict, InvalidInput, NotFound, Unavailable
+from sekisho.jp.catalogue import get_municipality
+from sekisho.jp.clock import japan_today
+from sekisho.vc import sdjwt, statuslist
+
+VCT = "urn:sekisho:vct:resident:1"
+BATCH = 20
+MAX_BATCH = 50
+VALIDITY = timedelta(days=90)
+#: exp is spread over a week so that two credentials of one batch do not share it
+EXP_JITTER = 7 * 24 * 3600
+STATUS_TTL = 3600
+#: the claims a credential holds, each selectively disclosable
+CLAIMS = (
+    "family_name",
+    "given_name",
+    "family_name_kana",
+    "given_name_kana",
+    "birth_date",
+    "address",
+    "prefecture",
+    "municipality",
+    "age_over_18",
+    "age_over_20",
+    "age_over_65",
+    "resident_since",
+)
+#: register events that invalidate every credential of the person (card loss comes through revoke_holder)
+#: (a move within or a name change makes the address or name claims untrue too: the resident gets a new batch)
+REVOKING_EVENTS = frozenset({"died", "moved_out", "moved_abroad", "closed", "moved_within", "name_changed"})
+
+
+class ResidentSource(Protocol):
+    """The register's public read for a credential: it writes the access record before returning
+    (``sekisho.registry.service.RegisterService.credential_items``)."""
+
+    def credential_items(self, handle: str) -> dict[str, Any]: ...
+
+
+def issuer_id(base_url: str, municipality: str) -> str:
+    return f"{base_url.rstrip('/')}/credentials/{municipality}"
+
+
+def _years_before(day: date, years: int) -> date:
+    try:
+        return day.replace(year=day.year - years)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year - years, day=28)
+
+
+def claims_of(items: Mapping[str, Any], *, today: date) -> dict[str, Any]:
+    """The credential's claims from the register's items (pure)."""
+    m = get_municipality(str(items["municipality_code"]), field="municipality_code")
+    town = get_municipality(m.parent, field="municipality_code") if m.kind == "ward" and m.parent else m
+    bd = items["birth_date"]
+    claims: dict[str, Any] = {
+        "family_name": items["family_name"],
+        "given_name": items["given_name"],
+        "family_name_kana": items["family_name_kana"],
+        "given_name_kana": items["given_name_kana"],
+        "address": items["address"],
+        "prefecture": m.prefecture,
+        "municipality": town.name if town is not m else m.name,
+        "resident_since": items["resident_since"].isoformat(),
+    }
+    if getattr(bd, "year", None) and getattr(bd, "month", None) and getattr(bd, "day", None):
+        born = date(bd.year, bd.month, bd.day)
+        claims["birth_date"] = born.isoformat()
+        for years in (18, 20, 65):
+            claims[f"age_over_{years}"] = born <= _years_before(today, years)
+    # a partly unknown birth date (register practice for some foreign residents) gives no birth or age claim
+    return claims
+
+
+@dataclass(frozen=True, slots=True)
+class Issued:
+    credentials: tuple[str, ...]
+
+
+class Issuer:
+    """One municipality's credential issuer."""
+
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        municipality: str,
+        key: ec.EllipticCurvePrivateKey,
+        chain: Sequence[x509.Certificate],
+        base_url: str,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        today: Callable[[], date] = japan_today,
+        status_size: int = statuslist.SIZE,
+    ) -> None:
+        self.directory = directory
+        self.municipality = municipality
+        self.key = key
+        self.chain = list(chain)
+        self.base_url = base_url.rstrip("/")
+        self.iss = issuer_id(base_url, municipality)
+        self.status_uri = f"{self.iss}/status"
+        self.clock = clock
+        self.today = today
+        self.status_size = status_size
+        self._lock = threading.Lock()
+
+    # --- set-up -------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def directory_of(root: Path) -> Path:
+        return root / "credentials"
+
+    @classmethod
+    def create(
+        cls,
+        root: Path,
+        *,
+        municipality: str,
+        certify: Callable[[ec.EllipticCurvePublicKey], Sequence[x509.Certificate]],
+        passphrase: bytes,
+        base_url: str,
+        **kwargs: Any,
+    ) -> Issuer:
+        """A new issuer key, certified by ``certify`` (the prefectural CA, ``pki.service.certify_credential_issuer``)
+        and stored 0600."""
+        directory = cls.directory_of(root)
+        if (directory / "meta.json").exists():
+            # a second key would reset the status list: every credential issued so far could no longer be revoked
+            raise Conflict("this municipality already has a credential issuer", field="issuer")
+        directory.mkdir(parents=True, exist_ok=True)
+        key = ec.generate_private_key(ec.SECP256R1())
+        chain = list(certify(key.public_key()))
+        pem = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(passphrase),
+        )
+        _write(directory / "issuer.key", pem, mode=0o600)
+        _write(directory / "chain.pem", b"".join(c.public_bytes(serialization.Encoding.PEM) for c in chain))
+        _write(directory / "meta.json", json.dumps({"municipality": municipality, "base_url": base_url}).encode())
+        issuer = cls(directory, municipality=municipality, key=key, chain=chain, base_url=base_url, **kwargs)
+        issuer._save({"taken": {}, "revoked": []})
+        return issuer
+
+    @classmethod
+    def open(cls, root: Path, *, passphrase: bytes, **kwargs: Any) -> Issuer:
+        directory = cls.directory_of(root)
+        try:
+            meta = json.loads((directory / "meta.json").read_text())
+            key = serialization.load_pem_private_key((directory / "issuer.key").read_bytes(), passphrase)
+            chain = x509.load_pem_x509_certificates((directory / "chain.pem").read_bytes())
+        except FileNotFoundError:
+            raise NotFound("no credential issuer here: run `sekisho credentials init`", field="issuer") from None
+        except (ValueError, TypeError):
+            raise Unavailable("the issuer key does not open (passphrase or file)", field="issuer") from None
+        if not isinstance(key, ec.EllipticCurvePrivateKey):
+            raise Unavailable("the issuer key is not ECDSA", field="issuer")
+        return cls(
+            directory, municipality=meta["municipality"], key=key, chain=chain, base_url=meta["base_url"], **kwargs
+        )
+
+    # --- issuance -----------------------------------------------------------------------------------------
+
+    def issue_batch(
+        self,
+        *,
+        handle: str,
+        source: ResidentSource,
+        holder_keys: Sequence[ec.EllipticCurvePublicKey],
+    ) -> Issued:
+        """One credential per holder key: distinct salts, digests, signatures, status indices and expiry; the
+        register's read (with its access record) happens once, first."""
+        if not 1 <= len(holder_keys) <= MAX_BATCH:
+            raise InvalidInput(f"a batch holds 1 to {MAX_BATCH} proofs", field="proofs")
+        jwks = [sdjwt.public_jwk(k) for k in holder_keys]
+        if len({(j["x"], j["y"]) for j in jwks}) != len(holder_keys):
+            raise InvalidInput("every credential needs its own holder key", field="proofs")
+        items = source.credential_items(handle)
+        claims = claims_of(items, today=self.today())
+        now = int(self.clock().timestamp())
+        with self._lock:
+            state = self._load()
+            taken = {int(i) for i in state["taken"]}
+            indices = []
+            for _ in holder_keys:
+                idx = statuslist.draw_index(taken, size=self.status_size)
+                taken.add(idx)
+                indices.append(idx)
+                state["taken"][str(idx)] = handle
+            self._save(state)
+        out = []
+        x5c = [sdjwt.b64std(c) for c in self.chain]
+        for jwk, idx in zip(jwks, indices, strict=True):
+            plain = {
+                "iss": self.iss,
+                "vct": VCT,
+                "exp": now + int(VALIDITY.total_seconds()) + secrets.randbelow(EXP_JITTER),
+                "cnf": {"jwk": jwk},
+                "status": {"status_list": {"idx": idx, "uri": self.status_uri}},
+            }
+            out.append(sdjwt.issue(claims=claims, plain=plain, key=self.key, x5c=x5c))
+        return Issued(credentials=tuple(out))
+
+    # --- status -------------------------------------------------------------------------------------------
+
+    def revoke_holder(self, handle: str) -> int:
+        """Set every status bit of the person's credentials (death, move, lost card); returns how many."""
+        with self._lock:
+            state = self._load()
+            mine = {int(i) for i, h in state["taken"].items() if h == handle}
+            revoked = set(state["revoked"]) | mine
+            state["revoked"] = sorted(revoked)
+            self._save(state)
+        return len(mine)
+
+    def deliver(self, *, kind: str, municipality: str, handle: str, event_date: date, extra: dict[str, Any]) -> None:
+        """The register's outbox (``EventSink``): events that make the credentials untrue flip their status."""
+        if municipality == self.municipality and kind in REVOKING_EVENTS:
+            self.revoke_holder(handle)
+
+    def status_list_token(self) -> str:
+        with self._lock:
+            revoked = list(self._load()["revoked"])
+        x5c = [sdjwt.b64std(c) for c in self.chain]
+        return statuslist.token(
+            uri=self.status_uri,
+            issuer=self.iss,
+            revoked=revoked,
+            key=self.key,
+            x5c_b64=x5c,
+            iat=int(self.clock().timestamp()),
+            ttl=STATUS_TTL,
+            size=self.status_size,
+        )
+
+    def _load(self) -> dict[str, Any]:
+        try:
+            data: dict[str, Any] = json.loads((self.directory / "status.json").read_text())
+        except FileNotFoundError:
+            data = {"taken": {}, "revoked": []}
+        return data
+
+    def _save(self, state: Mapping[str, Any]) -> None:
+        _write(self.directory / "status.json", json.dumps(state).encode(), mode=0o600)
+
+
+def _write(path: Path, data: bytes, *, mode: int = 0o644) -> None:
+    """Atomic replace, created with its final mode (a key is never readable by others, even for an instant)."""
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    os.chmod(tmp, mode)
+    os.replace(tmp, path)
