@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from datetime import date
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
@@ -27,6 +28,9 @@ from sekisho.errors import SekishoError, Unavailable
 from sekisho.network import problems
 from sekisho.node.health import DatabaseProbe
 from sekisho.node.roles import TITLES, Role
+
+if TYPE_CHECKING:
+    from sekisho.registry.interfaces import RegistryIndex, TransferPackage
 
 Hook = Callable[[], Awaitable[None]]
 
@@ -182,12 +186,75 @@ def municipality_app(role: Role, home: Home) -> FastAPI:
     from sekisho.jp.catalogue import get_municipality
 
     get_municipality(role.name or "", field="name")  # a real municipality's code, with its check digit
-    return base_app(role, home)
+    app = base_app(role, home)
+    mount_transfer(app, role, home)
+    return app
+
+
+def mount_transfer(app: FastAPI, role: Role, home: Home, *, index: RegistryIndex | None = None) -> None:
+    """The origin's side of a move hand-over (``sekisho.registry.transfer_api``) on municipality ``role``'s app.
+
+    ``index`` is the municipality's client of the locator (to move the person's entry on completion); without one,
+    completing the transfer of an indexed person is refused as unavailable and nothing is closed."""
+    from sekisho.registry.transfer_api import router
+
+    app.include_router(router(OwnRegister(home, role.name or "", index=index)))
+
+
+class OwnRegister:
+    """A municipality's register acting on its own authority in a hand-over (not as one of its clerks), opened
+    for the call and closed after it: hand-overs are rare, and the node holds no engine between them."""
+
+    def __init__(self, home: Home, code: str, *, index: RegistryIndex | None = None) -> None:
+        self.home, self.code, self.index = home, code, index
+
+    @contextlib.contextmanager
+    def _register(self) -> Iterator[Any]:
+        from sekisho.registry.service import Actor, RegisterService
+
+        register = RegisterService.open(self.home, self.code, actor=Actor(clerk="network"), index=self.index)
+        try:
+            yield register
+        finally:
+            register.engine.dispose()
+
+    def fetch_transfer(self, token: str, *, requester: str) -> TransferPackage:
+        with self._register() as register:
+            package: TransferPackage = register.fetch_transfer(token, requester=requester)
+            return package
+
+    def complete_transfer(self, token: str, *, requester: str, moved_on: date, destination_line: str) -> None:
+        with self._register() as register:
+            register.complete_transfer(token, requester=requester, moved_on=moved_on, destination_line=destination_line)
 
 
 def plain_app(role: Role, home: Home) -> FastAPI:
-    """The locator, T1, T2 and an agency: health and OpenAPI until their protocols are served over HTTP."""
+    """The locator, T1 and T2: health and OpenAPI until their protocols are served over HTTP."""
     return base_app(role, home)
+
+
+def agency_app(role: Role, home: Home) -> FastAPI:
+    """An agency node: what municipalities push to it (enrolments, notices) and cross-references' results."""
+    from sekisho.agency.api import router
+    from sekisho.agency.service import AgencyService
+    from sekisho.pseudonyms.keyfile import passphrase_from_env
+
+    secret = passphrase_from_env()
+    if secret is None:
+        return base_app(
+            role, home, not_ready=Unavailable("the agency's key file needs SEKISHO_PASSPHRASE", field="passphrase")
+        )
+    try:
+        agency = AgencyService.open(home, role.name or "", passphrase=secret)
+    except SekishoError as exc:
+        return base_app(role, home, not_ready=_not_set_up(exc))
+
+    async def stop() -> None:
+        agency.engine.dispose()
+
+    app = base_app(role, home, on_stop=stop)
+    app.include_router(router(agency))
+    return app
 
 
 FACTORIES: dict[str, Callable[[Role, Home], FastAPI]] = {
@@ -198,7 +265,7 @@ FACTORIES: dict[str, Callable[[Role, Home], FastAPI]] = {
     "watchdog": watchdog_app,
     "log": log_app,
     "pki": pki_app,
-    "agency": plain_app,
+    "agency": agency_app,
 }
 
 

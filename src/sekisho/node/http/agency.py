@@ -1,0 +1,58 @@
+"""An agency node as a municipality (or a cross-reference) reaches it over HTTP (``sekisho.agency.api``)."""
+
+from __future__ import annotations
+
+import httpx
+
+from sekisho.agency.api import (
+    PREFIX,
+    CrossReferenceBody,
+    EnrolmentBody,
+    ItemsAnswer,
+    NoticeBatchBody,
+    Received,
+)
+from sekisho.agency.interfaces import CrossReferenceDelivery, EnrolmentDelivery, NoticeBatch
+from sekisho.errors import InvalidInput, Unavailable
+from sekisho.network.problems import raise_for_problem
+
+
+def send(client: httpx.Client, method: str, path: str, *, json: object = None) -> httpx.Response:
+    """One request; a transport failure is :class:`~sekisho.errors.Unavailable` (the peer is not reachable), an
+    error answer the exception its problem document names.  The URL is not in the message (it names the peer)."""
+    try:
+        response = client.request(method, path, json=json)
+    except httpx.TransportError as exc:
+        raise Unavailable(f"the party cannot be reached ({type(exc).__name__})", field="network") from None
+    raise_for_problem(response)
+    return response
+
+
+class HttpAgency:
+    """:class:`~sekisho.agency.interfaces.AgencyEndpoint` and
+    :class:`~sekisho.agency.interfaces.CrossReferenceReceiver` over ``client`` (base URL: the agency node)."""
+
+    def __init__(self, client: httpx.Client) -> None:
+        self._client = client
+
+    def requested_items(self, purpose: str) -> tuple[str, ...]:
+        if not purpose or "/" in purpose:
+            raise InvalidInput("is not a purpose", field="purpose")
+        answer = send(self._client, "GET", f"{PREFIX}/purposes/{purpose}/items")
+        return tuple(ItemsAnswer.model_validate(answer.json()).items)
+
+    def receive_enrolment(self, delivery: EnrolmentDelivery) -> int:
+        body = EnrolmentBody.of(delivery).model_dump(mode="json")
+        return Received.model_validate(send(self._client, "POST", f"{PREFIX}/enrolments", json=body).json()).new
+
+    def receive_notices(self, batch: NoticeBatch) -> int:
+        body = NoticeBatchBody.of(batch).model_dump(mode="json")
+        return Received.model_validate(send(self._client, "POST", f"{PREFIX}/notices", json=body).json()).new
+
+    def receive_cross_reference(self, delivery: CrossReferenceDelivery) -> int:
+        body = CrossReferenceBody.of(delivery).model_dump(mode="json")
+        answer = send(self._client, "POST", f"{PREFIX}/cross-references", json=body)
+        return Received.model_validate(answer.json()).new
+
+    def __repr__(self) -> str:
+        return "HttpAgency()"
