@@ -1,0 +1,78 @@
+"""The watchdog's decision point as other parties reach it over HTTP (``sekisho.policy.api``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from sekisho.node.http.agency import send
+from sekisho.policy.api import DecisionIn, FactsIn, decision_of
+from sekisho.policy.interfaces import AccessRequest, Decision, SubjectFacts
+
+
+def _request(request: AccessRequest) -> dict[str, Any]:
+    return {
+        "requester": request.requester,
+        "requester_kind": request.requester_kind,
+        "action": request.action,
+        "purpose": request.purpose,
+        "items": sorted(request.items),
+        "at": request.at.isoformat(),
+        "terminal": request.terminal,
+        "warrant": request.warrant,
+        "from_domain": request.from_domain,
+        "to_domain": request.to_domain,
+        "count": request.count,
+        "municipality": request.municipality,
+        "event": request.event,
+        "self_service": request.self_service,
+    }
+
+
+def _decision(decision: Decision) -> dict[str, Any]:
+    return DecisionIn(
+        decision_id=decision.decision_id,
+        allow=decision.allow,
+        items=sorted(decision.items),
+        reasons=list(decision.reasons),
+        legal_basis=decision.legal_basis,
+        pia=decision.pia,
+        warrant=decision.warrant,
+        sealed_until=decision.sealed_until,
+        events=sorted(decision.events),
+        consent_required=decision.consent_required,
+        parent=decision.parent,
+    ).model_dump(mode="json")
+
+
+def _facts(facts: SubjectFacts) -> dict[str, Any]:
+    joined = facts.municipality_joined
+    return FactsIn(
+        protected=facts.protected,
+        protected_requester_refused=sorted(facts.protected_requester_refused),
+        opted_out_of_consent_uses=facts.opted_out_of_consent_uses,
+        consented_requesters=sorted(facts.consented_requesters),
+        subject_ref=facts.subject_ref,
+        municipality_joined=None if joined is None else sorted(joined),
+    ).model_dump(mode="json")
+
+
+class HttpDecisionPoint:
+    """:class:`~sekisho.policy.interfaces.PolicyDecisionPoint` over ``client`` (base URL: the watchdog).  The
+    watchdog records every decision before it answers, as the in-process one does."""
+
+    def __init__(self, client: httpx.Client) -> None:
+        self._client = client
+
+    def decide(self, request: AccessRequest) -> Decision:
+        answer = send(self._client, "POST", "/policy/decide", json=_request(request))
+        return decision_of(DecisionIn.model_validate(answer.json()))
+
+    def check_subject(self, decision: Decision, facts: SubjectFacts, request: AccessRequest) -> Decision:
+        body = {"decision": _decision(decision), "facts": _facts(facts), "request": _request(request)}
+        answer = send(self._client, "POST", "/policy/check-subject", json=body)
+        return decision_of(DecisionIn.model_validate(answer.json()))
+
+    def __repr__(self) -> str:
+        return "HttpDecisionPoint()"
