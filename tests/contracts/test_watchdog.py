@@ -5,21 +5,27 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 import pytest
 import sqlalchemy as sa
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from fastapi.testclient import TestClient
 
 from sekisho.config import Home
+from sekisho.errors import InvalidInput, NotFound, Refused
+from sekisho.network.local import LocalNetwork
 from sekisho.network.problems import MEDIA_TYPE
 from sekisho.node.apps import watchdog_app
-from sekisho.node.http.watchdog import HttpDecisionPoint
+from sekisho.node.http.watchdog import HttpDecisionPoint, HttpWatchdog
 from sekisho.node.roles import Role
 from sekisho.policy import store as pol
 from sekisho.policy.interfaces import AccessRequest, PolicyDecisionPoint, SubjectFacts
 from sekisho.policy.pia import load_pia
 from sekisho.policy.service import Watchdog, open_decision_point
+from sekisho.policy.signing import public_keys
 from sekisho.pseudonyms.keyfile import PASSPHRASE_ENV
 
 PASSPHRASE = b"correct horse battery staple"
@@ -98,3 +104,58 @@ def test_a_malformed_decision_request_is_a_problem_document(pdp: PolicyDecisionP
         response = client.post(path, json=body)
         assert response.status_code == 422
         assert response.headers["content-type"].startswith(MEDIA_TYPE)
+
+
+class Register(Protocol):
+    """What parties read from the watchdog's register (in-process: ``LocalNetwork``; HTTP: ``HttpWatchdog``)."""
+
+    def warrant_keys(self) -> dict[str, Ed25519PublicKey]: ...
+
+    def warrant_token(self, warrant: str) -> str: ...
+
+    def approved_pia(self, agency: str) -> tuple[frozenset[str], frozenset[str]] | None: ...
+
+
+@pytest.fixture
+def register(
+    pdp: PolicyDecisionPoint, home: Home, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[Register, Watchdog]]:
+    wd = Watchdog.open(home, passphrase=PASSPHRASE, scrypt_n=2**14)
+    if isinstance(pdp, HttpDecisionPoint):  # the same watchdog app, reached for its register
+        yield HttpWatchdog(pdp._client), wd
+    else:
+        net = LocalNetwork(home, passphrase=PASSPHRASE)
+        yield net, wd
+        net.close()
+    wd.engine.dispose()
+
+
+def _raw(keys: dict[str, Ed25519PublicKey]) -> dict[str, bytes]:
+    return {kid: k.public_bytes(Encoding.Raw, PublicFormat.Raw) for kid, k in keys.items()}
+
+
+def test_keys_pias_and_warrant_tokens_read_alike(register: tuple[Register, Watchdog], home: Home) -> None:
+    reader, wd = register
+    assert _raw(reader.warrant_keys()) == _raw(public_keys(home))
+    scope = reader.approved_pia("pension")
+    assert scope is not None and "pension.benefit" in scope[0] and "name" in scope[1]
+    assert reader.approved_pia("tax") is None  # no PIA filed
+
+    pending = wd.request_warrant(
+        requester="welfare-saitama",
+        target="pension",
+        purpose="welfare.means-test",
+        legal_basis="welfare.means-test",
+        case_reference="c3",
+        persons=1,
+        not_after=datetime.now(UTC) + timedelta(days=3),
+        by="x",
+    )
+    with pytest.raises(Refused) as refused:
+        reader.warrant_token(pending)
+    assert "warrant-not-approved" in str(refused.value) and pending not in str(refused.value)
+    with pytest.raises(NotFound):
+        reader.warrant_token("0" * 32)
+    with pytest.raises(InvalidInput) as bad:
+        reader.warrant_token("../../policy/alerts")  # never put into a path
+    assert bad.value.field == "warrant"

@@ -15,10 +15,12 @@ from fastapi import APIRouter, Body, FastAPI, Path, Query
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
+from sekisho.errors import NotFound
 from sekisho.network import problems
 from sekisho.policy.interfaces import AccessRequest, Decision, SubjectFacts
 from sekisho.policy.pia import parse_pia
 from sekisho.policy.service import Watchdog
+from sekisho.policy.signing import document_of
 
 # identifiers in URLs have the forms of pia.schema.json and of the anomaly rules' names: a query never carries
 # anything else to the database (PostgreSQL refuses a NUL in text with an error, which was an HTTP 500)
@@ -196,6 +198,14 @@ def router(watchdog: Watchdog) -> APIRouter:
         changed decision is recorded under a new id.  The body carries facts, never the person."""
         decided = decision_of(body.decision)
         return _decision(decision_point.check_subject(decided, facts_of(body.facts), access_request(body.request)))
+
+    @api.get("/watchdog.json")
+    def published_keys() -> dict[str, Any]:
+        """The watchdog's published policy keys (``watchdog.json``): what every party reads warrants and
+        statements with."""
+        if not watchdog.keys:
+            raise NotFound("the watchdog has not published its policy key", field="watchdog")
+        return document_of(watchdog.keys)
 
     @api.get("/warrants/{warrant_id}")
     def warrant(warrant_id: str) -> dict[str, Any]:

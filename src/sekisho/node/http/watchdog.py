@@ -5,10 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from sekisho.node.http.agency import send
 from sekisho.policy.api import DecisionIn, FactsIn, decision_of
 from sekisho.policy.interfaces import AccessRequest, Decision, SubjectFacts
+from sekisho.policy.pia import approved_scope
+from sekisho.policy.signing import is_statement, keys_of
+from sekisho.policy.warrants import check_warrant_id, usable_token
 
 
 def _request(request: AccessRequest) -> dict[str, Any]:
@@ -76,3 +80,28 @@ class HttpDecisionPoint:
 
     def __repr__(self) -> str:
         return "HttpDecisionPoint()"
+
+
+class HttpWatchdog:
+    """What parties read from the watchdog's register over ``client`` (base URL: the watchdog): its published
+    policy keys, a warrant's token by id, an agency's PIA in force.  The same answers as
+    :class:`~sekisho.network.local.LocalNetwork`'s ``warrant_keys``, ``warrant_token`` and ``approved_pia``."""
+
+    def __init__(self, client: httpx.Client) -> None:
+        self._client = client
+
+    def warrant_keys(self) -> dict[str, Ed25519PublicKey]:
+        return keys_of(send(self._client, "GET", "/policy/watchdog.json").json())
+
+    def warrant_token(self, warrant: str) -> str:
+        if is_statement(warrant, "warrant"):
+            return warrant
+        wid = check_warrant_id(warrant)  # checked here: only a well-formed id goes into the path
+        return usable_token(send(self._client, "GET", f"/policy/warrants/{wid}").json())
+
+    def approved_pia(self, agency: str) -> tuple[frozenset[str], frozenset[str]] | None:
+        answer = send(self._client, "GET", "/policy/pias", params={"agency": agency})
+        return approved_scope(answer.json())
+
+    def __repr__(self) -> str:
+        return "HttpWatchdog()"
