@@ -30,6 +30,7 @@ from sekisho.node.health import DatabaseProbe
 from sekisho.node.roles import TITLES, Role
 
 if TYPE_CHECKING:
+    from sekisho.policy.interfaces import PolicyDecisionPoint
     from sekisho.registry.interfaces import RegistryIndex, TransferPackage
 
 Hook = Callable[[], Awaitable[None]]
@@ -159,7 +160,24 @@ def watchdog_app(role: Role, home: Home) -> FastAPI:
     app.include_router(router(watchdog))
     if witness is not None:
         app.include_router(witness_router(witness))
+    mount_grant_desk(app, home, secret, watchdog.decision_point())
     return app
+
+
+def mount_grant_desk(app: FastAPI, home: Home, secret: bytes | None, pdp: PolicyDecisionPoint) -> None:
+    """The grant desk on the watchdog's node, when this home holds the network's grant issuer key (signed-grant
+    conversions, before the watchdog publishes its policy key); the desk asks the watchdog's decision point."""
+    from sekisho.network.grants import GrantBroker
+    from sekisho.network.grants_api import router
+    from sekisho.pseudonyms.service import open_grant_issuer
+
+    if secret is None:
+        return
+    try:
+        issuer = open_grant_issuer(home, passphrase=secret)
+    except SekishoError:
+        return  # no issuer key here: conversions are decided by the transcryptors' policy hooks
+    app.include_router(router(GrantBroker(issuer, pdp=pdp)))
 
 
 def pki_app(role: Role, home: Home) -> FastAPI:

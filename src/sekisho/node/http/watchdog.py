@@ -7,12 +7,15 @@ from typing import Any
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from sekisho.network.grants import INDEX_PURPOSE
+from sekisho.network.grants_api import PATH as GRANTS_PATH
 from sekisho.node.http.agency import send
 from sekisho.policy.api import DecisionIn, FactsIn, decision_of
-from sekisho.policy.interfaces import AccessRequest, Decision, SubjectFacts
+from sekisho.policy.interfaces import AccessRequest, Decision, RequesterKind, SubjectFacts
 from sekisho.policy.pia import approved_scope
 from sekisho.policy.signing import is_statement, keys_of
 from sekisho.policy.warrants import check_warrant_id, usable_token
+from sekisho.pseudonyms.interfaces import REGISTRY_DOMAIN
 
 
 def _request(request: AccessRequest) -> dict[str, Any]:
@@ -105,3 +108,46 @@ class HttpWatchdog:
 
     def __repr__(self) -> str:
         return "HttpWatchdog()"
+
+
+class HttpGrantDesk:
+    """The watchdog's grant desk (``sekisho.network.grants.GrantBroker``) over ``client``."""
+
+    def __init__(self, client: httpx.Client) -> None:
+        self._client = client
+
+    def conversion_grant(
+        self,
+        *,
+        requester: str,
+        requester_kind: RequesterKind,
+        from_domain: str,
+        to_domain: str,
+        purpose: str,
+        count: int,
+        municipality: str | None = None,
+    ) -> str:
+        body = {
+            "requester": requester,
+            "requester_kind": requester_kind,
+            "from_domain": from_domain,
+            "to_domain": to_domain,
+            "purpose": purpose,
+            "count": count,
+            "municipality": municipality,
+        }
+        return str(send(self._client, "POST", GRANTS_PATH, json=body).json()["grant"])
+
+    def index_grant(self, *, municipality: str, count: int) -> str:
+        return self.conversion_grant(
+            requester=f"municipality/{municipality}",
+            requester_kind="municipality",
+            from_domain=REGISTRY_DOMAIN,
+            to_domain=REGISTRY_DOMAIN,
+            purpose=INDEX_PURPOSE,
+            count=count,
+            municipality=municipality,
+        )
+
+    def __repr__(self) -> str:
+        return "HttpGrantDesk()"
