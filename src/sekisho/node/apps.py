@@ -30,6 +30,7 @@ from sekisho.node.health import DatabaseProbe
 from sekisho.node.roles import TITLES, Role
 
 if TYPE_CHECKING:
+    from sekisho.pki.service import Pki
     from sekisho.policy.interfaces import PolicyDecisionPoint
     from sekisho.registry.interfaces import RegistryIndex, TransferPackage
 
@@ -197,7 +198,26 @@ def pki_app(role: Role, home: Home) -> FastAPI:
     audience = os.environ.get("SEKISHO_PKI_AUDIENCE", DEFAULT_AUDIENCE)
     trust = os.environ.get("SEKISHO_PKI_TRUST", DEFAULT_TRUST)
     app.include_router(router(pki, audience=audience, trust=trust))
+    mount_pki_agency(app, pki, home)
     return app
+
+
+def mount_pki_agency(app: FastAPI, pki: Pki, home: Home) -> None:
+    """The PKI as municipalities reach it as an agency (``sekisho.agency.api``): enrolments and change notices on
+    the PKI's own database, where a notice revokes certificates in the transaction that stores it.  Not mounted
+    until the PKI has joined the network (its domain key) and its key files open (``SEKISHO_PASSPHRASE``)."""
+    from sekisho.agency.api import router
+    from sekisho.pki.service import agency_of
+    from sekisho.pseudonyms.keyfile import passphrase_from_env
+
+    secret = passphrase_from_env()
+    if secret is None:
+        return
+    try:
+        agency = agency_of(pki, home, passphrase=secret)
+    except SekishoError:
+        return
+    app.include_router(router(agency))
 
 
 def municipality_app(role: Role, home: Home) -> FastAPI:
