@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import date
 from typing import TYPE_CHECKING, Any
@@ -30,6 +31,8 @@ from sekisho.node.health import DatabaseProbe
 from sekisho.node.roles import TITLES, Role
 
 if TYPE_CHECKING:
+    from sekisho.agency.interfaces import CrossReferenceDelivery, EnrolmentDelivery, NoticeBatch
+    from sekisho.agency.service import AgencyService
     from sekisho.pki.service import Pki
     from sekisho.policy.interfaces import PolicyDecisionPoint
     from sekisho.registry.interfaces import RegistryIndex, TransferPackage
@@ -272,27 +275,60 @@ def plain_app(role: Role, home: Home) -> FastAPI:
 
 
 def agency_app(role: Role, home: Home) -> FastAPI:
-    """An agency node: what municipalities push to it (enrolments, notices) and cross-references' results."""
-    from sekisho.agency.api import router
-    from sekisho.agency.service import AgencyService
-    from sekisho.pseudonyms.keyfile import passphrase_from_env
+    """An agency node: what municipalities push to it (enrolments, notices) and cross-references' results.
 
-    secret = passphrase_from_env()
-    if secret is None:
-        return base_app(
-            role, home, not_ready=Unavailable("the agency's key file needs SEKISHO_PASSPHRASE", field="passphrase")
-        )
-    try:
-        agency = AgencyService.open(home, role.name or "", passphrase=secret)
-    except SekishoError as exc:
-        return base_app(role, home, not_ready=_not_set_up(exc))
+    The agency's service opens on the first request, not at start: a node whose agency is not created yet (or
+    whose passphrase is not given) still starts and answers its health check, and a request it cannot serve
+    gets the problem document saying why."""
+    from sekisho.agency.api import router
+
+    agency = LazyAgency(home, role.name or "")
 
     async def stop() -> None:
-        agency.engine.dispose()
+        agency.close()
 
     app = base_app(role, home, on_stop=stop)
     app.include_router(router(agency))
     return app
+
+
+class LazyAgency:
+    """An agency's service, opened on first use with ``SEKISHO_PASSPHRASE`` (its key file needs it)."""
+
+    def __init__(self, home: Home, name: str) -> None:
+        self.home, self.name = home, name
+        self._service: AgencyService | None = None
+        self._lock = threading.Lock()
+
+    def _open(self) -> AgencyService:
+        from sekisho.agency.service import AgencyService
+        from sekisho.pseudonyms.keyfile import passphrase_from_env
+
+        with self._lock:
+            if self._service is None:
+                secret = passphrase_from_env()
+                if secret is None:
+                    raise Unavailable("the agency's key file needs SEKISHO_PASSPHRASE", field="passphrase")
+                self._service = AgencyService.open(self.home, self.name, passphrase=secret)
+            return self._service
+
+    def requested_items(self, purpose: str) -> tuple[str, ...]:
+        return self._open().requested_items(purpose)
+
+    def receive_enrolment(self, delivery: EnrolmentDelivery) -> int:
+        return self._open().receive_enrolment(delivery)
+
+    def receive_notices(self, batch: NoticeBatch) -> int:
+        return self._open().receive_notices(batch)
+
+    def receive_cross_reference(self, delivery: CrossReferenceDelivery) -> int:
+        return self._open().receive_cross_reference(delivery)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._service is not None:
+                self._service.engine.dispose()
+                self._service = None
 
 
 FACTORIES: dict[str, Callable[[Role, Home], FastAPI]] = {
