@@ -8,6 +8,7 @@ Schema errors report only *where* the request was wrong, because pydantic's own 
 
 from __future__ import annotations
 
+import functools
 import logging
 from http import HTTPStatus
 from typing import Any
@@ -187,6 +188,7 @@ def install(app: FastAPI) -> None:
         return problem_response(SekishoError("the service failed; nothing was changed by this request"))
 
 
+@functools.cache
 def _error_classes() -> dict[str, type[SekishoError]]:
     """Problem kind -> the :mod:`sekisho.errors` class that carries it (the most general class of a kind)."""
     import sekisho.errors as errors

@@ -8,7 +8,7 @@ from datetime import date
 import httpx
 
 from sekisho.errors import NotFound
-from sekisho.node.http.agency import send
+from sekisho.node.http.base import send
 from sekisho.registry.interfaces import TransferPackage, TransferSource
 from sekisho.registry.transfer_api import PREFIX, PackageBody
 

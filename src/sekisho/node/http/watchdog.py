@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from sekisho.network.grants import INDEX_PURPOSE
 from sekisho.network.grants_api import PATH as GRANTS_PATH
-from sekisho.node.http.agency import send
+from sekisho.node.http.base import send
 from sekisho.policy.api import DecisionIn, FactsIn, decision_of
 from sekisho.policy.interfaces import AccessRequest, Decision, RequesterKind, SubjectFacts
 from sekisho.policy.pia import approved_scope
