@@ -2,8 +2,10 @@
 
 Every app is a :func:`base_app`: ``GET /health`` (role, name, version, whether the party's database answers),
 ``GET /openapi.json``, and RFC 9457 problem documents for every error, unknown paths included.  A party that has
-an HTTP API (the access log, the PKI, the watchdog) has its routers mounted on it; the others serve only that much
-until their protocols get HTTP endpoints — which are added here, in the role's factory.
+an HTTP API has its routers mounted on it: the access log, the PKI (and its agency routes), the watchdog (its
+decision point, register and grant desk), an agency node (``sekisho.agency.api``) and a municipality's hand-over
+(``sekisho.registry.transfer_api``); the others serve only that much until their protocols get HTTP endpoints —
+which are added here, in the role's factory.
 
 A party whose keys are not set up yet (`sekisho log init`, `sekisho pki init`, …) still starts: its health check
 answers 503 and says what is missing, so that `sekisho up` on a fresh home shows every party and which ones wait.
