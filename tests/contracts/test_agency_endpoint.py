@@ -142,3 +142,13 @@ def test_a_malformed_body_is_a_problem_document_that_echoes_nothing(world: World
         assert problem["type"] == "urn:sekisho:problem:invalid-input"
         assert "髙橋" not in response.text
     assert world.agency("pension").persons() == []
+
+
+def test_a_purpose_that_is_not_one_is_refused_alike(world: World) -> None:
+    standard_rules(world.pdp)
+    world.create_agency(*PENSION)
+    endpoint = world.net.agency("pension")
+    for purpose in ("pension.benefit/../x", "pension.benefit?x=1", "年金"):
+        with pytest.raises((InvalidInput, NotFound)) as exc:
+            endpoint.requested_items(purpose)
+        assert exc.value.field == "purpose"

@@ -29,6 +29,8 @@ from sekisho.agency.interfaces import (
 from sekisho.errors import InvalidInput
 
 PREFIX = "/agency"
+#: a purpose code, the only thing a path carries (``sekisho.pseudonyms.interfaces.check_purpose``)
+PURPOSE = r"^[a-z][a-z0-9_.-]{0,63}$"
 #: persons per message: a municipality sends its deliveries in batches well below this
 MAX_BATCH = 100_000
 
@@ -208,7 +210,7 @@ def router(agency: AgencyNode) -> APIRouter:
     api = APIRouter(prefix=PREFIX, tags=["agency"])
 
     @api.get("/purposes/{purpose}/items", response_model=ItemsAnswer)
-    def requested_items(purpose: Annotated[str, Path(min_length=1, max_length=100)]) -> ItemsAnswer:
+    def requested_items(purpose: Annotated[str, Path(pattern=PURPOSE)]) -> ItemsAnswer:
         """The items the agency asks for when it enrols residents for ``purpose``."""
         return ItemsAnswer(items=list(agency.requested_items(purpose)))
 

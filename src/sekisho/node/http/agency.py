@@ -13,8 +13,8 @@ from sekisho.agency.api import (
     Received,
 )
 from sekisho.agency.interfaces import CrossReferenceDelivery, EnrolmentDelivery, NoticeBatch
-from sekisho.errors import InvalidInput
 from sekisho.node.http.base import send
+from sekisho.pseudonyms.interfaces import check_purpose
 
 
 class HttpAgency:
@@ -25,9 +25,8 @@ class HttpAgency:
         self._client = client
 
     def requested_items(self, purpose: str) -> tuple[str, ...]:
-        if not purpose or "/" in purpose:
-            raise InvalidInput("is not a purpose", field="purpose")
-        answer = send(self._client, "GET", f"{PREFIX}/purposes/{purpose}/items")
+        # checked here as the agency checks it: only a purpose code goes into the path (one segment, no person)
+        answer = send(self._client, "GET", f"{PREFIX}/purposes/{check_purpose(purpose)}/items")
         return tuple(ItemsAnswer.model_validate(answer.json()).items)
 
     def receive_enrolment(self, delivery: EnrolmentDelivery) -> int:
