@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from pep_network import GIFU, PENSION, TAX, World, person, standard_rules
-from sekisho.agency.interfaces import AgencyEndpoint, EnrolmentDelivery, NoticeBatch
+from sekisho.agency.interfaces import AgencyEndpoint, CrossReferenceDelivery, EnrolmentDelivery, NoticeBatch
 from sekisho.errors import InvalidInput, NotFound
 from sekisho.network.problems import MEDIA_TYPE
 from sekisho.registry import store as st
@@ -152,3 +152,37 @@ def test_a_purpose_that_is_not_one_is_refused_alike(world: World) -> None:
         with pytest.raises((InvalidInput, NotFound)) as exc:
             endpoint.requested_items(purpose)
         assert exc.value.field == "purpose"
+
+
+def test_a_cross_reference_result_reaches_agency_b_once(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    standard_rules(world.pdp)
+    world.create_agency(*PENSION)
+    gifu = world.register(GIFU)
+    people = [gifu.add(person(household="a")), gifu.add(person(household="b", given_name="花子", sex="女"))]
+    seen = _recording(world, monkeypatch)
+    world.releases(GIFU).enrol([p.handle for p in people], agency="pension", purpose="pension.benefit")
+    enrolled = next(d for d in seen if isinstance(d, EnrolmentDelivery))
+    # a result for B has the form of an enrolment's: Enc_{Y_B}(s_B·P), B's own pseudonyms of the persons
+    delivery = CrossReferenceDelivery(
+        request_id="xref-1",
+        requester="tax",
+        purpose="tax.assessment",
+        warrant="0" * 32,
+        positions=(4, 0),
+        result=enrolled.result,
+    )
+    receiver = world.net.cross_reference_receiver("pension")
+    assert receiver.receive_cross_reference(delivery) == 2
+    assert receiver.receive_cross_reference(delivery) == 0  # re-delivered: nothing new
+    links = world.agency("pension").received_cross_references("xref-1")
+    assert sorted(link.position for link in links) == [0, 4]
+    assert {link.pseudonym for link in links} == {p.pseudonym for p in world.agency("pension").persons()}
+    for broken, field in [
+        (replace(delivery, request_id="xref-2", positions=(1,)), "positions"),
+        (replace(delivery, request_id="xref-2", positions=(1, 1)), "positions"),
+        (replace(delivery, request_id="xref-2", requester="Tax Office"), "requester"),
+    ]:
+        with pytest.raises(InvalidInput) as exc:
+            receiver.receive_cross_reference(broken)
+        assert exc.value.field == field
+    assert world.agency("pension").received_cross_references("xref-2") == []
