@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Literal, Protocol
 
-from sekisho.pseudonyms.interfaces import HopResult
+from sekisho.pseudonyms.interfaces import HopResult as HopResult  # re-exported: the wire format builds it
 
 #: the items a municipality releases to agencies through these flows, named as in the policy's vocabulary
 #: (``sekisho.policy.legal.ITEMS``); the policy picks a subset per agency and purpose

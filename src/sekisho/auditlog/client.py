@@ -167,6 +167,7 @@ class HttpAccessLog(_TrustMixin):
         if resp.status_code == 404:
             raise NotFound("the log does not have that resource", field="log")
         if resp.status_code != 200:
+            _refusal(resp)
             raise Unavailable(f"the log answered HTTP {resp.status_code}", field="log")
         return resp
 
@@ -195,6 +196,7 @@ class HttpAccessLog(_TrustMixin):
         if resp.status_code == 422:
             raise InvalidInput("the log refused the entry", field="entry")
         if resp.status_code != 200:
+            _refusal(resp)
             raise Unavailable(f"the log answered HTTP {resp.status_code}", field="log")
         body = resp.json()
         return AppendReceipt(index=int(body["index"]), leaf_hash=bytes.fromhex(body["leaf_hash"]))
@@ -371,3 +373,12 @@ __all__ = [
     "verify_access_document",
     "verify_access_list",
 ]
+
+
+def _refusal(resp: httpx.Response) -> None:
+    """Raise what a refusal by the log (or the guard before it: 401, 403, 413, 429) names; return for a failure
+    of the log itself, which the caller reports as unavailable."""
+    if 400 <= resp.status_code < 500:
+        from sekisho.network.problems import raise_for_problem  # here: a reader of the log needs no FastAPI
+
+        raise_for_problem(resp)

@@ -45,7 +45,7 @@ from sekisho.agency.interfaces import (
     operator_of,
 )
 from sekisho.config import Home
-from sekisho.errors import InvalidInput, Refused, Unavailable
+from sekisho.errors import InvalidInput, Unavailable
 from sekisho.policy.interfaces import PolicyDecisionPoint, RequesterKind, SubjectFacts
 from sekisho.pseudonyms import (
     REGISTRY_DOMAIN,
@@ -487,26 +487,18 @@ class LocalNetwork:
         token: refused here with the reason the register gives (``warrant-not-approved``, ``warrant-refused``,
         ``warrant-revoked``) rather than sent on to be refused as a bare id."""
         from sekisho.policy.signing import is_statement
-        from sekisho.policy.warrants import check_warrant_id
+        from sekisho.policy.warrants import check_warrant_id, usable_token
 
         if is_statement(warrant, "warrant"):
             return warrant
-        wid = check_warrant_id(warrant)
-        row = self.watchdog().warrant(wid)
-        token, status = row.get("token"), row.get("status")
-        if status == "approved" and token:
-            return str(token)
-        reason = {"requested": "warrant-not-approved", "refused": "warrant-refused"}.get(str(status), "warrant-revoked")
-        raise Refused(f"the warrant cannot be used ({reason})", field="warrant")
+        return usable_token(self.watchdog().warrant(check_warrant_id(warrant)))
 
     def approved_pia(self, agency: str) -> tuple[frozenset[str], frozenset[str]] | None:
         """The purposes and items of the agency's PIA in force at the watchdog (read-only), or ``None``."""
+        from sekisho.policy.pia import approved_scope
         from sekisho.policy.service import Watchdog
 
-        for pia in Watchdog.open(self.home).pias(agency=agency):
-            if pia["status"] == "approved":
-                return frozenset(pia["purposes"]), frozenset(pia["items"])
-        return None
+        return approved_scope(Watchdog.open(self.home).pias(agency=agency))
 
     def watchdog(self) -> Watchdog:
         """The watchdog party (its signing key open: it reissues its revocation list when due)."""

@@ -8,16 +8,29 @@ Schema errors report only *where* the request was wrong, because pydantic's own 
 
 from __future__ import annotations
 
+import functools
 import logging
 from http import HTTPStatus
 from typing import Any
 
+import httpx
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from sekisho.errors import InvalidInput, NotFound, SekishoError, TooManyRequests
+from sekisho.errors import (
+    Conflict,
+    ErrorList,
+    InvalidInput,
+    NotFound,
+    Refused,
+    SekishoError,
+    TooLarge,
+    TooManyRequests,
+    Unauthenticated,
+    Unavailable,
+)
 
 MEDIA_TYPE = "application/problem+json"
 TYPE_PREFIX = "urn:sekisho:problem:"
@@ -173,3 +186,70 @@ def install(app: FastAPI) -> None:
         # the type only: an exception's text may carry data the request held
         log.error("unexpected error in a request handler: %s", type(exc).__name__)
         return problem_response(SekishoError("the service failed; nothing was changed by this request"))
+
+
+@functools.cache
+def _error_classes() -> dict[str, type[SekishoError]]:
+    """Problem kind -> the :mod:`sekisho.errors` class that carries it (the most general class of a kind)."""
+    import sekisho.errors as errors
+
+    kinds: dict[str, type[SekishoError]] = {}
+    for value in vars(errors).values():
+        if isinstance(value, type) and issubclass(value, SekishoError):
+            kind = value.__dict__.get("kind", value.kind)
+            known = kinds.get(kind)
+            if known is None or issubclass(known, value):  # ErrorList shares invalid-input: keep InvalidInput
+                kinds[kind] = value
+    return kinds
+
+
+def raise_for_problem(response: httpx.Response) -> None:
+    """Return if ``response`` is 2xx; otherwise raise the :mod:`sekisho.errors` exception its problem document names.
+
+    A response that is not a problem document (a proxy's page, a framework's 404) becomes the error of its status
+    class; nothing of the body is copied into the message unless it is a problem document's own ``detail``, which
+    the sending party wrote under the same rule (a field and a rule, never a value)."""
+    if response.is_success:
+        return
+    body: Any = None
+    if response.headers.get("content-type", "").split(";")[0].strip() in (MEDIA_TYPE, "application/json"):
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+    kind = ""
+    message = f"the party answered {response.status_code}"
+    field: str | None = None
+    if isinstance(body, dict):
+        type_ = body.get("type")
+        if isinstance(type_, str) and type_.startswith(TYPE_PREFIX):
+            kind = type_[len(TYPE_PREFIX) :]
+        field = body.get("field") if isinstance(body.get("field"), str) else None
+        detail = body.get("detail")
+        if isinstance(detail, str) and detail:
+            # the sender formatted "field: message"; keep the message alone, the field travels separately
+            message = detail[len(field) + 2 :] if field and detail.startswith(f"{field}: ") else detail
+    cls = _error_classes().get(kind)
+    if cls is None:
+        cls = _BY_STATUS.get(response.status_code) or (Unavailable if response.status_code >= 500 else InvalidInput)
+    if issubclass(cls, TooManyRequests):
+        retry = response.headers.get("retry-after", "1")
+        raise TooManyRequests(message, field=field, retry_after=int(retry) if retry.isdigit() else 1)
+    if cls is ErrorList:
+        cls = InvalidInput
+    raise cls(message, field=field)
+
+
+_BY_STATUS: dict[int, type[SekishoError]] = {
+    400: InvalidInput,
+    401: Unauthenticated,
+    403: Refused,
+    404: NotFound,
+    409: Conflict,
+    413: TooLarge,
+    422: InvalidInput,
+    429: TooManyRequests,
+    502: Unavailable,
+    503: Unavailable,
+    504: Unavailable,
+}

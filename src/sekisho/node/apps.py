@@ -2,8 +2,10 @@
 
 Every app is a :func:`base_app`: ``GET /health`` (role, name, version, whether the party's database answers),
 ``GET /openapi.json``, and RFC 9457 problem documents for every error, unknown paths included.  A party that has
-an HTTP API (the access log, the PKI, the watchdog) has its routers mounted on it; the others serve only that much
-until their protocols get HTTP endpoints — which are added here, in the role's factory.
+an HTTP API has its routers mounted on it: the access log, the PKI (and its agency routes), the watchdog (its
+decision point, register and grant desk), an agency node (``sekisho.agency.api``) and a municipality's hand-over
+(``sekisho.registry.transfer_api``); the others serve only that much until their protocols get HTTP endpoints —
+which are added here, in the role's factory.
 
 A party whose keys are not set up yet (`sekisho log init`, `sekisho pki init`, …) still starts: its health check
 answers 503 and says what is missing, so that `sekisho up` on a fresh home shows every party and which ones wait.
@@ -15,8 +17,10 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from datetime import date
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
@@ -28,6 +32,13 @@ from sekisho.network import problems
 from sekisho.node.credentials import mount_credentials
 from sekisho.node.health import DatabaseProbe
 from sekisho.node.roles import TITLES, Role
+
+if TYPE_CHECKING:
+    from sekisho.agency.interfaces import CrossReferenceDelivery, EnrolmentDelivery, NoticeBatch
+    from sekisho.agency.service import AgencyService
+    from sekisho.pki.service import Pki
+    from sekisho.policy.interfaces import PolicyDecisionPoint
+    from sekisho.registry.interfaces import RegistryIndex, TransferPackage
 
 Hook = Callable[[], Awaitable[None]]
 
@@ -156,7 +167,24 @@ def watchdog_app(role: Role, home: Home) -> FastAPI:
     app.include_router(router(watchdog))
     if witness is not None:
         app.include_router(witness_router(witness))
+    mount_grant_desk(app, home, secret, watchdog.decision_point())
     return app
+
+
+def mount_grant_desk(app: FastAPI, home: Home, secret: bytes | None, pdp: PolicyDecisionPoint) -> None:
+    """The grant desk on the watchdog's node, when this home holds the network's grant issuer key (signed-grant
+    conversions, before the watchdog publishes its policy key); the desk asks the watchdog's decision point."""
+    from sekisho.network.grants import GrantBroker
+    from sekisho.network.grants_api import router
+    from sekisho.pseudonyms.service import open_grant_issuer
+
+    if secret is None:
+        return
+    try:
+        issuer = open_grant_issuer(home, passphrase=secret)
+    except SekishoError:
+        return  # no issuer key here: conversions are decided by the transcryptors' policy hooks
+    app.include_router(router(GrantBroker(issuer, pdp=pdp)))
 
 
 def pki_app(role: Role, home: Home) -> FastAPI:
@@ -176,7 +204,26 @@ def pki_app(role: Role, home: Home) -> FastAPI:
     audience = os.environ.get("SEKISHO_PKI_AUDIENCE", DEFAULT_AUDIENCE)
     trust = os.environ.get("SEKISHO_PKI_TRUST", DEFAULT_TRUST)
     app.include_router(router(pki, audience=audience, trust=trust))
+    mount_pki_agency(app, pki, home)
     return app
+
+
+def mount_pki_agency(app: FastAPI, pki: Pki, home: Home) -> None:
+    """The PKI as municipalities reach it as an agency (``sekisho.agency.api``): enrolments and change notices on
+    the PKI's own database, where a notice revokes certificates in the transaction that stores it.  Not mounted
+    until the PKI has joined the network (its domain key) and its key files open (``SEKISHO_PASSPHRASE``)."""
+    from sekisho.agency.api import router
+    from sekisho.pki.service import agency_of
+    from sekisho.pseudonyms.keyfile import passphrase_from_env
+
+    secret = passphrase_from_env()
+    if secret is None:
+        return
+    try:
+        agency = agency_of(pki, home, passphrase=secret)
+    except SekishoError:
+        return
+    app.include_router(router(agency))
 
 
 def municipality_app(role: Role, home: Home) -> FastAPI:
@@ -185,12 +232,107 @@ def municipality_app(role: Role, home: Home) -> FastAPI:
     get_municipality(role.name or "", field="name")  # a real municipality's code, with its check digit
     app = base_app(role, home)
     mount_credentials(app, home, role.name or "")  # OpenID4VCI issuer and status list (sekisho.node.credentials)
+    mount_transfer(app, role, home)
     return app
 
 
+def mount_transfer(app: FastAPI, role: Role, home: Home, *, index: RegistryIndex | None = None) -> None:
+    """The origin's side of a move hand-over (``sekisho.registry.transfer_api``) on municipality ``role``'s app.
+
+    ``index`` is the municipality's client of the locator (to move the person's entry on completion); without one,
+    completing the transfer of an indexed person is refused as unavailable and nothing is closed."""
+    from sekisho.registry.transfer_api import router
+
+    app.include_router(router(OwnRegister(home, role.name or "", index=index)))
+
+
+class OwnRegister:
+    """A municipality's register acting on its own authority in a hand-over (not as one of its clerks), opened
+    for the call and closed after it: hand-overs are rare, and the node holds no engine between them."""
+
+    def __init__(self, home: Home, code: str, *, index: RegistryIndex | None = None) -> None:
+        self.home, self.code, self.index = home, code, index
+
+    @contextlib.contextmanager
+    def _register(self) -> Iterator[Any]:
+        from sekisho.registry.service import Actor, RegisterService
+
+        register = RegisterService.open(self.home, self.code, actor=Actor(clerk="network"), index=self.index)
+        try:
+            yield register
+        finally:
+            register.engine.dispose()
+
+    def fetch_transfer(self, token: str, *, requester: str) -> TransferPackage:
+        with self._register() as register:
+            package: TransferPackage = register.fetch_transfer(token, requester=requester)
+            return package
+
+    def complete_transfer(self, token: str, *, requester: str, moved_on: date, destination_line: str) -> None:
+        with self._register() as register:
+            register.complete_transfer(token, requester=requester, moved_on=moved_on, destination_line=destination_line)
+
+
 def plain_app(role: Role, home: Home) -> FastAPI:
-    """The locator, T1, T2 and an agency: health and OpenAPI until their protocols are served over HTTP."""
+    """The locator, T1 and T2: health and OpenAPI until their protocols are served over HTTP."""
     return base_app(role, home)
+
+
+def agency_app(role: Role, home: Home) -> FastAPI:
+    """An agency node: what municipalities push to it (enrolments, notices) and cross-references' results.
+
+    The agency's service opens on the first request, not at start: a node whose agency is not created yet (or
+    whose passphrase is not given) still starts and answers its health check, and a request it cannot serve
+    gets the problem document saying why."""
+    from sekisho.agency.api import router
+
+    agency = LazyAgency(home, role.name or "")
+
+    async def stop() -> None:
+        agency.close()
+
+    app = base_app(role, home, on_stop=stop)
+    app.include_router(router(agency))
+    return app
+
+
+class LazyAgency:
+    """An agency's service, opened on first use with ``SEKISHO_PASSPHRASE`` (its key file needs it)."""
+
+    def __init__(self, home: Home, name: str) -> None:
+        self.home, self.name = home, name
+        self._service: AgencyService | None = None
+        self._lock = threading.Lock()
+
+    def _open(self) -> AgencyService:
+        from sekisho.agency.service import AgencyService
+        from sekisho.pseudonyms.keyfile import passphrase_from_env
+
+        with self._lock:
+            if self._service is None:
+                secret = passphrase_from_env()
+                if secret is None:
+                    raise Unavailable("the agency's key file needs SEKISHO_PASSPHRASE", field="passphrase")
+                self._service = AgencyService.open(self.home, self.name, passphrase=secret)
+            return self._service
+
+    def requested_items(self, purpose: str) -> tuple[str, ...]:
+        return self._open().requested_items(purpose)
+
+    def receive_enrolment(self, delivery: EnrolmentDelivery) -> int:
+        return self._open().receive_enrolment(delivery)
+
+    def receive_notices(self, batch: NoticeBatch) -> int:
+        return self._open().receive_notices(batch)
+
+    def receive_cross_reference(self, delivery: CrossReferenceDelivery) -> int:
+        return self._open().receive_cross_reference(delivery)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._service is not None:
+                self._service.engine.dispose()
+                self._service = None
 
 
 FACTORIES: dict[str, Callable[[Role, Home], FastAPI]] = {
@@ -201,7 +343,7 @@ FACTORIES: dict[str, Callable[[Role, Home], FastAPI]] = {
     "watchdog": watchdog_app,
     "log": log_app,
     "pki": pki_app,
-    "agency": plain_app,
+    "agency": agency_app,
 }
 
 

@@ -8,17 +8,19 @@ never anything about a person; errors are RFC 9457 ``application/problem+json`` 
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, FastAPI, Path, Query
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
+from sekisho.errors import NotFound
 from sekisho.network import problems
-from sekisho.policy.interfaces import AccessRequest
+from sekisho.policy.interfaces import AccessRequest, Decision, SubjectFacts
 from sekisho.policy.pia import parse_pia
 from sekisho.policy.service import Watchdog
+from sekisho.policy.signing import document_of
 
 # identifiers in URLs have the forms of pia.schema.json and of the anomaly rules' names: a query never carries
 # anything else to the database (PostgreSQL refuses a NUL in text with an error, which was an HTTP 500)
@@ -56,6 +58,63 @@ class SubmitIn(BaseModel):
     by: str = Field(max_length=64)
 
 
+class DecisionIn(BaseModel):
+    """A decision as ``/policy/decide`` returned it, handed back to be narrowed for one resident."""
+
+    decision_id: str = Field(max_length=64)
+    allow: bool
+    items: list[str] = Field(default_factory=list, max_length=32)
+    reasons: list[str] = Field(default_factory=list, max_length=32)
+    legal_basis: str | None = Field(default=None, max_length=64)
+    pia: str | None = Field(default=None, max_length=64)
+    warrant: str | None = Field(default=None, max_length=64)
+    sealed_until: date | None = None
+    events: list[str] = Field(default_factory=list, max_length=16)
+    consent_required: bool = False
+    parent: str | None = Field(default=None, max_length=64)
+
+
+class FactsIn(BaseModel):
+    """What the municipality knows about the person that can change a decision (no identity: ``subject_ref`` is
+    the municipality's keyed digest of a protected person)."""
+
+    protected: bool = False
+    protected_requester_refused: list[str] = Field(default_factory=list, max_length=64)
+    opted_out_of_consent_uses: bool = False
+    consented_requesters: list[str] = Field(default_factory=list, max_length=64)
+    subject_ref: str | None = Field(default=None, max_length=128)
+    municipality_joined: list[str] | None = Field(default=None, max_length=64)
+
+
+class CheckSubjectIn(BaseModel):
+    decision: DecisionIn
+    facts: FactsIn
+    request: DecideIn
+
+
+def access_request(body: DecideIn) -> AccessRequest:
+    return AccessRequest(**{**body.model_dump(), "items": frozenset(body.items)})
+
+
+def decision_of(body: DecisionIn) -> Decision:
+    return Decision(
+        **{**body.model_dump(), "items": frozenset(body.items), "reasons": tuple(body.reasons)}
+        | {"events": frozenset(body.events)}
+    )
+
+
+def facts_of(body: FactsIn) -> SubjectFacts:
+    joined = body.municipality_joined
+    return SubjectFacts(
+        protected=body.protected,
+        protected_requester_refused=frozenset(body.protected_requester_refused),
+        opted_out_of_consent_uses=body.opted_out_of_consent_uses,
+        consented_requesters=frozenset(body.consented_requesters),
+        subject_ref=body.subject_ref,
+        municipality_joined=None if joined is None else frozenset(joined),
+    )
+
+
 def _decision(d: Any) -> dict[str, Any]:
     return {
         "decision_id": d.decision_id,
@@ -68,6 +127,7 @@ def _decision(d: Any) -> dict[str, Any]:
         "sealed_until": d.sealed_until.isoformat() if d.sealed_until else None,
         "events": sorted(d.events),
         "consent_required": d.consent_required,
+        "parent": d.parent,
     }
 
 
@@ -130,8 +190,22 @@ def router(watchdog: Watchdog) -> APIRouter:
 
     @api.post("/decide")
     def decide(body: Annotated[DecideIn, Body()]) -> dict[str, Any]:
-        request = AccessRequest(**{**body.model_dump(), "items": frozenset(body.items)})
-        return _decision(decision_point.decide(request))
+        return _decision(decision_point.decide(access_request(body)))
+
+    @api.post("/check-subject")
+    def check_subject(body: Annotated[CheckSubjectIn, Body()]) -> dict[str, Any]:
+        """Narrow a decision for one resident (protections, opt-outs), as the answering municipality asks; a
+        changed decision is recorded under a new id.  The body carries facts, never the person."""
+        decided = decision_of(body.decision)
+        return _decision(decision_point.check_subject(decided, facts_of(body.facts), access_request(body.request)))
+
+    @api.get("/watchdog.json")
+    def published_keys() -> dict[str, Any]:
+        """The watchdog's published policy keys (``watchdog.json``): what every party reads warrants and
+        statements with."""
+        if not watchdog.keys:
+            raise NotFound("the watchdog has not published its policy key", field="watchdog")
+        return document_of(watchdog.keys)
 
     @api.get("/warrants/{warrant_id}")
     def warrant(warrant_id: str) -> dict[str, Any]:

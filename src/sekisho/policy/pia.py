@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from functools import cache
@@ -171,3 +171,11 @@ def review(pia: Pia, table: LegalBasisTable) -> list[str]:
         covered = {r["category"] for r in d.get("risks", ())}
         findings += [f"risk-not-assessed:{c}" for c in FULL_RISK_CATEGORIES if c not in covered]
     return findings
+
+
+def approved_scope(pias: Iterable[Mapping[str, Any]]) -> tuple[frozenset[str], frozenset[str]] | None:
+    """The purposes and items of the PIA in force among ``pias`` (``Watchdog.pias(agency=…)``), or ``None``."""
+    for pia in pias:
+        if pia["status"] == "approved":
+            return frozenset(pia["purposes"]), frozenset(pia["items"])
+    return None

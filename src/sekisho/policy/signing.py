@@ -20,7 +20,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, cast
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -170,12 +170,29 @@ def open_signer(home: Home, *, passphrase: bytes, n: int = DEFAULT_N) -> Signer:
 
 def public_keys(home: Home) -> dict[str, Ed25519PublicKey]:
     """The watchdog's published policy keys (what every other party verifies statements with)."""
+    return keys_of(public_document(home))
+
+
+def public_document(home: Home) -> dict[str, Any]:
+    """The published ``watchdog.json`` document, checked (what the watchdog serves to the parties)."""
     try:
         doc = json.loads(public_path(home).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise NotFound("the watchdog has not published its policy key (watchdog.json)", field="watchdog") from None
     except ValueError:
         raise InvalidInput("is not a watchdog.json file", field="watchdog") from None
+    keys_of(doc)
+    return cast("dict[str, Any]", doc)
+
+
+def document_of(keys: Mapping[str, Ed25519PublicKey]) -> dict[str, Any]:
+    """A ``watchdog.json`` document publishing ``keys`` (key id -> public key)."""
+    raw = {kid: _b64u(k.public_bytes(Encoding.Raw, PublicFormat.Raw)) for kid, k in keys.items()}
+    return {"format": PUBLIC_FORMAT, "policy_keys": raw}
+
+
+def keys_of(doc: object) -> dict[str, Ed25519PublicKey]:
+    """The policy keys of a ``watchdog.json`` document (as published in the home, or served by the watchdog)."""
     if not isinstance(doc, dict) or doc.get("format") != PUBLIC_FORMAT or not isinstance(doc.get("policy_keys"), dict):
         raise InvalidInput("is not a watchdog.json file", field="watchdog")
     keys: dict[str, Ed25519PublicKey] = {}

@@ -223,3 +223,13 @@ def verify_revocation_list(token: str, keys: Mapping[str, Ed25519PublicKey]) -> 
     except (KeyError, TypeError, ValueError, OverflowError, OSError):
         raise Refused("is not a well-formed signed revocations statement", field="revocations") from None
     return rl
+
+
+def usable_token(row: Mapping[str, object]) -> str:
+    """The token of a warrant as the watchdog's register shows it (``Watchdog.warrant``), if it may be used; a
+    warrant not approved (or no longer) is refused with the register's reason rather than sent on as a bare id."""
+    token, status = row.get("token"), row.get("status")
+    if status == "approved" and token:
+        return str(token)
+    reason = {"requested": "warrant-not-approved", "refused": "warrant-refused"}.get(str(status), "warrant-revoked")
+    raise Refused(f"the warrant cannot be used ({reason})", field="warrant")
