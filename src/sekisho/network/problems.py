@@ -9,15 +9,27 @@ Schema errors report only *where* the request was wrong, because pydantic's own 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
+import httpx
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from sekisho.errors import InvalidInput, NotFound, SekishoError, TooManyRequests
+from sekisho.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    Refused,
+    SekishoError,
+    TooLarge,
+    TooManyRequests,
+    Unauthenticated,
+    Unavailable,
+)
 
 MEDIA_TYPE = "application/problem+json"
 TYPE_PREFIX = "urn:sekisho:problem:"
@@ -173,3 +185,87 @@ def install(app: FastAPI) -> None:
         # the type only: an exception's text may carry data the request held
         log.error("unexpected error in a request handler: %s", type(exc).__name__)
         return problem_response(SekishoError("the service failed; nothing was changed by this request"))
+
+
+# --- the client side: a problem document back to the error it stands for ------------------------------------
+
+
+def _kinds() -> dict[str, type[SekishoError]]:
+    out: dict[str, type[SekishoError]] = {}
+    todo: list[type[SekishoError]] = [SekishoError]
+    while todo:
+        cls = todo.pop()
+        out.setdefault(cls.__dict__.get("kind", cls.kind), cls)
+        todo.extend(cls.__subclasses__())
+    return out
+
+
+_BY_STATUS: dict[int, type[SekishoError]] = {
+    400: InvalidInput,
+    401: Unauthenticated,
+    403: Refused,
+    404: NotFound,
+    409: Conflict,
+    413: TooLarge,
+    422: InvalidInput,
+    429: TooManyRequests,
+    503: Unavailable,
+}
+
+
+def error_from_problem(status: int, body: object, headers: Mapping[str, str] | None = None) -> SekishoError:
+    """The :class:`SekishoError` a problem document (or any error answer) stands for: its kind from ``type``,
+    else from the status; its field and message from ``field`` and ``detail``."""
+    doc = body if isinstance(body, dict) else {}
+    kind = str(doc.get("type", ""))
+    kind = kind[len(TYPE_PREFIX) :] if kind.startswith(TYPE_PREFIX) else ""
+    cls = _kinds().get(kind) or _BY_STATUS.get(status) or (Unavailable if status >= 502 else SekishoError)
+    field = doc.get("field") if isinstance(doc.get("field"), str) else None
+    detail = doc.get("detail") if isinstance(doc.get("detail"), str) else None
+    title = doc.get("title") if isinstance(doc.get("title"), str) else None
+    message = detail or title or TITLES["error"]
+    if field and message.startswith(field + ": "):
+        message = message[len(field) + 2 :]
+    if issubclass(cls, TooManyRequests):
+        retry = (headers or {}).get("retry-after", "1")
+        return cls(message, field=field, retry_after=int(retry) if retry.isdigit() else 1)
+    try:
+        return cls(message, field=field)
+    except TypeError:  # a kind whose constructor takes more than a message (its base stands in for it)
+        base = _BY_STATUS.get(status, SekishoError)
+        return base(message, field=field)
+
+
+def raise_for_problem(response: httpx.Response) -> httpx.Response:
+    """Return a 2xx response; raise the error an error answer stands for."""
+    if response.is_success:
+        return response
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    raise error_from_problem(response.status_code, body, response.headers)
+
+
+def send(client: httpx.Client, method: str, url: str, **kwargs: Any) -> httpx.Response:
+    """One request to another party: a party that cannot be reached is :class:`Unavailable` (exit 5), an error
+    answer the error it stands for."""
+    try:
+        response = client.request(method, url, **kwargs)
+    except httpx.TransportError as exc:
+        # the type only: the text may hold the address, never personal data, but keep it short and fixed
+        raise Unavailable(f"the party could not be reached ({type(exc).__name__})", field="party") from None
+    return raise_for_problem(response)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """A raw body of at most ``limit`` bytes (413 beyond), read without holding more than that in memory."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise TooLarge(f"the body is larger than {limit} bytes", field="body")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise TooLarge(f"the body is larger than {limit} bytes", field="body")
+    return bytes(body)
