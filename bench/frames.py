@@ -15,8 +15,7 @@ import sys
 import time
 from collections.abc import Callable
 
-from sekisho.pseudonyms import ConversionRequest
-from sekisho.pseudonyms import frames
+from sekisho.pseudonyms import ConversionRequest, frames
 
 
 def _request(n: int) -> ConversionRequest:
