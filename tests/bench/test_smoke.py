@@ -37,6 +37,7 @@ RATIO_LINES: dict[str, list[str]] = {
         r"^SD-JWT VC verification .*vs raw (?P<ratio>\d+\.\d\d)",
     ],
     "enrolment": [rf"^enrolments/s end to end, 1 process, {DB}\s.*\s(?P<ratio>\d+\.\d\d)$"],
+    "frames": [r"^batch of 100, encode \+ decode: base64-in-JSON / frame = (?P<ratio>\d+\.\d\d)$"],
     "pki": [
         r"^OCSP response \(parse \+ status \+ build \+ sign\)\s.*vs raw sign (?P<ratio>\d+\.\d\d)",
         rf"^service\.issue, authentication \({DB}, .*vs raw sign (?P<ratio>\d+\.\d\d)",

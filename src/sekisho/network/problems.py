@@ -8,8 +8,8 @@ Schema errors report only *where* the request was wrong, because pydantic's own 
 
 from __future__ import annotations
 
-import functools
 import logging
+from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
@@ -188,56 +188,17 @@ def install(app: FastAPI) -> None:
         return problem_response(SekishoError("the service failed; nothing was changed by this request"))
 
 
-@functools.cache
-def _error_classes() -> dict[str, type[SekishoError]]:
-    """Problem kind -> the :mod:`sekisho.errors` class that carries it (the most general class of a kind)."""
-    import sekisho.errors as errors
-
-    kinds: dict[str, type[SekishoError]] = {}
-    for value in vars(errors).values():
-        if isinstance(value, type) and issubclass(value, SekishoError):
-            kind = value.__dict__.get("kind", value.kind)
-            known = kinds.get(kind)
-            if known is None or issubclass(known, value):  # ErrorList shares invalid-input: keep InvalidInput
-                kinds[kind] = value
-    return kinds
+# --- the client side: a problem document back to the error it stands for ------------------------------------
 
 
-def raise_for_problem(response: httpx.Response) -> None:
-    """Return if ``response`` is 2xx; otherwise raise the :mod:`sekisho.errors` exception its problem document names.
-
-    A response that is not a problem document (a proxy's page, a framework's 404) becomes the error of its status
-    class; nothing of the body is copied into the message unless it is a problem document's own ``detail``, which
-    the sending party wrote under the same rule (a field and a rule, never a value)."""
-    if response.is_success:
-        return
-    body: Any = None
-    if response.headers.get("content-type", "").split(";")[0].strip() in (MEDIA_TYPE, "application/json"):
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-    kind = ""
-    message = f"the party answered {response.status_code}"
-    field: str | None = None
-    if isinstance(body, dict):
-        type_ = body.get("type")
-        if isinstance(type_, str) and type_.startswith(TYPE_PREFIX):
-            kind = type_[len(TYPE_PREFIX) :]
-        field = body.get("field") if isinstance(body.get("field"), str) else None
-        detail = body.get("detail")
-        if isinstance(detail, str) and detail:
-            # the sender formatted "field: message"; keep the message alone, the field travels separately
-            message = detail[len(field) + 2 :] if field and detail.startswith(f"{field}: ") else detail
-    cls = _error_classes().get(kind)
-    if cls is None:
-        cls = _BY_STATUS.get(response.status_code) or (Unavailable if response.status_code >= 500 else InvalidInput)
-    if issubclass(cls, TooManyRequests):
-        retry = response.headers.get("retry-after", "1")
-        raise TooManyRequests(message, field=field, retry_after=int(retry) if retry.isdigit() else 1)
-    if cls is ErrorList:
-        cls = InvalidInput
-    raise cls(message, field=field)
+def _kinds() -> dict[str, type[SekishoError]]:
+    out: dict[str, type[SekishoError]] = {}
+    todo: list[type[SekishoError]] = [SekishoError]
+    while todo:
+        cls = todo.pop()
+        out.setdefault(cls.__dict__.get("kind", cls.kind), cls)
+        todo.extend(cls.__subclasses__())
+    return out
 
 
 _BY_STATUS: dict[int, type[SekishoError]] = {
@@ -253,3 +214,63 @@ _BY_STATUS: dict[int, type[SekishoError]] = {
     503: Unavailable,
     504: Unavailable,
 }
+
+
+def error_from_problem(status: int, body: object, headers: Mapping[str, str] | None = None) -> SekishoError:
+    """The :class:`SekishoError` a problem document (or any error answer) stands for: its kind from ``type``,
+    else from the status; its field and message from ``field`` and ``detail``."""
+    doc = body if isinstance(body, dict) else {}
+    kind = str(doc.get("type", ""))
+    kind = kind[len(TYPE_PREFIX) :] if kind.startswith(TYPE_PREFIX) else ""
+    cls = _kinds().get(kind) or _BY_STATUS.get(status) or (Unavailable if status >= 502 else SekishoError)
+    field = doc.get("field") if isinstance(doc.get("field"), str) else None
+    detail = doc.get("detail") if isinstance(doc.get("detail"), str) else None
+    title = doc.get("title") if isinstance(doc.get("title"), str) else None
+    message = detail or title or TITLES["error"]
+    if field and message.startswith(field + ": "):
+        message = message[len(field) + 2 :]
+    if cls is ErrorList:  # shares invalid-input; its list of problems does not travel
+        cls = InvalidInput
+    if issubclass(cls, TooManyRequests):
+        retry = (headers or {}).get("retry-after", "1")
+        return cls(message, field=field, retry_after=int(retry) if retry.isdigit() else 1)
+    try:
+        return cls(message, field=field)
+    except TypeError:  # a kind whose constructor takes more than a message (its base stands in for it)
+        base = _BY_STATUS.get(status, SekishoError)
+        return base(message, field=field)
+
+
+def raise_for_problem(response: httpx.Response) -> httpx.Response:
+    """Return a 2xx response; raise the error an error answer stands for."""
+    if response.is_success:
+        return response
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    raise error_from_problem(response.status_code, body, response.headers)
+
+
+def send(client: httpx.Client, method: str, url: str, **kwargs: Any) -> httpx.Response:
+    """One request to another party: a party that cannot be reached is :class:`Unavailable` (exit 5), an error
+    answer the error it stands for."""
+    try:
+        response = client.request(method, url, **kwargs)
+    except httpx.TransportError as exc:
+        # the type only: the text may hold the address, never personal data, but keep it short and fixed
+        raise Unavailable(f"the party could not be reached ({type(exc).__name__})", field="party") from None
+    return raise_for_problem(response)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """A raw body of at most ``limit`` bytes (413 beyond), read without holding more than that in memory."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise TooLarge(f"the body is larger than {limit} bytes", field="body")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise TooLarge(f"the body is larger than {limit} bytes", field="body")
+    return bytes(body)

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from sekisho.pki.service import Pki
     from sekisho.policy.interfaces import PolicyDecisionPoint
     from sekisho.registry.interfaces import RegistryIndex, TransferPackage
+    import httpx
 
 Hook = Callable[[], Awaitable[None]]
 
@@ -228,10 +229,23 @@ def mount_pki_agency(app: FastAPI, pki: Pki, home: Home) -> None:
 
 def municipality_app(role: Role, home: Home) -> FastAPI:
     from sekisho.jp.catalogue import get_municipality
+    from sekisho.network.local import LocalNetwork
+    from sekisho.pseudonyms.keyfile import passphrase_from_env
+    from sekisho.registry.responder_api import router as responder_router
 
-    get_municipality(role.name or "", field="name")  # a real municipality's code, with its check digit
-    app = base_app(role, home)
-    mount_credentials(app, home, role.name or "")  # OpenID4VCI issuer and status list (sekisho.node.credentials)
+    code = role.name or ""
+    get_municipality(code, field="name")  # a real municipality's code, with its check digit
+    # the node answers the locator with its own register and policy tables (its release service writes the access
+    # records before an answer leaves); the in-process switchboard opens this municipality's parts, when asked
+    net = LocalNetwork(home, passphrase=passphrase_from_env())
+    responder = net.responder(code)
+
+    async def stop() -> None:
+        net.close()
+
+    app = base_app(role, home, on_stop=stop)
+    app.include_router(responder_router(responder, responder))
+    mount_credentials(app, home, code)  # OpenID4VCI issuer and status list (sekisho.node.credentials)
     mount_transfer(app, role, home)
     return app
 
@@ -273,9 +287,111 @@ class OwnRegister:
             register.complete_transfer(token, requester=requester, moved_on=moved_on, destination_line=destination_line)
 
 
-def plain_app(role: Role, home: Home) -> FastAPI:
-    """The locator, T1 and T2: health and OpenAPI until their protocols are served over HTTP."""
-    return base_app(role, home)
+def _open_transcryptor(home: Home, party: str, passphrase: bytes) -> tuple[Any, list[Any]]:
+    """Transcryptor ``party`` alone (not its peer), with its journal, the access log and, once the watchdog has
+    published its key, the policy's own hook; returns it and what to close."""
+    from sekisho.network.local import local_access_log
+    from sekisho.policy.signing import public_path
+    from sekisho.pseudonyms.service import open_journaled_transcryptor
+
+    policy, closing = None, []
+    if public_path(home).exists():
+        from sekisho.policy.hook import open_transcryptor_policy
+        from sekisho.policy.service import LocalWatchdogSource, open_watchdog
+
+        watchdog = open_watchdog(home, passphrase=passphrase)
+        policy = open_transcryptor_policy(home, party, source=LocalWatchdogSource(watchdog))
+        closing += [watchdog, policy]
+    t = open_journaled_transcryptor(
+        home, party, passphrase=passphrase, policy=policy, access_log=local_access_log(home)
+    )
+    return t, [t, *closing]
+
+
+def transcryptor_app(role: Role, home: Home) -> FastAPI:
+    """T1 or T2.  Its keys open on the first request (health answers for the database before the key ceremony,
+    as for a register); a request before ``sekisho network init`` or without the passphrase is a 503 problem."""
+    import threading
+
+    from sekisho.network.local import _TranscryptorClient
+    from sekisho.pseudonyms.api import router as transcryptor_router
+    from sekisho.pseudonyms.group import Scalar
+    from sekisho.pseudonyms.interfaces import ConversionRequest, HopResult
+    from sekisho.pseudonyms.keyfile import passphrase_from_env
+
+    lock = threading.Lock()
+    opened: list[Any] = []  # [transcryptor, closeables]
+
+    def party() -> _TranscryptorClient:
+        with lock:
+            if not opened:
+                secret = passphrase_from_env()
+                if not secret:
+                    raise Unavailable("the key files need SEKISHO_PASSPHRASE", field="passphrase")
+                opened.extend(_open_transcryptor(home, role.role, secret))
+            return _TranscryptorClient(opened[0])
+
+    def convert(request: ConversionRequest) -> HopResult:
+        return party().convert(request)
+
+    def key_share(domain: str, requester: str) -> Scalar:
+        # the rule of the in-process client: only to the operator of the domain, never the registry's key
+        return party().key_share(domain, requester=requester)
+
+    async def stop() -> None:
+        for closeable in opened[1] if opened else []:
+            closeable.engine.dispose()
+
+    app = base_app(role, home, on_stop=stop)
+    app.include_router(transcryptor_router(convert, key_share))
+    return app
+
+
+def peer_client(home: Home, party: str) -> httpx.Client:
+    """A client for ``party`` of the network running under ``home`` (its address from ``sekisho up``'s run file).
+
+    Plain HTTP on loopback; the wiring with mutual TLS and signatures replaces this (``PEER_CLIENT``)."""
+    import httpx
+
+    from sekisho.node.supervisor import read_run_file
+
+    data = read_run_file(home.root) or {}
+    for entry in data.get("parties", []):
+        if entry.get("party") == party and entry.get("url"):
+            return httpx.Client(base_url=str(entry["url"]), timeout=30.0)
+    raise Unavailable("the party is not in the network's run file", field="party")
+
+
+#: how a party reaches another: ``(home, party) -> httpx.Client`` with ``base_url`` set (mTLS in a deployment)
+PEER_CLIENT: Callable[[Home, str], httpx.Client] = peer_client
+
+
+def locator_app(role: Role, home: Home) -> FastAPI:
+    from sekisho.locator.api import router as locator_router
+    from sekisho.locator.service import LocatorService
+    from sekisho.node.http.municipality import HttpResponder
+    from sekisho.pseudonyms.keyfile import passphrase_from_env
+
+    try:
+        service = LocatorService.open(home, passphrase=passphrase_from_env())
+    except SekishoError as exc:
+        return base_app(role, home, not_ready=_not_set_up(exc))
+    clients: dict[str, httpx.Client] = {}
+
+    def municipality(code: str) -> HttpResponder:
+        party = f"municipality/{code}"
+        if party not in clients:
+            clients[party] = PEER_CLIENT(home, party)
+        return HttpResponder(clients[party])
+
+    async def stop() -> None:
+        for c in clients.values():
+            c.close()
+        service.engine.dispose()
+
+    app = base_app(role, home, on_stop=stop)
+    app.include_router(locator_router(service, municipality))
+    return app
 
 
 def agency_app(role: Role, home: Home) -> FastAPI:
@@ -337,9 +453,9 @@ class LazyAgency:
 
 FACTORIES: dict[str, Callable[[Role, Home], FastAPI]] = {
     "municipality": municipality_app,
-    "locator": plain_app,
-    "t1": plain_app,
-    "t2": plain_app,
+    "locator": locator_app,
+    "t1": transcryptor_app,
+    "t2": transcryptor_app,
     "watchdog": watchdog_app,
     "log": log_app,
     "pki": pki_app,

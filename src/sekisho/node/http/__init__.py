@@ -1,4 +1,6 @@
-"""HTTP clients of the parties' protocols, behind the same interfaces as the in-process ones (``sekisho.network``).
+"""HTTP clients of the parties' protocols, behind the same interfaces as the in-process ones.
 
-Each client takes an ``httpx.Client`` already configured for its peer (base URL, and in a deployment mutual TLS and
-request signing from ``sekisho.wire``); errors come back as :mod:`sekisho.errors` exceptions."""
+Each takes an ``httpx.Client`` already set up for one party (``base_url``; in a deployment mutual TLS and the
+terminal's signatures, from the wiring): the client only frames requests and maps problem documents back to
+:mod:`sekisho.errors` (``sekisho.network.problems.raise_for_problem``).
+"""
