@@ -257,6 +257,18 @@ def test_a_flood_over_the_rate_limit_is_429(network: Running) -> None:
     assert [a["subject"] for a in alerts] == [f"{MUNI}/flood-1"]  # one alert for the episode
 
 
+def test_http_network_appends_through_the_log_client_and_asks_health(network: Running) -> None:
+    from sekisho.node.httpnet import HttpNetwork, healthy
+
+    with HttpNetwork(network.home.root, MUNI) as net:
+        log = net.access_log()
+        first = log.append(make_entry())
+        second = log.append(make_entry())
+        assert second.index == first.index + 1
+        assert net.health("t2")["party"] == "t2"
+    assert healthy(network.home.root, MUNI, ["log", "locator"]) == {"log": "ok", "locator": "ok"}
+
+
 def _kill(network: Running, party: str) -> tuple[int, int]:
     entry = next(p for p in network.run_file()["parties"] if p["party"] == party)
     os.kill(entry["pid"], signal.SIGKILL)
