@@ -26,6 +26,7 @@ DB = "PostgreSQL" if PG_URL else "SQLite"
 RATIO_LINES: dict[str, list[str]] = {
     "auditlog": [rf"^durable appends, .*/s = (?P<ratio>\d+\.\d+) x {'binary COPY' if PG_URL else 'executemany'}"],
     "enrolment": [rf"^enrolments/s end to end, 1 process, {DB}\s.*\s(?P<ratio>\d+\.\d\d)$"],
+    "network": [r"^log appends/s over bare chain requests/s = (?P<ratio>\d+\.\d\d)$"],
     "pki": [
         r"^OCSP response \(parse \+ status \+ build \+ sign\)\s.*vs raw sign (?P<ratio>\d+\.\d\d)",
         rf"^service\.issue, authentication \({DB}, .*vs raw sign (?P<ratio>\d+\.\d\d)",
