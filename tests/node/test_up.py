@@ -142,8 +142,15 @@ def test_sigterm_stops_every_child_and_exits_0(network: Running) -> None:
     assert not (network.home.root / "run" / "network.json").exists()
 
 
+def _own(home: Home, suffix: str) -> str:
+    """A namespace under the module's (so that its clean-up drops it): the PKI's keys are per home, so two homes
+    must not share the PKI's schema."""
+    return f"{home.namespace}{suffix}_" if home.namespace else ""
+
+
 def test_children_die_with_a_killed_supervisor(tmp_path_factory: pytest.TempPathFactory, net_home: Home) -> None:
-    home = replace(net_home, root=tmp_path_factory.mktemp("killed") / "home")
+    # a home of its own, database too (on PostgreSQL: its own schemas, cleaned up with the module's)
+    home = replace(net_home, root=tmp_path_factory.mktemp("killed") / "home", namespace=_own(net_home, "k"))
     home.root.mkdir()
     running = start(home, "up", "--municipalities", "131016", "--agencies", "tax")
     running.wait_for("ready:")
@@ -170,7 +177,7 @@ def test_serve_one_party_alone(tmp_path_factory: pytest.TempPathFactory, net_hom
     from sekisho.auditlog import keys
     from sekisho.auditlog.service import init_parties
 
-    home = replace(net_home, root=tmp_path_factory.mktemp("alone") / "home")
+    home = replace(net_home, root=tmp_path_factory.mktemp("alone") / "home", namespace=_own(net_home, "a"))
     home.root.mkdir()
     init_parties(home, PASSPHRASE.encode(), origin=keys.DEFAULT_ORIGIN, witness_name=keys.DEFAULT_WITNESS)
     running = start(home, "serve", "log", "--init")
