@@ -257,6 +257,23 @@ def test_a_flood_over_the_rate_limit_is_429(network: Running) -> None:
     assert [a["subject"] for a in alerts] == [f"{MUNI}/flood-1"]  # one alert for the episode
 
 
+def test_a_request_signed_for_another_party_is_401_here(network: Running) -> None:
+    """A signature covers the target URI; the log accepts only its own names, so a request signed for the PKI's
+    address (and sent with its Host) cannot be replayed at the log."""
+    clerk = credentials(network.home.root, MUNI).terminal()
+    urls = _urls(network)
+    signed = httpx.Request(
+        "POST", urls["pki"] + "/append", content=make_entry(), headers={"content-type": "application/octet-stream"}
+    )
+    sign_request(signed, clerk)
+    with _signed_log_client(network, None) as client:
+        replayed = client.build_request("POST", "/append", content=signed.content, headers=dict(signed.headers))
+        assert replayed.headers["host"] == urls["pki"].removeprefix("https://")
+        body = _refused(client.send(replayed), 401)
+    assert body["field"] == "host"
+    assert _alerts(network, "auth-wrong-authority")
+
+
 def test_http_network_appends_through_the_log_client_and_asks_health(network: Running) -> None:
     from sekisho.node.httpnet import HttpNetwork, healthy
 

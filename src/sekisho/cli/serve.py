@@ -80,8 +80,8 @@ def serve(
     if r.role not in OPENS_OWN_DATABASE:
         # brought up to date; created only when asked, so a mistyped --home fails instead of serving an empty party
         open_party_db(h, r.party, r.contexts, create=init).dispose()
-    app, context = secured_app(r, h)
     bound_host, bound_port = sock.getsockname()[:2]
+    app, context = secured_app(r, h, port=bound_port)
     # plain write, flushed: scripts and tests read the address from this line
     sys.stdout.write(f"serving {r.party} on https://{bound_host}:{bound_port}\n")
     sys.stdout.flush()

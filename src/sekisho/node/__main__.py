@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> None:
     from sekisho.node.roles import Role
 
     try:
-        app, context = secured_app(Role(args.role, args.name), Home.from_env())
+        app, context = secured_app(Role(args.role, args.name), Home.from_env(), port=sock.getsockname()[1])
     except SekishoError as exc:
         # one line in the party's log, as the CLI would print it; the supervisor reports the exit
         sys.stderr.write(f"sekisho: error: {exc.diagnostics()}\n")

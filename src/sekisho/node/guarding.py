@@ -196,8 +196,11 @@ def secure(
     *,
     alerts: AlertSink | None = None,
     revocation: RevocationCheck | None = None,
+    port: int | None = None,
 ) -> tuple[ASGIApp, AlertSink]:
-    """``app`` behind its public paths and the guard; returns the wrapped app and the alert sink it uses."""
+    """``app`` behind its public paths and the guard; returns the wrapped app and the alert sink it uses.  With
+    ``port``, a signed request must have been addressed to this party (its names on that port): a signature made
+    for another party cannot be replayed here with its ``Host``."""
     creds = credentials(home.root, role.party)
     trust = creds.trust()
     checker = revocation if revocation is not None else _revocation(role, home)
@@ -210,8 +213,15 @@ def secure(
         limiter=RateLimiter(limit_from_env()),
         revocation=checker,
         alerts=sink,
+        authorities=_authorities(role, port) if port is not None else None,
     )
     return PublicPaths(app, guard, PUBLIC.get(role.role, ())), sink
+
+
+def _authorities(role: Role, port: int) -> set[str]:
+    from sekisho.wire.identity import party_hostname
+
+    return {f"{host}:{port}" for host in ("127.0.0.1", "localhost", party_hostname(role.party))}
 
 
 def server_context(creds: PartyCredentials, alerts: AlertSink | None) -> ssl.SSLContext:
@@ -241,11 +251,11 @@ def _own_store(home: Home) -> AlertSink:
     return QueuedSink(deliver)
 
 
-def secured_app(role: Role, home: Home) -> tuple[ASGIApp, ssl.SSLContext]:
-    """The party's app as it runs in its process: guarded, and the TLS context to serve it with."""
+def secured_app(role: Role, home: Home, *, port: int | None = None) -> tuple[ASGIApp, ssl.SSLContext]:
+    """The party's app as it runs in its process on ``port``: guarded, and the TLS context to serve it with."""
     from sekisho.node.apps import create_app
 
     app: Any = create_app(role, home)
     sink = _own_store(home) if role.role == "watchdog" else None
-    wrapped, sink = secure(app, role, home, alerts=sink)
+    wrapped, sink = secure(app, role, home, alerts=sink, port=port)
     return wrapped, server_context(credentials(home.root, role.party), sink)
