@@ -38,6 +38,7 @@ RATIO_LINES: dict[str, list[str]] = {
     ],
     "enrolment": [rf"^enrolments/s end to end, 1 process, {DB}\s.*\s(?P<ratio>\d+\.\d\d)$"],
     "frames": [r"^batch of 100, encode \+ decode: base64-in-JSON / frame = (?P<ratio>\d+\.\d\d)$"],
+    "network": [r"^log appends/s over bare chain requests/s = (?P<ratio>\d+\.\d\d)$"],
     "pki": [
         r"^OCSP response \(parse \+ status \+ build \+ sign\)\s.*vs raw sign (?P<ratio>\d+\.\d\d)",
         rf"^service\.issue, authentication \({DB}, .*vs raw sign (?P<ratio>\d+\.\d\d)",

@@ -6,6 +6,7 @@ import json
 import os
 import queue
 import signal
+import ssl
 import subprocess
 import sys
 import threading
@@ -97,8 +98,21 @@ def wait_gone(pids: list[int], timeout: float = 60.0) -> list[int]:
     return alive
 
 
-def get(url: str) -> httpx.Response:
-    return httpx.get(url, timeout=10.0, trust_env=False)
+def ca_context(root: Path) -> ssl.SSLContext:
+    """Trusts the organisation CA `sekisho up` wrote under ``root``; presents no client certificate."""
+    return ssl.create_default_context(cafile=str(root / "run" / "ca.crt"))
+
+
+def get(url: str, root: Path) -> httpx.Response:
+    """A GET without a client certificate (the public paths: /health, the PKI's, the log's, the watchdog's)."""
+    return httpx.get(url, timeout=10.0, trust_env=False, verify=ca_context(root))
+
+
+def party_client(root: Path, party: str, peer: str, *, signed: bool = False) -> httpx.Client:
+    """A client as ``party`` (its certificate from the home) to ``peer`` (its address from the run file)."""
+    from sekisho.node.transport import Peers
+
+    return Peers(root, party).client(peer, signed=signed)
 
 
 def env_for(home: Home) -> dict[str, str]:
@@ -114,8 +128,8 @@ def env_for(home: Home) -> dict[str, str]:
     return env
 
 
-def start(home: Home, *args: str) -> Running:
-    env = env_for(home)
+def start(home: Home, *args: str, extra_env: dict[str, str] | None = None) -> Running:
+    env = {**env_for(home), **(extra_env or {})}
     proc = subprocess.Popen(
         sekisho_cmd(*args, "--home", str(home.root)),
         stdin=subprocess.DEVNULL,

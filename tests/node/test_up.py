@@ -8,13 +8,14 @@ import subprocess
 from collections.abc import Iterator
 from dataclasses import replace
 
+import httpx
 import orjson
 import pytest
 
 from sekisho.config import Home
 from sekisho.network.problems import MEDIA_TYPE
 
-from .procs import PASSPHRASE, Running, get, pid_alive, sekisho_cmd, start, wait_gone
+from .procs import PASSPHRASE, Running, ca_context, get, party_client, pid_alive, sekisho_cmd, start, wait_gone
 
 DEFAULT_PARTIES = {
     "t1",
@@ -57,7 +58,8 @@ def test_every_party_answers_health_over_a_real_socket(network: Running) -> None
     assert len({p["port"] for p in parties}) == len(parties)
     for p in parties:
         assert pid_alive(p["pid"])
-        response = get(p["url"] + "/health")
+        assert p["url"].startswith("https://")
+        response = get(p["url"] + "/health", network.home.root)
         assert response.status_code == 200, response.text
         body = response.json()
         assert (body["party"], body["role"], body["database"]) == (p["party"], p["role"], "ok")
@@ -69,22 +71,35 @@ def test_every_party_answers_health_over_a_real_socket(network: Running) -> None
         assert p["url"] in printed
 
 
+#: for each role, a party that may call it (sekisho.wire.guard.CALLERS)
+A_CALLER = {"t1": "pki", "t2": "t1", "locator": "t2", "municipality": "t2", "agency": "t2"}
+
+
 def test_each_party_answers_unknown_paths_with_problem_documents(network: Running) -> None:
+    root = network.home.root
     for p in network.run_file()["parties"]:
-        response = get(p["url"] + "/no-such-path")
-        assert response.status_code == 404
+        # without a client certificate: refused before any route is looked at
+        response = get(p["url"] + "/no-such-path", root)
+        assert response.status_code == 401
         assert response.headers["content-type"] == MEDIA_TYPE
-        assert response.json()["type"] == "urn:sekisho:problem:not-found"
-        openapi = get(p["url"] + "/openapi.json").json()
+        assert response.json()["type"] == "urn:sekisho:problem:unauthenticated"
+        # a party that may call it: no rule for an unknown path, refused as not allowed (no route is revealed)
+        with party_client(root, A_CALLER.get(p["role"], "t1"), p["party"]) as client:
+            response = client.get("/no-such-path")
+            assert response.status_code == 403
+            assert response.headers["content-type"] == MEDIA_TYPE
+            openapi = client.get("/openapi.json").json()
         assert "/health" in openapi["paths"]
 
 
 def test_the_parties_that_have_apis_serve_them(network: Running) -> None:
     urls = {p["party"]: p["url"] for p in network.run_file()["parties"]}
-    assert get(urls["pki"] + "/pki/chain.pem").status_code == 200
-    assert get(urls["watchdog"] + "/policy/legal-bases").status_code == 200
+    root = network.home.root
+    # public paths: no client certificate needed
+    assert get(urls["pki"] + "/pki/chain.pem", root).status_code == 200
+    assert get(urls["watchdog"] + "/policy/legal-bases", root).status_code == 200
     # the log has no witnessed checkpoint yet: its own problem document, not the router's
-    response = get(urls["log"] + "/checkpoint")
+    response = get(urls["log"] + "/checkpoint", root)
     assert response.status_code == 404
     assert response.json()["field"] == "checkpoint"
 
@@ -127,8 +142,15 @@ def test_sigterm_stops_every_child_and_exits_0(network: Running) -> None:
     assert not (network.home.root / "run" / "network.json").exists()
 
 
+def _own(home: Home, suffix: str) -> str:
+    """A namespace under the module's (so that its clean-up drops it): the PKI's keys are per home, so two homes
+    must not share the PKI's schema."""
+    return f"{home.namespace}{suffix}_" if home.namespace else ""
+
+
 def test_children_die_with_a_killed_supervisor(tmp_path_factory: pytest.TempPathFactory, net_home: Home) -> None:
-    home = replace(net_home, root=tmp_path_factory.mktemp("killed") / "home")
+    # a home of its own, database too (on PostgreSQL: its own schemas, cleaned up with the module's)
+    home = replace(net_home, root=tmp_path_factory.mktemp("killed") / "home", namespace=_own(net_home, "k"))
     home.root.mkdir()
     running = start(home, "up", "--municipalities", "131016", "--agencies", "tax")
     running.wait_for("ready:")
@@ -155,16 +177,22 @@ def test_serve_one_party_alone(tmp_path_factory: pytest.TempPathFactory, net_hom
     from sekisho.auditlog import keys
     from sekisho.auditlog.service import init_parties
 
-    home = replace(net_home, root=tmp_path_factory.mktemp("alone") / "home")
+    home = replace(net_home, root=tmp_path_factory.mktemp("alone") / "home", namespace=_own(net_home, "a"))
     home.root.mkdir()
     init_parties(home, PASSPHRASE.encode(), origin=keys.DEFAULT_ORIGIN, witness_name=keys.DEFAULT_WITNESS)
-    running = start(home, "serve", "log")
+    running = start(home, "serve", "log", "--init")
     line = running.wait_for("serving log on ")
     url = line.split(" on ", 1)[1].strip()
+    assert url.startswith("https://")
     try:
-        health = get(url + "/health")
+        health = get(url + "/health", home.root)
         assert health.status_code == 200, health.text
         assert health.json()["party"] == "log"
-        assert "/checkpoint" in get(url + "/openapi.json").json()["paths"]
+        # its key is private to the operator
+        assert (home.root / "log" / "tls" / "party.key").stat().st_mode & 0o077 == 0
+        # the log's public read API needs no certificate; an append does
+        assert get(url + "/checkpoint", home.root).json()["field"] == "checkpoint"
+        refused = httpx.post(url + "/append", content=b"x", verify=ca_context(home.root), trust_env=False)
+        assert refused.status_code == 401
     finally:
         assert running.stop() == 0

@@ -243,3 +243,32 @@ def test_api_revokes_a_pia_and_the_decision_point_refuses_it(policy: Policy) -> 
     assert bad.status_code == 404 and bad.headers["content-type"] == "application/problem+json"
     nul = client.post("/policy/pias/x%00y/revocation", json={"by": "wd-1"})
     assert nul.status_code == 422
+
+
+def test_a_refusal_reported_by_a_party_is_stored_and_listed(policy: Policy) -> None:
+    """``POST /policy/alerts``: what a party's guard refused (sekisho.wire.alerts), listed beside the findings."""
+    from sekisho.wire.alerts import AuthAlert
+
+    client = TestClient(create_app(policy.watchdog))
+    at = datetime(2026, 4, 1, 3, 0, tzinfo=JST)
+    fields = AuthAlert(
+        at=at,
+        reason="replayed",
+        status=401,
+        party="municipality/212016",
+        terminal="municipality/212016/clerk-1",
+        method="POST",
+        path="/append",
+    ).alert_fields()
+    body = {**fields, "window_start": at.isoformat(), "window_end": at.isoformat(), "details": list(fields["details"])}
+    # two refusals in the same second are two alerts, not one finding
+    assert client.post("/policy/alerts", json=body).status_code == 201
+    assert client.post("/policy/alerts", json=body).status_code == 201
+    listed = client.get("/policy/alerts", params={"rule": "auth-replayed"}).json()
+    assert len(listed) == 2
+    assert listed[0]["subject"] == "municipality/212016/clerk-1"
+    assert "reason=replayed" in listed[0]["details"]
+    # only refusals are reported this way: not the watchdog's own findings, nothing with spaces in a code
+    assert client.post("/policy/alerts", json={**body, "rule": "bulk-lookup"}).status_code == 422
+    assert client.post("/policy/alerts", json={**body, "details": ["a name"]}).status_code == 422
+    assert client.post("/policy/alerts", json={**body, "scope": "subject"}).status_code == 422

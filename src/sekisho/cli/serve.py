@@ -58,27 +58,34 @@ def serve(
         bool, typer.Option("--init", help="Set up the party's database if it has none (its first start).")
     ] = False,
 ) -> None:
-    """Serve one party over HTTP until Ctrl-C or SIGTERM: its API, GET /health and /openapi.json."""
-    from sekisho.node import server
-    from sekisho.node.apps import create_app
+    """Serve one party over mutual TLS until Ctrl-C or SIGTERM: its API, GET /health and /openapi.json."""
+    from sekisho.jp.catalogue import get_municipality
+    from sekisho.node import certificates, server
+    from sekisho.node.guarding import secured_app
     from sekisho.node.roles import OPENS_OWN_DATABASE, Role
     from sekisho.storage import open_party_db
 
     r = Role(role, name)
+    if r.role == "municipality":  # a real municipality's code, with its check digit, before anything is created
+        get_municipality(r.name or "", field="name")
     h = home_of(home, db)
     try:
         sock = server.listen(host, port)
     except OSError as exc:
         raise InvalidInput("cannot listen on this address and port", field="port") from exc
-    app = create_app(r, h)  # checks the name (a municipality's check digit) before anything is created
+    if init:
+        # its certificate and terminal from the organisation CA of the PKI under this home (one host: a test, a
+        # demo); a deployment copies them in from its PKI instead
+        certificates.provision(h.root, [r], h)
     if r.role not in OPENS_OWN_DATABASE:
         # brought up to date; created only when asked, so a mistyped --home fails instead of serving an empty party
         open_party_db(h, r.party, r.contexts, create=init).dispose()
     bound_host, bound_port = sock.getsockname()[:2]
+    app, context = secured_app(r, h, port=bound_port)
     # plain write, flushed: scripts and tests read the address from this line
-    sys.stdout.write(f"serving {r.party} on http://{bound_host}:{bound_port}\n")
+    sys.stdout.write(f"serving {r.party} on https://{bound_host}:{bound_port}\n")
     sys.stdout.flush()
-    server.serve(app, sock)
+    server.serve(app, sock, context=context)
 
 
 class _Signals:

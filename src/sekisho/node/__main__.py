@@ -28,16 +28,16 @@ def main(argv: list[str] | None = None) -> None:
 
     from sekisho.config import Home
     from sekisho.errors import SekishoError
-    from sekisho.node.apps import create_app
+    from sekisho.node.guarding import secured_app
     from sekisho.node.roles import Role
 
     try:
-        app = create_app(Role(args.role, args.name), Home.from_env())
+        app, context = secured_app(Role(args.role, args.name), Home.from_env(), port=sock.getsockname()[1])
     except SekishoError as exc:
         # one line in the party's log, as the CLI would print it; the supervisor reports the exit
         sys.stderr.write(f"sekisho: error: {exc.diagnostics()}\n")
         raise SystemExit(exc.exit_code) from None
-    server.serve(app, sock)
+    server.serve(app, sock, context=context)
 
 
 if __name__ == "__main__":

@@ -12,12 +12,10 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import ssl
 import sys
 import threading
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from fastapi import FastAPI
+from typing import Any
 
 #: seconds in-flight requests get to finish after SIGTERM/SIGINT before uvicorn closes their connections
 GRACE = 10
@@ -55,11 +53,21 @@ def listen(host: str, port: int) -> socket.socket:
     return socket.create_server((host, port), backlog=1024)
 
 
-def serve(app: FastAPI, sock: socket.socket, *, grace: int = GRACE) -> None:
-    """Serve ``app`` on the bound ``sock`` until SIGTERM or SIGINT; exit 3 if the app does not start."""
+def serve(app: Any, sock: socket.socket, *, grace: int = GRACE, context: ssl.SSLContext | None = None) -> None:
+    """Serve ``app`` on the bound ``sock`` until SIGTERM or SIGINT; exit 3 if the app does not start.  With
+    ``context`` (``sekisho.node.guarding.server_context``): over mutual TLS, client certificates in the scope."""
     import uvicorn
 
-    config = uvicorn.Config(
+    from sekisho.wire import tls
+
+    host, port = sock.getsockname()[:2]
+
+    def make(a: Any, **kw: Any) -> uvicorn.Config:
+        if context is None:
+            return uvicorn.Config(a, **kw)
+        return tls.uvicorn_config(a, host=host, port=port, context=context, **kw)
+
+    config = make(
         app,
         log_level="warning",
         access_log=False,  # request lines could carry what a caller put in a URL; parties log no personal data

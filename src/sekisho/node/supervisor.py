@@ -18,6 +18,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -75,9 +76,29 @@ def is_sekisho(pid: int) -> bool:
     return b"sekisho" in cmdline
 
 
-def probe(host: str, port: int, *, timeout: float = 2.0) -> tuple[int, dict[str, Any]] | None:
-    """``GET /health``: the status and body, or None if nothing answers there."""
-    conn = http.client.HTTPConnection(host, port, timeout=timeout)
+def probe_context(root: Path) -> ssl.SSLContext | None:
+    """TLS for the probes: the organisation CA written by `sekisho up`, no client certificate (``/health`` is a
+    public path); None when the home has none (nothing to trust: nothing is probed)."""
+    from sekisho.node.certificates import ca_file
+
+    try:
+        pem = ca_file(root).read_text(encoding="ascii")
+    except OSError:
+        return None
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    ctx.load_verify_locations(cadata=pem)
+    return ctx
+
+
+def probe(
+    host: str, port: int, *, timeout: float = 2.0, context: ssl.SSLContext | None = None
+) -> tuple[int, dict[str, Any]] | None:
+    """``GET /health`` over TLS (every party's certificate names 127.0.0.1): the status and body, or None if
+    nothing answers there."""
+    if context is None:
+        return None
+    conn = http.client.HTTPSConnection(host, port, timeout=timeout, context=context)
     try:
         conn.request("GET", "/health")
         response = conn.getresponse()
@@ -113,7 +134,7 @@ class Child:
 
     @property
     def url(self) -> str:
-        return f"http://{HOST}:{self.port}"
+        return f"https://{HOST}:{self.port}"
 
     def record(self) -> dict[str, Any]:
         return {
@@ -138,6 +159,7 @@ class Supervisor:
     children: list[Child] = field(default_factory=list)
     started_at: float = 0.0
     _watch_w: int | None = None
+    _probe_context: ssl.SSLContext | None = None
 
     # --- start ---
 
@@ -158,8 +180,19 @@ class Supervisor:
                 party_home(self.root, role, self.db_url_template), role.party, role.contexts, create=True
             ).dispose()
 
+    def provision(self) -> None:
+        """The organisation CA (the PKI's, set up here if it is not) and each party's certificate and terminal,
+        before any party starts: every child serves over mutual TLS from its first request."""
+        from sekisho.node.certificates import provision
+
+        pki = Role("pki")
+        provision(self.root, self.roles, party_home(self.root, pki, self.db_url_template))
+        self._probe_context = probe_context(self.root)
+
     def start(self, *, should_stop: Callable[[], bool] = lambda: False) -> None:
         self.started_at = time.monotonic()
+        if self._probe_context is None:
+            self.provision()
         logs = run_dir(self.root) / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         os.chmod(run_dir(self.root), 0o700)
@@ -236,7 +269,7 @@ class Supervisor:
                     raise Unavailable(
                         f"the party {child.role.party} exited at start-up (see {child.log})", field="party"
                     )
-                answer = probe(HOST, child.port, timeout=1.0)
+                answer = probe(HOST, child.port, timeout=1.0, context=self._probe_context)
                 if answer is not None and answer[1].get("party") == child.role.party:
                     child.health = answer
                     waiting.remove(child)
@@ -324,10 +357,11 @@ def status(root: Path) -> dict[str, Any]:
     if data is None:
         raise Unavailable("no network is running under this home (`sekisho up` starts one)", field="home")
     data["running"] = pid_alive(data["supervisor"]) and is_sekisho(data["supervisor"])
+    context = probe_context(root)
     for party in data.get("parties", []):
         pid = party.get("pid")
         party["alive"] = isinstance(pid, int) and pid_alive(pid) and is_sekisho(pid)
-        answer = probe(HOST, int(party["port"]), timeout=2.0) if party["alive"] else None
+        answer = probe(HOST, int(party["port"]), timeout=2.0, context=context) if party["alive"] else None
         party["health"] = health_text(answer)
     return data
 

@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 
 from sekisho.errors import NotFound
 from sekisho.network import problems
+from sekisho.policy import anomaly
 from sekisho.policy.interfaces import AccessRequest, Decision, SubjectFacts
 from sekisho.policy.pia import parse_pia
 from sekisho.policy.service import Watchdog
@@ -46,6 +47,23 @@ class DecideIn(BaseModel):
     municipality: str | None = Field(default=None, max_length=6)
     event: str | None = Field(default=None, max_length=32)
     self_service: bool = False
+
+
+_CODE = r"^\S{1,300}$"  # codes: no whitespace (alert_fields replaces it)
+
+
+class AlertIn(BaseModel):
+    """A refusal another party's guard reported (``sekisho.wire.alerts.AuthAlert.alert_fields``): codes only."""
+
+    rule: str = Field(max_length=32, pattern=r"^auth-[a-z0-9-]{1,27}$")
+    severity: Literal["low", "medium", "high"]
+    scope: Literal["terminal", "party"]
+    subject: str = Field(max_length=128, pattern=r"^[a-z0-9/_-]{1,128}$")
+    window_start: datetime
+    window_end: datetime
+    observed: int = Field(ge=0, le=1_000_000)
+    threshold: int = Field(ge=0, le=1_000_000)
+    details: list[Annotated[str, Field(pattern=_CODE)]] = Field(default_factory=list, max_length=16)
 
 
 class RevokeIn(BaseModel):
@@ -210,6 +228,12 @@ def router(watchdog: Watchdog) -> APIRouter:
     @api.get("/warrants/{warrant_id}")
     def warrant(warrant_id: str) -> dict[str, Any]:
         return watchdog.warrant(warrant_id)
+
+    @api.post("/alerts", status_code=201)
+    def report_alert(body: AlertIn) -> dict[str, Any]:
+        """A refusal at another party's guard (no personal data: codes, the party, the terminal, the path)."""
+        data = body.model_dump()
+        return watchdog.record_alert(anomaly.Alert(**{**data, "details": tuple(data["details"])}))
 
     @api.get("/alerts")
     def alerts(

@@ -641,6 +641,30 @@ class Watchdog:
                 stored.append(_alert_json(values))
         return stored
 
+    def record_alert(self, alert: anomaly.Alert) -> dict[str, Any]:
+        """Store one alert reported by another party (a refusal at its guard: rule ``auth-<reason>``).  Unlike a
+        detected finding, each refusal is its own alert, so the key carries a random part."""
+        if not alert.rule.startswith("auth-") or alert.scope not in ("terminal", "party"):
+            raise InvalidInput("a reported alert is an auth- rule about a terminal or a party", field="rule")
+        values = {
+            "alert_id": secrets.token_hex(16),
+            "key": f"{alert.key}|{secrets.token_hex(8)}",
+            "created_at": self.clock(),
+            "rule": alert.rule,
+            "severity": alert.severity,
+            "scope": alert.scope,
+            "subject": alert.subject,
+            "window_start": alert.window_start,
+            "window_end": alert.window_end,
+            "observed": alert.observed,
+            "threshold": alert.threshold,
+            "details": st.codes(alert.details),
+            "status": "open",
+        }
+        with self.engine.begin() as conn:
+            conn.execute(st.alert.insert().values(**values))
+        return _alert_json(values)
+
     def alerts(self, *, status: str | None = None, rule: str | None = None, limit: int = 500) -> list[dict[str, Any]]:
         q = sa.select(st.alert).order_by(st.alert.c.id.desc()).limit(limit)
         if status is not None:
