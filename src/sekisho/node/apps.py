@@ -34,12 +34,13 @@ from sekisho.node.health import DatabaseProbe
 from sekisho.node.roles import TITLES, Role
 
 if TYPE_CHECKING:
+    import httpx
+
     from sekisho.agency.interfaces import CrossReferenceDelivery, EnrolmentDelivery, NoticeBatch
     from sekisho.agency.service import AgencyService
     from sekisho.pki.service import Pki
     from sekisho.policy.interfaces import PolicyDecisionPoint
     from sekisho.registry.interfaces import RegistryIndex, TransferPackage
-    import httpx
 
 Hook = Callable[[], Awaitable[None]]
 

@@ -62,6 +62,8 @@ PUBLIC: dict[str, tuple[Public, ...]] = {
         Public("/pki/login", frozenset({"POST"})),
     ),
     "log": (Public("/checkpoint"), Public("/tile"), Public("/proof")),
+    # OpenID4VCI: wallets hold no party certificate (the offer endpoint is not yet limited to clerks)
+    "municipality": (Public("/credentials", frozenset({"GET", "POST"})),),
     "watchdog": (
         Public("/policy/legal-bases"),
         Public("/policy/pias"),
@@ -90,13 +92,34 @@ RULES: dict[str, list[Rule]] = {
         # refusals reported by the other parties' guards (sekisho.wire.alerts); only the watchdog lists them
         rule("/policy/alerts", *_all("watchdog"), methods=["POST"], signed=False),
         rule("/add-checkpoint", "log", methods=["POST"], signed=False),
+        rule("/policy/check-subject", "t1", "t2", "municipality", methods=["POST"], signed=False),
+        rule("/policy/watchdog.json", *_all("watchdog"), methods=["GET"], signed=False),
+        rule("/policy/grants", "agency", "municipality", "t1", "t2", methods=["POST"], signed=False),
     ],
-    "pki": [],
-    "t1": [],
-    "t2": [],
-    "locator": [],
-    "municipality": [],
-    "agency": [],
+    # the PKI is an agency too: municipalities push it notices (a death revokes the card)
+    "pki": [rule("/agency", "municipality", signed=False)],
+    # a conversion that starts at T1 is an access by the terminal that asked; the hops after it are the parties'
+    "t1": [
+        rule("/convert", "agency", "municipality", "pki", methods=["POST"]),
+        rule("/key-share", "agency", "municipality", "pki", methods=["POST"], signed=False),
+    ],
+    "t2": [
+        rule("/convert", "t1", methods=["POST"], signed=False),
+        rule("/key-share", "t1", methods=["POST"], signed=False),
+    ],
+    "locator": [
+        rule("/index", "municipality", methods=["POST"], signed=False),
+        rule("/hand-over", "municipality", methods=["POST"], signed=False),
+        rule("/confirm", "t2", methods=["POST"], signed=False),
+        rule("/cross-reference", "t2", methods=["POST"], signed=False),
+    ],
+    "municipality": [
+        rule("/identity", "locator", methods=["POST"], signed=False),
+        rule("/cross-reference", "locator", methods=["POST"], signed=False),
+        # a hand-over releases a person's record to the destination: signed by the destination's clerk terminal
+        rule("/transfers", "municipality", methods=["POST"]),
+    ],
+    "agency": [rule("/agency", "municipality", "t2", signed=False)],
 }
 
 

@@ -61,7 +61,7 @@ CALLERS: Mapping[str, frozenset[str]] = {
     "t2": frozenset({"t1"}),
     "locator": frozenset({"t2", "municipality"}),
     "municipality": frozenset({"t2", "locator", "municipality"}),
-    "agency": frozenset({"t2"}),
+    "agency": frozenset({"t2", "municipality"}),  # municipalities push enrolments and change notices
     "watchdog": _ALL - {"watchdog"},
     "log": _ALL - {"log"},
     "pki": _ALL - {"pki"},
