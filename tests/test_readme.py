@@ -16,6 +16,7 @@ import re
 import shlex
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -153,10 +154,12 @@ class Session:
             stderr=subprocess.STDOUT,
             text=True,
         )
-        ready = _wait_for(_lines(proc), r"serving \S+ on (http://\S+)", proc)
-        url = re.search(r"(http://\S+)", ready)
+        ready = _wait_for(_lines(proc), r"serving \S+ on (https://\S+)", proc)
+        url = re.search(r"(https://\S+)", ready)
         assert url
-        with urllib.request.urlopen(url.group(1) + "/health", timeout=WAIT) as resp:
+        # every party speaks TLS with a certificate from the organisation CA (`--init` issued it)
+        ca = ssl.create_default_context(cafile=str(Path(self.env["SEKISHO_HOME"]) / "run" / "ca.crt"))
+        with urllib.request.urlopen(url.group(1) + "/health", timeout=WAIT, context=ca) as resp:
             assert resp.status == 200
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=WAIT) == 0

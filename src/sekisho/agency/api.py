@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
+from collections.abc import Iterator
 from datetime import date, datetime
 from typing import Annotated, Protocol
 
@@ -26,7 +28,7 @@ from sekisho.agency.interfaces import (
     Notice,
     NoticeBatch,
 )
-from sekisho.errors import InvalidInput
+from sekisho.errors import IntegrityError, InvalidInput
 
 PREFIX = "/agency"
 #: a purpose code, the only thing a path carries (``sekisho.pseudonyms.interfaces.check_purpose``)
@@ -203,6 +205,16 @@ class Received(_Body):
     new: int
 
 
+@contextlib.contextmanager
+def _sender_data() -> Iterator[None]:
+    """A pushed batch that fails the agency's checks (under another domain's key, say) is the sender's bad input:
+    a 422 problem, not a server error."""
+    try:
+        yield
+    except IntegrityError as exc:
+        raise InvalidInput(exc.message, field=exc.field) from None
+
+
 def router(agency: AgencyNode) -> APIRouter:
     """The agency's routes over ``agency`` (an :class:`~sekisho.agency.service.AgencyService` in the node).
 
@@ -217,16 +229,19 @@ def router(agency: AgencyNode) -> APIRouter:
     @api.post("/enrolments", response_model=Received)
     def receive_enrolment(body: EnrolmentBody) -> Received:
         """An enrolment delivery from a municipality (idempotent per delivery id)."""
-        return Received(new=agency.receive_enrolment(body.to_domain()))
+        with _sender_data():
+            return Received(new=agency.receive_enrolment(body.to_domain()))
 
     @api.post("/notices", response_model=Received)
     def receive_notices(body: NoticeBatchBody) -> Received:
         """A batch of change notices (a re-delivered notice id is ignored)."""
-        return Received(new=agency.receive_notices(body.to_domain()))
+        with _sender_data():
+            return Received(new=agency.receive_notices(body.to_domain()))
 
     @api.post("/cross-references", response_model=Received)
     def receive_cross_reference(body: CrossReferenceBody) -> Received:
         """A cross-reference's result for this agency as B (idempotent per request id and position)."""
-        return Received(new=agency.receive_cross_reference(body.to_domain()))
+        with _sender_data():
+            return Received(new=agency.receive_cross_reference(body.to_domain()))
 
     return api

@@ -8,6 +8,7 @@ Schema errors report only *where* the request was wrong, because pydantic's own 
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Mapping
 from http import HTTPStatus
@@ -191,14 +192,21 @@ def install(app: FastAPI) -> None:
 # --- the client side: a problem document back to the error it stands for ------------------------------------
 
 
+@functools.cache
 def _kinds() -> dict[str, type[SekishoError]]:
-    out: dict[str, type[SekishoError]] = {}
-    todo: list[type[SekishoError]] = [SekishoError]
-    while todo:
-        cls = todo.pop()
-        out.setdefault(cls.__dict__.get("kind", cls.kind), cls)
-        todo.extend(cls.__subclasses__())
-    return out
+    """Problem kind -> the :mod:`sekisho.errors` class that carries it (the most general class of a kind; only
+    that module's classes, whose constructors take a message and a field: refinements elsewhere, such as the
+    wire's, need more)."""
+    import sekisho.errors as errors
+
+    kinds: dict[str, type[SekishoError]] = {}
+    for value in vars(errors).values():
+        if isinstance(value, type) and issubclass(value, SekishoError):
+            kind = value.__dict__.get("kind", value.kind)
+            known = kinds.get(kind)
+            if known is None or issubclass(known, value):  # ErrorList shares invalid-input: keep InvalidInput
+                kinds[kind] = value
+    return kinds
 
 
 _BY_STATUS: dict[int, type[SekishoError]] = {
@@ -233,7 +241,7 @@ def error_from_problem(status: int, body: object, headers: Mapping[str, str] | N
         cls = InvalidInput
     if issubclass(cls, TooManyRequests):
         retry = (headers or {}).get("retry-after", "1")
-        return cls(message, field=field, retry_after=int(retry) if retry.isdigit() else 1)
+        return TooManyRequests(message, field=field, retry_after=int(retry) if retry.isdigit() else 1)
     try:
         return cls(message, field=field)
     except TypeError:  # a kind whose constructor takes more than a message (its base stands in for it)

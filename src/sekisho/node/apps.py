@@ -20,7 +20,7 @@ import os
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
@@ -368,16 +368,28 @@ PEER_CLIENT: Callable[[Home, str], httpx.Client] = peer_client
 
 
 def locator_app(role: Role, home: Home) -> FastAPI:
+    """The locator.  Its keys open on the first request (as T1's and T2's): health answers for the database
+    before the key ceremony; a request before ``sekisho network init`` or without the passphrase is a 503 problem."""
+    import threading
+
     from sekisho.locator.api import router as locator_router
     from sekisho.locator.service import LocatorService
     from sekisho.node.http.municipality import HttpResponder
     from sekisho.pseudonyms.keyfile import passphrase_from_env
 
-    try:
-        service = LocatorService.open(home, passphrase=passphrase_from_env())
-    except SekishoError as exc:
-        return base_app(role, home, not_ready=_not_set_up(exc))
+    lock = threading.Lock()
+    opened: list[LocatorService] = []
     clients: dict[str, httpx.Client] = {}
+
+    def service() -> LocatorService:
+        with lock:
+            if not opened:
+                opened.append(LocatorService.open(home, passphrase=passphrase_from_env()))
+            return opened[0]
+
+    class Lazy:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(service(), name)
 
     def municipality(code: str) -> HttpResponder:
         party = f"municipality/{code}"
@@ -388,10 +400,11 @@ def locator_app(role: Role, home: Home) -> FastAPI:
     async def stop() -> None:
         for c in clients.values():
             c.close()
-        service.engine.dispose()
+        for s in opened:
+            s.engine.dispose()
 
     app = base_app(role, home, on_stop=stop)
-    app.include_router(locator_router(service, municipality))
+    app.include_router(locator_router(cast("LocatorService", Lazy()), municipality))
     return app
 
 
