@@ -23,7 +23,9 @@ from sekisho.registry.interfaces import TransferPackage, TransferSource
 PREFIX = "/transfers"
 
 Code = Annotated[str, Field(pattern=r"^\d{6}$")]
-Token = Annotated[str, Field(min_length=1, max_length=200)]
+# a transfer is "<code>-<base32>": letters, digits and hyphens only (a NUL or other control character never
+# reaches the database, which PostgreSQL would refuse with a server error)
+Token = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[0-9A-Za-z-]+$")]
 Line = Annotated[str, Field(max_length=500)]
 
 

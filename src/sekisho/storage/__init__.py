@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
 
 from sekisho.config import Home
-from sekisho.errors import InvalidInput, Unavailable
+from sekisho.errors import InvalidInput, SekishoError, Unavailable
 
 __all__ = ["BUSY_TIMEOUT", "PartyNotSetUp", "create_engine_for", "is_postgres", "migrate", "open_party_db"]
 
@@ -168,7 +168,11 @@ def _map_errors(engine: Engine, party: str, timeout: float) -> None:
     def _on_error(context: sa.engine.ExceptionContext) -> None:
         if context.is_pre_ping:  # the pool handles a dead pooled connection itself
             return
-        error = _unavailable(context.original_exception, party, timeout, context.is_disconnect)
+        orig = context.original_exception
+        error: SekishoError | None = _unavailable(orig, party, timeout, context.is_disconnect)
+        if error is None and type(orig).__module__.startswith("psycopg") and "NUL (0x00)" in str(orig):
+            # text PostgreSQL cannot store (SQLite can): the caller's bad input, one rule for every text field
+            error = InvalidInput("text may not contain NUL (0x00) characters", field="text")
         if error is not None:
             # the driver's message may quote the statement's parameters (personal data): keep only the chain
             raise error from context.sqlalchemy_exception
