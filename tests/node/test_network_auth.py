@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from sekisho.auditlog.entry import AccessRecordBuilder, derive_commitment_key
 from sekisho.config import Home
-from sekisho.errors import Unavailable
+from sekisho.errors import Forbidden, Unavailable
 from sekisho.network.problems import MEDIA_TYPE
 from sekisho.node import transport
 from sekisho.node.certificates import credentials, csr_for, write_key_and_cert
@@ -284,6 +284,17 @@ def test_http_network_appends_through_the_log_client_and_asks_health(network: Ru
         assert second.index == first.index + 1
         assert net.health("t2")["party"] == "t2"
     assert healthy(network.home.root, MUNI, ["log", "locator"]) == {"log": "ok", "locator": "ok"}
+
+
+def test_http_network_reaches_the_protocols_through_the_guard(network: Running) -> None:
+    """The protocol clients HttpNetwork hands a party speak mutual TLS to the real processes, and the guard's
+    table decides: a municipality reads the watchdog's register, and may not ask T2 (which hears from T1 only)."""
+    from sekisho.node.httpnet import HttpNetwork
+
+    with HttpNetwork(network.home.root, MUNI) as net:
+        assert isinstance(net.watchdog().warrant_keys(), dict)
+        with pytest.raises(Forbidden):
+            net.transcryptor("t2").key_share("registry", requester="212016")
 
 
 def _kill(network: Running, party: str) -> tuple[int, int]:

@@ -5,7 +5,7 @@ a party is handed the clients of the parties it talks to, built here from its ow
 and the peer's address (:mod:`sekisho.node.transport`), never looked up by the party itself.  Every protocol
 client takes an already configured ``httpx.Client`` (mutual TLS pinned to the peer; RFC 9421 signatures by the
 terminal for the endpoints that cause an access), so plugging a protocol's HTTP client in is one line in its
-method below.
+method below (what a party's guard lets each role call: ``sekisho.node.guarding.RULES``).
 """
 
 from __future__ import annotations
@@ -17,6 +17,12 @@ import httpx
 
 from sekisho.config import Home
 from sekisho.errors import SekishoError, Unavailable
+from sekisho.node.http.agency import HttpAgency
+from sekisho.node.http.locator import HttpLocator
+from sekisho.node.http.municipality import HttpResponder
+from sekisho.node.http.transcryptor import HttpTranscryptor
+from sekisho.node.http.transfer import HttpTransferSource
+from sekisho.node.http.watchdog import HttpDecisionPoint, HttpGrantDesk, HttpWatchdog
 from sekisho.node.transport import Peers, request
 
 
@@ -64,14 +70,33 @@ class HttpNetwork:
             client=self.peers.client("log", signed=True),
         )
 
-    # TODO(merge): the protocol clients written beside this (src/sekisho/node/http/*.py) go here, one line each:
-    #   def locator(self) -> LocatorClient: return HttpLocator(self.peers.client("locator", signed=True))
-    #   def t1(self) -> Transcryptor:       return HttpTranscryptor(self.peers.client("t1", signed=True))
-    #   def t2(self) -> Transcryptor:       return HttpTranscryptor(self.peers.client("t2"))
-    #   def municipality(self, code: str):  return HttpMunicipality(self.peers.client(f"municipality/{code}"))
-    #   def agency(self, name: str):        return HttpAgency(self.peers.client(f"agency/{name}"))
-    #   def watchdog(self):                 return HttpWatchdog(self.peers.client("watchdog"))
-    #   def pki(self):                      return HttpPki(self.peers.client("pki", signed=True))
+    # --- the protocols: each the HTTP client of an interface the in-process wiring implements too ---------------
+
+    def transcryptor(self, hop: str) -> HttpTranscryptor:
+        """T1 (a conversion starts there: signed by this party's terminal, it causes an access) or T2."""
+        return HttpTranscryptor(self.peers.client(hop, signed=hop == "t1"), party=hop)
+
+    def locator(self) -> HttpLocator:
+        return HttpLocator(self.peers.client("locator"))
+
+    def responder(self, code: str) -> HttpResponder:
+        return HttpResponder(self.peers.client(f"municipality/{code}"))
+
+    def transfer_source(self, code: str) -> HttpTransferSource:
+        """Another municipality's side of a move hand-over (a release of a person's record: signed)."""
+        return HttpTransferSource(self.peers.client(f"municipality/{code}", signed=True))
+
+    def agency(self, name: str) -> HttpAgency:
+        return HttpAgency(self.peers.client(f"agency/{name}"))
+
+    def decision_point(self) -> HttpDecisionPoint:
+        return HttpDecisionPoint(self.peers.client("watchdog"))
+
+    def watchdog(self) -> HttpWatchdog:
+        return HttpWatchdog(self.peers.client("watchdog"))
+
+    def grant_desk(self) -> HttpGrantDesk:
+        return HttpGrantDesk(self.peers.client("watchdog"))
 
     def client(self, peer: str, *, signed: bool = False) -> httpx.Client:
         """The raw client to a peer (for a protocol not wrapped yet)."""
