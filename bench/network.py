@@ -8,8 +8,9 @@ per hop, each served by uvicorn with the very TLS settings of the parties (``sek
 TLS pinned to an organisation CA, client certificate in the ASGI scope) and each forwarding the request to the
 next over mutual TLS and doing nothing else.  Sekisho: today, the access log's appends through the real processes
 of `sekisho up` (mTLS, the guard, an RFC 9421 signature by the clerk's terminal, OCSP for the terminal and the peer
-at the PKI, the durable append).  Identity confirmations end to end go in :func:`sekisho_confirmations` once the
-protocols' HTTP clients exist (TODO at merge).  Single requests, one after the other: requests/s, p50, p99.
+at the PKI, the durable append).  Single requests, one after the other: requests/s, p50, p99.  It does not measure
+identity confirmations end to end yet: they need the parties' services wired to each other's HTTP clients across
+processes, which issue 10 still lists.
 """
 
 from __future__ import annotations
@@ -202,13 +203,6 @@ def sekisho_log_appends(root: Path, n: int) -> list[float]:
         return _measure(lambda: log.append(next(it)), n)
 
 
-def sekisho_confirmations(root: Path, n: int) -> list[float]:
-    """TODO(merge): identity confirmations end to end (agency → T1 → T2 → locator → municipality → log) through
-    the protocols' HTTP clients: enrol residents at 212016/131016, then time ``n`` confirmations by
-    ``agency/pension`` (``HttpNetwork(root, "agency/pension")``), single and in batches of 100."""
-    raise NotImplementedError("identity confirmations over HTTP need the protocols' clients (issue 10 item 2)")
-
-
 # --- measuring and reporting --------------------------------------------------------------------------------
 
 
@@ -246,10 +240,6 @@ def main(argv: list[str] | None = None) -> None:
                 "Sekisho: signed log appends, 1 hop, guard + OCSP + commit", sekisho_log_appends(root, n)
             )
             print(line, flush=True)
-            try:
-                sekisho_confirmations(root, n)
-            except NotImplementedError as exc:
-                print(f"identity confirmations end to end: not measured yet ({exc})")
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=120)
