@@ -115,9 +115,8 @@ def test_a_delivery_that_does_not_add_up_is_refused_as_bad_input(world: World, m
     assert len(world.agency("pension").persons()) == 1
 
 
+@pytest.mark.parametrize("impl", ["http"], indirect=True)  # a body exists only over HTTP
 def test_a_malformed_body_is_a_problem_document_that_echoes_nothing(world: World, impl: str) -> None:
-    if impl != "http":
-        pytest.skip("a body exists only over HTTP")
     standard_rules(world.pdp)
     world.create_agency(*PENSION)
     world.net.agency("pension")  # starts the agency node

@@ -72,8 +72,8 @@ def test_a_refused_conversion_gets_no_grant(desk: HttpGrantDesk) -> None:
     assert "refused" in str(exc.value)
 
 
+@pytest.mark.parametrize("desk", ["http"], indirect=True)  # a body exists only over HTTP
 def test_a_malformed_grant_request_is_a_problem_document(desk: object) -> None:
-    if not isinstance(desk, HttpGrantDesk):
-        pytest.skip("a body exists only over HTTP")
+    assert isinstance(desk, HttpGrantDesk)
     response = desk._client.post("/policy/grants", json={"requester": "pension", "count": 0})
     assert response.status_code == 422 and response.headers["content-type"].startswith(MEDIA_TYPE)

@@ -93,9 +93,9 @@ def test_check_subject_narrows_for_a_protected_person_and_records_it(pdp: Policy
     assert _recorded(home)[-1] == (narrowed.decision_id, False, decided.decision_id)
 
 
+@pytest.mark.parametrize("pdp", ["http"], indirect=True)  # a body exists only over HTTP
 def test_a_malformed_decision_request_is_a_problem_document(pdp: PolicyDecisionPoint) -> None:
-    if not isinstance(pdp, HttpDecisionPoint):
-        pytest.skip("a body exists only over HTTP")
+    assert isinstance(pdp, HttpDecisionPoint)
     client = pdp._client
     for path, body in [
         ("/policy/decide", {"requester": "pension"}),
