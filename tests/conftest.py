@@ -5,15 +5,13 @@
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
+from homes import drop_namespace, new_namespace
 from sekisho.config import Home
-from sekisho.storage import create_engine_for
 
 PG_URL = os.environ.get("SEKISHO_TEST_DB") or None
 
@@ -25,19 +23,11 @@ def pytest_report_header(config: pytest.Config) -> str:
 @pytest.fixture
 def home(tmp_path: Path) -> Iterator[Home]:
     """A fresh network home; on PostgreSQL its parties' schemas are unique to this test and dropped after."""
-    namespace = f"t{uuid.uuid4().hex[:10]}_" if PG_URL else ""
+    namespace = new_namespace()
     h = Home(root=tmp_path / "home", db_url=PG_URL, namespace=namespace)
     h.root.mkdir()
     yield h
-    if PG_URL:
-        engine = create_engine_for(PG_URL)
-        with engine.begin() as conn:
-            schemas = conn.execute(
-                sa.text("SELECT nspname FROM pg_namespace WHERE nspname LIKE :p"), {"p": namespace + "%"}
-            ).scalars()
-            for schema in list(schemas):
-                conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-        engine.dispose()
+    drop_namespace(namespace)
 
 
 @pytest.fixture

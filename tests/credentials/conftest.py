@@ -4,22 +4,20 @@
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from homes import drop_namespace, new_namespace
 from sekisho.config import Home
 from sekisho.credentials.issuer import Issuer
 from sekisho.network.local import LocalDirectory
 from sekisho.pki import service as pki_service
 from sekisho.registry.service import Actor, RegisterService
-from sekisho.storage import create_engine_for
 from sekisho.verifier.verify import Verifier
 
 PASSPHRASE = b"correct horse battery staple"
@@ -54,7 +52,7 @@ RESIDENT = {
 def net_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Home]:
     old = os.environ.get("SEKISHO_PASSPHRASE")
     os.environ["SEKISHO_PASSPHRASE"] = PASSPHRASE.decode()
-    namespace = f"t{uuid.uuid4().hex[:10]}_" if PG_URL else ""
+    namespace = new_namespace()
     h = Home(root=tmp_path_factory.mktemp("vc") / "home", db_url=PG_URL, namespace=namespace)
     h.root.mkdir()
     yield h
@@ -62,16 +60,7 @@ def net_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Home]:
         os.environ.pop("SEKISHO_PASSPHRASE", None)
     else:
         os.environ["SEKISHO_PASSPHRASE"] = old
-    if PG_URL:
-        engine = create_engine_for(PG_URL)
-        with engine.begin() as conn:
-            for schema in list(
-                conn.execute(
-                    sa.text("SELECT nspname FROM pg_namespace WHERE nspname LIKE :p"), {"p": namespace + "%"}
-                ).scalars()
-            ):
-                conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-        engine.dispose()
+    drop_namespace(namespace)
 
 
 @pytest.fixture(scope="session")

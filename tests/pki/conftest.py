@@ -15,7 +15,6 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -23,10 +22,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-import sqlalchemy as sa
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from homes import drop_namespace, new_namespace
 from sekisho.config import Home
 from sekisho.pki import service
 from sekisho.pki.card import SoftwareCard
@@ -34,7 +33,6 @@ from sekisho.pki.oids import Purpose
 from sekisho.pki.profiles import BasicItems
 from sekisho.pseudonyms import encode_pseudonym
 from sekisho.pseudonyms.group import Point
-from sekisho.storage import create_engine_for
 
 PASSPHRASE = "correct horse battery staple"
 AUTH_PIN = "1234"
@@ -55,20 +53,11 @@ def _passphrase() -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def pki_home(tmp_path_factory: pytest.TempPathFactory, _passphrase: None) -> Iterator[Home]:
-    namespace = f"t{uuid.uuid4().hex[:10]}_" if PG_URL else ""
+    namespace = new_namespace()
     h = Home(root=tmp_path_factory.mktemp("pki") / "home", db_url=PG_URL, namespace=namespace)
     h.root.mkdir()
     yield h
-    if PG_URL:
-        engine = create_engine_for(PG_URL)
-        with engine.begin() as conn:
-            for schema in list(
-                conn.execute(
-                    sa.text("SELECT nspname FROM pg_namespace WHERE nspname LIKE :p"), {"p": namespace + "%"}
-                ).scalars()
-            ):
-                conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-        engine.dispose()
+    drop_namespace(namespace)
 
 
 @pytest.fixture(scope="session")

@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as s
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
+from homes import drop_namespace
 from sekisho.config import Home
 from sekisho.errors import Conflict, InvalidInput, SekishoError
 from sekisho.jp.people import parse_relationship
@@ -25,7 +26,6 @@ from sekisho.registry import store as st
 from sekisho.registry.model import Resident, Status
 from sekisho.registry.procedures import TRACKED, _text
 from sekisho.registry.service import Actor, RegisterService
-from sekisho.storage import create_engine_for
 
 from .conftest import CHIYODA, GIFU, TODAY, person
 
@@ -69,18 +69,7 @@ class RegisterMachine(RuleBasedStateMachine):
     def teardown(self) -> None:
         for svc in self.regs.values():
             svc.engine.dispose()
-        if PG_URL:
-            engine = create_engine_for(PG_URL)
-            with engine.begin() as conn:
-                for schema in (
-                    conn.execute(
-                        sa.text("SELECT nspname FROM pg_namespace WHERE nspname LIKE :p"), {"p": self.namespace + "%"}
-                    )
-                    .scalars()
-                    .all()
-                ):
-                    conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-            engine.dispose()
+        drop_namespace(self.namespace)
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     # --- helpers

@@ -1,0 +1,31 @@
+"""Throw-away homes for tests: on PostgreSQL a home's parties' schemas carry a prefix unique to it, dropped when
+the test ends (on SQLite the files go with the temporary directory)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import sqlalchemy as sa
+
+from sekisho.storage import create_engine_for
+
+PG_URL = os.environ.get("SEKISHO_TEST_DB") or None
+
+
+def new_namespace() -> str:
+    return f"t{uuid.uuid4().hex[:10]}_" if PG_URL else ""
+
+
+def drop_namespace(namespace: str) -> None:
+    """Drop every PostgreSQL schema whose name starts with ``namespace`` (nothing on SQLite)."""
+    if not PG_URL or not namespace:
+        return
+    engine = create_engine_for(PG_URL)
+    with engine.begin() as conn:
+        schemas = conn.execute(
+            sa.text("SELECT nspname FROM pg_namespace WHERE nspname LIKE :p"), {"p": namespace + "%"}
+        ).scalars()
+        for schema in list(schemas):
+            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+    engine.dispose()
