@@ -1,10 +1,12 @@
 """The watchdog's grant desk: a conversion the policy allowed becomes a signed grant both transcryptors honour.
 
-Until ``sekisho.policy`` gives the transcryptors a policy hook of its own, every conversion carries a grant of
-the default :class:`~sekisho.pseudonyms.SignedGrantPolicy`: signed by the network's grant issuer (the watchdog's
-key from ``sekisho network init``), for exactly one (from, to, purpose), at most ``count`` ciphertexts, valid for
-a few minutes.  The desk signs only after the policy decision point allowed the conversion (action
-``conversion``); a refusal is :class:`~sekisho.errors.Refused` and nothing is converted.
+Used only while the watchdog has not published its policy key.  Once it has, each transcryptor decides every
+conversion itself with its own policy hook (:mod:`sekisho.policy.hook`) and a conversion carries no grant from
+here.  Before that, every conversion carries a grant of the default :class:`~sekisho.pseudonyms.SignedGrantPolicy`:
+signed by the network's grant issuer (the watchdog's key from ``sekisho network init``), for exactly one (from, to,
+purpose), at most ``count`` ciphertexts, valid for a few minutes.  The desk signs only after the policy decision
+point allowed the conversion (action ``conversion``); a refusal is :class:`~sekisho.errors.Refused` and nothing is
+converted.
 
 The registry's own index (registry → registry, purpose ``registry.locate``) is asked the same way, by the
 municipality (the legal-basis table's row ``registry.locate``, action ``conversion``).

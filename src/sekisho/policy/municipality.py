@@ -635,7 +635,3 @@ class MunicipalityPolicy:
                     conn.execute(st.measure_person.insert().values(measure_id=mid, handle=h, role=role, added_on=today))
         except (KeyError, TypeError, ValueError):
             raise InvalidInput("is not a well-formed support-measure payload", field="support_measure") from None
-
-
-def open_municipality_policy(home: Home, code: str, *, clock: Clock = utcnow) -> MunicipalityPolicy:
-    return MunicipalityPolicy.open(home, code, clock=clock)

@@ -136,12 +136,6 @@ class AccessListing:
         return f"AccessListing(handle={self.handle!r}, items={len(self.items)}, pending={self.pending})"
 
 
-@dataclass
-class _Ids:
-    next_resident: int
-    next_household: int
-
-
 class RegisterService:
     """Procedures and reads of one municipality's register (one database / schema)."""
 
