@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from sekisho.config import Home
-from sekisho.network.problems import MEDIA_TYPE
+from sekisho.problems import MEDIA_TYPE
 
 from .procs import PASSPHRASE, Running, get, pid_alive, sekisho_cmd, start, wait_gone
 

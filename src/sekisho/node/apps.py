@@ -21,10 +21,9 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
-from sekisho import __version__
+from sekisho import __version__, problems
 from sekisho.config import Home
 from sekisho.errors import SekishoError, Unavailable
-from sekisho.network import problems
 from sekisho.node.health import DatabaseProbe
 from sekisho.node.roles import TITLES, Role
 

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Body, FastAPI, Path, Query
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from sekisho.network import problems
+from sekisho import problems
 from sekisho.policy.interfaces import AccessRequest
 from sekisho.policy.pia import parse_pia
 from sekisho.policy.service import Watchdog
