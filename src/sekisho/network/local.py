@@ -446,7 +446,9 @@ class LocalNetwork:
 
         policy = self._municipal_policies.get(code)
         if policy is None:
-            policy = self._municipal_policies[code] = MunicipalityPolicy.open(self.home, code)
+            policy = self._municipal_policies[code] = MunicipalityPolicy.open(
+                self.home, code, households=self.register(code).household_members
+            )
         return MunicipalityFacts(policy)
 
     def responder(self, code: str) -> _LocalResponder:
