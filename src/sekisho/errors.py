@@ -2,7 +2,7 @@
 
 Every failure a caller can act on is a :class:`SekishoError`.  The CLI maps it to a one-line message and an
 exit code, the HTTP layer to an RFC 9457 ``application/problem+json`` body; both mappings live in one place
-each (``sekisho.cli`` and ``sekisho.network.problems``).
+each (``sekisho.cli`` and ``sekisho.problems``).
 
 Messages name the *field* and the *rule* that was broken, never the offending value: a value may be a
 name, a birth date or an address, and error text ends up in terminals, logs and HTTP responses.

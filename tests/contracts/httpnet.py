@@ -9,9 +9,9 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from sekisho import problems
 from sekisho.agency.interfaces import CrossReferenceLocator, Locator
 from sekisho.locator import api as locator_api
-from sekisho.network import problems
 from sekisho.network.local import LocalNetwork, _TranscryptorClient
 from sekisho.node.http.locator import HttpLocator, HttpRegistryIndex
 from sekisho.node.http.municipality import HttpResponder
@@ -81,7 +81,7 @@ class HttpNetwork(LocalNetwork):
         return self.http_locator()
 
     def registry_index(self, code: str) -> RegistryIndex:
-        from sekisho.network.grants import INDEX_PURPOSE
+        from sekisho.policy.grants import INDEX_PURPOSE
 
         def prepare(pps: Sequence[bytes]) -> ConversionRequest:
             return conversion_request(

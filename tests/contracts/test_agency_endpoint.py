@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from pep_network import GIFU, PENSION, TAX, World, person, standard_rules
 from sekisho.agency.interfaces import AgencyEndpoint, CrossReferenceDelivery, EnrolmentDelivery, NoticeBatch
 from sekisho.errors import InvalidInput, NotFound
-from sekisho.network.problems import MEDIA_TYPE
+from sekisho.problems import MEDIA_TYPE
 from sekisho.registry import store as st
 
 

@@ -13,12 +13,12 @@ from fastapi.testclient import TestClient
 from sekisho.config import Home
 from sekisho.errors import Refused
 from sekisho.network.local import LocalNetwork
-from sekisho.network.problems import MEDIA_TYPE
 from sekisho.node.apps import watchdog_app
 from sekisho.node.http.watchdog import HttpGrantDesk
 from sekisho.node.roles import Role
 from sekisho.policy.pia import load_pia
 from sekisho.policy.service import Watchdog
+from sekisho.problems import MEDIA_TYPE
 from sekisho.pseudonyms.grants import verify_grant
 from sekisho.pseudonyms.keyfile import PASSPHRASE_ENV
 from sekisho.pseudonyms.service import init_network, open_grant_issuer

@@ -17,9 +17,9 @@ from sekisho.auditlog.entry import AccessRecordBuilder, derive_commitment_key
 from sekisho.auditlog.service import LogService, init_parties
 from sekisho.config import Home
 from sekisho.errors import Forbidden, InvalidInput, Refused, SekishoError, TooManyRequests, Unauthenticated
-from sekisho.network.problems import problem_response
 from sekisho.node.apps import log_app
 from sekisho.node.roles import Role
+from sekisho.problems import problem_response
 
 PASSPHRASE = b"correct horse battery staple"
 

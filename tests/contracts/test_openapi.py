@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from sekisho import problems
 from sekisho.agency.api import router as agency_router
-from sekisho.network import problems
 from sekisho.network.grants_api import router as grants_router
 from sekisho.registry.transfer_api import router as transfer_router
 

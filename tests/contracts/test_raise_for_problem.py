@@ -7,7 +7,7 @@ import pytest
 
 import sekisho.errors as errors
 from sekisho.errors import InvalidInput, NotFound, SekishoError, TooManyRequests, Unavailable
-from sekisho.network.problems import problem_response, raise_for_problem
+from sekisho.problems import problem_response, raise_for_problem
 
 KINDS = sorted(
     {

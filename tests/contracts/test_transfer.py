@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from pep_network import CHIYODA, GIFU, PENSION, World, person, standard_rules
 from sekisho.errors import Conflict, InvalidInput, NotFound
 from sekisho.locator import store as loc
-from sekisho.network.problems import MEDIA_TYPE
+from sekisho.problems import MEDIA_TYPE
 from sekisho.registry import store as st
 from sekisho.registry.interfaces import TransferSource
 

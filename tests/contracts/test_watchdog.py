@@ -17,7 +17,6 @@ from fastapi.testclient import TestClient
 from sekisho.config import Home
 from sekisho.errors import InvalidInput, NotFound, Refused
 from sekisho.network.local import LocalNetwork
-from sekisho.network.problems import MEDIA_TYPE
 from sekisho.node.apps import watchdog_app
 from sekisho.node.http.watchdog import HttpDecisionPoint, HttpWatchdog
 from sekisho.node.roles import Role
@@ -26,6 +25,7 @@ from sekisho.policy.interfaces import AccessRequest, PolicyDecisionPoint, Subjec
 from sekisho.policy.pia import load_pia
 from sekisho.policy.service import Watchdog, open_decision_point
 from sekisho.policy.signing import public_keys
+from sekisho.problems import MEDIA_TYPE
 from sekisho.pseudonyms.keyfile import PASSPHRASE_ENV
 
 PASSPHRASE = b"correct horse battery staple"

@@ -13,11 +13,11 @@ from fastapi.testclient import TestClient
 from tests.credentials.conftest import BASE, GIFU, PASSPHRASE
 from typer.testing import CliRunner
 
+from sekisho import problems
 from sekisho.config import Home
 from sekisho.credentials.api import router as issuer_router
 from sekisho.credentials.issuer import Issuer
 from sekisho.credentials.oid4vci import Flow
-from sekisho.network import problems
 from sekisho.registry.service import RegisterService
 from sekisho.verifier.api import Requests
 from sekisho.verifier.api import router as verifier_router

@@ -7,11 +7,11 @@ from fastapi.testclient import TestClient
 
 from sekisho.config import Home
 from sekisho.errors import InvalidInput
-from sekisho.network.problems import MEDIA_TYPE
 from sekisho.node.apps import create_app
 from sekisho.node.health import DatabaseProbe
 from sekisho.node.roles import ROLES, Role, network
 from sekisho.node.supervisor import party_home
+from sekisho.problems import MEDIA_TYPE
 from sekisho.storage import open_party_db
 
 EXAMPLES = [Role(r, {"municipality": "212016", "agency": "pension"}.get(r)) for r in ROLES]

@@ -20,11 +20,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from sekisho.auditlog.entry import AccessRecordBuilder, derive_commitment_key
 from sekisho.config import Home
 from sekisho.errors import Forbidden, Unavailable
-from sekisho.network.problems import MEDIA_TYPE
 from sekisho.node import transport
 from sekisho.node.certificates import credentials, csr_for, write_key_and_cert
 from sekisho.pki import profiles
 from sekisho.pki import service as pki_service
+from sekisho.problems import MEDIA_TYPE
 from sekisho.wire import tls
 from sekisho.wire.signatures import TerminalKey, sign_request
 

@@ -20,9 +20,9 @@ from typer.testing import CliRunner
 
 from sekisho.cli import app as cli
 from sekisho.config import Home
-from sekisho.network.problems import MEDIA_TYPE
 from sekisho.node.apps import create_app
 from sekisho.node.roles import ROLES, Role
+from sekisho.problems import MEDIA_TYPE
 from sekisho.storage import open_party_db
 
 PIAS = Path(__file__).resolve().parents[2] / "src" / "sekisho" / "policy" / "data" / "pias"

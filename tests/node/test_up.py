@@ -13,7 +13,7 @@ import orjson
 import pytest
 
 from sekisho.config import Home
-from sekisho.network.problems import MEDIA_TYPE
+from sekisho.problems import MEDIA_TYPE
 
 from .procs import PASSPHRASE, Running, ca_context, get, party_client, pid_alive, sekisho_cmd, start, wait_gone
 

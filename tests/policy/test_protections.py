@@ -171,7 +171,8 @@ def _person(**kw: str) -> dict[str, str]:
 
 @pytest.fixture
 def gifu(home: Home, clock: Clock) -> tuple[RegisterService, MunicipalityPolicy]:
-    return _register(home, GIFU, clock), MunicipalityPolicy.open(home, GIFU, clock=clock)
+    reg = _register(home, GIFU, clock)
+    return reg, MunicipalityPolicy.open(home, GIFU, clock=clock, households=reg.household_members)
 
 
 def test_measure_covers_family_refuses_third_parties_and_flags_a_clerk(policy: Policy, gifu) -> None:  # type: ignore[no-untyped-def]

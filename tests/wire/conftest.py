@@ -22,7 +22,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from fastapi import Depends, FastAPI, Request
 
-from sekisho.network import problems
+from sekisho import problems
 from sekisho.pki import profiles, revocation
 from sekisho.pki.profiles import ORGANISATION, Endpoints
 from sekisho.pki.verify import CrlChecker

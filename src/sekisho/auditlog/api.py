@@ -23,12 +23,12 @@ from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import PlainTextResponse, Response
 
+from sekisho import problems
 from sekisho.auditlog.client import b64_proof
 from sekisho.auditlog.service import LogService
 from sekisho.auditlog.tiles import parse_tile_path
 from sekisho.auditlog.witness import StaleOldSize, Witness
 from sekisho.errors import NotFound
-from sekisho.network import problems
 
 _IMMUTABLE = {"cache-control": "public, max-age=31536000, immutable"}
 _MUTABLE = {"cache-control": "public, max-age=2"}  # tlog-tiles: no caching beyond a few seconds

@@ -379,6 +379,6 @@ def _refusal(resp: httpx.Response) -> None:
     """Raise what a refusal by the log (or the guard before it: 401, 403, 413, 429) names; return for a failure
     of the log itself, which the caller reports as unavailable."""
     if 400 <= resp.status_code < 500:
-        from sekisho.network.problems import raise_for_problem  # here: a reader of the log needs no FastAPI
+        from sekisho.problems import raise_for_problem  # here: a reader of the log needs no FastAPI
 
         raise_for_problem(resp)

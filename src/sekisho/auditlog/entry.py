@@ -44,7 +44,7 @@ from __future__ import annotations
 import hmac
 import os
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from typing import Any
@@ -492,7 +492,3 @@ class AccessRecordBuilder:
             sealed_until=sealed,
         )
         return AccessRecord(entry=entry, nonce=nonce)
-
-
-def decode_entries(datas: Sequence[bytes]) -> list[LogEntry]:
-    return [LogEntry.decode(d) for d in datas]

@@ -180,11 +180,6 @@ def read_tiles(conn: sa.Connection, refs: Sequence[TileRef]) -> dict[TileRef, by
     return out
 
 
-def insert_tiles(conn: sa.Connection, tiles: Sequence[tuple[int, int, bytes, bytes]]) -> None:
-    if tiles:
-        conn.execute(tile.insert(), [{"level": lv, "idx": i, "hashes": h, "root": r} for lv, i, h, r in tiles])
-
-
 # --- the hot path: one batch of leaves in one transaction, on the raw DBAPI connection --------------------
 
 Tile = tuple[int, int, bytes, bytes]  # level, index, 256 hashes, root

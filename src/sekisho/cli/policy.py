@@ -273,8 +273,13 @@ def warrant_show(
 
 def _mp(home: Path | None, db: str | None, municipality: str) -> Any:
     from sekisho.policy.municipality import MunicipalityPolicy
+    from sekisho.registry.service import RegisterService
 
-    return MunicipalityPolicy.open(home_of(home, db), municipality)
+    where = home_of(home, db)
+    # the measure's "whole household" is the register's answer, handed to the policy (it never reads reg_ tables)
+    return MunicipalityPolicy.open(
+        where, municipality, households=lambda h: RegisterService.open(where, municipality).household_members(h)
+    )
 
 
 def _person(text: str) -> tuple[str, str, str]:

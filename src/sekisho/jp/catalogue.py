@@ -274,11 +274,3 @@ def postal_codes(code: str) -> frozenset[str]:
     for m in _parts(code):
         out |= _entries(m.code[:5], m.name).postal_codes
     return frozenset(out)
-
-
-def town_names(code: str) -> list[str]:
-    """Distinct town names of a municipality, in reading order."""
-    seen: dict[str, None] = {}
-    for t in towns(code):
-        seen.setdefault(t.name, None)
-    return list(seen)

@@ -123,10 +123,6 @@ class PartialDate:
     def is_complete(self) -> bool:
         return self.day is not None and not self.approximate
 
-    @property
-    def is_unknown(self) -> bool:
-        return self.year is None and self.era is None
-
     def as_date(self) -> date:
         if self.year is None or self.month is None or self.day is None or self.approximate:
             raise InvalidInput("a complete date is required, not a partial or approximate one", field="date")
@@ -347,8 +343,3 @@ def parse_date(text: str, *, field: str, allow_partial: bool = False) -> Partial
 def parse_full_date(text: str, *, field: str) -> date:
     """A complete date in any notation :func:`parse_date` accepts."""
     return parse_date(text, field=field).as_date()
-
-
-def era_boundaries() -> list[tuple[str, date, date | None]]:
-    """``(era, first day, last day)`` for the table in the docs and tests."""
-    return [(e.name, e.first, e.last) for e in ERAS]

@@ -18,10 +18,10 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
+from sekisho import problems
 from sekisho.agency import messages
 from sekisho.agency.interfaces import CrossReferenceResponder, IdentityResponder
 from sekisho.locator.service import LocatorService
-from sekisho.network import problems
 from sekisho.pseudonyms import frames
 
 MAX_BODY = 100_000 * frames.CIPHERTEXT + frames.POINT + frames.MAX_HEADER + 4

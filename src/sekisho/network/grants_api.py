@@ -1,4 +1,4 @@
-"""The grant desk's HTTP face (``sekisho.network.grants``): a party asks the watchdog for a conversion grant.
+"""The grant desk's HTTP face (``sekisho.policy.grants``): a party asks the watchdog for a conversion grant.
 
 Mounted on the watchdog's node when it holds the network's grant issuer key.  The body names the conversion
 (domains, purpose, how many ciphertexts) and never a person; the answer is the signed grant, or a problem

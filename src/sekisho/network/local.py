@@ -68,8 +68,8 @@ if TYPE_CHECKING:
     from sekisho.agency.service import AgencyService
     from sekisho.locator.service import LocatorService
     from sekisho.network.crossref import CrossReferenceReport
-    from sekisho.network.grants import GrantBroker
     from sekisho.pki.service import Pki
+    from sekisho.policy.grants import GrantBroker
     from sekisho.policy.hook import TranscryptorPolicy
     from sekisho.policy.municipality import MunicipalityPolicy
     from sekisho.policy.service import Watchdog
@@ -192,7 +192,7 @@ class _LocalRegistryIndex:
 
 
 def _index_purpose() -> str:
-    from sekisho.network.grants import INDEX_PURPOSE
+    from sekisho.policy.grants import INDEX_PURPOSE
 
     return INDEX_PURPOSE
 
@@ -363,7 +363,7 @@ class LocalNetwork:
 
     def grants(self) -> GrantBroker:
         if self._grants is None:
-            from sekisho.network.grants import GrantBroker
+            from sekisho.policy.grants import GrantBroker
             from sekisho.pseudonyms.service import open_grant_issuer
 
             issuer = open_grant_issuer(self.home, passphrase=self._need_passphrase())
@@ -446,7 +446,9 @@ class LocalNetwork:
 
         policy = self._municipal_policies.get(code)
         if policy is None:
-            policy = self._municipal_policies[code] = MunicipalityPolicy.open(self.home, code)
+            policy = self._municipal_policies[code] = MunicipalityPolicy.open(
+                self.home, code, households=self.register(code).household_members
+            )
         return MunicipalityFacts(policy)
 
     def responder(self, code: str) -> _LocalResponder:

@@ -25,10 +25,9 @@ from typing import TYPE_CHECKING, Any, cast
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
-from sekisho import __version__
+from sekisho import __version__, problems
 from sekisho.config import Home
 from sekisho.errors import SekishoError, Unavailable
-from sekisho.network import problems
 from sekisho.node.credentials import mount_credentials
 from sekisho.node.health import DatabaseProbe
 from sekisho.node.roles import TITLES, Role
@@ -176,8 +175,8 @@ def watchdog_app(role: Role, home: Home) -> FastAPI:
 def mount_grant_desk(app: FastAPI, home: Home, secret: bytes | None, pdp: PolicyDecisionPoint) -> None:
     """The grant desk on the watchdog's node, when this home holds the network's grant issuer key (signed-grant
     conversions, before the watchdog publishes its policy key); the desk asks the watchdog's decision point."""
-    from sekisho.network.grants import GrantBroker
     from sekisho.network.grants_api import router
+    from sekisho.policy.grants import GrantBroker
     from sekisho.pseudonyms.service import open_grant_issuer
 
     if secret is None:

@@ -16,8 +16,8 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
+from sekisho import problems
 from sekisho.errors import NotFound
-from sekisho.network import problems
 from sekisho.pki import login as proto
 from sekisho.pki import service
 from sekisho.pki.prefectures import parse_prefecture

@@ -15,8 +15,8 @@ from fastapi import APIRouter, Body, FastAPI, Path, Query
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
+from sekisho import problems
 from sekisho.errors import NotFound
-from sekisho.network import problems
 from sekisho.policy import anomaly
 from sekisho.policy.interfaces import AccessRequest, Decision, SubjectFacts
 from sekisho.policy.pia import parse_pia

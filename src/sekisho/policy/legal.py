@@ -118,9 +118,6 @@ class LegalBasisTable:
     def purposes(self) -> frozenset[str]:
         return frozenset(r.purpose for r in self.rows)
 
-    def for_agency(self, agency: str) -> tuple[LegalBasis, ...]:
-        return tuple(r for r in self.rows if r.requester_kind == "agency" and r.agency == agency)
-
     def match(self, *, requester_kind: str, agency: str | None, purpose: str) -> LegalBasis | None:
         """The row for this requester and task, or None.  For agencies the agency must match too."""
         for r in self.rows:

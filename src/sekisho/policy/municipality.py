@@ -35,7 +35,7 @@ from typing import Any, Final
 import sqlalchemy as sa
 
 from sekisho.config import Home
-from sekisho.errors import Conflict, InvalidInput, NotFound
+from sekisho.errors import Conflict, InvalidInput, NotFound, Unavailable
 from sekisho.jp.clock import JST
 from sekisho.policy import store as st
 from sekisho.policy.interfaces import AccessRequest, Decision, PolicyDecisionPoint, SubjectFacts
@@ -55,6 +55,8 @@ _OPTIONAL: Final = "optional-services"
 PAYLOAD_FORMAT: Final = "sekisho-support-measure/1"
 
 Clock = Callable[[], datetime]
+#: the active members of a resident's household, by handle (the register's answer; NotFound for an unknown handle)
+HouseholdOf = Callable[[str], Sequence[str]]
 
 
 def utcnow() -> datetime:
@@ -92,18 +94,30 @@ class MunicipalityPolicy:
     """The policy tables of one municipality (``municipality/<code>``, contexts registry and policy)."""
 
     def __init__(
-        self, *, engine: sa.Engine, code: str, clock: Clock = utcnow, table: LegalBasisTable | None = None
+        self,
+        *,
+        engine: sa.Engine,
+        code: str,
+        clock: Clock = utcnow,
+        table: LegalBasisTable | None = None,
+        households: HouseholdOf | None = None,
     ) -> None:
         self.engine = engine
         self.code = code
         self.clock = clock
         self.table = table or default_table()
+        #: the register's answer to "who lives with this person" (handed over by the composition root: the
+        #: policy never reads the register's tables)
+        self.households = households
 
     @classmethod
-    def open(cls, home: Home, code: str, *, clock: Clock = utcnow) -> MunicipalityPolicy:
+    def open(
+        cls, home: Home, code: str, *, clock: Clock = utcnow, households: HouseholdOf | None = None
+    ) -> MunicipalityPolicy:
         from sekisho.storage import open_party_db
 
-        return cls(engine=open_party_db(home, f"municipality/{code}", ["registry", "policy"]), code=code, clock=clock)
+        engine = open_party_db(home, f"municipality/{code}", ["registry", "policy"])
+        return cls(engine=engine, code=code, clock=clock, households=households)
 
     def today(self) -> date:
         return self.clock().astimezone(JST).date()
@@ -192,13 +206,14 @@ class MunicipalityPolicy:
         _by(by)
         today = on or self.today()
         ref = secrets.token_hex(16)
+        # asked of the register before this procedure's transaction opens (the register is another context)
+        household = self._household_of(h) if include_household else []
         with self.engine.begin() as conn:
             people = {h: "subject"}
             for m in members:
                 people.setdefault(_handle(m, "members"), "member")
-            if include_household:
-                for m in self._household_of(conn, h):
-                    people.setdefault(m, "member")
+            for m in household:
+                people.setdefault(m, "member")
             mid = conn.execute(
                 st.measure.insert()
                 .values(
@@ -246,19 +261,10 @@ class MunicipalityPolicy:
         if rows:
             conn.execute(st.measure_named.insert(), rows)
 
-    def _household_of(self, conn: sa.Connection, handle: str) -> list[str]:
-        from sekisho.registry import store as reg
-
-        hid = conn.execute(sa.select(reg.resident.c.household_id).where(reg.resident.c.handle == handle)).scalar()
-        if hid is None:
-            raise NotFound("no resident with this handle in this register", field="handle")
-        return list(
-            conn.execute(
-                sa.select(reg.resident.c.handle).where(
-                    reg.resident.c.household_id == hid, reg.resident.c.status == "active"
-                )
-            ).scalars()
-        )
+    def _household_of(self, handle: str) -> list[str]:
+        if self.households is None:
+            raise Unavailable("no household lookup of the register is configured", field="include_household")
+        return list(self.households(handle))
 
     def _measure(self, conn: sa.Connection, ref: str, *, for_update: bool = False) -> Any:
         q = sa.select(st.measure).where(st.measure.c.ref == ref)
@@ -635,7 +641,3 @@ class MunicipalityPolicy:
                     conn.execute(st.measure_person.insert().values(measure_id=mid, handle=h, role=role, added_on=today))
         except (KeyError, TypeError, ValueError):
             raise InvalidInput("is not a well-formed support-measure payload", field="support_measure") from None
-
-
-def open_municipality_policy(home: Home, code: str, *, clock: Clock = utcnow) -> MunicipalityPolicy:
-    return MunicipalityPolicy.open(home, code, clock=clock)

@@ -17,8 +17,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from sekisho import problems
 from sekisho.errors import Forbidden
-from sekisho.network import problems
 from sekisho.pseudonyms import frames
 from sekisho.pseudonyms.group import Scalar
 from sekisho.pseudonyms.interfaces import ConversionRequest, HopResult

@@ -168,12 +168,6 @@ class Resident:
         """和暦 for Japanese residents, 西暦 for foreign residents (as 住民票 shows them)."""
         return self.birth_date.gregorian() if self.is_foreign else self.birth_date.wareki()
 
-    def age_on(self, day: date) -> int | None:
-        if not self.birth_date.is_complete:
-            return None
-        born = self.birth_date.as_date()
-        return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
-
 
 @dataclass(frozen=True, slots=True)
 class HistoryEntry:

@@ -14,9 +14,9 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
+from sekisho import problems
 from sekisho.agency import messages
 from sekisho.agency.interfaces import CrossReferenceResponder, IdentityResponder
-from sekisho.network import problems
 from sekisho.pseudonyms import frames
 
 MAX_BODY = 100_000 * frames.POINT + frames.MAX_HEADER + 4

@@ -145,12 +145,6 @@ class AccessListing:
         return f"AccessListing(handle={self.handle!r}, items={len(self.items)}, pending={self.pending})"
 
 
-@dataclass
-class _Ids:
-    next_resident: int
-    next_household: int
-
-
 class RegisterService:
     """Procedures and reads of one municipality's register (one database / schema)."""
 
@@ -447,6 +441,23 @@ class RegisterService:
             )
         members.sort(key=lambda m: (m.status is not Status.ACTIVE, not m.is_head, m.birth_date.sort_key))
         return Household(handle=hh, members=tuple(members))
+
+    def household_members(self, handle: str, *, purpose: str = "resident-protection") -> list[str]:
+        """The handles of the active members of ``handle``'s household (the municipality's protection measures ask
+        this through the composition root: the policy context never reads the register's tables)."""
+        h = parse_handle(handle)
+        with self.transaction() as conn:
+            hid = conn.execute(sa.select(st.resident.c.household_id).where(st.resident.c.handle == h)).scalar()
+            if hid is None:
+                raise NotFound("no resident with this handle in this register", field="handle")
+            rows = conn.execute(
+                sa.select(st.resident.c.id, st.resident.c.handle).where(
+                    st.resident.c.household_id == hid, st.resident.c.status == Status.ACTIVE.value
+                )
+            ).all()
+            ids = [r.id for r in rows]
+            self._record_access(conn, ids, action="register-read", purpose=purpose, items=("household",))
+        return [r.handle for r in rows]
 
     def search(
         self,

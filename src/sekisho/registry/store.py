@@ -12,7 +12,7 @@ service refuses to open it as any other.  The invariants the database itself enf
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -390,12 +390,3 @@ def item_columns(r: Resident) -> dict[str, Any]:
         "status": r.status.value,
         "version": r.version,
     }
-
-
-def text_form(value: Any) -> Any:
-    """How a changed value is written into a history row (JSON-safe, lossless enough to reconstruct)."""
-    if isinstance(value, date | datetime):
-        return value.isoformat()
-    if isinstance(value, bool | int | str) or value is None:
-        return value
-    return str(value)

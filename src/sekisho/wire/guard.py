@@ -34,7 +34,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse
 
 from sekisho.errors import SekishoError, TooLarge, Unavailable
-from sekisho.network.problems import MEDIA_TYPE, problem_body, problem_headers
+from sekisho.problems import MEDIA_TYPE, problem_body, problem_headers
 from sekisho.wire.alerts import AlertSink, AuthAlert, emit
 from sekisho.wire.identity import ROLES, NotThisKind, Party, party_of
 from sekisho.wire.ratelimit import RateLimiter

@@ -9,7 +9,7 @@ import pytest
 from contracts.httpnet import client, transcryptor_app
 from pep_network import GIFU, PASSPHRASE, World
 from sekisho.errors import InvalidInput, Refused, SekishoError
-from sekisho.network.grants import INDEX_PURPOSE
+from sekisho.policy.grants import INDEX_PURPOSE
 from sekisho.pseudonyms import (
     REGISTRY_DOMAIN,
     ConversionRequest,
@@ -146,7 +146,7 @@ def test_the_openapi_documents_the_binary_bodies(t1_http) -> None:  # type: igno
 
 def test_errors_map_back_to_their_kind() -> None:
     from sekisho.errors import Conflict, Unavailable
-    from sekisho.network.problems import error_from_problem, problem_body
+    from sekisho.problems import error_from_problem, problem_body
 
     for exc in (Refused("no", field="grant"), Conflict("held", field="rp"), Unavailable("down", field="party")):
         back = error_from_problem(exc.status, problem_body(exc))

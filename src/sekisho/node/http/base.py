@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 
 from sekisho.errors import Unavailable
-from sekisho.network.problems import raise_for_problem
+from sekisho.problems import raise_for_problem
 
 
 def send(

@@ -10,7 +10,7 @@ import httpx
 from sekisho.agency import messages
 from sekisho.agency.interfaces import CrossReferenceQuery, CrossReferenceStatus, IdentityAnswer, IdentityQuery
 from sekisho.errors import IntegrityError
-from sekisho.network.problems import send
+from sekisho.problems import send
 from sekisho.pseudonyms import frames
 from sekisho.pseudonyms.interfaces import ConversionRequest, Hop, HopResult
 from sekisho.registry.interfaces import IndexEntry

@@ -9,7 +9,7 @@ import httpx
 from sekisho.agency import messages
 from sekisho.agency.interfaces import CrossReferenceQuery, CrossReferenceStatus, IdentityAnswer, IdentityQuery
 from sekisho.errors import IntegrityError
-from sekisho.network.problems import send
+from sekisho.problems import send
 from sekisho.pseudonyms import frames
 
 _FRAME = {"content-type": frames.MEDIA_TYPE}

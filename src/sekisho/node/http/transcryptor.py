@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 
 from sekisho.errors import IntegrityError
-from sekisho.network.problems import send
+from sekisho.problems import send
 from sekisho.pseudonyms import frames
 from sekisho.pseudonyms.group import Scalar
 from sekisho.pseudonyms.interfaces import ConversionRequest, HopResult

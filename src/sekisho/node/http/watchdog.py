@@ -7,10 +7,10 @@ from typing import Any
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from sekisho.network.grants import INDEX_PURPOSE
 from sekisho.network.grants_api import PATH as GRANTS_PATH
 from sekisho.node.http.base import send
 from sekisho.policy.api import DecisionIn, FactsIn, decision_of
+from sekisho.policy.grants import INDEX_PURPOSE
 from sekisho.policy.interfaces import AccessRequest, Decision, RequesterKind, SubjectFacts
 from sekisho.policy.pia import approved_scope
 from sekisho.policy.signing import is_statement, keys_of
@@ -111,7 +111,7 @@ class HttpWatchdog:
 
 
 class HttpGrantDesk:
-    """The watchdog's grant desk (``sekisho.network.grants.GrantBroker``) over ``client``."""
+    """The watchdog's grant desk (``sekisho.policy.grants.GrantBroker``) over ``client``."""
 
     def __init__(self, client: httpx.Client) -> None:
         self._client = client

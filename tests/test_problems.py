@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pydantic import BaseModel
 
+from sekisho import problems
 from sekisho.errors import (
     Conflict,
     Forbidden,
@@ -20,7 +21,6 @@ from sekisho.errors import (
     Unauthenticated,
     Unavailable,
 )
-from sekisho.network import problems
 
 
 class Body(BaseModel):

@@ -1,10 +1,12 @@
 """The watchdog's grant desk: a conversion the policy allowed becomes a signed grant both transcryptors honour.
 
-Until ``sekisho.policy`` gives the transcryptors a policy hook of its own, every conversion carries a grant of
-the default :class:`~sekisho.pseudonyms.SignedGrantPolicy`: signed by the network's grant issuer (the watchdog's
-key from ``sekisho network init``), for exactly one (from, to, purpose), at most ``count`` ciphertexts, valid for
-a few minutes.  The desk signs only after the policy decision point allowed the conversion (action
-``conversion``); a refusal is :class:`~sekisho.errors.Refused` and nothing is converted.
+Used only while the watchdog has not published its policy key.  Once it has, each transcryptor decides every
+conversion itself with its own policy hook (:mod:`sekisho.policy.hook`) and a conversion carries no grant from
+here.  Before that, every conversion carries a grant of the default :class:`~sekisho.pseudonyms.SignedGrantPolicy`:
+signed by the network's grant issuer (the watchdog's key from ``sekisho network init``), for exactly one (from, to,
+purpose), at most ``count`` ciphertexts, valid for a few minutes.  The desk signs only after the policy decision
+point allowed the conversion (action ``conversion``); a refusal is :class:`~sekisho.errors.Refused` and nothing is
+converted.
 
 The registry's own index (registry → registry, purpose ``registry.locate``) is asked the same way, by the
 municipality (the legal-basis table's row ``registry.locate``, action ``conversion``).
@@ -12,12 +14,15 @@ municipality (the legal-basis table's row ``registry.locate``, action ``conversi
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 from sekisho.errors import Refused, Unavailable
+from sekisho.policy.decision import Clock
 from sekisho.policy.interfaces import AccessRequest, PolicyDecisionPoint, RequesterKind
-from sekisho.pseudonyms.grants import Clock, GrantIssuer, utcnow
-from sekisho.pseudonyms.interfaces import REGISTRY_DOMAIN
+
+#: the registry's pseudonym domain (``sekisho.pseudonyms.interfaces.REGISTRY_DOMAIN``; a protocol constant)
+REGISTRY_DOMAIN = "registry"
 
 #: the purpose code of registry → registry conversions for the locator's index (a row of the legal-basis table)
 INDEX_PURPOSE = "registry.locate"
@@ -27,8 +32,30 @@ GRANT_VALIDITY = timedelta(minutes=10)
 _SKEW = timedelta(minutes=1)
 
 
+class GrantSigner(Protocol):
+    """What the desk needs of the watchdog's grant key (the composition root hands it a
+    :class:`sekisho.pseudonyms.grants.GrantIssuer`)."""
+
+    def issue(
+        self,
+        *,
+        from_domain: str,
+        to_domain: str,
+        purpose: str,
+        not_after: datetime,
+        max_uses: int,
+        not_before: datetime | None = None,
+        legal_basis: str = "",
+        grant_id: str | None = None,
+    ) -> str: ...
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
 class GrantBroker:
-    def __init__(self, issuer: GrantIssuer, *, pdp: PolicyDecisionPoint | None, clock: Clock = utcnow) -> None:
+    def __init__(self, issuer: GrantSigner, *, pdp: PolicyDecisionPoint | None, clock: Clock = utcnow) -> None:
         self._issuer = issuer
         self._pdp = pdp
         self._clock = clock
