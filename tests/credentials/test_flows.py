@@ -24,6 +24,8 @@ from sekisho.verifier.api import router as verifier_router
 from sekisho.verifier.verify import Verifier
 from sekisho.wallet.client import receive_offer
 from sekisho.wallet.store import Wallet
+from sekisho.wire.guard import Caller, terminal_caller
+from sekisho.wire.identity import Party
 
 GRANT = "urn:ietf:params:oauth:grant-type:pre-authorized_code"
 
@@ -33,6 +35,9 @@ def issuer_client(issuer: Issuer, register: RegisterService) -> TestClient:
     app = FastAPI()
     problems.install(app)
     app.include_router(issuer_router(Flow(issuer, register)))
+    # what the node's guard hands the router for a signed request of this municipality's clerk terminal (the
+    # guard itself: tests/credentials/test_offer_guard.py)
+    app.dependency_overrides[terminal_caller] = lambda: Caller(party=Party(f"municipality/{GIFU}"))
     return TestClient(app, base_url=BASE)
 
 

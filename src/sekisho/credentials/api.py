@@ -6,14 +6,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from sekisho.credentials.oid4vci import Flow
-from sekisho.errors import Unauthenticated
+from sekisho.errors import Forbidden, Unauthenticated
 from sekisho.vc.forms import form_body, read_form
+from sekisho.wire.guard import Caller, terminal_caller
 
 STATUS_MEDIA = "application/statuslist+jwt"
 
@@ -40,8 +41,12 @@ def router(flow: Flow) -> APIRouter:
         return flow.metadata()
 
     @r.post("/offers")
-    def offer(body: OfferIn) -> dict[str, Any]:
-        # made at the counter or by the portal for a logged-in resident (the wire layer admits only those roles)
+    def offer(body: OfferIn, clerk: Annotated[Caller, Depends(terminal_caller)]) -> dict[str, Any]:
+        # made at the counter: the guard admitted a signed request by one of this municipality's clerk terminals
+        # (node.guarding's rule); without the guard the dependency fails closed.  Another municipality's clerk
+        # may call this node (hand-overs) but may not start an issuance of its residents.
+        if clerk.party.name != f"municipality/{code}":
+            raise Forbidden("only this municipality's clerks make credential offers", field="terminal")
         return {"credential_offer": flow.offer(body.handle)}
 
     @r.post("/token", openapi_extra={"requestBody": form_body("grant_type", "pre-authorized_code")})

@@ -48,8 +48,15 @@ class Public:
     methods: frozenset[str] = frozenset({"GET", "HEAD"})
 
     def matches(self, method: str, path: str) -> bool:
-        prefix = self.path.rstrip("/")
-        return method in self.methods and (path == self.path or path == prefix or path.startswith(prefix + "/"))
+        """By whole segments: the path itself or below it; a ``*`` segment stands for any one segment (the
+        municipality code of ``/credentials/*/token``), never for a path separator."""
+        if method not in self.methods:
+            return False
+        want = self.path.rstrip("/").split("/")
+        got = path.split("/")
+        if len(got) < len(want):
+            return False
+        return all(w == g or (w == "*" and g != "") for w, g in zip(want, got, strict=False))
 
 
 _HEALTH = Public("/health")
@@ -62,8 +69,15 @@ PUBLIC: dict[str, tuple[Public, ...]] = {
         Public("/pki/login", frozenset({"POST"})),
     ),
     "log": (Public("/checkpoint"), Public("/tile"), Public("/proof")),
-    # OpenID4VCI: wallets hold no party certificate (the offer endpoint is not yet limited to clerks)
-    "municipality": (Public("/credentials", frozenset({"GET", "POST"})),),
+    # OpenID4VCI: wallets hold no party certificate; an offer (``/credentials/<code>/offers``) is not public but
+    # made by a clerk's terminal (RULES below), so that only a person at the counter starts an issuance
+    "municipality": (
+        Public("/credentials/*/.well-known"),
+        Public("/credentials/*/status"),
+        Public("/credentials/*/token", frozenset({"POST"})),
+        Public("/credentials/*/nonce", frozenset({"POST"})),
+        Public("/credentials/*/credential", frozenset({"POST"})),
+    ),
     "watchdog": (
         Public("/policy/legal-bases"),
         Public("/policy/pias"),
@@ -118,6 +132,8 @@ RULES: dict[str, list[Rule]] = {
         rule("/cross-reference", "locator", methods=["POST"], signed=False),
         # a hand-over releases a person's record to the destination: signed by the destination's clerk terminal
         rule("/transfers", "municipality", methods=["POST"]),
+        # a credential offer hands a resident's issuance to a wallet: signed by the clerk's terminal at the counter
+        rule("/credentials", "municipality", methods=["POST"]),
     ],
     "agency": [rule("/agency", "municipality", "t2", signed=False)],
 }
