@@ -67,6 +67,7 @@ PUBLIC: dict[str, tuple[Public, ...]] = {
         Public("/pki/ca"),
         Public("/pki/chain.pem"),
         Public("/pki/login", frozenset({"POST"})),
+        Public("/pki/tsa", frozenset({"POST"})),  # RFC 3161: a request carries only a hash
     ),
     "log": (Public("/checkpoint"), Public("/tile"), Public("/proof")),
     # OpenID4VCI: wallets hold no party certificate; an offer (``/credentials/<code>/offers``) is not public but

@@ -22,6 +22,7 @@ from sekisho.pki import login as proto
 from sekisho.pki import service
 from sekisho.pki.prefectures import parse_prefecture
 from sekisho.pki.service import Pki
+from sekisho.pki.tsa_api import router as tsa_router
 from sekisho.pki.verify import RelyingParty
 
 OCSP_REQUEST = "application/ocsp-request"
@@ -149,6 +150,7 @@ def router(pki: Pki, *, audience: str, trust: str, verifier: RelyingParty | None
         )
         return SessionOut(token=session.token, subject_id=session.subject_id, expires_at=session.expires_at.isoformat())
 
+    api.include_router(tsa_router(pki))  # POST /pki/tsa, the RFC 3161 time-stamp authority
     return api
 
 

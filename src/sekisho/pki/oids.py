@@ -8,6 +8,8 @@ The arc ``1.3.6.1.4.1.32473`` is IANA's private enterprise number reserved for d
     ARC.6.2.1       bridge domain: authentication
     ARC.6.2.2       bridge domain: signature
     ARC.6.3.1       organisation CA: party and terminal certificates
+    ARC.6.3.2       organisation CA: a municipality's document signer (certificates of residence)
+    ARC.6.4.1       the PKI's time-stamp authority: its TSA policy (RFC 3161 TSTInfo.policy)
 
 Each prefecture is its own policy domain; the cross-certificates map a prefecture's policies to the bridge's and
 the bridge's to every other prefecture's (RFC 5280 §4.2.1.5), so a relying party asks for its *own* domain's
@@ -38,6 +40,8 @@ def bridge_policy(purpose: Purpose) -> ObjectIdentifier:
 
 
 ORGANISATION_POLICY = ObjectIdentifier(f"{_SEKISHO}.3.1")
+DOCUMENT_SIGNER_POLICY = ObjectIdentifier(f"{_SEKISHO}.3.2")
+TSA_POLICY = ObjectIdentifier(f"{_SEKISHO}.4.1")
 
 # RFC 3739 §3.2.2 personal data attributes (subjectDirectoryAttributes)
 DATE_OF_BIRTH = ObjectIdentifier("1.3.6.1.5.5.7.9.1")

@@ -22,6 +22,7 @@ from sekisho.errors import InvalidInput
 from sekisho.pki import _der
 from sekisho.pki.oids import (
     DATE_OF_BIRTH,
+    DOCUMENT_SIGNER_POLICY,
     DOCUMENT_SIGNING,
     GENDER,
     ORGANISATION_POLICY,
@@ -649,3 +650,98 @@ def credential_issuer_certificate(
         not_after=now + timedelta(days=CREDENTIAL_ISSUER_DAYS),
         serial=x509.random_serial_number(),
     ).sign(issuer_key, SIGNATURE_HASH)
+
+
+TSA_DAYS = 5 * 365
+DOCUMENT_SIGNER_DAYS = 2 * 365
+
+
+def _organisation_leaf(
+    *,
+    subject: x509.Name,
+    key: PublicKey,
+    issuer: x509.Certificate,
+    issuer_key: CaKey,
+    endpoints: Endpoints,
+    now: datetime,
+    days: int,
+    usage: x509.KeyUsage,
+    eku: x509.ExtendedKeyUsage,
+    eku_critical: bool,
+    policies: Sequence[x509.ObjectIdentifier],
+) -> x509.Certificate:
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer.subject)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - BACKDATE)
+        .not_valid_after(now + timedelta(days=days))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(usage, critical=True)
+        .add_extension(_policies(*policies), critical=False)
+        .add_extension(eku, critical=eku_critical)
+    )
+    return _common(
+        builder, subject_key=key, issuer_key=issuer_key.public_key(), issuer_ca_id=ORGANISATION, endpoints=endpoints
+    ).sign(issuer_key, SIGNATURE_HASH)
+
+
+def _organisation_name(unit: str, name: str) -> x509.Name:
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "JP"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Sekisho"),
+            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, unit),
+            x509.NameAttribute(NameOID.COMMON_NAME, name),
+        ]
+    )
+
+
+def tsa_certificate(
+    *, key: PublicKey, issuer: x509.Certificate, issuer_key: CaKey, endpoints: Endpoints, now: datetime
+) -> x509.Certificate:
+    """The PKI's time-stamp authority (RFC 3161), from the organisation CA: ``OU=tsa, CN=pki/tsa``,
+    digitalSignature, the critical extended key usage timeStamping and nothing else."""
+    return _organisation_leaf(
+        subject=_organisation_name("tsa", "pki/tsa"),
+        key=key,
+        issuer=issuer,
+        issuer_key=issuer_key,
+        endpoints=endpoints,
+        now=now,
+        days=TSA_DAYS,
+        usage=_usage(digital_signature=True),
+        # RFC 3161 §2.3: exactly one extended key usage, id-kp-timeStamping, and critical
+        eku=x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]),
+        eku_critical=True,
+        policies=(ORGANISATION_POLICY,),
+    )
+
+
+def document_signer_certificate(
+    *,
+    municipality: str,
+    key: PublicKey,
+    issuer: x509.Certificate,
+    issuer_key: CaKey,
+    endpoints: Endpoints,
+    now: datetime,
+) -> x509.Certificate:
+    """A municipality's key for certificates of residence (PAdES and JWS), from the organisation CA:
+    ``OU=certificate-signer, CN=<municipality code>`` (a public body, never a person), digitalSignature and
+    nonRepudiation; extended key usage documentSigning (RFC 9336) and, as for a citizen's signature certificate,
+    emailProtection, which NSS (poppler's ``pdfsig``) looks for in a PDF signer."""
+    return _organisation_leaf(
+        subject=_organisation_name("certificate-signer", municipality),
+        key=key,
+        issuer=issuer,
+        issuer_key=issuer_key,
+        endpoints=endpoints,
+        now=now,
+        days=DOCUMENT_SIGNER_DAYS,
+        usage=_usage(digital_signature=True, content_commitment=True),
+        eku=x509.ExtendedKeyUsage([DOCUMENT_SIGNING, ExtendedKeyUsageOID.EMAIL_PROTECTION]),
+        eku_critical=False,
+        policies=(ORGANISATION_POLICY, DOCUMENT_SIGNER_POLICY),
+    )
