@@ -4,6 +4,7 @@ same run; the p99 wait for an acknowledgement; inclusion proofs at 10,000,000 le
     python -m bench auditlog                      # everything, SQLite and (if SEKISHO_PG_URL is set) PostgreSQL
     python -c 'import bench.auditlog as b; b.main(["--quick"])'   # a short run while developing
     python -m bench auditlog --tiny               # a smoke run (tests/bench): every figure, a few hundred entries
+    python -m bench auditlog --http-only          # only the appends through a real `sekisho log serve` process
 
 Appends are acknowledged only after their batch's commit (synchronous_commit=on / synchronous=FULL); the
 appenders are asyncio tasks on the writer's event loop (the way ``sekisho log serve`` runs), each sending one
@@ -11,6 +12,12 @@ canonical entry at a time and waiting for its receipt.  The baseline writes the 
 hash, entry) into an identical table with one binary COPY in one transaction (PostgreSQL) or one executemany in
 one transaction (SQLite), alternated with ours round after round in the same run (each into a fresh table); every
 figure is the median of ``--repeat`` (at least 3) rounds, printed with the machine's load.
+
+Through HTTP, the same appends go to a real ``sekisho log serve`` process (uvicorn, the log's app) over
+keep-alive connections, one per appender, from a minimal asyncio client in this process (HTTP/1.1 written and
+read by hand, so that the client's own cost stays small beside the server's); its rounds alternate with the same
+baseline.  ``--server-http h11`` serves the same app with uvicorn's pure-Python HTTP parser and the standard
+asyncio loop, for the comparison with httptools and uvloop.
 """
 
 from __future__ import annotations
@@ -21,7 +28,10 @@ import gc
 import hashlib
 import os
 import random
+import socket
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -75,13 +85,17 @@ class Db:
         init_keys(self.home, PASS)
         self.name = "PostgreSQL" if pg_url else "SQLite"
 
-    def fresh_log(self, tag: str) -> LogService:
-        """A new, empty log (its own home: its own schema or file)."""
+    def fresh_home(self, tag: str) -> Home:
+        """A new home with an empty log (its own schema or file), set up as `log init` does."""
         home = Home(root=self.dir / tag, db_url=self.pg_url, namespace=f"{self.namespace}{tag}_")
         home.root.mkdir()
         init_keys(home, PASS)
-        open_party_db(home, "log", ["auditlog"], create=True).dispose()  # the set-up `log init` does
-        return LogService.open(home, secret=PASS)
+        open_party_db(home, "log", ["auditlog"], create=True).dispose()
+        return home
+
+    def fresh_log(self, tag: str) -> LogService:
+        """A new, empty log (its own home: its own schema or file)."""
+        return LogService.open(self.fresh_home(tag), secret=PASS)
 
     def baseline_engine(self, tag: str) -> sa.Engine:
         """An empty database (a new file, or a new schema) with the log's tables."""
@@ -204,6 +218,127 @@ def append_run(db: Db, entries: list[bytes], *, total: int, concurrency: int, wa
     return result
 
 
+# --- through HTTP: a real `sekisho log serve` process ----------------------------------------------------------
+
+_SERVE_H11 = (
+    "import sys, uvicorn\n"
+    "from sekisho.auditlog.api import create_app\n"
+    "from sekisho.auditlog.service import LogService\n"
+    "from sekisho.config import Home\n"
+    "svc = LogService.open(Home.from_env())\n"
+    "uvicorn.run(create_app(svc), host='127.0.0.1', port=int(sys.argv[1]), log_level='warning', access_log=False,\n"
+    "            http='h11', loop='asyncio')\n"
+    "svc.close()\n"
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def start_server(home: Home, *, impl: str) -> tuple[subprocess.Popen[bytes], int]:
+    """`sekisho log serve` on a free port of 127.0.0.1 (or, with impl h11, the same app on h11 and asyncio)."""
+    port = _free_port()
+    env = {**os.environ, "SEKISHO_HOME": str(home.root), "SEKISHO_DB_NAMESPACE": home.namespace}
+    if home.db_url:
+        env["SEKISHO_DB"] = home.db_url
+    if impl == "h11":
+        cmd = [sys.executable, "-c", _SERVE_H11, str(port)]
+    else:
+        cmd = [sys.executable, "-c", "from sekisho.cli import main; main()", "log", "serve", "--port", str(port)]
+    proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"log serve exited with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return proc, port
+        except OSError:
+            time.sleep(0.05)
+    proc.terminate()
+    raise RuntimeError("log serve did not listen within 60 s")
+
+
+def stop_server(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()  # uvicorn's graceful shutdown: the log finishes its queued appends
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+async def _http_appender(port: int, requests: list[bytes], latencies: list[float] | None, errors: list[int]) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    clock = time.perf_counter
+    try:
+        for req in requests:
+            t = clock()
+            writer.write(req)
+            head = await reader.readuntil(b"\r\n\r\n")
+            status = int(head[9:12])
+            length = 0
+            for line in head.split(b"\r\n"):
+                if line[:15].lower() == b"content-length:":
+                    length = int(line[15:])
+            await reader.readexactly(length)
+            if status != 200:
+                errors.append(status)
+            if latencies is not None:
+                latencies.append(clock() - t)
+    finally:
+        writer.close()
+
+
+def http_run(
+    db: Db, entries: list[bytes], *, total: int, concurrency: int, warmup: int, tag: str, impl: str
+) -> dict[str, Any]:
+    """Durable appends through a real log server over HTTP/1.1 keep-alive, one connection per appender."""
+    home = db.fresh_home(tag)
+    proc, port = start_server(home, impl=impl)
+    n = len(entries)
+    reqs = [
+        b"POST /append HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/octet-stream\r\n"
+        b"content-length: %d\r\n\r\n%s" % (len(e), e)
+        for e in entries
+    ]
+    latencies: list[float] = []
+    errors: list[int] = []
+
+    def plan(worker: int, count: int) -> list[bytes]:
+        return [reqs[(worker * 7919 + i) % n] for i in range(count)]
+
+    async def run() -> dict[str, Any]:
+        per = max(1, warmup // concurrency)
+        await asyncio.gather(*(_http_appender(port, plan(w, per), None, errors) for w in range(concurrency)))
+        per = max(1, total // concurrency)
+        plans = [plan(w, per) for w in range(concurrency)]
+        gc.collect()
+        cpu = time.process_time()
+        started = time.perf_counter()
+        await asyncio.gather(*(_http_appender(port, p, latencies, errors) for p in plans))
+        elapsed = time.perf_counter() - started
+        return {
+            "rate": per * concurrency / elapsed,
+            "client_share": (time.process_time() - cpu) / elapsed,
+        }
+
+    try:
+        result = asyncio.run(run())
+    finally:
+        stop_server(proc)
+    if errors:
+        raise RuntimeError(f"{len(errors)} appends refused over HTTP (first status {errors[0]})")
+    latencies.sort()
+    result["p50_ms"] = latencies[len(latencies) // 2] * 1e3
+    result["p99_ms"] = latencies[int(len(latencies) * 0.99)] * 1e3
+    return result
+
+
 def bulk_load(svc: LogService, leaves: Iterator[bytes], n: int, *, chunk: int = 65536) -> None:
     """Build a log of n leaves quickly (not through the append path): one transaction per chunk of rows."""
     state = TileState()
@@ -280,6 +415,15 @@ def main(argv: list[str]) -> None:
     p.add_argument("--no-sqlite", action="store_true")
     p.add_argument("--big-sqlite", action="store_true", help="also build the big tree on SQLite")
     p.add_argument("--tiny", action="store_true", help="a smoke run: every figure on a few hundred entries")
+    p.add_argument("--no-http", action="store_true", help="skip the appends through `sekisho log serve`")
+    p.add_argument("--http-only", action="store_true", help="only the appends through `sekisho log serve`")
+    p.add_argument(
+        "--server-http",
+        choices=["auto", "h11"],
+        default="auto",
+        help="auto: `sekisho log serve` as shipped (httptools and uvloop); h11: the same app on uvicorn's "
+        "pure-Python parser and the asyncio loop",
+    )
     args = p.parse_args(argv)
     distinct, warmup, proofs = 20_000, 20_000, 200
     if args.quick:
@@ -311,35 +455,59 @@ def main(argv: list[str]) -> None:
                 # baseline and ours alternate within the run, so that a neighbour's burst hits both alike
                 bases: list[float] = []
                 runs: list[dict[str, Any]] = []
+                https: list[dict[str, Any]] = []
                 for i in range(max(args.repeat, MIN_ROUNDS)):
                     bases.append(baseline_rate(db, rows, f"copy{c}r{i}"))
-                    runs.append(
-                        append_run(db, entries, total=args.appends, concurrency=c, warmup=warmup, tag=f"c{c}r{i}")
-                    )
+                    if not args.http_only:
+                        runs.append(
+                            append_run(db, entries, total=args.appends, concurrency=c, warmup=warmup, tag=f"c{c}r{i}")
+                        )
+                    if not args.no_http:
+                        https.append(
+                            http_run(
+                                db,
+                                entries,
+                                total=args.appends,
+                                concurrency=c,
+                                warmup=warmup,
+                                tag=f"h{c}r{i}",
+                                impl=args.server_http,
+                            )
+                        )
                 base = statistics.median(bases)
-                r = sorted(runs, key=lambda x: x["rate"])[len(runs) // 2]
-                p99 = statistics.median(x["p99_ms"] for x in runs)
                 _print(f"baseline, raw {what} of the same rows, one transaction: {base:,.0f} rows/s ({load()})")
-                _print(
-                    f"durable appends, {c:>4} concurrent appenders: {r['rate']:,.0f}/s "
-                    f"= {r['rate'] / base:.2f} x {what}, {r['rate'] / hashes_per_s:.3f} x SHA-256; "
-                    f"ack p50 {r['p50_ms']:.1f} ms, p99 {p99:.1f} ms; mean batch {r['batch']:.0f} "
-                    f"(medians of {len(runs)} alternated rounds; {load()})"
-                )
-                _print(
-                    f"  where the time goes: {r['db_share']:.0%} of the wall clock in the database "
-                    f"({r['commit_ms']:.1f} ms per batch: rows, then the commit's fsync; one commit per batch), "
-                    f"{r['python_us']:.1f} us per append outside it (validation {1e6 / validate_rate:.1f} us, "
-                    f"SHA-256 {1e6 / hashes_per_s:.1f} us, the rest futures, the hand-off and tiles)"
-                )
-            if args.verify > 0:
+                if runs:
+                    r = sorted(runs, key=lambda x: x["rate"])[len(runs) // 2]
+                    p99 = statistics.median(x["p99_ms"] for x in runs)
+                    _print(
+                        f"durable appends, {c:>4} concurrent appenders: {r['rate']:,.0f}/s "
+                        f"= {r['rate'] / base:.2f} x {what}, {r['rate'] / hashes_per_s:.3f} x SHA-256; "
+                        f"ack p50 {r['p50_ms']:.1f} ms, p99 {p99:.1f} ms; mean batch {r['batch']:.0f} "
+                        f"(medians of {len(runs)} alternated rounds; {load()})"
+                    )
+                    _print(
+                        f"  where the time goes: {r['db_share']:.0%} of the wall clock in the database "
+                        f"({r['commit_ms']:.1f} ms per batch: rows, then the commit's fsync; one commit per batch), "
+                        f"{r['python_us']:.1f} us per append outside it (validation {1e6 / validate_rate:.1f} us, "
+                        f"SHA-256 {1e6 / hashes_per_s:.1f} us, the rest futures, the hand-off and tiles)"
+                    )
+                if https:
+                    h = sorted(https, key=lambda x: x["rate"])[len(https) // 2]
+                    impl = "h11 + asyncio" if args.server_http == "h11" else "as shipped"
+                    _print(
+                        f"durable appends over HTTP (`sekisho log serve`, {impl}), {c:>4} connections: "
+                        f"{h['rate']:,.0f}/s = {h['rate'] / base:.2f} x {what}; ack p50 {h['p50_ms']:.1f} ms, "
+                        f"p99 {statistics.median(x['p99_ms'] for x in https):.1f} ms; the client took "
+                        f"{h['client_share']:.0%} of a core (medians of {len(https)} alternated rounds; {load()})"
+                    )
+            if args.verify > 0 and not args.http_only:
                 svc = db.fresh_log("verify")
                 try:
                     per_m = verify_timing(svc, entries, args.verify)
                     _print(f"full verification ({args.verify:,} leaves): {per_m:.1f} s per million leaves")
                 finally:
                     svc.close()
-            if (url or args.big_sqlite) and args.big > 0:
+            if (url or args.big_sqlite) and args.big > 0 and not args.http_only:
                 svc = db.fresh_log("big")
                 try:
                     started = time.perf_counter()

@@ -24,7 +24,10 @@ DB = "PostgreSQL" if PG_URL else "SQLite"
 # the line(s) of each benchmark's report that carry its ratio (ours ÷ baseline measured in the same run), on DB;
 # a new benchmark fails here until its ratio line is named
 RATIO_LINES: dict[str, list[str]] = {
-    "auditlog": [rf"^durable appends, .*/s = (?P<ratio>\d+\.\d+) x {'binary COPY' if PG_URL else 'executemany'}"],
+    "auditlog": [
+        rf"^durable appends, .*/s = (?P<ratio>\d+\.\d+) x {'binary COPY' if PG_URL else 'executemany'}",
+        rf"^durable appends over HTTP .*/s = (?P<ratio>\d+\.\d+) x {'binary COPY' if PG_URL else 'executemany'}",
+    ],
     "credentials_anon": [
         r"^anon\.present\s.*ratio (?P<ratio>\d+\.\d\d)",
         r"^anon\.verify\s.*ratio (?P<ratio>\d+\.\d\d)",

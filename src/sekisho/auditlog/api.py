@@ -25,6 +25,7 @@ from fastapi.responses import PlainTextResponse, Response
 
 from sekisho import problems
 from sekisho.auditlog.client import b64_proof
+from sekisho.auditlog.fastpath import AppendFastPath
 from sekisho.auditlog.service import LogService
 from sekisho.auditlog.tiles import parse_tile_path
 from sekisho.auditlog.witness import StaleOldSize, Witness
@@ -94,6 +95,13 @@ def log_router(service: LogService) -> APIRouter:
     return router
 
 
+def mount_log(app: FastAPI, service: LogService) -> None:
+    """The log's routes on ``app``, with ``POST /append`` answered by :class:`AppendFastPath` before the router
+    (every process that serves the log: ``sekisho log serve`` and the log party of ``sekisho up``)."""
+    app.include_router(log_router(service))
+    app.add_middleware(AppendFastPath, service=service)
+
+
 def witness_router(witness: Witness) -> APIRouter:
     router = APIRouter()
 
@@ -129,7 +137,7 @@ def create_app(service: LogService | None = None, witness: Witness | None = None
     problems.install(app)  # RFC 9457 for domain, schema and routing errors alike; nothing of the request echoed
     app.add_middleware(GZipMiddleware, minimum_size=1024)
     if service is not None:
-        app.include_router(log_router(service))
+        mount_log(app, service)
     if witness is not None:
         app.include_router(witness_router(witness))
     return app

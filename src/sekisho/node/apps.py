@@ -122,7 +122,7 @@ def base_app(
 
 
 def log_app(role: Role, home: Home) -> FastAPI:
-    from sekisho.auditlog.api import log_router
+    from sekisho.auditlog.api import mount_log
     from sekisho.auditlog.service import LogService
 
     try:
@@ -137,7 +137,7 @@ def log_app(role: Role, home: Home) -> FastAPI:
         await service.aclose()  # finishes the queued appends, then releases the database
 
     app = base_app(role, home, on_start=start, on_stop=stop)
-    app.include_router(log_router(service))
+    mount_log(app, service)  # with the fast path for POST /append
     return app
 
 
