@@ -31,10 +31,13 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from sekisho.config import Home
 from sekisho.credentials.issuer import Issuer
+from sekisho.credentials.store import CONTEXT, SqlState
 from sekisho.jp.wareki import PartialDate
 from sekisho.pki import profiles
 from sekisho.pki.profiles import Endpoints
+from sekisho.storage import open_party_db
 from sekisho.vc import sdjwt
 from sekisho.verifier.verify import Verifier
 
@@ -112,6 +115,8 @@ def _issuer(directory: Path) -> Issuer:
         ],
         passphrase=b"bench",
         base_url="https://gifu.example",
+        # the status entries in a SQLite database of their own, as a municipality without PostgreSQL keeps them
+        state=SqlState(open_party_db(Home(root=directory), f"municipality/{GIFU}", [CONTEXT], create=True)),
     )
 
 

@@ -14,9 +14,12 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from homes import drop_namespace, new_namespace
 from sekisho.config import Home
+from sekisho.credentials import store as vc_store
 from sekisho.credentials.issuer import Issuer
+from sekisho.credentials.store import SqlState, open_state
 from sekisho.network.local import LocalDirectory
 from sekisho.pki import service as pki_service
+from sekisho.registry.events import CredentialEvents
 from sekisho.registry.service import Actor, RegisterService
 from sekisho.verifier.verify import Verifier
 
@@ -85,13 +88,27 @@ def handle(register: RegisterService) -> str:
 
 
 @pytest.fixture
-def issuer(pki: pki_service.Pki, tmp_path: Path) -> Issuer:
+def state(net_home: Home, register: RegisterService) -> SqlState:
+    """The issuer's tables in 岐阜市's database, emptied for each test (a fresh issuer has an empty list), with
+    the cursor past the register's events so far (those of earlier tests revoke nothing of this one)."""
+    st = open_state(net_home, GIFU)
+    with st.engine.begin() as conn:
+        for table in (vc_store.status, vc_store.secret, vc_store.cursor):
+            conn.execute(table.delete())
+    st.catch_up(CredentialEvents(register.engine).revoking_since)
+    return st
+
+
+@pytest.fixture
+def issuer(pki: pki_service.Pki, tmp_path: Path, state: SqlState, register: RegisterService) -> Issuer:
     return Issuer.create(
         tmp_path / "issuer",
         municipality=GIFU,
         certify=lambda key: pki_service.certify_credential_issuer(pki, municipality=GIFU, public_key=key),
         passphrase=PASSPHRASE,
         base_url=BASE,
+        state=state,
+        events=CredentialEvents(register.engine),
         today=lambda: TODAY,
         status_size=1 << 12,
     )

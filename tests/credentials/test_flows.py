@@ -18,6 +18,7 @@ from sekisho.config import Home
 from sekisho.credentials.api import router as issuer_router
 from sekisho.credentials.issuer import Issuer
 from sekisho.credentials.oid4vci import Flow
+from sekisho.credentials.store import open_state
 from sekisho.registry.service import RegisterService
 from sekisho.verifier.api import Requests
 from sekisho.verifier.api import router as verifier_router
@@ -34,7 +35,7 @@ GRANT = "urn:ietf:params:oauth:grant-type:pre-authorized_code"
 def issuer_client(issuer: Issuer, register: RegisterService) -> TestClient:
     app = FastAPI()
     problems.install(app)
-    app.include_router(issuer_router(Flow(issuer, register)))
+    app.include_router(issuer_router(Flow(issuer, register, issuer.state)))
     # what the node's guard hands the router for a signed request of this municipality's clerk terminal (the
     # guard itself: tests/credentials/test_offer_guard.py)
     app.dependency_overrides[terminal_caller] = lambda: Caller(party=Party(f"municipality/{GIFU}"))
@@ -179,6 +180,15 @@ def test_cli_wallet_and_verify(net_home: Home, pki, register: RegisterService, h
     bad = runner.invoke(app, [*args, "--nonce", "other"])
     assert bad.exit_code == 4
     assert bad.output.strip().count("\n") == 0 and "nonce" in bad.output and "髙橋" not in bad.output
+    # a lost phone: the counter revokes every credential of the resident; the next presentation is refused
+    r = runner.invoke(app, ["credentials", "revoke", "-m", GIFU, "--handle", handle, "--json", *home])
+    assert r.exit_code == 0 and json.loads(r.output)["revoked"] >= 3, r.output
+    present = ["wallet", "present", "-c", "prefecture", "--nonce", "n10", "--audience", "a", "-o", str(out)]
+    r = runner.invoke(app, [*present, *w])
+    assert r.exit_code == 0, r.output
+    revoked = runner.invoke(app, ["verify", str(out), "--nonce", "n10", "--audience", "a", *home])
+    assert revoked.exit_code == 4 and "revoked" in revoked.output
+    assert runner.invoke(app, ["credentials", "revoke", "-m", GIFU, "--handle", "not-a-handle"]).exit_code == 2
 
 
 def test_municipality_node_serves_the_issuer_once_it_is_set_up(
@@ -198,6 +208,7 @@ def test_municipality_node_serves_the_issuer_once_it_is_set_up(
             certify=lambda key: pki_service.certify_credential_issuer(pki, municipality=GIFU, public_key=key),
             passphrase=PASSPHRASE,
             base_url=BASE,
+            state=open_state(net_home, GIFU),
         )
     client = TestClient(municipality_app(Role("municipality", GIFU), net_home))
     meta = client.get(f"/credentials/{GIFU}/.well-known/openid-credential-issuer")

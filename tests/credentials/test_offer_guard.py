@@ -54,7 +54,7 @@ def test_wallet_endpoints_are_public_and_the_offer_is_a_signed_clerk_request() -
 def _client(issuer: Issuer, register: RegisterService, party: str | None) -> TestClient:
     app = FastAPI()
     problems.install(app)
-    app.include_router(issuer_router(Flow(issuer, register)))
+    app.include_router(issuer_router(Flow(issuer, register, issuer.state)))
     if party is not None:
         app.dependency_overrides[terminal_caller] = lambda: Caller(party=Party(party))
     return TestClient(app, base_url=BASE)

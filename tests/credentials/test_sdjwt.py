@@ -368,8 +368,9 @@ def test_a_second_issuer_key_is_refused(issuer: Issuer) -> None:
             certify=lambda key: issuer.chain,
             passphrase=b"x",
             base_url="https://x.example",
+            state=issuer.state,
         )
-    assert Issuer.open(issuer.directory.parent, passphrase=PASSPHRASE).chain == issuer.chain
+    assert Issuer.open(issuer.directory.parent, passphrase=PASSPHRASE, state=issuer.state).chain == issuer.chain
 
 
 def test_batch_credentials_need_distinct_holder_keys(issuer: Issuer, register: RegisterService, handle: str) -> None:
@@ -409,15 +410,32 @@ def test_issuance_writes_an_access_record_first(issuer: Issuer, register: Regist
     assert count() == before + 1
 
 
-def test_register_events_flip_status(batch: Batch, issuer: Issuer, handle: str, verifier: Verifier) -> None:
-    from datetime import date
+def test_register_events_flip_status(issuer: Issuer, register: RegisterService, verifier: Verifier) -> None:
+    """A death at the register sets the bits of that person's credentials, read through the register's event
+    query (``sekisho.registry.events``) when the next status list is signed; a filed move-out does not (the
+    person still lives here), nor does anybody else's event."""
+    from tests.credentials.conftest import RESIDENT
 
-    issuer.deliver(kind="moved_in", municipality=GIFU, handle=handle, event_date=date(2026, 11, 20), extra={})
-    verifier.verify(present(batch, 0, ["prefecture"]), nonce=NONCE, audience=AUDIENCE)
-    issuer.deliver(kind="died", municipality="131016", handle=handle, event_date=date(2026, 11, 20), extra={})
-    verifier.verify(present(batch, 1, ["prefecture"]), nonce=NONCE, audience=AUDIENCE)
-    issuer.deliver(kind="died", municipality=GIFU, handle=handle, event_date=date(2026, 11, 20), extra={})
-    refused(verifier, present(batch, 2, ["prefecture"]), "status")
+    def person(household: str, given: str) -> tuple[str, Batch]:
+        h = register.add({**RESIDENT, "household": household, "given_name": given}).handle
+        keys = [ec.generate_private_key(ec.SECP256R1()) for _ in range(2)]
+        creds = issuer.issue_batch(handle=h, source=register, holder_keys=[k.public_key() for k in keys])
+        return h, Batch(credentials=creds.credentials, keys=keys)
+
+    dying, dying_batch = person("ev1", "一郎")
+    other, other_batch = person("ev2", "二郎")
+    verifier.verify(present(dying_batch, 0, ["prefecture"]), nonce=NONCE, audience=AUDIENCE)
+    register.death(dying, died_on="2026-11-19")
+    refused(verifier, present(dying_batch, 1, ["prefecture"]), "status")
+    verifier.verify(present(other_batch, 0, ["prefecture"]), nonce=NONCE, audience=AUDIENCE)
+    assert issuer.catch_up() == 0  # read once: the cursor moved past the death
+    assert other != dying
+
+
+def test_a_handle_revokes_however_it_is_typed(issuer: Issuer, register: RegisterService, handle: str) -> None:
+    key = ec.generate_private_key(ec.SECP256R1()).public_key()
+    issuer.issue_batch(handle=handle, source=register, holder_keys=[key])
+    assert issuer.revoke_holder(handle.replace("-", "").lower()) == 1
 
 
 # --- the status list, read as the draft says with nothing of ours ------------------------------------------------

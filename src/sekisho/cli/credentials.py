@@ -55,6 +55,7 @@ def credentials_init(
 ) -> None:
     """A new issuer key for the municipality, certified by its prefectural CA (run where the PKI runs)."""
     from sekisho.credentials.issuer import Issuer
+    from sekisho.credentials.store import open_state
     from sekisho.jp.catalogue import get_municipality
     from sekisho.pki import service as pki_service
 
@@ -67,8 +68,29 @@ def credentials_init(
         certify=lambda key: pki_service.certify_credential_issuer(pki, municipality=code, public_key=key),
         passphrase=_passphrase(),
         base_url=base_url,
+        state=open_state(h, code),
     )
     typer.echo(f"issuer {issuer.iss} certified by the prefectural CA")
+
+
+@credentials_app.command("revoke")
+def credentials_revoke(
+    municipality: MunicipalityOpt,
+    handle: Annotated[str, typer.Option(help="The resident's handle (a lost card or phone: every credential).")],
+    home: HomeOpt = None,
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Set the status bit of every credential the resident holds from this municipality (the register's events —
+    death, move, correction — do so by themselves)."""
+    from sekisho.node.credentials import open_issuer
+
+    issuer, _, _ = open_issuer(home_of(home, db), municipality, passphrase=_passphrase())
+    n = issuer.revoke_holder(handle)
+    if as_json:
+        print_json({"revoked": n})
+        return
+    typer.echo(f"revoked {n} credentials")
 
 
 def _wallet_dir(wallet: Path | None, home: Path | None) -> Path:
@@ -108,12 +130,9 @@ def wallet_receive(
 
         credentials = receive_offer(w, keys, _json_arg(offer))
     elif municipality and handle:
-        from sekisho.credentials.issuer import Issuer
-        from sekisho.registry.service import RegisterService
+        from sekisho.node.credentials import open_issuer
 
-        h = home_of(home, db)
-        register = RegisterService.open(h, municipality)
-        issuer = Issuer.open(_issuer_root(h, register.code), passphrase=_passphrase())
+        issuer, _, register = open_issuer(home_of(home, db), municipality, passphrase=_passphrase())
         issued = issuer.issue_batch(handle=handle, source=register, holder_keys=[k.public_key() for k in keys])
         credentials = list(issued.credentials)
     else:
@@ -224,13 +243,13 @@ def _fetch_status(h: Home, uri: str) -> str:
 
     code = uri.rstrip("/").split("/")[-2]
     if code.isdigit() and len(code) == 6:
-        from sekisho.credentials.issuer import Issuer
+        from sekisho.node.credentials import open_issuer
         from sekisho.pseudonyms.keyfile import passphrase_from_env
 
         secret = passphrase_from_env()
         if secret is not None:
             try:
-                issuer = Issuer.open(_issuer_root(h, code), passphrase=secret)
+                issuer, _, _ = open_issuer(h, code, passphrase=secret)
             except SekishoError:
                 issuer = None
             if issuer is not None and issuer.status_uri == uri:

@@ -1,9 +1,10 @@
 """The issuer: batch issuance of one-time SD-JWT VCs and the issuer's Token Status List.
 
-State lives in the issuer's directory (``<home>/municipality-<code>/credentials/``): the issuer key (PKCS#8,
-encrypted, 0600), its ``x5c`` chain from the prefectural CA, and the status state (which random indices are
-taken, by whom, and which are set).  Person data is never stored here: a credential is built from what the
-register releases (with its access record) and handed over.
+The key lives in the issuer's directory (``<home>/municipality-<code>/credentials/``): the issuer key (PKCS#8,
+encrypted, 0600) and its ``x5c`` chain from the prefectural CA.  The status entries (which random index belongs to
+which handle, which are set) live in the municipality's database (``vc_status``, :class:`StatusStore`,
+``sekisho.credentials.store``).  Person data is never stored here: a credential is built from what the register
+releases (with its access record) and handed over.
 """
 
 from __future__ import annotations
@@ -11,8 +12,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -49,9 +49,6 @@ CLAIMS = (
     "age_over_65",
     "resident_since",
 )
-#: register events that invalidate every credential of the person (card loss comes through revoke_holder)
-#: (a move within or a name change makes the address or name claims untrue too: the resident gets a new batch)
-REVOKING_EVENTS = frozenset({"died", "moved_out", "moved_abroad", "closed", "moved_within", "name_changed"})
 
 
 class ResidentSource(Protocol):
@@ -59,6 +56,28 @@ class ResidentSource(Protocol):
     (``sekisho.registry.service.RegisterService.credential_items``)."""
 
     def credential_items(self, handle: str) -> dict[str, Any]: ...
+
+
+class StatusStore(Protocol):
+    """Where the status entries are kept, each method one transaction (``sekisho.credentials.store.SqlState``)."""
+
+    def take(self, handle: str, count: int, *, size: int, at: datetime) -> list[int]: ...
+
+    def revoke(self, handles: Iterable[str]) -> int: ...
+
+    def revoked(self) -> list[int]: ...
+
+    def catch_up(self, read: Callable[[int], list[tuple[int, str]]]) -> int: ...
+
+
+class RegisterEvents(Protocol):
+    """The register's query for the issuer (``sekisho.registry.events.CredentialEvents``): its spelling of a
+    handle, and the events after a position that make a person's credentials untrue (death, the move's
+    completion, a move within, a correction, a closure) as ``(event id, handle)``, oldest first."""
+
+    def canonical(self, handle: str) -> str: ...
+
+    def revoking_since(self, after: int) -> list[tuple[int, str]]: ...
 
 
 def issuer_id(base_url: str, municipality: str) -> str:
@@ -112,6 +131,8 @@ class Issuer:
         key: ec.EllipticCurvePrivateKey,
         chain: Sequence[x509.Certificate],
         base_url: str,
+        state: StatusStore,
+        events: RegisterEvents | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         today: Callable[[], date] = japan_today,
         status_size: int = statuslist.SIZE,
@@ -126,7 +147,8 @@ class Issuer:
         self.clock = clock
         self.today = today
         self.status_size = status_size
-        self._lock = threading.Lock()
+        self.state = state
+        self.events = events
 
     # --- set-up -------------------------------------------------------------------------------------------
 
@@ -162,9 +184,7 @@ class Issuer:
         _write(directory / "issuer.key", pem, mode=0o600)
         _write(directory / "chain.pem", b"".join(c.public_bytes(serialization.Encoding.PEM) for c in chain))
         _write(directory / "meta.json", json.dumps({"municipality": municipality, "base_url": base_url}).encode())
-        issuer = cls(directory, municipality=municipality, key=key, chain=chain, base_url=base_url, **kwargs)
-        issuer._save({"taken": {}, "revoked": []})
-        return issuer
+        return cls(directory, municipality=municipality, key=key, chain=chain, base_url=base_url, **kwargs)
 
     @classmethod
     def open(cls, root: Path, *, passphrase: bytes, **kwargs: Any) -> Issuer:
@@ -199,19 +219,11 @@ class Issuer:
         jwks = [sdjwt.public_jwk(k) for k in holder_keys]
         if len({(j["x"], j["y"]) for j in jwks}) != len(holder_keys):
             raise InvalidInput("every credential needs its own holder key", field="proofs")
-        items = source.credential_items(handle)
+        items = source.credential_items(handle)  # the access record is written before anything leaves
         claims = claims_of(items, today=self.today())
-        now = int(self.clock().timestamp())
-        with self._lock:
-            state = self._load()
-            taken = {int(i) for i in state["taken"]}
-            indices = []
-            for _ in holder_keys:
-                idx = statuslist.draw_index(taken, size=self.status_size)
-                taken.add(idx)
-                indices.append(idx)
-                state["taken"][str(idx)] = handle
-            self._save(state)
+        at = self.clock()
+        now = int(at.timestamp())
+        indices = self.state.take(self._canonical(handle), len(jwks), size=self.status_size, at=at)
         out = []
         x5c = [sdjwt.b64std(c) for c in self.chain]
         for jwk, idx in zip(jwks, indices, strict=True):
@@ -228,23 +240,23 @@ class Issuer:
     # --- status -------------------------------------------------------------------------------------------
 
     def revoke_holder(self, handle: str) -> int:
-        """Set every status bit of the person's credentials (death, move, lost card); returns how many."""
-        with self._lock:
-            state = self._load()
-            mine = {int(i) for i, h in state["taken"].items() if h == handle}
-            revoked = set(state["revoked"]) | mine
-            state["revoked"] = sorted(revoked)
-            self._save(state)
-        return len(mine)
+        """Set every status bit of the person's credentials (a lost card, `sekisho credentials revoke`); returns
+        how many credentials the person holds."""
+        return self.state.revoke([self._canonical(handle)])
 
-    def deliver(self, *, kind: str, municipality: str, handle: str, event_date: date, extra: dict[str, Any]) -> None:
-        """The register's outbox (``EventSink``): events that make the credentials untrue flip their status."""
-        if municipality == self.municipality and kind in REVOKING_EVENTS:
-            self.revoke_holder(handle)
+    def catch_up(self) -> int:
+        """Apply the register's events since the last look (death, move, correction): their credentials'
+        bits are set.  Called before every status list is signed, so a list never lags the register."""
+        if self.events is None:
+            return 0
+        return self.state.catch_up(self.events.revoking_since)
+
+    def _canonical(self, handle: str) -> str:
+        return self.events.canonical(handle) if self.events is not None else handle
 
     def status_list_token(self) -> str:
-        with self._lock:
-            revoked = list(self._load()["revoked"])
+        self.catch_up()
+        revoked = self.state.revoked()
         x5c = [sdjwt.b64std(c) for c in self.chain]
         return statuslist.token(
             uri=self.status_uri,
@@ -256,16 +268,6 @@ class Issuer:
             ttl=STATUS_TTL,
             size=self.status_size,
         )
-
-    def _load(self) -> dict[str, Any]:
-        try:
-            data: dict[str, Any] = json.loads((self.directory / "status.json").read_text())
-        except FileNotFoundError:
-            data = {"taken": {}, "revoked": []}
-        return data
-
-    def _save(self, state: Mapping[str, Any]) -> None:
-        _write(self.directory / "status.json", json.dumps(state).encode(), mode=0o600)
 
 
 def _write(path: Path, data: bytes, *, mode: int = 0o644) -> None:

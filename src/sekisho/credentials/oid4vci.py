@@ -8,17 +8,17 @@
    proof is checked (audience = this issuer, the ``c_nonce``, a fresh P-256 key) and one credential is issued per
    key.  The access token is then spent.
 
-Codes, tokens and nonces live in memory for the node's lifetime: an offer that outlives a restart is made again.
+Codes, tokens and nonces are kept in the municipality's database (``vc_secret``, as SHA-256) until spent or
+expired, so an offer survives a restart and several worker processes share them; each is spent by one
+``DELETE … RETURNING`` (:class:`SecretStore`), so two requests racing with one code cannot both succeed.
 """
 
 from __future__ import annotations
 
 import secrets
-import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from sekisho.credentials.issuer import BATCH, MAX_BATCH, Issuer, ResidentSource
 from sekisho.errors import InvalidInput, Unauthenticated
@@ -31,21 +31,23 @@ TOKEN_TTL = 300
 NONCE_TTL = 300
 
 
-@dataclass
-class _Grant:
-    handle: str
-    expires: float
+class SecretStore(Protocol):
+    """One-time secrets (``sekisho.credentials.store.SqlState``): ``spend`` returns ``(handle,)`` once, for an
+    unexpired secret of that kind, and None for anything else."""
+
+    def put(self, kind: str, value: str, *, handle: str | None, expires_at: float, now: float) -> None: ...
+
+    def spend(self, kind: str, value: str, *, now: float) -> tuple[str | None] | None: ...
 
 
 class Flow:
-    def __init__(self, issuer: Issuer, source: ResidentSource, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, issuer: Issuer, source: ResidentSource, store: SecretStore, *, clock: Callable[[], float] = time.time
+    ) -> None:
         self.issuer = issuer
         self.source = source
+        self.store = store
         self.clock = clock
-        self._codes: dict[str, _Grant] = {}
-        self._tokens: dict[str, _Grant] = {}
-        self._nonces: dict[str, float] = {}
-        self._lock = threading.Lock()
 
     def metadata(self) -> dict[str, Any]:
         iss = self.issuer.iss
@@ -68,9 +70,8 @@ class Flow:
 
     def offer(self, handle: str) -> dict[str, Any]:
         code = secrets.token_urlsafe(32)
-        with self._lock:
-            self._expire()
-            self._codes[code] = _Grant(handle, self.clock() + OFFER_TTL)
+        now = self.clock()
+        self.store.put("code", code, handle=handle, expires_at=now + OFFER_TTL, now=now)
         return {
             "credential_issuer": self.issuer.iss,
             "credential_configuration_ids": [CONFIGURATION],
@@ -80,20 +81,18 @@ class Flow:
     def token(self, *, grant_type: str, code: str) -> dict[str, Any]:
         if grant_type != GRANT:
             raise InvalidInput("only the pre-authorized_code grant is supported", field="grant_type")
-        with self._lock:
-            self._expire()
-            grant = self._codes.pop(code, None)  # single use
-            if grant is None:
-                raise Unauthenticated("unknown or used pre-authorized code", field="pre-authorized_code")
-            token = secrets.token_urlsafe(32)
-            self._tokens[token] = _Grant(grant.handle, self.clock() + TOKEN_TTL)
+        now = self.clock()
+        grant = self.store.spend("code", code, now=now)  # single use
+        if grant is None or grant[0] is None:
+            raise Unauthenticated("unknown or used pre-authorized code", field="pre-authorized_code")
+        token = secrets.token_urlsafe(32)
+        self.store.put("token", token, handle=grant[0], expires_at=now + TOKEN_TTL, now=now)
         return {"access_token": token, "token_type": "Bearer", "expires_in": TOKEN_TTL}
 
     def nonce(self) -> dict[str, Any]:
         value = secrets.token_urlsafe(24)
-        with self._lock:
-            self._expire()
-            self._nonces[value] = self.clock() + NONCE_TTL
+        now = self.clock()
+        self.store.put("nonce", value, handle=None, expires_at=now + NONCE_TTL, now=now)
         return {"c_nonce": value}
 
     def credential(self, *, token: str, configuration: str, proofs: Sequence[str]) -> dict[str, Any]:
@@ -101,27 +100,15 @@ class Flow:
             raise InvalidInput("unknown credential_configuration_id", field="credential_configuration_id")
         if not 1 <= len(proofs) <= MAX_BATCH:
             raise InvalidInput(f"send 1 to {MAX_BATCH} proofs (default {BATCH})", field="proofs")
-        with self._lock:
-            self._expire()
-            grant = self._tokens.pop(token, None)
-            if grant is None:
-                raise Unauthenticated("unknown, used or expired access token", field="authorization")
+        grant = self.store.spend("token", token, now=self.clock())
+        if grant is None or grant[0] is None:
+            raise Unauthenticated("unknown, used or expired access token", field="authorization")
         now = int(self.clock())
         # every proof of one request carries the same c_nonce (OpenID4VCI §8.2), which is then spent
         nonces = {sdjwt.unverified_payload(p, field="proof").get("nonce") for p in proofs}
         nonce = nonces.pop() if len(nonces) == 1 else None
-        with self._lock:
-            fresh = isinstance(nonce, str) and self._nonces.pop(nonce, 0) > self.clock()
-        if not fresh:
+        if not isinstance(nonce, str) or self.store.spend("nonce", nonce, now=self.clock()) is None:
             raise Unauthenticated("the proofs' c_nonce is unknown, used or not the same", field="proof")
-        keys = [sdjwt.check_key_proof(p, audience=self.issuer.iss, nonce=str(nonce), now=now) for p in proofs]
-        issued = self.issuer.issue_batch(handle=grant.handle, source=self.source, holder_keys=keys)
+        keys = [sdjwt.check_key_proof(p, audience=self.issuer.iss, nonce=nonce, now=now) for p in proofs]
+        issued = self.issuer.issue_batch(handle=grant[0], source=self.source, holder_keys=keys)
         return {"credentials": [{"credential": c} for c in issued.credentials]}
-
-    def _expire(self) -> None:
-        now = self.clock()
-        for table in (self._codes, self._tokens):
-            for k in [k for k, g in table.items() if g.expires <= now]:
-                del table[k]
-        for k in [k for k, t in self._nonces.items() if t <= now]:
-            del self._nonces[k]
