@@ -30,7 +30,7 @@ from cryptography.x509 import ocsp
 
 from bench._fair import MIN_ROUNDS, alternate, load
 from sekisho.config import Home
-from sekisho.pki import profiles, revocation, service
+from sekisho.pki import hierarchy, issuance, profiles, revocation, status
 from sekisho.pki.profiles import BasicItems, Endpoints
 
 #: calls between two looks at the clock
@@ -197,30 +197,30 @@ def _service_figures(label: str, url: str | None, secs: float, rounds: int, raw_
 
     with tempfile.TemporaryDirectory() as tmp:
         home = Home(root=Path(tmp), db_url=url, namespace=f"bench{uuid.uuid4().hex[:8]}_" if url else "")
-        pki = service.init(home)
+        pki = hierarchy.init(home)
         card = SoftwareCard.create(Path(tmp) / "c.card", auth_pin="1234", sign_pin="5678")
         csr = card.csr(Purpose.AUTHENTICATION, pin="1234")
 
-        def issue_db() -> service.Issued:
+        def issue_db() -> issuance.Issued:
             # a new holder each time, named by the PKI's pseudonym as an enrolment gives it (no earlier card to
             # supersede); making the pseudonym is one hash to the group, small beside the signature
-            owner = encode_pseudonym(service.DOMAIN, Point.from_hash(os.urandom(64)).to_bytes())
-            return service.issue(
+            owner = encode_pseudonym(hierarchy.DOMAIN, Point.from_hash(os.urandom(64)).to_bytes())
+            return issuance.issue(
                 pki, owner=owner, municipality="131016", authentication_csr=csr, signature_csr=None, items=None
             )
 
         raw, ours = alternate(rounds, raw_sign, lambda: _rate(issue_db, secs))
-        _line(f"service.issue, authentication ({label}, 1 commit each)", ours, raw)
+        _line(f"issuance.issue, authentication ({label}, 1 commit each)", ours, raw)
         cert = issue_db().authentication
         assert cert is not None
         req = (
             ocsp.OCSPRequestBuilder()
-            .add_certificate(cert, service.root(pki.engine, "13"), hashes.SHA1())
+            .add_certificate(cert, hierarchy.root(pki.engine, "13"), hashes.SHA1())
             .build()
             .public_bytes(Encoding.DER)
         )
-        raw, ours = alternate(rounds, raw_sign, lambda: _rate(lambda: service.ocsp_respond(pki, req), secs))
-        _line(f"service.ocsp_respond ({label}, read per request)", ours, raw)
+        raw, ours = alternate(rounds, raw_sign, lambda: _rate(lambda: status.ocsp_respond(pki, req), secs))
+        _line(f"status.ocsp_respond ({label}, read per request)", ours, raw)
         pki.engine.dispose()
         if url:
             from sekisho.storage import create_engine_for

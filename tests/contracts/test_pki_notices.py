@@ -19,7 +19,7 @@ from sekisho.network.local import LocalNetwork
 from sekisho.node.apps import pki_app
 from sekisho.node.http.agency import HttpAgency
 from sekisho.node.roles import Role
-from sekisho.pki import counter, service
+from sekisho.pki import counter, hierarchy, status
 from sekisho.pseudonyms.keyfile import PASSPHRASE_ENV
 
 
@@ -28,7 +28,7 @@ def net(request: pytest.FixtureRequest, home: Home, monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv(PASSPHRASE_ENV, PASSPHRASE.decode())
     networks = shipped_network(home, approve=("pki",), codes=(GIFU, CHIYODA))
     network = next(networks)
-    service.init(home, secret=lambda: PASSPHRASE)
+    hierarchy.init(home, secret=lambda: PASSPHRASE)
     assert counter.join(network, passphrase=PASSPHRASE, scrypt_n=FAST_N)
     if request.param == "in-process":
         yield network
@@ -57,5 +57,5 @@ def test_a_death_notice_revokes_the_card_once(net: LocalNetwork, tmp_path: Path)
     gifu.death(r.handle, died_on="2026-11-18")
     assert net.releases(GIFU).deliver_notices().pending == 0
     with net.pki().engine.connect() as conn:
-        assert service.status(conn, "pref-21", issued.authentication.serial_number).state == "revoked"
+        assert status.current(conn, "pref-21", issued.authentication.serial_number).state == "revoked"
         assert conn.execute(sa.select(sa.func.count()).select_from(agy.notice)).scalar_one() == 1

@@ -18,7 +18,9 @@ from sekisho.credentials import store as vc_store
 from sekisho.credentials.issuer import Issuer
 from sekisho.credentials.store import SqlState, open_state
 from sekisho.network.local import LocalDirectory
-from sekisho.pki import service as pki_service
+from sekisho.pki import hierarchy as pki_hierarchy
+from sekisho.pki import issuance as pki_issuance
+from sekisho.pki import status as pki_status
 from sekisho.registry.events import CredentialEvents
 from sekisho.registry.service import Actor, RegisterService
 from sekisho.verifier.verify import Verifier
@@ -67,8 +69,8 @@ def net_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Home]:
 
 
 @pytest.fixture(scope="session")
-def pki(net_home: Home) -> pki_service.Pki:
-    return pki_service.init(net_home)
+def pki(net_home: Home) -> pki_hierarchy.Pki:
+    return pki_hierarchy.init(net_home)
 
 
 @pytest.fixture(scope="session")
@@ -100,11 +102,11 @@ def state(net_home: Home, register: RegisterService) -> SqlState:
 
 
 @pytest.fixture
-def issuer(pki: pki_service.Pki, tmp_path: Path, state: SqlState, register: RegisterService) -> Issuer:
+def issuer(pki: pki_hierarchy.Pki, tmp_path: Path, state: SqlState, register: RegisterService) -> Issuer:
     return Issuer.create(
         tmp_path / "issuer",
         municipality=GIFU,
-        certify=lambda key: pki_service.certify_credential_issuer(pki, municipality=GIFU, public_key=key),
+        certify=lambda key: pki_issuance.certify_credential_issuer(pki, municipality=GIFU, public_key=key),
         passphrase=PASSPHRASE,
         base_url=BASE,
         state=state,
@@ -115,12 +117,12 @@ def issuer(pki: pki_service.Pki, tmp_path: Path, state: SqlState, register: Regi
 
 
 @pytest.fixture
-def verifier_of(pki: pki_service.Pki, issuer: Issuer) -> Callable[[str], Verifier]:
+def verifier_of(pki: pki_hierarchy.Pki, issuer: Issuer) -> Callable[[str], Verifier]:
     """A verifier trusting only the root of the given prefecture (e.g. "13": 東京都, through the bridge)."""
 
     def make(trust: str = "21") -> Verifier:
         return Verifier(
-            chain=pki_service.CredentialChainValidator(pki, trust),
+            chain=pki_status.CredentialChainValidator(pki, trust),
             status=lambda uri: issuer.status_list_token(),
         )
 

@@ -196,7 +196,7 @@ def test_municipality_node_serves_the_issuer_once_it_is_set_up(
 ) -> None:  # type: ignore[no-untyped-def]
     from sekisho.node.apps import municipality_app
     from sekisho.node.roles import Role
-    from sekisho.pki import service as pki_service
+    from sekisho.pki import issuance as pki_issuance
     from sekisho.registry.service import party_of
 
     monkeypatch.setenv("SEKISHO_PASSPHRASE", PASSPHRASE.decode())
@@ -205,7 +205,7 @@ def test_municipality_node_serves_the_issuer_once_it_is_set_up(
         Issuer.create(
             root,
             municipality=GIFU,
-            certify=lambda key: pki_service.certify_credential_issuer(pki, municipality=GIFU, public_key=key),
+            certify=lambda key: pki_issuance.certify_credential_issuer(pki, municipality=GIFU, public_key=key),
             passphrase=PASSPHRASE,
             base_url=BASE,
             state=open_state(net_home, GIFU),

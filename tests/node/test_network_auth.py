@@ -22,8 +22,10 @@ from sekisho.config import Home
 from sekisho.errors import Forbidden, Unavailable
 from sekisho.node import transport
 from sekisho.node.certificates import credentials, csr_for, write_key_and_cert
+from sekisho.pki import hierarchy as pki_hierarchy
+from sekisho.pki import issuance as pki_issuance
 from sekisho.pki import profiles
-from sekisho.pki import service as pki_service
+from sekisho.pki import status as pki_status
 from sekisho.problems import MEDIA_TYPE
 from sekisho.wire import tls
 from sekisho.wire.signatures import TerminalKey, sign_request
@@ -72,8 +74,8 @@ def _urls(network: Running) -> dict[str, str]:
     return {p["party"]: p["url"] for p in network.run_file()["parties"]}
 
 
-def _pki(network: Running) -> pki_service.Pki:
-    return pki_service.Pki.open(network.home, secret=lambda: PASSPHRASE.encode())
+def _pki(network: Running) -> pki_hierarchy.Pki:
+    return pki_hierarchy.Pki.open(network.home, secret=lambda: PASSPHRASE.encode())
 
 
 def _terminal(network: Running, terminal: str, *, now: datetime | None = None, days: int = 30) -> TerminalKey:
@@ -81,7 +83,7 @@ def _terminal(network: Running, terminal: str, *, now: datetime | None = None, d
     key = ec.generate_private_key(ec.SECP256R1())
     pki = _pki(network)
     try:
-        cert = pki_service.issue_terminal_certificate(pki, terminal=terminal, csr=csr_for(key), now=now, days=days)
+        cert = pki_issuance.issue_terminal_certificate(pki, terminal=terminal, csr=csr_for(key), now=now, days=days)
     finally:
         pki.engine.dispose()
     return TerminalKey(key=key, certificate=cert)
@@ -179,7 +181,7 @@ def test_a_revoked_terminal_is_401(network: Running) -> None:
     lost = _terminal(network, f"{MUNI}/counter-8")
     pki = _pki(network)
     try:
-        pki_service.revoke(
+        pki_status.revoke(
             pki.engine, serial=format(lost.certificate.serial_number, "x"), reason=x509.ReasonFlags.key_compromise
         )
     finally:

@@ -38,7 +38,7 @@ def network(net_home: Home) -> Iterator[Running]:
     party is healthy."""
     from sekisho.auditlog import keys
     from sekisho.auditlog.service import init_parties
-    from sekisho.pki import service as pki
+    from sekisho.pki import hierarchy as pki
 
     init_parties(net_home, PASSPHRASE.encode(), origin=keys.DEFAULT_ORIGIN, witness_name=keys.DEFAULT_WITNESS)
     pki.init(net_home, secret=lambda: PASSPHRASE.encode()).engine.dispose()

@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from homes import drop_namespace, new_namespace
 from sekisho.config import Home
-from sekisho.pki import service
+from sekisho.pki import hierarchy, issuance
 from sekisho.pki.card import SoftwareCard
 from sekisho.pki.oids import Purpose
 from sekisho.pki.profiles import BasicItems
@@ -61,8 +61,8 @@ def pki_home(tmp_path_factory: pytest.TempPathFactory, _passphrase: None) -> Ite
 
 
 @pytest.fixture(scope="session")
-def pki(pki_home: Home) -> service.Pki:
-    return service.init(pki_home)
+def pki(pki_home: Home) -> hierarchy.Pki:
+    return hierarchy.init(pki_home)
 
 
 ITEMS = BasicItems(name="髙橋 𠮷子", birth_date=date(1987, 6, 5), sex="female", address="沖縄県那覇市泉崎一丁目2番2号")
@@ -70,7 +70,7 @@ ITEMS = BasicItems(name="髙橋 𠮷子", birth_date=date(1987, 6, 5), sex="fema
 
 def new_owner() -> str:
     """A random pseudonym of the PKI's domain (what an enrolment would give it)."""
-    return encode_pseudonym(service.DOMAIN, Point.from_hash(secrets.token_bytes(64)).to_bytes())
+    return encode_pseudonym(hierarchy.DOMAIN, Point.from_hash(secrets.token_bytes(64)).to_bytes())
 
 
 @dataclass
@@ -87,14 +87,14 @@ NewCitizen = Callable[..., Citizen]
 
 
 @pytest.fixture
-def new_citizen(pki: service.Pki, tmp_path: Path) -> NewCitizen:
+def new_citizen(pki: hierarchy.Pki, tmp_path: Path) -> NewCitizen:
     counter = iter(range(1_000_000))
 
     def make(municipality: str = "472018", *, items: BasicItems = ITEMS, **kw: object) -> Citizen:
         n = next(counter)
         owner = new_owner()
         card = SoftwareCard.create(tmp_path / f"card-{n}.card", auth_pin=AUTH_PIN, sign_pin=SIGN_PIN)
-        issued = service.issue(
+        issued = issuance.issue(
             pki,
             owner=owner,
             municipality=municipality,
@@ -174,12 +174,12 @@ def serve_pki(home: Home, log_path: Path) -> Iterator[str]:
         log.close()
 
 
-def ocsp_ask(pki: service.Pki, url: str, cert: Path, *, issuer: str, tmp_path: Path) -> str:
+def ocsp_ask(pki: hierarchy.Pki, url: str, cert: Path, *, issuer: str, tmp_path: Path) -> str:
     """``openssl ocsp`` for ``cert`` (issued by prefecture ``issuer``'s CA), as a relying party of prefecture 13
     would ask: the responder's certificate is verified through the bridge.  Returns openssl's report."""
-    issuer_pem = pem(tmp_path / f"issuer-{issuer}.pem", [service.root(pki.engine, issuer)])
-    anchor = pem(tmp_path / "root13.pem", [service.root(pki.engine, "13")])
-    other = pem(tmp_path / "untrusted13.pem", service.cross_certificates(pki.engine, for_prefecture="13"))
+    issuer_pem = pem(tmp_path / f"issuer-{issuer}.pem", [hierarchy.root(pki.engine, issuer)])
+    anchor = pem(tmp_path / "root13.pem", [hierarchy.root(pki.engine, "13")])
+    other = pem(tmp_path / "untrusted13.pem", hierarchy.cross_certificates(pki.engine, for_prefecture="13"))
     result = openssl(
         "ocsp", "-issuer", issuer_pem, "-cert", cert, "-url", f"{url}/pki/ocsp",
         "-CAfile", anchor, "-verify_other", other, "-resp_text",

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from fastapi.testclient import TestClient
 
 from sekisho.errors import Refused
-from sekisho.pki import api, service
+from sekisho.pki import api, hierarchy, sessions, status
 from sekisho.pki import login as proto
 from sekisho.pki.card import Card, SoftwareCard
 from sekisho.pki.oids import Purpose
@@ -73,21 +73,21 @@ def test_a_card_survives_reopening(new_citizen: NewCitizen) -> None:
 
 
 def _login(
-    pki: service.Pki, card: SoftwareCard, *, audience: str = AUDIENCE, now: datetime | None = None
-) -> service.Session:
-    challenge = service.login_challenge(pki.engine, audience=audience, now=now)
-    return service.login_finish(
+    pki: hierarchy.Pki, card: SoftwareCard, *, audience: str = AUDIENCE, now: datetime | None = None
+) -> sessions.Session:
+    challenge = sessions.login_challenge(pki.engine, audience=audience, now=now)
+    return sessions.login_finish(
         pki,
         response=proto.answer(challenge, card, pin=AUTH_PIN),
         audience=AUDIENCE,
-        verifier=service.relying_party(pki, trust="13"),
+        verifier=status.relying_party(pki, trust="13"),
     )
 
 
-def test_login_with_a_good_card(pki: service.Pki, new_citizen: NewCitizen) -> None:
+def test_login_with_a_good_card(pki: hierarchy.Pki, new_citizen: NewCitizen) -> None:
     citizen = new_citizen("472018")  # a citizen of Okinawa logs in to a service that trusts Tokyo's root
     session = _login(pki, citizen.card)
-    assert service.check_session(pki, session.token, audience=AUDIENCE) == session.subject_id
+    assert sessions.check_session(pki, session.token, audience=AUDIENCE) == session.subject_id
     assert session.subject_id == proto.subject_id(citizen.auth)
     # the token names the random identifier only
     import base64
@@ -98,44 +98,44 @@ def test_login_with_a_good_card(pki: service.Pki, new_citizen: NewCitizen) -> No
         assert value not in session.token
         assert value not in json.dumps(payload, ensure_ascii=False)
     with pytest.raises(Refused):
-        service.check_session(pki, session.token, audience="another-service")
+        sessions.check_session(pki, session.token, audience="another-service")
     with pytest.raises(Refused):
-        service.check_session(pki, session.token + "x", audience=AUDIENCE)
+        sessions.check_session(pki, session.token + "x", audience=AUDIENCE)
 
 
-def test_login_fails_with_a_revoked_card(pki: service.Pki, new_citizen: NewCitizen) -> None:
+def test_login_fails_with_a_revoked_card(pki: hierarchy.Pki, new_citizen: NewCitizen) -> None:
     citizen = new_citizen("131016")
-    service.revoke_card(pki.engine, serial=format(citizen.sign.serial_number, "x"), at=datetime.now(UTC))
+    status.revoke_card(pki.engine, serial=format(citizen.sign.serial_number, "x"), at=datetime.now(UTC))
     with pytest.raises(CertificateRevoked):
         _login(pki, citizen.card)
 
 
-def test_login_fails_with_a_replayed_nonce(pki: service.Pki, new_citizen: NewCitizen) -> None:
+def test_login_fails_with_a_replayed_nonce(pki: hierarchy.Pki, new_citizen: NewCitizen) -> None:
     citizen = new_citizen()
-    challenge = service.login_challenge(pki.engine, audience=AUDIENCE)
+    challenge = sessions.login_challenge(pki.engine, audience=AUDIENCE)
     response = proto.answer(challenge, citizen.card, pin=AUTH_PIN)
-    rp = service.relying_party(pki, trust="13")
-    service.login_finish(pki, response=response, audience=AUDIENCE, verifier=rp)
+    rp = status.relying_party(pki, trust="13")
+    sessions.login_finish(pki, response=response, audience=AUDIENCE, verifier=rp)
     with pytest.raises(Refused) as err:
-        service.login_finish(pki, response=response, audience=AUDIENCE, verifier=rp)
+        sessions.login_finish(pki, response=response, audience=AUDIENCE, verifier=rp)
     assert "already used" in str(err.value)
 
 
-def test_login_fails_with_an_expired_challenge(pki: service.Pki, new_citizen: NewCitizen) -> None:
+def test_login_fails_with_an_expired_challenge(pki: hierarchy.Pki, new_citizen: NewCitizen) -> None:
     citizen = new_citizen()
     with pytest.raises(Refused) as err:
         _login(pki, citizen.card, now=datetime.now(UTC) - proto.CHALLENGE_TTL - timedelta(seconds=1))
     assert "expired" in str(err.value)
 
 
-def test_login_fails_for_a_wrong_audience(pki: service.Pki, new_citizen: NewCitizen) -> None:
+def test_login_fails_for_a_wrong_audience(pki: hierarchy.Pki, new_citizen: NewCitizen) -> None:
     citizen = new_citizen()
     # a challenge another service obtained (e.g. a phishing site relaying) is no good here
     with pytest.raises(Refused) as err:
         _login(pki, citizen.card, audience="https://evil.example")
     assert err.value.field == "audience"
     # nor is a response whose signed audience was altered in transit
-    challenge = service.login_challenge(pki.engine, audience=AUDIENCE)
+    challenge = sessions.login_challenge(pki.engine, audience=AUDIENCE)
     response = proto.answer(challenge, citizen.card, pin=AUTH_PIN)
     forged = proto.LoginResponse(
         nonce=response.nonce,
@@ -144,23 +144,23 @@ def test_login_fails_for_a_wrong_audience(pki: service.Pki, new_citizen: NewCiti
         certificate=response.certificate,
     )
     with pytest.raises(Refused):
-        service.login_finish(pki, response=forged, audience=AUDIENCE, verifier=service.relying_party(pki, trust="13"))
+        sessions.login_finish(pki, response=forged, audience=AUDIENCE, verifier=status.relying_party(pki, trust="13"))
 
 
-def test_login_fails_with_a_signature_by_another_key(pki: service.Pki, new_citizen: NewCitizen) -> None:
+def test_login_fails_with_a_signature_by_another_key(pki: hierarchy.Pki, new_citizen: NewCitizen) -> None:
     citizen, other = new_citizen(), new_citizen()
-    challenge = service.login_challenge(pki.engine, audience=AUDIENCE)
+    challenge = sessions.login_challenge(pki.engine, audience=AUDIENCE)
     mine = proto.answer(challenge, citizen.card, pin=AUTH_PIN)
     theirs = proto.answer(challenge, other.card, pin=AUTH_PIN)
     spliced = proto.LoginResponse(
         nonce=mine.nonce, audience=mine.audience, signature=theirs.signature, certificate=mine.certificate
     )
     with pytest.raises(Refused) as err:
-        service.login_finish(pki, response=spliced, audience=AUDIENCE, verifier=service.relying_party(pki, trust="13"))
+        sessions.login_finish(pki, response=spliced, audience=AUDIENCE, verifier=status.relying_party(pki, trust="13"))
     assert err.value.field == "signature"
 
 
-def test_login_over_http(pki: service.Pki, new_citizen: NewCitizen) -> None:
+def test_login_over_http(pki: hierarchy.Pki, new_citizen: NewCitizen) -> None:
     citizen = new_citizen("271004")
     with TestClient(api.create_app(pki, audience=AUDIENCE, trust="01")) as client:
         ch = client.post("/pki/login/challenge").json()
@@ -180,7 +180,7 @@ def test_login_over_http(pki: service.Pki, new_citizen: NewCitizen) -> None:
 
 
 def test_login_with_a_certificate_that_fails_validation_is_refused_not_a_server_error(
-    pki: service.Pki, new_citizen: NewCitizen
+    pki: hierarchy.Pki, new_citizen: NewCitizen
 ) -> None:
     """Found fuzzing /pki/login/response: a certificate without a path to a trusted root, or a revoked card, made
     the response HTTP 500 (path validation errors were integrity errors); the login is refused instead."""
@@ -201,7 +201,7 @@ def test_login_with_a_certificate_that_fails_validation_is_refused_not_a_server_
         .sign(key, hashes.SHA256())
     )
     revoked = new_citizen("131016")
-    service.revoke_card(pki.engine, serial=format(revoked.sign.serial_number, "x"), at=now)
+    status.revoke_card(pki.engine, serial=format(revoked.sign.serial_number, "x"), at=now)
     with TestClient(api.create_app(pki, audience=AUDIENCE, trust="13")) as client:
 
         def challenge() -> proto.Challenge:
@@ -227,7 +227,7 @@ def test_login_with_a_certificate_that_fails_validation_is_refused_not_a_server_
             assert r.json()["title"] == "Verification failed"
 
 
-def test_login_nonce_with_a_nul_is_a_schema_error(pki: service.Pki) -> None:
+def test_login_nonce_with_a_nul_is_a_schema_error(pki: hierarchy.Pki) -> None:
     """Found fuzzing on PostgreSQL: a nonce with a NUL reached the challenge lookup, which PostgreSQL refuses with
     an error (HTTP 500); a nonce is base64url, as challenges issue it."""
     with TestClient(api.create_app(pki, audience=AUDIENCE, trust="13")) as client:

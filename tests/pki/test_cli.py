@@ -187,15 +187,15 @@ def test_parse_prefecture_accepts_number_code_and_name_of_all_47() -> None:
 
 def _card_at_ca_level(home: Home, tmp_path: Path, name: str) -> tuple[Path, Path, str]:
     """A card of a 北海道 resident, certified straight at the CA (the register is not what these tests are about)."""
-    from sekisho.pki import service
+    from sekisho.pki import hierarchy, issuance
     from sekisho.pki.card import SoftwareCard
     from sekisho.pki.oids import Purpose
 
     from .conftest import ITEMS, new_owner
 
-    pki = service.Pki.open(home)
+    pki = hierarchy.Pki.open(home)
     card = SoftwareCard.create(tmp_path / f"{name}.card", auth_pin=AUTH_PIN, sign_pin=SIGNING_PASSWORD)
-    issued = service.issue(
+    issued = issuance.issue(
         pki,
         owner=new_owner(),
         municipality="011002",

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import ocsp
 from fastapi.testclient import TestClient
 
-from sekisho.pki import api, service
+from sekisho.pki import api, hierarchy
 
 from .conftest import NewCitizen
 
@@ -53,7 +53,7 @@ NOT_REQUEST_PATHS = {
 
 
 @pytest.fixture(scope="module")
-def client(pki: service.Pki) -> Iterator[TestClient]:
+def client(pki: hierarchy.Pki) -> Iterator[TestClient]:
     with TestClient(api.create_app(pki, audience="sekisho-portal", trust="13")) as c:
         yield c
 
@@ -80,10 +80,10 @@ def test_a_get_that_is_not_a_request_gets_malformed_request(client: TestClient, 
 
 
 def test_a_real_request_is_answered_whatever_its_content_type(
-    client: TestClient, pki: service.Pki, new_citizen: NewCitizen
+    client: TestClient, pki: hierarchy.Pki, new_citizen: NewCitizen
 ) -> None:
     citizen = new_citizen("131016")
-    request = ocsp.OCSPRequestBuilder().add_certificate(citizen.auth, service.root(pki.engine, "13"), hashes.SHA1())
+    request = ocsp.OCSPRequestBuilder().add_certificate(citizen.auth, hierarchy.root(pki.engine, "13"), hashes.SHA1())
     der = request.build().public_bytes(Encoding.DER)
     for headers in ({"Content-Type": OCSP_REQUEST}, {"Content-Type": "application/json"}, {}):
         answer = client.post("/pki/ocsp", content=der, headers=headers)

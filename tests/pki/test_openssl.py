@@ -12,7 +12,7 @@ import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from sekisho.config import Home
-from sekisho.pki import service
+from sekisho.pki import hierarchy, status
 from sekisho.pki.oids import Purpose, prefecture_policy
 from sekisho.pki.prefectures import prefectures
 
@@ -32,23 +32,23 @@ def citizens(new_citizen: NewCitizen) -> list[Citizen]:
 
 
 @pytest.fixture
-def crl_file(pki: service.Pki, tmp_path: Path) -> Path:
+def crl_file(pki: hierarchy.Pki, tmp_path: Path) -> Path:
     ca_ids = [f"pref-{p.code}" for p in prefectures()] + ["bridge"]
-    crls = [service.crl(pki, ca_id=c) for c in ca_ids]
+    crls = [status.crl(pki, ca_id=c) for c in ca_ids]
     path = tmp_path / "crls.pem"
     path.write_bytes(b"".join(c.public_bytes(Encoding.PEM) for c in crls))
     return path
 
 
 def test_openssl_verifies_every_prefectures_view_of_foreign_citizens(
-    pki: service.Pki, citizens: list[Citizen], crl_file: Path, tmp_path: Path
+    pki: hierarchy.Pki, citizens: list[Citizen], crl_file: Path, tmp_path: Path
 ) -> None:
     auth_files = [_pem(tmp_path / f"auth-{c.municipality}.pem", [c.auth]) for c in citizens]
     sign_files = [_pem(tmp_path / f"sign-{c.municipality}.pem", [c.sign]) for c in citizens]
     for pref in prefectures():
-        root = _pem(tmp_path / f"root-{pref.code}.pem", [service.root(pki.engine, pref.code)])
+        root = _pem(tmp_path / f"root-{pref.code}.pem", [hierarchy.root(pki.engine, pref.code)])
         bundle = _pem(
-            tmp_path / f"untrusted-{pref.code}.pem", service.cross_certificates(pki.engine, for_prefecture=pref.code)
+            tmp_path / f"untrusted-{pref.code}.pem", hierarchy.cross_certificates(pki.engine, for_prefecture=pref.code)
         )
         for flag in ("-crl_check", "-crl_check_all"):
             for purpose, files in ((Purpose.AUTHENTICATION, auth_files), (Purpose.SIGNATURE, sign_files)):
@@ -64,16 +64,16 @@ def test_openssl_verifies_every_prefectures_view_of_foreign_citizens(
 
 
 def test_openssl_refuses_revoked_wrong_policy_and_missing_anchor(
-    pki: service.Pki, new_citizen: NewCitizen, tmp_path: Path
+    pki: hierarchy.Pki, new_citizen: NewCitizen, tmp_path: Path
 ) -> None:
     citizen = new_citizen("271004")
-    service.revoke_card(pki.engine, serial=format(citizen.auth.serial_number, "x"), at=datetime.now(UTC))
+    status.revoke_card(pki.engine, serial=format(citizen.auth.serial_number, "x"), at=datetime.now(UTC))
     crls = tmp_path / "crls.pem"
     crls.write_bytes(
-        b"".join(service.crl(pki, ca_id=c).public_bytes(Encoding.PEM) for c in ("pref-27", "pref-13", "bridge"))
+        b"".join(status.crl(pki, ca_id=c).public_bytes(Encoding.PEM) for c in ("pref-27", "pref-13", "bridge"))
     )
-    root = _pem(tmp_path / "root13.pem", [service.root(pki.engine, "13")])
-    bundle = _pem(tmp_path / "untrusted13.pem", service.cross_certificates(pki.engine, for_prefecture="13"))
+    root = _pem(tmp_path / "root13.pem", [hierarchy.root(pki.engine, "13")])
+    bundle = _pem(tmp_path / "untrusted13.pem", hierarchy.cross_certificates(pki.engine, for_prefecture="13"))
     leaf = _pem(tmp_path / "leaf.pem", [citizen.auth])
     result = _openssl("verify", "-CAfile", root, "-untrusted", bundle, "-crl_check", "-CRLfile", crls, leaf)
     assert result.returncode != 0
@@ -93,20 +93,20 @@ def test_openssl_refuses_revoked_wrong_policy_and_missing_anchor(
 
 
 @pytest.fixture
-def responder(pki: service.Pki, pki_home: Home, tmp_path: Path) -> Iterator[str]:
+def responder(pki: hierarchy.Pki, pki_home: Home, tmp_path: Path) -> Iterator[str]:
     with serve_pki(pki_home, tmp_path / "uvicorn.log") as url:
         yield url
 
 
 def test_openssl_ocsp_client_sees_good_then_revoked_after_death(
-    pki: service.Pki, new_citizen: NewCitizen, responder: str, tmp_path: Path
+    pki: hierarchy.Pki, new_citizen: NewCitizen, responder: str, tmp_path: Path
 ) -> None:
     citizen = new_citizen("011002")
     files = {"auth": _pem(tmp_path / "auth.pem", [citizen.auth]), "sign": _pem(tmp_path / "sign.pem", [citizen.sign])}
     for cert in files.values():
         assert f"{cert}: good" in ocsp_ask(pki, responder, cert, issuer="01", tmp_path=tmp_path)
     at = datetime.now(UTC).replace(microsecond=0)
-    outcome = service.on_register_event(pki.engine, owner=citizen.owner, kind="died", at=at)
+    outcome = status.on_register_event(pki.engine, owner=citizen.owner, kind="died", at=at)
     assert len(outcome.revoked) == 2
     for cert in files.values():  # the very next request
         out = ocsp_ask(pki, responder, cert, issuer="01", tmp_path=tmp_path)
@@ -117,7 +117,7 @@ def test_openssl_ocsp_client_sees_good_then_revoked_after_death(
         assert f"{cert}: revoked" in ocsp_ask(pki, responder, cert, issuer="01", tmp_path=tmp_path)
 
 
-def test_ocsp_over_http_get_and_post(pki: service.Pki, new_citizen: NewCitizen, responder: str) -> None:
+def test_ocsp_over_http_get_and_post(pki: hierarchy.Pki, new_citizen: NewCitizen, responder: str) -> None:
     import base64
     from urllib.parse import quote
 
@@ -125,7 +125,7 @@ def test_ocsp_over_http_get_and_post(pki: service.Pki, new_citizen: NewCitizen, 
     from cryptography.x509 import ocsp
 
     citizen = new_citizen("131016")
-    issuer = service.root(pki.engine, "13")
+    issuer = hierarchy.root(pki.engine, "13")
     req = ocsp.OCSPRequestBuilder().add_certificate(citizen.auth, issuer, hashes.SHA1()).build()
     der = req.public_bytes(Encoding.DER)
     encoded = quote(base64.b64encode(der).decode(), safe="")

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from sekisho.errors import InvalidInput
-from sekisho.pki import profiles, service
+from sekisho.pki import hierarchy, issuance, profiles, status
 from sekisho.pki.verify import CertificateRevoked, CrlChecker, OcspChecker
 from sekisho.wire.identity import Party, Terminal, party_of, terminal_of
 from sekisho.wire.refusals import NotAuthenticated
@@ -30,13 +30,13 @@ def _csr() -> tuple[profiles.CaKey, x509.CertificateSigningRequest]:
     return key, csr
 
 
-def _org(pki: service.Pki) -> x509.Certificate:
-    return service.ca_certificate(pki.engine, "org")
+def _org(pki: hierarchy.Pki) -> x509.Certificate:
+    return hierarchy.ca_certificate(pki.engine, "org")
 
 
-def test_a_party_certificate_names_its_role_and_answers_on_loopback(pki: service.Pki) -> None:
+def test_a_party_certificate_names_its_role_and_answers_on_loopback(pki: hierarchy.Pki) -> None:
     _, csr = _csr()
-    cert = service.issue_party_certificate(
+    cert = issuance.issue_party_certificate(
         pki, party="municipality/212016", csr=csr, hosts=["node1.example.jp", "10.0.0.5"]
     )
     cert.verify_directly_issued_by(_org(pki))
@@ -59,16 +59,16 @@ def test_a_party_certificate_names_its_role_and_answers_on_loopback(pki: service
 
 
 @pytest.mark.parametrize(("party", "hosts"), [("nobody", []), ("municipality/21201", []), ("t2", ["bad host"])])
-def test_party_certificate_input_is_checked(pki: service.Pki, party: str, hosts: list[str]) -> None:
+def test_party_certificate_input_is_checked(pki: hierarchy.Pki, party: str, hosts: list[str]) -> None:
     _, csr = _csr()
     with pytest.raises(InvalidInput):
-        service.issue_party_certificate(pki, party=party, csr=csr, hosts=hosts)
+        issuance.issue_party_certificate(pki, party=party, csr=csr, hosts=hosts)
 
 
-def test_a_terminal_certificate(pki: service.Pki) -> None:
+def test_a_terminal_certificate(pki: hierarchy.Pki) -> None:
     _, csr = _csr()
     now = datetime.now(UTC)
-    cert = service.issue_terminal_certificate(pki, terminal="agency/pension/desk-1", csr=csr, days=30, now=now)
+    cert = issuance.issue_terminal_certificate(pki, terminal="agency/pension/desk-1", csr=csr, days=30, now=now)
     cert.verify_directly_issued_by(_org(pki))
     assert terminal_of(cert) == Terminal("agency/pension/desk-1")
     assert terminal_of(cert).party == Party("agency/pension")
@@ -88,24 +88,24 @@ def test_a_terminal_certificate(pki: service.Pki) -> None:
         ("municipality/212016/" + "x" * 25, 30),
     ],
 )
-def test_terminal_certificate_input_is_checked(pki: service.Pki, terminal: str, days: int) -> None:
+def test_terminal_certificate_input_is_checked(pki: hierarchy.Pki, terminal: str, days: int) -> None:
     _, csr = _csr()
     with pytest.raises(InvalidInput):
-        service.issue_terminal_certificate(pki, terminal=terminal, csr=csr, days=days)
+        issuance.issue_terminal_certificate(pki, terminal=terminal, csr=csr, days=days)
 
 
-def test_a_terminal_is_revoked_on_its_own(pki: service.Pki) -> None:
+def test_a_terminal_is_revoked_on_its_own(pki: hierarchy.Pki) -> None:
     org = _org(pki)
     key, csr = _csr()
-    lost = service.issue_terminal_certificate(pki, terminal="municipality/212016/counter-7", csr=csr)
+    lost = issuance.issue_terminal_certificate(pki, terminal="municipality/212016/counter-7", csr=csr)
     _, csr2 = _csr()
-    kept = service.issue_terminal_certificate(pki, terminal="municipality/212016/counter-8", csr=csr2)
-    service.revoke(
+    kept = issuance.issue_terminal_certificate(pki, terminal="municipality/212016/counter-8", csr=csr2)
+    status.revoke(
         pki.engine, serial=format(lost.serial_number, "x"), reason=x509.ReasonFlags.key_compromise, ca_id="org"
     )
     now = datetime.now(UTC)
-    ocsp = OcspChecker(lambda request: service.ocsp_respond(pki, request))
-    crl = CrlChecker([service.crl(pki, ca_id="org")])
+    ocsp = OcspChecker(lambda request: status.ocsp_respond(pki, request))
+    crl = CrlChecker([status.crl(pki, ca_id="org")])
     for checker in (ocsp, crl):
         with pytest.raises(CertificateRevoked):
             checker.check(lost, org, at=now, depth=0)

@@ -9,7 +9,7 @@ from cryptography.x509.oid import ExtensionOID, NameOID
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sekisho.pki import _der, profiles, service
+from sekisho.pki import _der, hierarchy, profiles
 from sekisho.pki.oids import DATE_OF_BIRTH, GENDER, POSTAL_ADDRESS, Purpose, bridge_policy, prefecture_policy
 from sekisho.pki.prefectures import prefectures
 
@@ -123,11 +123,11 @@ def test_the_two_certificates_share_only_the_random_subject_identifier(new_citiz
     assert citizen.auth.public_key() != citizen.sign.public_key()
 
 
-def test_hierarchy_shape(pki: service.Pki) -> None:
-    roots = {r.subject.rfc4514_string(): r for r in service.roots(pki.engine)}
+def test_hierarchy_shape(pki: hierarchy.Pki) -> None:
+    roots = {r.subject.rfc4514_string(): r for r in hierarchy.roots(pki.engine)}
     assert len(prefectures()) == 47
     assert len(roots) == 48  # 47 prefectures + the organisation CA
-    cross = service.cross_certificates(pki.engine)
+    cross = hierarchy.cross_certificates(pki.engine)
     assert len(cross) == 94
     bridge = profiles.ca_name(profiles.BRIDGE)
     for cert in cross:
@@ -154,7 +154,7 @@ def test_hierarchy_shape(pki: service.Pki) -> None:
             assert pc.value.inhibit_policy_mapping == 1
         dp = cert.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
         assert dp[0].full_name[0].value.startswith("http://127.0.0.1:")
-    root13 = service.root(pki.engine, "13")
+    root13 = hierarchy.root(pki.engine, "13")
     assert root13.extensions.get_extension_for_class(x509.BasicConstraints).value.path_length == 2
 
 

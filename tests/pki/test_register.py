@@ -20,7 +20,7 @@ from sekisho.agency import store as agy
 from sekisho.config import Home
 from sekisho.errors import Conflict, Refused
 from sekisho.network.local import LocalNetwork
-from sekisho.pki import counter, service
+from sekisho.pki import counter, hierarchy, issuance, status
 from sekisho.pki import store as pki_store
 from sekisho.pki.card import SoftwareCard
 from sekisho.pki.oids import Purpose
@@ -36,13 +36,13 @@ PENSION = ("pension", "pension.benefit")
 @pytest.fixture
 def net(home: Home) -> Iterator[LocalNetwork]:
     for network in shipped_network(home, approve=("pki", "pension"), agencies=(PENSION,), codes=(GIFU, CHIYODA)):
-        service.init(home, secret=lambda: PASSPHRASE)
+        hierarchy.init(home, secret=lambda: PASSPHRASE)
         assert counter.join(network, passphrase=PASSPHRASE, scrypt_n=FAST_N)
         assert not counter.join(network, passphrase=PASSPHRASE, scrypt_n=FAST_N)  # idempotent
         yield network
 
 
-def _issue(net: LocalNetwork, code: str, handle: str, path: Path) -> tuple[service.Issued, SoftwareCard]:
+def _issue(net: LocalNetwork, code: str, handle: str, path: Path) -> tuple[issuance.Issued, SoftwareCard]:
     return counter.issue_at_counter(
         net, municipality=code, handle=handle, auth_pin=AUTH_PIN, sign_pin=SIGN_PIN, card_out=path
     )
@@ -73,7 +73,7 @@ def test_a_card_from_the_register_is_revoked_by_the_death_notice(net: LocalNetwo
     subject = issued.signature.subject.rfc4514_string()
     assert "髙橋" in subject and "健一" in subject
     assert "髙橋" not in issued.authentication.subject.rfc4514_string()
-    assert issued.authentication.issuer == service.root(net.pki().engine, "21").subject  # 岐阜県
+    assert issued.authentication.issuer == hierarchy.root(net.pki().engine, "21").subject  # 岐阜県
     # the release went through the policy and the access record names the PKI and its purpose
     with gifu.engine.connect() as conn:
         records = conn.execute(
@@ -95,7 +95,7 @@ def test_a_card_from_the_register_is_revoked_by_the_death_notice(net: LocalNetwo
             assert f"{f}: revoked" in out
             assert "Reason: cessationOfOperation" in out
     assert [n["kind"] for n in net.agency_service("pki").notices()] == ["died"]
-    assert service.offers(net.pki().engine) == []  # nothing to offer the dead
+    assert status.offers(net.pki().engine) == []  # nothing to offer the dead
 
 
 @needs_openssl
@@ -114,7 +114,7 @@ def test_a_move_revokes_the_signature_certificate_and_a_death_at_the_destination
     moved = chiyoda.move_in({"town": "飯田橋", "block": "2丁目3番4号"}, moved_on="2026-11-20", transfer=token)
     _deliver(net, GIFU, CHIYODA)
     assert sorted(n["kind"] for n in net.agency_service("pki").notices()) == ["moved_in", "moved_out"]
-    assert [o["owner"] for o in service.offers(net.pki().engine)] == [owner]
+    assert [o["owner"] for o in status.offers(net.pki().engine)] == [owner]
 
     with serve_pki(home, tmp_path / "uvicorn.log") as url:
         out = ocsp_ask(net.pki(), url, old_sign, issuer="21", tmp_path=tmp_path)
@@ -128,10 +128,10 @@ def test_a_move_revokes_the_signature_certificate_and_a_death_at_the_destination
         )
         assert again.authentication is None and again.signature is not None
         assert again.subject_id == issued.subject_id
-        assert again.signature.issuer == service.root(net.pki().engine, "13").subject
+        assert again.signature.issuer == hierarchy.root(net.pki().engine, "13").subject
         assert "東京都千代田区飯田橋".encode() in _der(again.signature)  # its postalAddress attribute
         assert _owner(net, again.signature) == owner  # no rebinding: a pseudonym is stable across moves
-        assert service.offers(net.pki().engine) == []
+        assert status.offers(net.pki().engine) == []
         new_sign = pem(tmp_path / "sign-chiyoda.pem", [again.signature])
         assert f"{new_sign}: good" in ocsp_ask(net.pki(), url, new_sign, issuer="13", tmp_path=tmp_path)
 
@@ -164,8 +164,8 @@ def test_a_notice_delivered_after_the_reissue_leaves_the_new_certificate_alone(
     _deliver(net, GIFU)
     assert [n["kind"] for n in net.agency_service("pki").notices()] == ["moved_within"]
     with net.pki().engine.connect() as conn:
-        old = service.status(conn, "pref-21", issued.signature.serial_number)
-        new = service.status(conn, "pref-21", again.signature.serial_number)
+        old = status.current(conn, "pref-21", issued.signature.serial_number)
+        new = status.current(conn, "pref-21", again.signature.serial_number)
     assert old.state == "revoked" and old.reason is x509.ReasonFlags.superseded  # replaced at the counter
     assert new.state == "good"
 
@@ -183,11 +183,11 @@ def test_a_redelivered_notice_is_applied_once(net: LocalNetwork, tmp_path: Path,
         net.releases(GIFU).deliver_notices()
     monkeypatch.undo()
     with net.pki().engine.connect() as conn:
-        first = service.status(conn, "pref-21", issued.authentication.serial_number)
+        first = status.current(conn, "pref-21", issued.authentication.serial_number)
     assert first.state == "revoked"
     _deliver(net, GIFU)  # the event is sent again; the PKI recognises the notice id
     with net.pki().engine.connect() as conn:
-        assert service.status(conn, "pref-21", issued.authentication.serial_number) == first
+        assert status.current(conn, "pref-21", issued.authentication.serial_number) == first
         assert conn.execute(sa.select(sa.func.count()).select_from(agy.notice)).scalar_one() == 1
 
 
@@ -198,22 +198,22 @@ def test_an_application_serves_once_and_only_its_own_municipality(net: LocalNetw
     [delivery] = report.deliveries
     agency = net.agency_service("pki")
     with pytest.raises(Refused):
-        service.application(net.pki(), agency, delivery_id=delivery, municipality=CHIYODA)
-    app = service.application(net.pki(), agency, delivery_id=delivery, municipality=GIFU)
+        issuance.application(net.pki(), agency, delivery_id=delivery, municipality=CHIYODA)
+    app = issuance.application(net.pki(), agency, delivery_id=delivery, municipality=GIFU)
     card = SoftwareCard.create(tmp_path / "card", auth_pin=AUTH_PIN, sign_pin=SIGN_PIN)
     auth_csr = card.csr(Purpose.AUTHENTICATION, pin=AUTH_PIN)
     sign_csr = card.csr(Purpose.SIGNATURE, pin=SIGN_PIN)
-    service.issue_card(net.pki(), app, authentication_csr=auth_csr, signature_csr=sign_csr)
+    issuance.issue_card(net.pki(), app, authentication_csr=auth_csr, signature_csr=sign_csr)
     with pytest.raises(Conflict):
-        service.issue_card(net.pki(), app, authentication_csr=auth_csr, signature_csr=sign_csr)
+        issuance.issue_card(net.pki(), app, authentication_csr=auth_csr, signature_csr=sign_csr)
     with pytest.raises(Conflict):
-        service.application(net.pki(), agency, delivery_id=delivery, municipality=GIFU)
+        issuance.application(net.pki(), agency, delivery_id=delivery, municipality=GIFU)
     fresh = net.releases(GIFU).enrol([r.handle], agency="pki", purpose="pki.certificate").deliveries[0]
     # measured from the fresh enrolment's own arrival: a slow run must not make it look recent
     [arrived] = agency.delivered(fresh)
-    later = arrived.received_at + service.APPLICATION_TTL + timedelta(seconds=1)
+    later = arrived.received_at + issuance.APPLICATION_TTL + timedelta(seconds=1)
     with pytest.raises(Refused):
-        service.application(net.pki(), agency, delivery_id=fresh, municipality=GIFU, now=later)
+        issuance.application(net.pki(), agency, delivery_id=fresh, municipality=GIFU, now=later)
 
 
 def test_a_card_is_refused_for_a_resident_the_register_does_not_release(

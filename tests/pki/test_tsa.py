@@ -15,7 +15,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from sekisho.config import Home
 from sekisho.errors import InvalidInput
-from sekisho.pki import service
+from sekisho.pki import hierarchy
 from sekisho.pki.oids import TSA_POLICY
 from sekisho.pki.profiles import ORGANISATION
 from sekisho.pki.tsa import open_tsa
@@ -34,16 +34,16 @@ def _request(digest: bytes, *, algorithm: str = "sha256", nonce: int | None = 7,
     return bytes(tsp.TimeStampReq(fields).dump())
 
 
-def test_tsa_is_made_once_with_a_critical_timestamping_usage(pki: service.Pki) -> None:
+def test_tsa_is_made_once_with_a_critical_timestamping_usage(pki: hierarchy.Pki) -> None:
     first, second = open_tsa(pki), open_tsa(pki)
     assert first.certificate == second.certificate
     usage = first.certificate.extensions.get_extension_for_class(x509.ExtendedKeyUsage)
     assert usage.critical
     assert list(usage.value) == [ExtendedKeyUsageOID.TIME_STAMPING]
-    assert first.certificate.issuer == service.ca_certificate(pki.engine, ORGANISATION).subject
+    assert first.certificate.issuer == hierarchy.ca_certificate(pki.engine, ORGANISATION).subject
 
 
-def test_a_token_names_the_imprint_the_nonce_and_the_policy(pki: service.Pki) -> None:
+def test_a_token_names_the_imprint_the_nonce_and_the_policy(pki: hierarchy.Pki) -> None:
     digest = hashlib.sha256(b"a certificate of residence").digest()
     reply = tsp.TimeStampResp.load(open_tsa(pki).respond(_request(digest, nonce=424242)))
     assert reply["status"]["status"].native == "granted"
@@ -54,7 +54,7 @@ def test_a_token_names_the_imprint_the_nonce_and_the_policy(pki: service.Pki) ->
     assert len(reply["time_stamp_token"]["content"]["certificates"]) >= 1
 
 
-def test_without_cert_req_the_token_carries_no_certificates(pki: service.Pki) -> None:
+def test_without_cert_req_the_token_carries_no_certificates(pki: hierarchy.Pki) -> None:
     reply = tsp.TimeStampResp.load(open_tsa(pki).respond(_request(bytes(32), cert_req=False)))
     assert reply["status"]["status"].native == "granted"
     assert not reply["time_stamp_token"]["content"]["certificates"]
@@ -69,7 +69,7 @@ def test_without_cert_req_the_token_carries_no_certificates(pki: service.Pki) ->
     ],
     ids=["sha1", "short-imprint", "long-imprint"],
 )
-def test_bad_requests_are_rejected_without_a_token(pki: service.Pki, request_der: bytes, failure: str) -> None:
+def test_bad_requests_are_rejected_without_a_token(pki: hierarchy.Pki, request_der: bytes, failure: str) -> None:
     der = open_tsa(pki).respond(request_der)
     assert len(core.Sequence.load(der)) == 1  # the status alone: no token
     status = tsp.PKIStatusInfo.load(core.Sequence.load(der)[0].dump())
@@ -80,19 +80,19 @@ def test_bad_requests_are_rejected_without_a_token(pki: service.Pki, request_der
 @pytest.mark.parametrize(
     "body", [b"", b"not DER", b"\x30\x03\x02\x01\x01", bytes(5000)], ids=["empty", "text", "short", "huge"]
 )
-def test_bytes_that_are_no_request_are_bad_input(pki: service.Pki, body: bytes) -> None:
+def test_bytes_that_are_no_request_are_bad_input(pki: hierarchy.Pki, body: bytes) -> None:
     with pytest.raises(InvalidInput):
         open_tsa(pki).respond(body)
 
 
 @needs_openssl
-def test_openssl_verifies_tokens_of_the_served_tsa(pki: service.Pki, pki_home: Home, tmp_path: Path) -> None:
+def test_openssl_verifies_tokens_of_the_served_tsa(pki: hierarchy.Pki, pki_home: Home, tmp_path: Path) -> None:
     data = tmp_path / "document.pdf"
     data.write_bytes(b"%PDF-1.7 a certificate of residence")
     query = tmp_path / "query.tsq"
     made = openssl("ts", "-query", "-data", data, "-sha256", "-cert", "-out", query)
     assert made.returncode == 0, made.stderr
-    org = pem(tmp_path / "org.pem", [service.ca_certificate(pki.engine, ORGANISATION)])
+    org = pem(tmp_path / "org.pem", [hierarchy.ca_certificate(pki.engine, ORGANISATION)])
     with serve_pki(pki_home, tmp_path / "pki.log") as url:
         answer = httpx.post(
             f"{url}/pki/tsa", content=query.read_bytes(), headers={"Content-Type": "application/timestamp-query"}

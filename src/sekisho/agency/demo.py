@@ -195,10 +195,9 @@ class _Card:
 
 def _issue_card(home: Home, net: LocalNetwork, municipality: str, handle: str, passphrase: bytes) -> _Card:
     """The PKI's CAs and pseudonym domain (once), then a card for ``handle`` issued from the register."""
-    from sekisho.pki import counter
-    from sekisho.pki import service as pki
+    from sekisho.pki import counter, hierarchy
 
-    pki.init(home, secret=lambda: passphrase)
+    hierarchy.init(home, secret=lambda: passphrase)
     counter.join(net, passphrase=passphrase)
     path = home.root / "demo-resident.card"
     path.unlink(missing_ok=True)  # the demo's own file from an earlier run
@@ -219,10 +218,10 @@ def _issue_card(home: Home, net: LocalNetwork, municipality: str, handle: str, p
 
 
 def _card_status(net: LocalNetwork, card: _Card) -> list[str]:
-    from sekisho.pki import service as pki
+    from sekisho.pki import status
 
     with net.pki().engine.connect() as conn:
-        states = [pki.status(conn, ca_id, serial) for ca_id, serial in card.serials]
+        states = [status.current(conn, ca_id, serial) for ca_id, serial in card.serials]
     return [s.state if s.reason is None else f"{s.state} ({s.reason.value})" for s in states]
 
 

@@ -57,15 +57,16 @@ def credentials_init(
     from sekisho.credentials.issuer import Issuer
     from sekisho.credentials.store import open_state
     from sekisho.jp.catalogue import get_municipality
-    from sekisho.pki import service as pki_service
+    from sekisho.pki import hierarchy as pki_hierarchy
+    from sekisho.pki import issuance as pki_issuance
 
     code = get_municipality(municipality, field="municipality").code
     h = home_of(home, db)
-    pki = pki_service.Pki.open(h)
+    pki = pki_hierarchy.Pki.open(h)
     issuer = Issuer.create(
         _issuer_root(h, code),
         municipality=code,
-        certify=lambda key: pki_service.certify_credential_issuer(pki, municipality=code, public_key=key),
+        certify=lambda key: pki_issuance.certify_credential_issuer(pki, municipality=code, public_key=key),
         passphrase=_passphrase(),
         base_url=base_url,
         state=open_state(h, code),
@@ -213,7 +214,8 @@ def verify(
 ) -> None:
     """Verify an SD-JWT VC presentation: chain to the prefectural root, signature, key binding, nonce, audience,
     expiry and status.  Fails closed with the reason (exit 4)."""
-    from sekisho.pki import service as pki_service
+    from sekisho.pki import hierarchy as pki_hierarchy
+    from sekisho.pki import status as pki_status
     from sekisho.pki.prefectures import parse_prefecture
     from sekisho.verifier.verify import Requirement, Verifier
 
@@ -225,9 +227,9 @@ def verify(
         text = presentation
     reqs = [Requirement.parse(r) for r in require or []]
     h = home_of(home, db)
-    pki = pki_service.Pki.open(h)
+    pki = pki_hierarchy.Pki.open(h)
     v = Verifier(
-        chain=pki_service.CredentialChainValidator(pki, parse_prefecture(trust).code),
+        chain=pki_status.CredentialChainValidator(pki, parse_prefecture(trust).code),
         status=lambda uri: _fetch_status(h, uri),
     )
     out = v.verify(text.strip(), nonce=nonce, audience=audience, require=reqs)

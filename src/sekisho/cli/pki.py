@@ -17,8 +17,8 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from sekisho.cli._common import DbOpt, HomeOpt, JsonOpt, console, home_of, print_json, write_out
 from sekisho.config import Home
 from sekisho.errors import InvalidInput
+from sekisho.pki import hierarchy, sessions, status
 from sekisho.pki import login as proto
-from sekisho.pki import service
 from sekisho.pki.card import SoftwareCard
 from sekisho.pki.oids import Purpose
 from sekisho.pki.prefectures import parse_prefecture
@@ -120,8 +120,8 @@ def init_cmd(
     from sekisho.pseudonyms.keys import network_path
 
     h = home_of(home, db)
-    pki = service.init(h, base_url=base_url)
-    console.print(f"PKI ready: {len(service.roots(pki.engine)) - 1} prefectural roots, bridge, organisation CA")
+    pki = hierarchy.init(h, base_url=base_url)
+    console.print(f"PKI ready: {len(hierarchy.roots(pki.engine)) - 1} prefectural roots, bridge, organisation CA")
     if not network_path(h.root).exists():
         console.print("no network yet: run `sekisho network init`, then `sekisho pki init` again to join it")
         return
@@ -130,7 +130,7 @@ def init_cmd(
         joined = join(net, passphrase=passphrase())
     finally:
         net.close()
-    console.print(f"pseudonym domain {service.DOMAIN}: {'set up' if joined else 'already set up'}")
+    console.print(f"pseudonym domain {hierarchy.DOMAIN}: {'set up' if joined else 'already set up'}")
 
 
 @pki_app.command("issue")
@@ -217,12 +217,12 @@ def revoke_cmd(
             raise InvalidInput("--only names one certificate by --serial", field="only")
         serial = format(SoftwareCard.open(card).certificate(Purpose.AUTHENTICATION).serial_number, "x")
     assert serial is not None
-    pki = service.Pki.open(home_of(home, db))
+    pki = hierarchy.Pki.open(home_of(home, db))
     ca_id = _ca_id(ca) if ca is not None else None
     if only:
-        which = [service.revoke(pki.engine, serial=serial, reason=parse_reason(reason), ca_id=ca_id)]
+        which = [status.revoke(pki.engine, serial=serial, reason=parse_reason(reason), ca_id=ca_id)]
     else:
-        which = list(service.revoke_card(pki.engine, serial=serial, reason=parse_reason(reason), ca_id=ca_id))
+        which = list(status.revoke_card(pki.engine, serial=serial, reason=parse_reason(reason), ca_id=ca_id))
     for w in which:
         console.print(f"revoked {w}")
 
@@ -230,7 +230,7 @@ def revoke_cmd(
 @pki_app.command("offers")
 def offers_cmd(home: HomeOpt = None, db: DbOpt = None, as_json: JsonOpt = False) -> None:
     """Card holders offered a new signature certificate (a register change revoked theirs), by the PKI's pseudonym."""
-    rows = service.offers(service.Pki.open(home_of(home, db)).engine)
+    rows = status.offers(hierarchy.Pki.open(home_of(home, db)).engine)
     if as_json:
         print_json([r | {"offered_at": r["offered_at"].isoformat()} for r in rows])
     else:
@@ -246,8 +246,8 @@ def crl_cmd(
     db: DbOpt = None,
 ) -> None:
     """Issue a fresh CRL of one CA (next CRL number)."""
-    pki = service.Pki.open(home_of(home, db))
-    crl = service.crl(pki, ca_id=_ca_id(ca))
+    pki = hierarchy.Pki.open(home_of(home, db))
+    crl = status.crl(pki, ca_id=_ca_id(ca))
     if out:
         write_out(out, crl.public_bytes(Encoding.DER))
     else:
@@ -289,16 +289,16 @@ def verify_cmd(
 ) -> None:
     """Validate a certificate as a relying party of one prefecture: path via the bridge, policy, revocation."""
     trust = _prefecture(trust, "trust")
-    pki = service.Pki.open(home_of(home, db))
+    pki = hierarchy.Pki.open(home_of(home, db))
     if ocsp_url:
         rp = RelyingParty.for_prefecture(
             code=trust,
-            root=service.root(pki.engine, trust),
-            intermediates=service.cross_certificates(pki.engine),
+            root=hierarchy.root(pki.engine, trust),
+            intermediates=hierarchy.cross_certificates(pki.engine),
             revocation=_http_ocsp(ocsp_url),
         )
     else:
-        rp = service.relying_party(pki, trust=trust)
+        rp = status.relying_party(pki, trust=trust)
     path = rp.verify(_load_cert(cert), purpose=purpose)
     console.print(f"OK: {purpose.value} certificate, chain of {len(path.chain)}, policy {path.leaf_policy}")
 
@@ -317,13 +317,13 @@ def export_chain_cmd(
     """PEM bundle of the cross-certificates (untrusted intermediates), or of the roots."""
     if for_prefecture is not None:
         for_prefecture = _prefecture(for_prefecture, "for")
-    pki = service.Pki.open(home_of(home, db))
+    pki = hierarchy.Pki.open(home_of(home, db))
     if roots:
-        certs = service.roots(pki.engine)
+        certs = hierarchy.roots(pki.engine)
         if for_prefecture:
-            certs = [service.root(pki.engine, for_prefecture)]
+            certs = [hierarchy.root(pki.engine, for_prefecture)]
     else:
-        certs = service.cross_certificates(pki.engine, for_prefecture=for_prefecture)
+        certs = hierarchy.cross_certificates(pki.engine, for_prefecture=for_prefecture)
     pem = b"".join(c.public_bytes(Encoding.PEM) for c in certs)
     if out:
         write_out(out, pem)
@@ -345,7 +345,7 @@ def serve_cmd(
     from sekisho.pki.api import create_app
 
     trust = _prefecture(trust, "trust")
-    pki = service.Pki.open(home_of(home, db))
+    pki = hierarchy.Pki.open(home_of(home, db))
     pki.keyring.session_key()  # fail now, not at the first login, if the PKI is not initialised
     app = create_app(pki, audience=audience, trust=trust)
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
@@ -383,13 +383,13 @@ def login_cmd(
         _raise_problem(r)
         result = r.json()
     else:
-        pki = service.Pki.open(home_of(home, db))
-        challenge = service.login_challenge(pki.engine, audience=audience)
-        session = service.login_finish(
+        pki = hierarchy.Pki.open(home_of(home, db))
+        challenge = sessions.login_challenge(pki.engine, audience=audience)
+        session = sessions.login_finish(
             pki,
             response=proto.answer(challenge, the_card, pin=pin),
             audience=audience,
-            verifier=service.relying_party(pki, trust=trust),
+            verifier=status.relying_party(pki, trust=trust),
             now=datetime.now(UTC),
         )
         result = {"token": session.token, "subject_id": session.subject_id, "expires_at": session.expires_at}

@@ -167,7 +167,7 @@ class Issuer:
         base_url: str,
         **kwargs: Any,
     ) -> Issuer:
-        """A new issuer key, certified by ``certify`` (the prefectural CA, ``pki.service.certify_credential_issuer``)
+        """A new issuer key, certified by ``certify`` (the prefectural CA, ``pki.issuance.certify_credential_issuer``)
         and stored 0600."""
         directory = cls.directory_of(root)
         if (directory / "meta.json").exists():

@@ -68,7 +68,7 @@ if TYPE_CHECKING:
     from sekisho.agency.service import AgencyService
     from sekisho.locator.service import LocatorService
     from sekisho.network.crossref import CrossReferenceReport
-    from sekisho.pki.service import Pki
+    from sekisho.pki.hierarchy import Pki
     from sekisho.policy.grants import GrantBroker
     from sekisho.policy.hook import TranscryptorPolicy
     from sekisho.policy.municipality import MunicipalityPolicy
@@ -466,7 +466,7 @@ class LocalNetwork:
         svc = self._agencies.get(name)
         if svc is None:
             if operator_of(name) == "pki":
-                from sekisho.pki.service import agency_of
+                from sekisho.pki.membership import agency_of
 
                 # the PKI's agency runs on the PKI's own database, where its notices revoke certificates
                 svc = agency_of(self.pki(), self.home, passphrase=self._need_passphrase())
@@ -544,7 +544,7 @@ class LocalNetwork:
     def pki(self) -> Pki:
         """The PKI party (its CAs, certificates and, as an agency, its pseudonyms of card holders)."""
         if self._pki is None:
-            from sekisho.pki.service import Pki
+            from sekisho.pki.hierarchy import Pki
 
             passphrase = self._need_passphrase()
             self._pki = Pki.open(self.home, secret=lambda: passphrase)

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
     from sekisho.agency.interfaces import CrossReferenceDelivery, EnrolmentDelivery, NoticeBatch
     from sekisho.agency.service import AgencyService
-    from sekisho.pki.service import Pki
+    from sekisho.pki.hierarchy import Pki
     from sekisho.policy.interfaces import PolicyDecisionPoint
     from sekisho.registry.interfaces import RegistryIndex, TransferPackage
 
@@ -190,7 +190,7 @@ def mount_grant_desk(app: FastAPI, home: Home, secret: bytes | None, pdp: Policy
 
 def pki_app(role: Role, home: Home) -> FastAPI:
     from sekisho.pki.api import DEFAULT_AUDIENCE, DEFAULT_TRUST, router
-    from sekisho.pki.service import Pki
+    from sekisho.pki.hierarchy import Pki
 
     try:
         pki = Pki.open(home)
@@ -214,7 +214,7 @@ def mount_pki_agency(app: FastAPI, pki: Pki, home: Home) -> None:
     the PKI's own database, where a notice revokes certificates in the transaction that stores it.  Not mounted
     until the PKI has joined the network (its domain key) and its key files open (``SEKISHO_PASSPHRASE``)."""
     from sekisho.agency.api import router
-    from sekisho.pki.service import agency_of
+    from sekisho.pki.membership import agency_of
     from sekisho.pseudonyms.keyfile import passphrase_from_env
 
     secret = passphrase_from_env()

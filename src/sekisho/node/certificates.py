@@ -117,12 +117,12 @@ def _current(certfile: Path, org: x509.Certificate, now: datetime) -> bool:
 
 def provision(root: Path, roles: Sequence[Role], pki_home: Home) -> None:
     """Set up the PKI (its organisation CA) if it is not, then issue what each party lacks (see the module)."""
-    from sekisho.pki import service
+    from sekisho.pki import hierarchy, issuance
     from sekisho.pki.profiles import ORGANISATION
 
-    pki = service.init(pki_home)  # idempotent: an initialised PKI is only opened
+    pki = hierarchy.init(pki_home)  # idempotent: an initialised PKI is only opened
     try:
-        org = service.ca_certificate(pki.engine, ORGANISATION)
+        org = hierarchy.ca_certificate(pki.engine, ORGANISATION)
         org_pem = org.public_bytes(serialization.Encoding.PEM)
         now = datetime.now(UTC)
         ca_file(root).parent.mkdir(parents=True, exist_ok=True)
@@ -134,13 +134,13 @@ def provision(root: Path, roles: Sequence[Role], pki_home: Home) -> None:
             (d / "ca.crt").write_bytes(org_pem)
             if not _current(d / "party.crt", org, now):
                 key = ec.generate_private_key(ec.SECP256R1())
-                cert = service.issue_party_certificate(pki, party=role.party, csr=csr_for(key))
+                cert = issuance.issue_party_certificate(pki, party=role.party, csr=csr_for(key))
                 write_key_and_cert(d / "party", key, cert)
             terminal = terminal_of(role)
             stem = d / "terminals" / terminal.rpartition("/")[2]
             if not _current(stem.with_suffix(".crt"), org, now):
                 key = ec.generate_private_key(ec.SECP256R1())
-                cert = service.issue_terminal_certificate(pki, terminal=terminal, csr=csr_for(key))
+                cert = issuance.issue_terminal_certificate(pki, terminal=terminal, csr=csr_for(key))
                 write_key_and_cert(stem, key, cert)
     finally:
         pki.engine.dispose()

@@ -220,10 +220,10 @@ def _revocation(role: Role, home: Home) -> RevocationCheck:
     from sekisho.pki.verify import OcspChecker
 
     if role.role == "pki":
-        from sekisho.pki import service
+        from sekisho.pki import hierarchy, status
 
-        pki = service.Pki.open(home)
-        return OcspChecker(lambda request: service.ocsp_respond(pki, request))
+        pki = hierarchy.Pki.open(home)
+        return OcspChecker(lambda request: status.ocsp_respond(pki, request))
     from sekisho.node.transport import Peers, ocsp_transport
 
     return OcspChecker(ocsp_transport(Peers(home.root, role.party)))

@@ -1,7 +1,8 @@
 """The PKI's HTTP face: OCSP (RFC 6960, GET and POST), CRLs, CA certificates, and the card login.
 
-A thin router over :mod:`sekisho.pki.service`.  URLs carry only public things: a CA's identifier, or an OCSP
-request (a CertID: hashes of the issuer and a serial number).  Handles and anything personal travel in bodies.
+A thin router over :mod:`sekisho.pki.hierarchy`, :mod:`~sekisho.pki.status` and :mod:`~sekisho.pki.sessions`.
+URLs carry only public things: a CA's identifier, or an OCSP request (a CertID: hashes of the issuer and a serial
+number).  Handles and anything personal travel in bodies.
 """
 
 from __future__ import annotations
@@ -18,10 +19,10 @@ from starlette.concurrency import run_in_threadpool
 
 from sekisho import problems
 from sekisho.errors import NotFound
+from sekisho.pki import hierarchy, sessions, status
 from sekisho.pki import login as proto
-from sekisho.pki import service
+from sekisho.pki.hierarchy import Pki
 from sekisho.pki.prefectures import parse_prefecture
-from sekisho.pki.service import Pki
 from sekisho.pki.tsa_api import router as tsa_router
 from sekisho.pki.verify import RelyingParty
 
@@ -76,7 +77,7 @@ def _decode_get_path(encoded: str) -> bytes:
 def _ocsp(pki: Pki, der: bytes) -> Response:
     # no-store: a status must never be served from a cache after a revocation (RFC 5019 §6 allows caching;
     # Sekisho's rule is that a revocation shows on the very next request)
-    return Response(service.ocsp_respond(pki, der), media_type=OCSP_RESPONSE, headers={"Cache-Control": "no-store"})
+    return Response(status.ocsp_respond(pki, der), media_type=OCSP_RESPONSE, headers={"Cache-Control": "no-store"})
 
 
 def router(pki: Pki, *, audience: str, trust: str, verifier: RelyingParty | None = None) -> APIRouter:
@@ -85,7 +86,7 @@ def router(pki: Pki, *, audience: str, trust: str, verifier: RelyingParty | None
     proto.check_audience(audience)
     trust = parse_prefecture(trust, field="trust").code
     api = APIRouter(prefix="/pki", tags=["pki"])
-    login_verifier = verifier or service.relying_party(pki, trust=trust)
+    login_verifier = verifier or status.relying_party(pki, trust=trust)
 
     # RFC 6960 Appendix A / §2.3: an OCSP client reads only OCSP responses, so whatever arrives at the responder's
     # URL that is not a request, in any media type, oversized, or as a GET path that is not base64, is answered
@@ -114,33 +115,33 @@ def router(pki: Pki, *, audience: str, trust: str, verifier: RelyingParty | None
     def crl(name: str) -> Response:
         if not name.endswith(".crl"):
             raise NotFound("CRLs are named <ca>.crl", field="crl")
-        body = service.crl(pki, ca_id=name.removesuffix(".crl")).public_bytes(Encoding.DER)
+        body = status.crl(pki, ca_id=name.removesuffix(".crl")).public_bytes(Encoding.DER)
         return Response(body, media_type="application/pkix-crl", headers={"Cache-Control": "no-store"})
 
     @api.get("/ca/{name}", response_class=Response, responses=problems.binary("application/pkix-cert"))
     def ca_cert(name: str) -> Response:
         if not name.endswith(".crt"):
             raise NotFound("CA certificates are named <ca>.crt", field="ca")
-        cert = service.ca_certificate(pki.engine, name.removesuffix(".crt"))
+        cert = hierarchy.ca_certificate(pki.engine, name.removesuffix(".crt"))
         return Response(cert.public_bytes(Encoding.DER), media_type="application/pkix-cert")
 
     @api.get("/chain.pem", response_class=Response, responses=problems.text("application/pem-certificate-chain"))
     def chain(for_prefecture: Annotated[str | None, Query(alias="for")] = None) -> Response:
         if for_prefecture is not None:  # the same forms as the CLI's --for
             for_prefecture = parse_prefecture(for_prefecture, field="for").code
-        certs = service.cross_certificates(pki.engine, for_prefecture=for_prefecture)
+        certs = hierarchy.cross_certificates(pki.engine, for_prefecture=for_prefecture)
         return Response(
             b"".join(c.public_bytes(Encoding.PEM) for c in certs), media_type="application/pem-certificate-chain"
         )
 
     @api.post("/login/challenge")
     def login_challenge() -> ChallengeOut:
-        challenge = service.login_challenge(pki.engine, audience=audience)
+        challenge = sessions.login_challenge(pki.engine, audience=audience)
         return ChallengeOut(**challenge.to_json())
 
     @api.post("/login/response")
     def login_response(body: LoginIn) -> SessionOut:
-        session = service.login_finish(
+        session = sessions.login_finish(
             pki,
             response=proto.LoginResponse(
                 nonce=body.nonce, audience=body.audience, signature=body.signature, certificate=body.certificate

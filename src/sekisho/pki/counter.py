@@ -5,7 +5,7 @@ A card is issued from the register, never from what someone types in:
 1. the municipality enrols the resident with agency ``pki`` for ``pki.certificate`` through the ordinary release
    flow (policy decision — legal basis ∩ approved PIA ∩ request —, access record, R → pki through T1 and T2); the
    PKI receives its own pseudonym of the person and exactly the released items (the four basic items);
-2. that enrolment is the card application (:func:`sekisho.pki.service.application`: one person, within
+2. that enrolment is the card application (:func:`sekisho.pki.issuance.application`: one person, within
    ``APPLICATION_TTL``, used once, by the municipality that made it);
 3. the card makes its key pairs and the prefectural CA of the municipality certifies them, bound to the PKI's
    pseudonym.  With the resident's card (a re-issue after a move or a change of name), only a new signature key
@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sekisho.errors import InvalidInput, Refused
-from sekisho.pki import service
+from sekisho.pki import hierarchy, issuance, membership
 from sekisho.pki.card import SoftwareCard
 from sekisho.pki.oids import Purpose
 from sekisho.pseudonyms.keyfile import DEFAULT_N
@@ -33,8 +33,8 @@ if TYPE_CHECKING:
 def join(net: LocalNetwork, *, passphrase: bytes, scrypt_n: int = DEFAULT_N) -> bool:
     """The PKI's pseudonym domain, from T1's and T2's key shares (which go to the ``pki`` party alone).
     Idempotent; returns whether it was set up now."""
-    return service.join_network(
-        net.pki(), net.home, shares=net.key_shares(service.DOMAIN), passphrase=passphrase, scrypt_n=scrypt_n
+    return membership.join_network(
+        net.pki(), net.home, shares=net.key_shares(hierarchy.DOMAIN), passphrase=passphrase, scrypt_n=scrypt_n
     )
 
 
@@ -47,23 +47,23 @@ def issue_at_counter(
     sign_pin: str,
     card: SoftwareCard | None = None,
     card_out: Path | None = None,
-) -> tuple[service.Issued, SoftwareCard]:
+) -> tuple[issuance.Issued, SoftwareCard]:
     """Enrol ``handle`` of ``municipality`` with the PKI and issue from that enrolment: a new card written to
     ``card_out``, or a new signature certificate on ``card`` (the resident's own)."""
     if (card is None) == (card_out is None):
         raise InvalidInput("give either the resident's card or a file for a new card", field="card")
     pki = net.pki()
-    report = net.releases(municipality).enrol([handle], agency=service.DOMAIN, purpose=service.PURPOSE)
+    report = net.releases(municipality).enrol([handle], agency=hierarchy.DOMAIN, purpose=hierarchy.PURPOSE)
     if not report.deliveries:
         raise Refused("the register released nothing to the PKI for this resident", field="handle")
-    app = service.application(
-        pki, net.agency_service(service.DOMAIN), delivery_id=report.deliveries[0], municipality=municipality
+    app = issuance.application(
+        pki, net.agency_service(hierarchy.DOMAIN), delivery_id=report.deliveries[0], municipality=municipality
     )
     app.basic_items()  # refuse now (e.g. a partial birth date), before any key is made or replaced
     if card is not None:
-        subject = service.card_of(pki, owner=app.owner, certificate=card.certificate(Purpose.AUTHENTICATION))
+        subject = issuance.card_of(pki, owner=app.owner, certificate=card.certificate(Purpose.AUTHENTICATION))
         card.rekey(Purpose.SIGNATURE, pin=sign_pin)
-        issued = service.issue_card(
+        issued = issuance.issue_card(
             pki, app, authentication_csr=None, signature_csr=card.csr(Purpose.SIGNATURE, pin=sign_pin), card=subject
         )
         assert issued.signature is not None
@@ -72,7 +72,7 @@ def issue_at_counter(
     assert card_out is not None
     new = SoftwareCard.create(card_out, auth_pin=auth_pin, sign_pin=sign_pin)
     try:
-        issued = service.issue_card(
+        issued = issuance.issue_card(
             pki,
             app,
             authentication_csr=new.csr(Purpose.AUTHENTICATION, pin=auth_pin),

@@ -35,7 +35,7 @@ from sekisho.pki.oids import TSA_POLICY
 from sekisho.pki.profiles import ORGANISATION
 
 if TYPE_CHECKING:
-    from sekisho.pki.service import Pki
+    from sekisho.pki.hierarchy import Pki
 
 #: message-imprint algorithms accepted, with their digest sizes (RFC 3161 §2.4.1: the TSA checks the length)
 HASHES = {"sha256": 32, "sha384": 48, "sha512": 64}
@@ -152,7 +152,7 @@ def _key_path(directory: Path, serial: int) -> Path:
 
 def open_tsa(pki: Pki, *, now: datetime | None = None) -> TimeStampAuthority:
     """The PKI's TSA, made on first use (key and certificate; one per PKI, even when two processes race)."""
-    from sekisho.pki.service import ca_certificate
+    from sekisho.pki.hierarchy import ca_certificate
 
     issuer = ca_certificate(pki.engine, ORGANISATION)
     with pki.engine.connect() as conn:

@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from sekisho import problems
 from sekisho.errors import InvalidInput
-from sekisho.pki.service import Pki
+from sekisho.pki.hierarchy import Pki
 from sekisho.pki.tsa import MAX_REQUEST, TimeStampAuthority, open_tsa
 
 QUERY = "application/timestamp-query"

@@ -30,7 +30,7 @@ VCT = "urn:sekisho:vct:resident:1"
 
 class ChainValidator(Protocol):
     """Checks an ``x5c`` chain to the verifier's trust anchor and returns the issuer's municipality code
-    (``sekisho.pki.service.CredentialChainValidator``)."""
+    (``sekisho.pki.status.CredentialChainValidator``)."""
 
     def validate(self, chain: Sequence[x509.Certificate], *, at: datetime) -> str: ...
 

@@ -1,0 +1,36 @@
+"""The PKI as an agency of the network: its pseudonym domain (``pki``) and the agency side through which
+municipalities enrol residents with it (card applications) and send it change notices (revocations)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sekisho.agency.service import AgencyService
+from sekisho.config import Home
+from sekisho.errors import NotFound
+from sekisho.pki.hierarchy import DOMAIN, PARTY, PURPOSE, Pki
+from sekisho.pki.status import on_notice
+from sekisho.pseudonyms.group import Scalar
+from sekisho.pseudonyms.keyfile import DEFAULT_N
+from sekisho.pseudonyms.keys import domain_key_path
+
+
+def join_network(
+    pki: Pki, home: Home, *, shares: Sequence[Scalar], passphrase: bytes, scrypt_n: int = DEFAULT_N
+) -> bool:
+    """Give the PKI its pseudonym domain: its key from T1's and T2's shares, its agency tables in its own
+    database.  Idempotent; returns whether it was set up now."""
+    if domain_key_path(home.party_dir(PARTY), DOMAIN).exists():
+        return False
+    AgencyService.create(
+        home, DOMAIN, purposes=[PURPOSE], shares=shares, passphrase=passphrase, scrypt_n=scrypt_n, engine=pki.engine
+    )
+    return True
+
+
+def agency_of(pki: Pki, home: Home, *, passphrase: bytes) -> AgencyService:
+    """The PKI as municipalities reach it: enrolments and change notices under its own pseudonym, on its own
+    database, where a notice revokes certificates in the transaction that stores it."""
+    if not domain_key_path(home.party_dir(PARTY, create=False), DOMAIN).exists():
+        raise NotFound("the PKI has not joined the network (run `sekisho pki init` after `network init`)", field="pki")
+    return AgencyService.open(home, DOMAIN, passphrase=passphrase, engine=pki.engine, on_notice=on_notice)
