@@ -44,8 +44,8 @@ RATIO_LINES: dict[str, list[str]] = {
     "network": [r"^log appends/s over bare chain requests/s = (?P<ratio>\d+\.\d\d)$"],
     "pki": [
         r"^OCSP response \(parse \+ status \+ build \+ sign\)\s.*vs raw sign (?P<ratio>\d+\.\d\d)",
-        rf"^service\.issue, authentication \({DB}, .*vs raw sign (?P<ratio>\d+\.\d\d)",
-        rf"^service\.ocsp_respond \({DB}, .*vs raw sign (?P<ratio>\d+\.\d\d)",
+        rf"^issuance\.issue, authentication \({DB}, .*vs raw sign (?P<ratio>\d+\.\d\d)",
+        rf"^status\.ocsp_respond \({DB}, .*vs raw sign (?P<ratio>\d+\.\d\d)",
     ],
     "pseudonyms": [rf"^conversions/s, 1 core, services on {DB}\s.*\s(?P<ratio>\d+\.\d\d)$"],
     "register_import": [rf"^{DB}\s+[\d,]+\s+[\d,]+\s+[\d,]+\s+(?P<ratio>\d+\.\d\d)$"],
