@@ -8,7 +8,7 @@ import re
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from cryptography import x509
@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from sekisho.cli._common import DbOpt, HomeOpt, JsonOpt, console, home_of, print_json, write_out
 from sekisho.config import Home
-from sekisho.errors import InvalidInput
+from sekisho.errors import InvalidInput, Unavailable
 from sekisho.pki import hierarchy, sessions, status
 from sekisho.pki import login as proto
 from sekisho.pki.card import SoftwareCard
@@ -265,13 +265,11 @@ def _load_cert(path: Path) -> x509.Certificate:
         raise InvalidInput("not a PEM or DER certificate", field="cert") from None
 
 
-def _http_ocsp(url: str) -> OcspChecker:
-    import httpx
-
+def _http_ocsp(url: str, home: Home) -> OcspChecker:
     def send(der: bytes) -> bytes:
-        r = httpx.post(url, content=der, headers={"Content-Type": "application/ocsp-request"}, timeout=10)
-        r.raise_for_status()
-        return r.content
+        r = _post(home, url, content=der, headers={"Content-Type": "application/ocsp-request"})
+        _raise_problem(r)
+        return bytes(r.content)
 
     return OcspChecker(send)
 
@@ -289,13 +287,14 @@ def verify_cmd(
 ) -> None:
     """Validate a certificate as a relying party of one prefecture: path via the bridge, policy, revocation."""
     trust = _prefecture(trust, "trust")
-    pki = hierarchy.Pki.open(home_of(home, db))
+    h = home_of(home, db)
+    pki = hierarchy.Pki.open(h)
     if ocsp_url:
         rp = RelyingParty.for_prefecture(
             code=trust,
             root=hierarchy.root(pki.engine, trust),
             intermediates=hierarchy.cross_certificates(pki.engine),
-            revocation=_http_ocsp(ocsp_url),
+            revocation=_http_ocsp(ocsp_url, h),
         )
     else:
         rp = status.relying_party(pki, trust=trust)
@@ -368,18 +367,15 @@ def login_cmd(
     the_card = SoftwareCard.open(card)
     pin = _auth_pin()
     if url:
-        import httpx
-
+        h = home_of(home, db)
         base = url.rstrip("/")
-        r = httpx.post(f"{base}/pki/login/challenge", timeout=10)
+        r = _post(h, f"{base}/pki/login/challenge")
         _raise_problem(r)
         ch = r.json()
         challenge = proto.Challenge(
             nonce=ch["nonce"], audience=ch["audience"], expires_at=datetime.fromisoformat(ch["expires_at"])
         )
-        r = httpx.post(
-            f"{base}/pki/login/response", json=proto.answer(challenge, the_card, pin=pin).to_json(), timeout=10
-        )
+        r = _post(h, f"{base}/pki/login/response", json=proto.answer(challenge, the_card, pin=pin).to_json())
         _raise_problem(r)
         result = r.json()
     else:
@@ -400,10 +396,30 @@ def login_cmd(
         sys.stdout.write(f"{result['token']}\n")
 
 
+def _post(home: Home, url: str, **kwargs: Any) -> Any:
+    """POST to a PKI over HTTP(S).  A network `sekisho up` runs under ``home`` serves TLS from its organisation
+    CA: trusted here beside the system's roots.  A responder that cannot be reached is unavailable (exit 5), as
+    is a refused or broken connection: the request may be retried once it is back."""
+    import ssl
+
+    import httpx
+
+    from sekisho.node.certificates import ca_file
+
+    context = ssl.create_default_context()
+    network_ca = ca_file(home.root)
+    if network_ca.exists():
+        context.load_verify_locations(cafile=str(network_ca))
+    try:
+        return httpx.post(url, timeout=10, verify=context, trust_env=False, **kwargs)
+    except httpx.TransportError as exc:
+        raise Unavailable("the PKI does not answer (try again once it is back)", field="url") from exc
+
+
 def _raise_problem(response: object) -> None:
     import httpx
 
-    from sekisho.errors import IntegrityError, Refused, Unavailable
+    from sekisho.errors import IntegrityError, Refused
 
     assert isinstance(response, httpx.Response)
     if response.is_success:

@@ -1,0 +1,212 @@
+"""The flows against a real network of processes: `sekisho up` on a home set up with the `sekisho` commands
+(tests/node/flownet.py), then every request over real sockets, mutual TLS and the parties' guards.
+
+Each test stands alone on the module's network (pytest-xdist may give a test a network of its own): a card's
+status seen by `openssl ocsp` at the PKI's process, a login with the card over HTTPS, hops refused to a caller
+the protocol does not let in, and a party killed outright while the others run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509.oid import NameOID
+
+from sekisho.config import Home
+from sekisho.errors import Unavailable
+from sekisho.node import transport
+from sekisho.pki.card import SoftwareCard
+from sekisho.pki.oids import Purpose
+from sekisho.problems import MEDIA_TYPE
+
+from .flownet import AUTH_PIN, MUNI, Prepared, prepare, sekisho
+from .procs import Running, ca_context, party_client, pid_alive, start
+from .test_network_auth import make_entry
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command"),
+]
+
+#: parties a test killed and started again by hand (`sekisho serve` on the same port): stopped with the module
+RESTARTED: list[Running] = []
+
+
+@pytest.fixture(scope="module")
+def prepared(net_home: Home) -> Prepared:
+    return prepare(net_home)
+
+
+@pytest.fixture(scope="module")
+def network(prepared: Prepared) -> Iterator[Running]:
+    running = start(prepared.home, "up", "--municipalities", "212016", "--agencies", "pension")
+    running.wait_for("ready:")
+    yield running
+    running.stop()
+    assert [r.stop() for r in RESTARTED] == [0] * len(RESTARTED)
+    RESTARTED.clear()
+
+
+def _urls(network: Running) -> dict[str, str]:
+    return {p["party"]: p["url"] for p in network.run_file()["parties"]}
+
+
+def _card_files(network: Running, card: Path, tmp_path: Path) -> tuple[Path, Path]:
+    """The card's authentication certificate and its issuing prefectural CA (as the PKI's process publishes it),
+    as PEM files for openssl."""
+    cert = SoftwareCard.open(card).certificate(Purpose.AUTHENTICATION)
+    leaf = tmp_path / "leaf.pem"
+    leaf.write_bytes(cert.public_bytes(Encoding.PEM))
+    # the prefectural CA's number is the last word of the issuer's common name ("Sekisho Prefectural CA 21")
+    [cn] = cert.issuer.get_attributes_for_oid(NameOID.COMMON_NAME)
+    prefecture = str(cn.value).rsplit(" ", 1)[1]
+    response = httpx.get(
+        f"{_urls(network)['pki']}/pki/ca/pref-{prefecture}.crt", verify=ca_context(network.home.root), trust_env=False
+    )
+    assert response.status_code == 200, response.text
+    issuer = tmp_path / "issuer.pem"
+    issuer.write_bytes(x509.load_der_x509_certificate(response.content).public_bytes(Encoding.PEM))
+    return leaf, issuer
+
+
+def openssl_ocsp(network: Running, leaf: Path, issuer: Path) -> str:
+    """``openssl ocsp`` for ``leaf`` at the PKI's process, over HTTPS; the response verified against the issuing
+    CA (which signed the responder's certificate).  Returns the certificate's line (``…: good``)."""
+    result = subprocess.run(
+        ["openssl", "ocsp", "-issuer", str(issuer), "-cert", str(leaf), "-url", f"{_urls(network)['pki']}/pki/ocsp",
+         "-CAfile", str(issuer), "-resp_text"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "Response verify OK" in result.stderr, result.stderr
+    assert "OCSP Nonce" in result.stdout  # the nonce openssl sent came back: a fresh answer
+    line = next(ln for ln in result.stdout.splitlines() if ln.startswith(f"{leaf}: "))
+    return line.split(": ", 1)[1].strip()
+
+
+def login(network: Running, card: Path, *, url: str | None = None) -> subprocess.CompletedProcess[str]:
+    """`sekisho pki login --card … --url <the PKI's process>`: the card answers the challenge over HTTPS."""
+    return sekisho(
+        network.home,
+        "pki", "login", "--card", str(card), "--url", url or _urls(network)["pki"], "--json",
+        env={"SEKISHO_CARD_PIN": AUTH_PIN}, check=False,
+    )  # fmt: skip
+
+
+def test_a_card_is_good_then_revoked_as_openssl_sees_it_at_the_pki(
+    network: Running, prepared: Prepared, tmp_path: Path
+) -> None:
+    handle = prepared.handles[0]
+    card = prepared.cards[handle]
+    leaf, issuer = _card_files(network, card, tmp_path)
+    assert openssl_ocsp(network, leaf, issuer) == "good"
+    # the counter reports the card lost (the PKI's own database); the responder says so on the next request
+    revoked = sekisho(network.home, "pki", "revoke", "--card", str(card), "--reason", "keyCompromise")
+    assert revoked.stdout.count("revoked ") == 2  # both of the card's certificates
+    status = openssl_ocsp(network, leaf, issuer)
+    assert status.startswith("revoked")
+    # and the card no longer logs in
+    refused = login(network, card)
+    assert refused.returncode == 3, refused.stderr
+    assert refused.stderr.count("\n") == 1
+
+
+def test_a_card_logs_in_over_https(network: Running, prepared: Prepared) -> None:
+    card = prepared.cards[prepared.handles[1]]
+    answer = login(network, card)
+    assert answer.returncode == 0, answer.stderr
+    session = json.loads(answer.stdout)
+    assert session["token"].count(".") == 2  # a JWT
+    assert session["subject_id"]
+
+
+#: (caller, callee, path): hops the protocol does not allow — T2 hears from T1 only; the locator from T2 (and
+#: municipalities for their index); a municipality answers the locator only
+WRONG_HOPS = [
+    ("agency/pension", "t2", "/convert"),
+    (MUNI, "t2", "/convert"),
+    ("agency/pension", "locator", "/confirm"),
+    ("t1", "locator", "/confirm"),
+    ("agency/pension", MUNI, "/identity"),
+    ("t1", MUNI, "/identity"),
+    ("locator", "agency/pension", "/agency/enrolments"),
+]
+
+
+@pytest.mark.parametrize(("caller", "callee", "path"), WRONG_HOPS)
+def test_a_hop_from_a_caller_the_protocol_does_not_allow_is_403(
+    network: Running, caller: str, callee: str, path: str
+) -> None:
+    secret = b"\x00SECRET-CIPHERTEXT-" + os.urandom(16).hex().encode()
+    with party_client(network.home.root, caller, callee, signed=True) as client:
+        response = client.post(path, content=secret, headers={"content-type": "application/octet-stream"})
+    assert response.status_code == 403, response.text
+    assert response.headers["content-type"] == MEDIA_TYPE
+    body = response.json()
+    assert body["field"] == "role"
+    assert "SECRET" not in response.text
+
+
+def _kill(network: Running, party: str) -> int:
+    entry = next(p for p in network.run_file()["parties"] if p["party"] == party)
+    os.kill(entry["pid"], signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while pid_alive(entry["pid"]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not pid_alive(entry["pid"])
+    return int(entry["port"])
+
+
+def _append(network: Running, entry: bytes) -> httpx.Response:
+    """An access record appended at the log by the clerk terminal of the municipality (signed, mutual TLS)."""
+    with party_client(network.home.root, MUNI, "log", signed=True) as client:
+        return client.post("/append", content=entry, headers={"content-type": "application/octet-stream"})
+
+
+def test_a_killed_pki_gives_its_callers_503_and_the_cli_exit_5_and_after_restart_the_same_requests_succeed(
+    network: Running, prepared: Prepared
+) -> None:
+    card = prepared.cards[prepared.handles[1]]
+    first = _append(network, make_entry())
+    assert first.status_code == 200, first.text
+    before = first.json()["index"]
+
+    port = _kill(network, "pki")
+    entry = make_entry()
+    # the log cannot learn whether the clerk's terminal is revoked: a 503 problem, nothing appended
+    refused = _append(network, entry)
+    assert refused.status_code == 503, refused.text
+    assert refused.headers["content-type"] == MEDIA_TYPE
+    problem: dict[str, Any] = refused.json()
+    assert problem["status"] == 503 and problem["field"] == "revocation"
+    with party_client(network.home.root, MUNI, "log", signed=True) as client, pytest.raises(Unavailable) as gone:
+        transport.request(
+            client, "POST", "/append", content=entry, headers={"content-type": "application/octet-stream"}
+        )
+    assert gone.value.exit_code == 5
+    # a citizen's login at the PKI: the command says, on one line, that the PKI is unavailable, and exits 5
+    down = login(network, card)
+    assert down.returncode == 5, down.stderr
+    assert down.stderr.startswith("sekisho: error: ") and down.stderr.count("\n") == 1
+    assert down.stdout == ""
+
+    again = start(network.home, "serve", "pki", "--port", str(port))
+    RESTARTED.append(again)
+    again.wait_for("serving pki on ")
+    # the same requests now succeed; the refused append left nothing: this one lands right after the first
+    after = _append(network, entry)
+    assert after.status_code == 200, after.text
+    assert after.json()["index"] == before + 1
+    assert login(network, card).returncode == 0
