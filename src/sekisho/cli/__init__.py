@@ -59,6 +59,7 @@ def _register() -> None:
     __import__("sekisho.cli.serve", fromlist=["register"]).register(app)  # serve, up, down, status
     __import__("sekisho.cli.login", fromlist=["register"]).register(app)  # the unlinkable card login
     __import__("sekisho.cli.credentials", fromlist=["register"]).register(app)  # credentials, wallet, verify
+    __import__("sekisho.cli.certificate", fromlist=["register"]).register(app)  # certificates of residence
 
 
 _register()

@@ -30,6 +30,7 @@ from sekisho.config import Home
 from sekisho.errors import SekishoError, Unavailable
 from sekisho.node.credentials import mount_credentials
 from sekisho.node.health import DatabaseProbe
+from sekisho.node.residence import mount_residence
 from sekisho.node.roles import TITLES, Role
 
 if TYPE_CHECKING:
@@ -246,6 +247,7 @@ def municipality_app(role: Role, home: Home) -> FastAPI:
     app = base_app(role, home, on_stop=stop)
     app.include_router(responder_router(responder, responder))
     mount_credentials(app, home, code)  # OpenID4VCI issuer and status list (sekisho.node.credentials)
+    mount_residence(app, home, code)  # certificates of residence (sekisho.node.residence)
     mount_transfer(app, role, home)
     return app
 

@@ -78,6 +78,7 @@ PUBLIC: dict[str, tuple[Public, ...]] = {
         Public("/credentials/*/token", frozenset({"POST"})),
         Public("/credentials/*/nonce", frozenset({"POST"})),
         Public("/credentials/*/credential", frozenset({"POST"})),
+        Public("/certificates/*/key"),  # the certificate signer's published key (JWK with x5c)
     ),
     "watchdog": (
         Public("/policy/legal-bases"),
@@ -135,6 +136,8 @@ RULES: dict[str, list[Rule]] = {
         rule("/transfers", "municipality", methods=["POST"]),
         # a credential offer hands a resident's issuance to a wallet: signed by the clerk's terminal at the counter
         rule("/credentials", "municipality", methods=["POST"]),
+        # a certificate of residence releases a person's record to the counter: signed by the clerk's terminal
+        rule("/certificates", "municipality", methods=["POST"]),
     ],
     "agency": [rule("/agency", "municipality", "t2", signed=False)],
 }

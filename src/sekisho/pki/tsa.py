@@ -33,6 +33,7 @@ from sekisho.pki import keys as keyfiles
 from sekisho.pki import profiles, store
 from sekisho.pki.oids import TSA_POLICY
 from sekisho.pki.profiles import ORGANISATION
+from sekisho.pki.signers import insert_organisation_cert
 
 if TYPE_CHECKING:
     from sekisho.pki.hierarchy import Pki
@@ -179,22 +180,7 @@ def _create(pki: Pki, issuer: x509.Certificate, now: datetime) -> str:
     try:
         with pki.engine.begin() as conn:
             if store.get_meta(conn, _META) is None:
-                conn.execute(
-                    store.cert.insert().values(
-                        ca_id=ORGANISATION,
-                        serial=store.serial_hex(cert.serial_number),
-                        kind="tsa",
-                        owner=None,
-                        subject_id=None,
-                        data_as_of=None,
-                        not_before=cert.not_valid_before_utc,
-                        not_after=cert.not_valid_after_utc,
-                        der=der,
-                        issued_at=now,
-                        revoked_at=None,
-                        reason=None,
-                    )
-                )
+                insert_organisation_cert(conn, cert, kind="tsa", now=now)
                 store.set_meta(conn, _META, der.hex())
                 return der.hex()
     except sa.exc.IntegrityError:

@@ -1,0 +1,219 @@
+"""Wiring of certificates of residence (``sekisho.certificates``) into a municipality (the composition root joins
+the register, the decision point, the municipality's protections and the PKI).
+
+At the **home** municipality, the desk's gate asks the national decision point (legal basis ∩ request), then the
+municipality's protections narrow it for the resident (support measures: a third party or a named requester is
+refused on every path, with a task for a clerk; 本人通知: a notification when a proxy or third party obtains a
+certificate); a refusal is recorded with the resident (``sekisho.registry.certificates.certificate_refused``).  The
+register then reads the allowed items, its access record in the public log first.  The PDF's timestamp comes from
+the PKI's time-stamp authority and its revocation data from the organisation CA's CRL: in-process (the CLI), or
+over HTTP from the network's PKI (a node).
+
+At the **counter** (any municipality), :func:`request_certificate` hands the request to the home: in-process, or as
+the counter's party over mutual TLS with its clerk terminal's signature when a network runs (`sekisho up`).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fastapi import FastAPI
+
+from sekisho.certificates.model import POLICY_KIND, Request
+from sekisho.certificates.service import Allowed, Desk, Form, Issued
+from sekisho.certificates.signing import AskTimestamp, DocumentSigner, FetchCrl
+from sekisho.config import Home
+from sekisho.errors import Refused, Unavailable
+
+if TYPE_CHECKING:
+    from sekisho.policy.interfaces import PolicyDecisionPoint
+    from sekisho.policy.municipality import MunicipalityPolicy
+    from sekisho.registry.service import RegisterService
+
+
+def municipality_root(home: Home, code: str, *, create: bool = False) -> Path:
+    from sekisho.registry.service import party_of
+
+    return home.party_dir(party_of(code), create=create)
+
+
+class PolicyGate:
+    """The decision point, then the resident's protections; a refusal is recorded with the resident."""
+
+    def __init__(self, *, pdp: PolicyDecisionPoint, policy: MunicipalityPolicy, register: RegisterService) -> None:
+        self.pdp, self.policy, self.register = pdp, policy, register
+
+    def allow(self, request: Request) -> Allowed:
+        from sekisho.policy.interfaces import AccessRequest
+        from sekisho.registry.certificates import certificate_refused
+
+        asked = AccessRequest(
+            # the requester's id (a mandate, an office registration) for a proxy or a third party — a support
+            # measure may name it; the resident at a counter is named by that counter
+            requester=request.requester or f"municipality/{request.counter}",
+            requester_kind=POLICY_KIND[request.kind],  # type: ignore[arg-type]
+            action="certificate",
+            purpose=request.purpose,
+            items=request.items,
+            at=datetime.now(UTC),
+            municipality=request.home,
+            count=request.copies,
+            self_service=request.self_service,
+        )
+        decision = self.pdp.decide(asked)
+        if decision.allow:
+            decision = self.policy.screen(request.handle, decision, asked, pdp=self.pdp)
+        if not decision.allow:
+            reasons = decision.reasons or ("refused",)
+            certificate_refused(
+                self.register, request.handle, purpose=request.purpose, counter=request.counter, reasons=reasons
+            )
+            raise Refused(f"the certificate is refused ({', '.join(reasons)})", field="for")
+        return Allowed(items=decision.items, legal_basis=decision.legal_basis)
+
+
+class RegisterSource:
+    def __init__(self, register: RegisterService) -> None:
+        self.register = register
+
+    def items(self, request: Request, *, allowed: Allowed) -> dict[str, Any]:
+        from sekisho.registry.certificates import certificate_items
+
+        return certificate_items(
+            self.register,
+            request.handle,
+            items=allowed.items,
+            purpose=request.purpose,
+            counter=request.counter,
+            legal_basis=allowed.legal_basis,
+        )
+
+
+# --- the PKI's time-stamp authority and CRL ---------------------------------------------------------------------
+
+
+def pki_in_process(home: Home) -> tuple[AskTimestamp, FetchCrl]:
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from sekisho.pki.service import Pki, crl
+    from sekisho.pki.tsa import open_tsa
+
+    pki = Pki.open(home)
+    opened: list[Any] = []
+
+    async def ask(request_der: bytes) -> bytes:
+        if not opened:
+            opened.append(open_tsa(pki))
+        reply: bytes = await opened[0].async_respond(request_der)
+        return reply
+
+    return ask, lambda: crl(pki, ca_id="org").public_bytes(Encoding.DER)
+
+
+def pki_over_http(home: Home, party: str) -> tuple[AskTimestamp, FetchCrl]:
+    """The network's PKI as ``party`` reaches it (mutual TLS; both endpoints are public, no terminal signs)."""
+    import asyncio
+
+    from sekisho.node.transport import Peers, request
+
+    peers = Peers(home.root, party)
+
+    def post(der: bytes) -> bytes:
+        answer = request(
+            peers.client("pki"),
+            "POST",
+            "/pki/tsa",
+            content=der,
+            headers={"Content-Type": "application/timestamp-query"},
+        )
+        if answer.status_code != 200:
+            raise Unavailable("the time-stamp authority gave no timestamp", field="timestamp")
+        return answer.content
+
+    async def ask(der: bytes) -> bytes:
+        return await asyncio.to_thread(post, der)
+
+    def fetch() -> bytes:
+        answer = request(peers.client("pki"), "GET", "/pki/crl/org.crl")
+        if answer.status_code != 200:
+            raise Unavailable("the PKI gave no CRL", field="revocation")
+        return answer.content
+
+    return ask, fetch
+
+
+# --- the desk -----------------------------------------------------------------------------------------------------
+
+
+def open_desk(home: Home, code: str, *, passphrase: bytes, pki: tuple[AskTimestamp, FetchCrl] | None = None) -> Desk:
+    """Municipality ``code``'s desk: its register, policy tables and signer, and the PKI (in-process by default)."""
+    from sekisho.policy.municipality import MunicipalityPolicy
+    from sekisho.policy.service import open_decision_point
+    from sekisho.registry.service import Actor, RegisterService
+
+    ask, fetch = pki or pki_in_process(home)
+    signer = DocumentSigner.open(
+        municipality_root(home, code), municipality=code, passphrase=passphrase, ask_timestamp=ask, fetch_crl=fetch
+    )
+    register = RegisterService.open(home, code, actor=Actor(clerk="certificates"))
+    policy = MunicipalityPolicy.open(home, code, households=register.household_members)
+    gate = PolicyGate(pdp=open_decision_point(home), policy=policy, register=register)
+    return Desk(signer=signer, gate=gate, source=RegisterSource(register))
+
+
+def mount_residence(app: FastAPI, home: Home, code: str) -> None:
+    """``/certificates/<code>`` on the municipality's node; the desk opens on the first request (with
+    ``SEKISHO_PASSPHRASE``, after `sekisho certificate init`), its PKI over the network's HTTP."""
+    from sekisho.certificates.api import router
+    from sekisho.pseudonyms.keyfile import passphrase_from_env
+
+    lock = threading.Lock()
+    opened: list[Desk] = []
+
+    def desk() -> Desk:
+        with lock:
+            if not opened:
+                secret = passphrase_from_env()
+                if not secret:
+                    raise Unavailable("the signer's key file needs SEKISHO_PASSPHRASE", field="passphrase")
+                opened.append(open_desk(home, code, passphrase=secret, pki=pki_over_http(home, f"municipality/{code}")))
+            return opened[0]
+
+    app.include_router(router(code, desk))
+
+
+# --- the counter --------------------------------------------------------------------------------------------------
+
+
+def request_certificate(
+    home: Home, request: Request, *, form: Form, passphrase: Callable[[], bytes], over_network: bool | None = None
+) -> Issued:
+    """The counter ``request.counter`` asks the home municipality.  Over the network when one runs under ``home``
+    (``over_network=None``: when its run file exists), else in-process."""
+    from sekisho.certificates.service import Issued
+
+    if over_network is None:
+        over_network = (home.root / "run" / "network.json").exists()
+    if not over_network:
+        desk = open_desk(home, request.home, passphrase=passphrase())
+        try:
+            return desk.issue(request, form=form)
+        finally:
+            desk.gate.register.engine.dispose()  # type: ignore[attr-defined]
+    from sekisho.certificates.api import PREFIX
+    from sekisho.node.httpnet import HttpNetwork
+    from sekisho.node.transport import request as send
+    from sekisho.problems import raise_for_problem
+
+    body = {**request.to_json(), "form": form}
+    for key in ("home",):
+        body.pop(key)
+    with HttpNetwork(home.root, f"municipality/{request.counter}") as net:
+        client = net.client(f"municipality/{request.home}", signed=True)
+        answer = send(client, "POST", f"{PREFIX}/{request.home}/issue", json=body)
+        raise_for_problem(answer)
+        return Issued(serial=answer.headers.get("X-Certificate-Serial", ""), form=form, body=answer.content)

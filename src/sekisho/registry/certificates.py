@@ -1,0 +1,135 @@
+"""The register's side of a certificate of residence (住民票の写し): the items a certificate shows, read in one
+transaction that writes the access record before they leave, and the record of a refused request.
+
+The decision (legal basis ∩ request, the resident's protections, 本人通知) is taken before this is called, by the
+decision point and the municipality's policy, which the composition root asks (``sekisho.node.residence``); this
+module only reads what was allowed and records who asked: the counter's municipality as actor, the legal basis's
+row as purpose (``certificate.self``, ``certificate.wide-area``, ``certificate.proxy``, ``certificate.third-party``),
+the items released.  The requester's own identity never reaches the public log; the resident sees the access in
+their access list.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from sekisho.errors import InvalidInput, Refused
+from sekisho.jp.catalogue import get_municipality
+from sekisho.registry import store as st
+from sekisho.registry.model import HEAD, Status, parse_handle
+from sekisho.registry.service import RegisterService
+
+ACTION = "certificate"
+#: the items a certificate may carry (the decision point's item names; ``moved``: the previous address)
+CERTIFICATE_ITEMS = frozenset(
+    {"name", "kana", "birth_date", "sex", "address", "resident_since", "household", "honseki", "moved"}
+)
+
+
+def _items(items: Iterable[str]) -> tuple[str, ...]:
+    out = tuple(sorted(set(items)))
+    if not out or not set(out) <= CERTIFICATE_ITEMS:
+        raise InvalidInput("must be items a certificate of residence shows", field="items")
+    return out
+
+
+def certificate_items(
+    register: RegisterService,
+    handle: str,
+    *,
+    items: Iterable[str],
+    purpose: str,
+    counter: str,
+    legal_basis: str | None,
+) -> dict[str, Any]:
+    """The allowed ``items`` of resident ``handle`` (active records only: a closed record's copy, 除票, is another
+    certificate), with the access record — actor the counter's municipality ``counter`` — written in the read's
+    transaction and in the public log before this returns.  A household's head gets an access record of their own
+    for their name, which the member's certificate shows as 世帯主."""
+    h = parse_handle(handle)
+    shown = _items(items)
+    actor = get_municipality(counter, field="counter").code
+    with register.transaction() as conn:
+        rid, r = register._load(conn, h)
+        if r.status is not Status.ACTIVE:
+            raise Refused("a certificate of residence is issued for an active record only", field="handle")
+        out: dict[str, Any] = {
+            "name": r.display_name,
+            "birth_date": r.birth_date.iso(),
+            "sex": r.sex,
+            "address": r.address.line(),
+            "foreign": r.is_foreign,
+        }
+        if "kana" in shown:
+            out["kana"] = r.display_kana
+        if "resident_since" in shown:
+            out["resident_since"] = r.became_resident_on.isoformat()
+            out["address_since"] = r.address_set_on.isoformat()
+            out["filed_on"] = r.filed_on.isoformat()
+        if "honseki" in shown:
+            if r.is_foreign:
+                raise Refused("a foreign resident's record has no 本籍", field="items")
+            out["honseki"], out["hittousha"] = r.honseki, r.hittousha
+        if "moved" in shown:
+            out["previous_address"] = r.previous_address
+        readers: list[tuple[int, Sequence[str]]] = [(rid, shown)]
+        if "household" in shown:
+            out["relationship"] = r.relationship
+            head = _head(conn, r.household) if not r.is_head else None
+            if head is not None:
+                readers.append((head[0], ("name",)))
+            out["household_head"] = r.display_name if r.is_head else (head[1] if head else "")
+        for resident_id, read in readers:
+            register._record_access(
+                conn,
+                [resident_id],
+                action=ACTION,
+                purpose=purpose,
+                items=read,
+                actor_kind="municipality",
+                actor=actor,
+                terminal=None,
+                legal_basis=legal_basis,
+            )
+    return out
+
+
+def _head(conn: sa.Connection, household: str) -> tuple[int, str] | None:
+    r = st.resident
+    hid = conn.execute(sa.select(st.household.c.id).where(st.household.c.handle == household)).scalar()
+    row = conn.execute(
+        sa.select(r.c.id, r.c.family_name, r.c.given_name, r.c.alphabet_name, r.c.nationality).where(
+            r.c.household_id == hid, r.c.relationship == HEAD, r.c.status == Status.ACTIVE.value
+        )
+    ).first()
+    if row is None:
+        return None  # a vacant head (died; the members have not named a new one yet): shown empty
+    kanji = f"{row.family_name}\u3000{row.given_name}".strip("\u3000")
+    name = kanji if row.nationality == "JP" else (f"{row.alphabet_name}（{kanji}）" if kanji else row.alphabet_name)
+    return int(row.id), name
+
+
+def certificate_refused(
+    register: RegisterService, handle: str, *, purpose: str, counter: str, reasons: Sequence[str]
+) -> None:
+    """The record of a refused request (a protected resident, a named requester, items beyond the law): the
+    resident sees in their access list that someone asked, and was refused, and why (codes only)."""
+    h = parse_handle(handle)
+    actor = get_municipality(counter, field="counter").code
+    with register.transaction() as conn:
+        rid, _ = register._load(conn, h)
+        register._record_access(
+            conn,
+            [rid],
+            action=ACTION,
+            purpose=purpose,
+            items=(),
+            actor_kind="municipality",
+            actor=actor,
+            terminal=None,
+            decision="deny",
+            reason_codes=tuple(reasons),
+        )

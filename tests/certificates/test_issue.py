@@ -1,0 +1,159 @@
+"""Issuing certificates of residence at the home's desk: what goes on them, who is refused and why, what the
+resident sees (access records, 本人通知)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import sqlalchemy as sa
+from cryptography import x509
+
+from sekisho.certificates.model import Request, parse_items
+from sekisho.certificates.service import Desk
+from sekisho.certificates.verify import verify_document, verify_pdf
+from sekisho.config import Home
+from sekisho.errors import InvalidInput, Refused
+from sekisho.policy.municipality import MunicipalityPolicy
+from sekisho.registry import store as st
+
+from .conftest import CHIYODA, GIFU, Residents
+
+
+def ask(
+    handle: str, *, counter: str = CHIYODA, kind: str = "self", items: tuple[str, ...] = (), **kw: object
+) -> Request:
+    return Request(handle=handle, home=GIFU, counter=counter, kind=kind, items=parse_items(items), **kw)  # type: ignore[arg-type]
+
+
+def records(desk: Desk, handle: str) -> list[sa.Row[object]]:
+    engine = desk.gate.register.engine  # type: ignore[attr-defined]
+    with engine.connect() as conn:
+        rid = conn.execute(sa.select(st.resident.c.id).where(st.resident.c.handle == handle)).scalar_one()
+        return list(
+            conn.execute(
+                sa.select(st.access).where(st.access.c.resident_id == rid, st.access.c.action == "certificate")
+            ).all()
+        )
+
+
+def test_a_wide_area_pdf_verifies_and_its_access_is_recorded_first(
+    desk: Desk, residents: Residents, org_root: x509.Certificate
+) -> None:
+    before = len(records(desk, residents.child))
+    issued = desk.issue(ask(residents.child, items=("kana", "household", "resident_since")), form="pdf")
+    verified = verify_pdf(issued.body, roots=[org_root])
+    assert verified.municipality == GIFU
+    assert verified.serial == issued.serial
+    assert verified.signed_at is not None
+    after = records(desk, residents.child)
+    assert len(after) == before + 1
+    last = after[-1]
+    assert (last.actor_kind, last.actor, last.purpose, last.decision) == (
+        "municipality", CHIYODA, "certificate.wide-area", "allow"
+    )  # fmt: skip
+    assert {"name", "birth_date", "sex", "address", "kana", "household", "resident_since"} <= set(
+        last.items.replace(",", " ").split()
+    )
+
+
+def test_the_json_form_says_what_was_asked_and_nothing_more(
+    desk: Desk, residents: Residents, org_root: x509.Certificate
+) -> None:
+    issued = desk.issue(ask(residents.child, items=("household",)), form="json")
+    data = json.loads(issued.body)
+    doc = data["certificate"]
+    assert doc["person"]["name"] == "髙橋\u3000𠮷子"  # stored exactly as given
+    assert doc["person"]["birth_date"] == "平成31年4月30日"
+    assert doc["person"]["household_head"] == "髙橋\u3000健一"
+    assert doc["person"]["relationship"] == "子"
+    assert "honseki" not in doc["person"] and "kana" not in doc["person"]
+    assert doc["omitted"] == ["honseki"]
+    assert doc["counter"] == {"code": CHIYODA, "name": "東京都千代田区", "wide_area": True}
+    assert verify_document(data, roots=[org_root]).serial == issued.serial
+
+
+def test_foreign_residents_dates_are_gregorian(desk: Desk, residents: Residents) -> None:
+    doc = json.loads(desk.issue(ask(residents.foreigner), form="json").body)["certificate"]
+    assert doc["person"]["birth_date"] == "1995年7月14日"
+    assert doc["person"]["name"] == "NGUYEN VAN AN"
+
+
+def test_honseki_only_at_the_home_counter(desk: Desk, residents: Residents) -> None:
+    with pytest.raises(Refused) as refused:
+        desk.issue(ask(residents.head, items=("honseki",)), form="json")
+    assert "item-not-allowed:honseki" in refused.value.message
+    doc = json.loads(desk.issue(ask(residents.head, counter=GIFU, items=("honseki",)), form="json").body)
+    assert doc["certificate"]["person"]["honseki"] == "岐阜県岐阜市青柳町3丁目5番地"
+    assert doc["certificate"]["purpose"] == "certificate.self"
+    denied = [r for r in records(desk, residents.head) if r.decision == "deny"]
+    assert denied and "item-not-allowed:honseki" in denied[-1].reason_codes
+
+
+def test_a_third_party_without_a_reason_is_refused_before_the_register_is_asked(
+    desk: Desk, residents: Residents
+) -> None:
+    before = len(records(desk, residents.head))
+    with pytest.raises(Refused) as refused:
+        desk.issue(ask(residents.head, kind="third-party", requester="office:lawyer-1"), form="json")
+    assert refused.value.field == "reason"
+    assert len(records(desk, residents.head)) == before
+
+
+def test_a_third_party_with_a_reason_gets_the_basic_four_only(desk: Desk, residents: Residents) -> None:
+    request = ask(residents.child, kind="third-party", requester="office:lawyer-1", reason="債権回収の訴訟提起のため")
+    doc = json.loads(desk.issue(request, form="json").body)["certificate"]
+    assert set(doc["person"]) == {"name", "birth_date", "sex", "address"}
+    with pytest.raises(Refused, match="item-not-allowed:kana"):
+        desk.issue(
+            ask(residents.child, kind="third-party", requester="office:lawyer-1", reason="訴訟", items=("kana",)),
+            form="json",
+        )
+
+
+@pytest.mark.parametrize(
+    ("kind", "requester", "reason", "code"),
+    [
+        ("third-party", "office:lawyer-1", "訴訟のため", "protected-third-party"),
+        ("proxy", "mandate:42", None, "protected-third-party"),
+        ("proxy", "office:named-1", None, "protected-requester-named"),
+    ],
+)
+def test_a_protected_resident_is_refused_to_third_parties_and_the_named_requester(
+    desk: Desk, residents: Residents, kind: str, requester: str, reason: str | None, code: str
+) -> None:
+    with pytest.raises(Refused) as refused:
+        desk.issue(ask(residents.protected, kind=kind, requester=requester, reason=reason), form="pdf")
+    assert code in refused.value.message
+    last = records(desk, residents.protected)[-1]
+    assert last.decision == "deny" and code in last.reason_codes and last.items == ""
+
+
+def test_a_protected_resident_still_gets_their_own(desk: Desk, residents: Residents) -> None:
+    doc = json.loads(desk.issue(ask(residents.protected), form="json").body)["certificate"]
+    assert doc["person"]["name"] == "佐藤\u3000花子"
+
+
+def test_a_proxys_certificate_notifies_the_registered_resident(
+    cert_home: Home, desk: Desk, residents: Residents
+) -> None:
+    policy = MunicipalityPolicy.open(cert_home, GIFU)
+    try:
+        before = policy.notifications(residents.head)
+        desk.issue(ask(residents.head, kind="proxy", requester="mandate:7", copies=2), form="json")
+        after = policy.notifications(residents.head)
+    finally:
+        policy.engine.dispose()
+    assert len(after) == len(before) + 1
+    assert after[-1]["requester_category"] == "proxy"
+    assert after[-1]["copies"] == 2
+    assert after[-1]["certificate"] == "certificate.proxy"
+
+
+def test_bad_requests_are_bad_input(residents: Residents) -> None:
+    with pytest.raises(InvalidInput):
+        ask(residents.head, items=("everything",))
+    with pytest.raises(InvalidInput):
+        ask(residents.head, kind="proxy")  # a proxy names its mandate
+    with pytest.raises(InvalidInput):
+        ask(residents.head, copies=11)

@@ -1,0 +1,145 @@
+"""Certificates checked by tools we did not write: poppler's ``pdfsig`` and ``pdftoppm``, pyHanko's validator
+against the published organisation root, joserfc with the published key — and one changed byte or character
+makes each of them refuse."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from joserfc import jws
+from joserfc.errors import BadSignatureError
+from joserfc.jwk import ECKey
+from PIL import Image
+
+from sekisho.certificates.model import Request, canonical, parse_items
+from sekisho.certificates.service import Desk
+from sekisho.certificates.signing import registry
+from sekisho.certificates.verify import verify_document, verify_pdf
+from sekisho.errors import IntegrityError
+
+from .conftest import CHIYODA, GIFU, Residents, needs_poppler
+
+
+@pytest.fixture(scope="module")
+def pdf(desk: Desk, residents: Residents) -> bytes:
+    request = Request(
+        handle=residents.child, home=GIFU, counter=CHIYODA, kind="self",
+        items=parse_items(["kana", "household", "resident_since", "moved"]),
+    )  # fmt: skip
+    return desk.issue(request, form="pdf").body
+
+
+@pytest.fixture(scope="module")
+def signed_json(desk: Desk, residents: Residents) -> dict[str, object]:
+    request = Request(handle=residents.head, home=GIFU, counter=CHIYODA, kind="self", items=parse_items(["kana"]))
+    data: dict[str, object] = json.loads(desk.issue(request, form="json").body)
+    return data
+
+
+def pdfsig(path: Path) -> str:
+    done = subprocess.run(["pdfsig", str(path)], capture_output=True, text=True, timeout=60, check=False)
+    return done.stdout + done.stderr
+
+
+def flipped(data: bytes, at: int) -> bytes:
+    out = bytearray(data)
+    out[at] ^= 0x01
+    return bytes(out)
+
+
+@needs_poppler
+def test_pdfsig_reports_the_signature_valid_over_the_whole_document(pdf: bytes, tmp_path: Path) -> None:
+    path = tmp_path / "certificate.pdf"
+    path.write_bytes(pdf)
+    report = pdfsig(path)
+    assert "Signature is Valid." in report
+    assert "Total document signed" in report
+    assert "ETSI.CAdES.detached" in report  # PAdES
+    assert f"CN={GIFU},OU=certificate-signer" in report
+
+
+@needs_poppler
+def test_the_first_page_renders_and_is_not_blank(pdf: bytes, tmp_path: Path) -> None:
+    path = tmp_path / "certificate.pdf"
+    path.write_bytes(pdf)
+    subprocess.run(
+        ["pdftoppm", "-r", "50", "-png", "-singlefile", str(path), str(tmp_path / "page")], check=True, timeout=60
+    )
+    with Image.open(tmp_path / "page.png") as image:
+        gray = image.convert("L")
+        width, height = gray.size
+        assert abs(width / height - 210 / 297) < 0.01  # A4
+        dark = sum(gray.histogram()[:128])
+    assert dark > 0.005 * width * height  # text, rules and the seal, not an empty page
+
+
+def test_pyhankos_validator_accepts_it_offline_against_the_published_root(
+    pdf: bytes, org_root: x509.Certificate
+) -> None:
+    verified = verify_pdf(pdf, roots=[org_root])
+    assert verified.municipality == GIFU
+    assert verified.serial is not None and verified.serial.startswith(f"{GIFU}-")
+
+
+def test_another_root_is_not_trusted(pdf: bytes) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "Sekisho Organisation CA")])
+    now = datetime.now(UTC)
+    fake = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(1).not_valid_before(now - timedelta(days=1)).not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    with pytest.raises(IntegrityError):
+        verify_pdf(pdf, roots=[fake])
+
+
+@pytest.mark.parametrize("where", [0.02, 0.3, 0.5, 0.7, 0.98])
+def test_one_changed_byte_anywhere_is_refused_by_both(
+    pdf: bytes, org_root: x509.Certificate, tmp_path: Path, where: float
+) -> None:
+    tampered = flipped(pdf, int(len(pdf) * where))
+    with pytest.raises(IntegrityError):
+        verify_pdf(tampered, roots=[org_root])
+    if not needs_poppler.args[0]:
+        path = tmp_path / "tampered.pdf"
+        path.write_bytes(tampered)
+        assert "Signature is Valid." not in pdfsig(path)
+
+
+def test_joserfc_verifies_the_json_with_the_published_key(desk: Desk, signed_json: dict[str, object]) -> None:
+    published = desk.signer.public_jwk()
+    key = ECKey.import_key({k: v for k, v in published.items() if k in ("kty", "crv", "x", "y")})
+    doc = signed_json["certificate"]
+    assert isinstance(doc, dict)
+    token = signed_json["jws"]
+    assert isinstance(token, str)
+    jws.deserialize_compact(token, key, payload=canonical(doc), registry=registry())
+    changed = json.loads(json.dumps(doc))
+    changed["person"]["address"] = changed["person"]["address"].replace("3", "4", 1)
+    with pytest.raises(BadSignatureError):
+        jws.deserialize_compact(token, key, payload=canonical(changed), registry=registry())
+
+
+def test_one_changed_character_is_refused(signed_json: dict[str, object], org_root: x509.Certificate) -> None:
+    assert verify_document(signed_json, roots=[org_root]).municipality == GIFU
+    text = json.dumps(signed_json, ensure_ascii=False)
+    for old, new in (("髙橋", "高橋"), ("昭和", "平成"), ('"copies": 1', '"copies": 2')):
+        assert old in text
+        with pytest.raises(IntegrityError):
+            verify_document(json.loads(text.replace(old, new, 1)), roots=[org_root])
+    token = signed_json["jws"]
+    assert isinstance(token, str)
+    broken = {**signed_json, "jws": token[:-3] + ("A" if token[-3] != "A" else "B") + token[-2:]}
+    with pytest.raises(IntegrityError):
+        verify_document(broken, roots=[org_root])
