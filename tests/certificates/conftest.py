@@ -17,7 +17,7 @@ from sekisho.certificates.service import Desk
 from sekisho.certificates.signing import DocumentSigner
 from sekisho.config import Home
 from sekisho.node.residence import municipality_root, open_desk
-from sekisho.pki import service as pki_service
+from sekisho.pki import hierarchy as pki_service
 from sekisho.pki.profiles import ORGANISATION
 from sekisho.pki.signers import certify_document_signer
 from sekisho.policy.municipality import MunicipalityPolicy

@@ -37,12 +37,12 @@ def certificate_init(
     from sekisho.certificates.signing import DocumentSigner
     from sekisho.jp.catalogue import get_municipality
     from sekisho.node.residence import municipality_root
-    from sekisho.pki import service as pki_service
+    from sekisho.pki.hierarchy import Pki
     from sekisho.pki.signers import certify_document_signer
 
     code = get_municipality(municipality, field="municipality").code
     h = home_of(home, db)
-    pki = pki_service.Pki.open(h)
+    pki = Pki.open(h)
     chain = DocumentSigner.create_files(
         municipality_root(h, code, create=True),
         certify=lambda key: certify_document_signer(pki, municipality=code, public_key=key),
@@ -130,8 +130,8 @@ def certificate_verify(
         except (OSError, ValueError):
             raise InvalidInput("is not a readable PEM certificate", field="root") from None
     else:
+        from sekisho.pki.hierarchy import Pki, ca_certificate
         from sekisho.pki.profiles import ORGANISATION
-        from sekisho.pki.service import Pki, ca_certificate
 
         roots = [ca_certificate(Pki.open(home_of(home, db)).engine, ORGANISATION)]
     verified = verify_file(data, roots=roots)

@@ -99,7 +99,8 @@ class RegisterSource:
 def pki_in_process(home: Home) -> tuple[AskTimestamp, FetchCrl]:
     from cryptography.hazmat.primitives.serialization import Encoding
 
-    from sekisho.pki.service import Pki, crl
+    from sekisho.pki.hierarchy import Pki
+    from sekisho.pki.status import crl
     from sekisho.pki.tsa import open_tsa
 
     pki = Pki.open(home)

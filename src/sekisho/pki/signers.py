@@ -1,44 +1,25 @@
 """Keys the organisation CA certifies for documents: a municipality's signer of certificates of residence (PAdES
-and JWS, ``sekisho.certificates``).  A certificate here is revocable like any other (``service.revoke`` by serial,
+and JWS, ``sekisho.certificates``).  A certificate here is revocable like any other (``status.revoke`` by serial,
 listed in ``/pki/crl/org.crl``), and a certificate of residence carries that CRL so it verifies offline later."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from sekisho.errors import InvalidInput
 from sekisho.jp.catalogue import get_municipality
 from sekisho.pki import profiles, store
+from sekisho.pki.hierarchy import Pki, ca_certificate, cert_row
 from sekisho.pki.profiles import ORGANISATION
-
-if TYPE_CHECKING:
-    from sekisho.pki.service import Pki
 
 
 def insert_organisation_cert(conn: sa.Connection, cert: x509.Certificate, *, kind: str, now: datetime) -> None:
     """The organisation CA's record of a certificate it issued (what its CRL and OCSP answer from)."""
-    conn.execute(
-        store.cert.insert().values(
-            ca_id=ORGANISATION,
-            serial=store.serial_hex(cert.serial_number),
-            kind=kind,
-            owner=None,
-            subject_id=None,
-            data_as_of=None,
-            not_before=cert.not_valid_before_utc,
-            not_after=cert.not_valid_after_utc,
-            der=cert.public_bytes(serialization.Encoding.DER),
-            issued_at=now,
-            revoked_at=None,
-            reason=None,
-        )
-    )
+    conn.execute(store.cert.insert(), [cert_row(ORGANISATION, cert, kind, now)])
 
 
 def certify_document_signer(
@@ -46,8 +27,6 @@ def certify_document_signer(
 ) -> list[x509.Certificate]:
     """Certify municipality ``municipality``'s certificate-of-residence key; returns [its certificate, the
     organisation CA's certificate] (the chain a PDF signature and a JWS ``x5c`` carry)."""
-    from sekisho.pki.service import ca_certificate
-
     if not isinstance(public_key, ec.EllipticCurvePublicKey) or not isinstance(public_key.curve, ec.SECP256R1):
         raise InvalidInput("the signer key must be ECDSA P-256", field="public_key")
     code = get_municipality(municipality, field="municipality").code
