@@ -60,6 +60,7 @@ def _register() -> None:
     __import__("sekisho.cli.login", fromlist=["register"]).register(app)  # the unlinkable card login
     __import__("sekisho.cli.credentials", fromlist=["register"]).register(app)  # credentials, wallet, verify
     __import__("sekisho.cli.certificate", fromlist=["register"]).register(app)  # certificates of residence
+    __import__("sekisho.cli.portal", fromlist=["register"]).register(app)  # the web portal's accounts
 
 
 _register()

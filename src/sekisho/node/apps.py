@@ -170,6 +170,10 @@ def watchdog_app(role: Role, home: Home) -> FastAPI:
     if witness is not None:
         app.include_router(witness_router(witness))
     mount_grant_desk(app, home, secret, watchdog.decision_point())
+    from sekisho.portal.watchdog import portal_app, witness_status
+
+    # the officers' dashboard (a public path with its own login: sekisho.portal)
+    app.mount("/portal", portal_app(home, watchdog, log_status=witness_status(witness) if witness else None))
     return app
 
 
@@ -241,7 +245,13 @@ def municipality_app(role: Role, home: Home) -> FastAPI:
     net = LocalNetwork(home, passphrase=passphrase_from_env())
     responder = net.responder(code)
 
+    from sekisho.portal.municipality import portal_app
+
+    # the clerk console and the resident portal (public paths with their own login: sekisho.portal)
+    portal = portal_app(home, code)
+
     async def stop() -> None:
+        portal.state.close()
         net.close()
 
     app = base_app(role, home, on_stop=stop)
@@ -249,6 +259,7 @@ def municipality_app(role: Role, home: Home) -> FastAPI:
     mount_credentials(app, home, code)  # OpenID4VCI issuer and status list (sekisho.node.credentials)
     mount_residence(app, home, code)  # certificates of residence (sekisho.node.residence)
     mount_transfer(app, role, home)
+    app.mount("/portal", portal)
     return app
 
 

@@ -5,7 +5,8 @@ Public paths (no client certificate needed, not guarded): ``GET /health`` of eve
 `sekisho status` and a load balancer can ask without a party's key (its body names the role, the party and whether
 the database answers — nothing of a resident); the PKI's OCSP, CRLs, CA certificates, chain and citizens' login (a
 relying party or a citizen holds no party certificate); the access log's checkpoint, tiles and proofs (a public,
-verifiable log); the watchdog's publications (legal bases, PIAs, revocation list).  Everything else is refused
+verifiable log); the watchdog's publications (legal bases, PIAs, revocation list); the web portal of a municipality
+and of the watchdog (``/portal``, authenticated by its own login: sekisho.portal).  Everything else is refused
 unless a rule below names the caller's role (``PartyGuard``'s default: no rule, no entry).
 
 Protocol routers added to a party's app must add their rules to :data:`RULES` (one line each).
@@ -60,6 +61,8 @@ class Public:
 
 
 _HEALTH = Public("/health")
+#: the web portal: browsers hold no party certificate; its pages have their own login, sessions and CSRF tokens
+_PORTAL = Public("/portal", frozenset({"GET", "HEAD", "POST"}))
 PUBLIC: dict[str, tuple[Public, ...]] = {
     "pki": (
         Public("/pki/ocsp", frozenset({"GET", "POST"})),
@@ -79,8 +82,10 @@ PUBLIC: dict[str, tuple[Public, ...]] = {
         Public("/credentials/*/nonce", frozenset({"POST"})),
         Public("/credentials/*/credential", frozenset({"POST"})),
         Public("/certificates/*/key"),  # the certificate signer's published key (JWK with x5c)
+        _PORTAL,
     ),
     "watchdog": (
+        _PORTAL,
         Public("/policy/legal-bases"),
         Public("/policy/pias"),
         Public("/policy/pia-statements"),

@@ -1,0 +1,257 @@
+"""The portal's words in Japanese (the default) and English, and error messages put into Japanese.
+
+Errors from the services name a field and a rule in English (the CLI's and the API's language); a form shows
+them in the page's language, naming the field by its label and the rule in words a clerk reads at the counter.
+A rule without a translation here is shown as the service said it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from sekisho.errors import SekishoError
+
+LANGS = ("ja", "en")
+
+#: field -> (Japanese label, English label)
+FIELDS: dict[str, tuple[str, str]] = {
+    "family_name": ("氏", "Family name"),
+    "given_name": ("名", "Given name"),
+    "family_name_kana": ("氏（フリガナ）", "Family name (kana)"),
+    "given_name_kana": ("名（フリガナ）", "Given name (kana)"),
+    "birth_date": ("生年月日", "Date of birth"),
+    "sex": ("性別", "Sex"),
+    "nationality": ("国籍", "Nationality"),
+    "relationship": ("続柄", "Relationship"),
+    "town": ("町名・大字", "Town"),
+    "block": ("番地・丁目", "Block"),
+    "katagaki": ("方書", "Building / room"),
+    "postal_code": ("郵便番号", "Postal code"),
+    "moved_on": ("異動日", "Date of the move"),
+    "died_on": ("死亡日", "Date of death"),
+    "planned_on": ("転出予定日", "Planned date"),
+    "filed_on": ("届出日", "Filing date"),
+    "destination": ("転出先", "Destination"),
+    "transfer": ("転出証明の番号", "Transfer token"),
+    "household": ("世帯", "Household"),
+    "handle": ("整理番号", "Handle"),
+    "query": ("検索語", "Search"),
+    "reason": ("事由", "Reason"),
+    "login": ("ログインID", "Login"),
+    "password": ("パスワード", "Password"),
+    "code": ("ワンタイムコード", "One-time code"),
+    "became_resident_on": ("住民となった年月日", "Resident since"),
+    "address_set_on": ("住所を定めた年月日", "Address since"),
+    "warrant": ("令状", "Warrant"),
+    "pia": ("PIA", "PIA"),
+    "csrf": ("フォーム", "Form"),
+}
+
+#: (pattern of the English rule, Japanese) — the first match wins; groups are substituted as {1}, {2}
+RULES: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(p), ja)
+    for p, ja in (
+        (r"^(is required|a date is required|.* is required.*)$", "入力してください（必須項目です）"),
+        (r"^must be written in kana", "カタカナまたはひらがなで入力してください"),
+        (r"^a reading in kana is required", "フリガナをカタカナまたはひらがなで入力してください"),
+        (
+            r"^(\S+) ended on (\S+) \(([\d-]+)\); the date is after the era's last day",
+            "{1}は{2}（{3}）で終わっています。その後の日付は次の元号で入力してください",
+        ),
+        (r"^the date is before the first day of (\S+) \((\S+),", "{1}の初日（{2}）より前の日付です"),
+        (r"^an era year starts at 1", "元号の年は元年（1年）から始まります"),
+        (r"^unknown era name", "元号が正しくありません"),
+        (
+            r"^not a recognised date",
+            "日付として読めません（令和元年5月1日、R1.5.1、2019-05-01 のように入力してください）",
+        ),
+        (r"^no such day in that month", "その月にない日です"),
+        (r"^the month must be between 1 and 12", "月は1から12までです"),
+        (r"^a complete date", "年・月・日をすべて入力してください"),
+        (r"^is in the future", "未来の日付は入力できません"),
+        (r"^is before the birth date", "生年月日より前の日付です"),
+        (r"^sex must be", "男または女を入力してください"),
+        (r"^sex is required", "性別（男または女）を入力してください"),
+        (r"^the town is not a town of this municipality", "この市区町村の町名ではありません（郵便番号データによる）"),
+        (r"^a town \(町名", "町名・大字を入力してください"),
+        (r"^not a recognised block notation", "丁目・番・号または番地の形で入力してください"),
+        (r"^a name may have at most (\d+) characters", "{1}文字以内で入力してください"),
+        (r"must not contain symbols or emoji", "記号や絵文字は使えません"),
+        (r"^is empty|^has nothing to search for", "検索語を入力してください"),
+        (r"^the login or the password is wrong", "ログインIDまたはパスワードが違います"),
+        (r"^the code is wrong, used or expired", "コードが違うか、使用済みまたは期限切れです"),
+        (r"^too many failed logins", "ログインの失敗が多すぎます。しばらくしてからお試しください"),
+        (r"^is not a transfer token", "転出証明の番号ではありません"),
+        (r"^write 子 for a child", "子の続柄は「子」と入力してください（長男・長女は使いません）"),
+        (r"^the form has expired", "フォームの有効期限が切れました。もう一度送信してください"),
+        (r"^the form came from another", "このポータル以外から送信されたフォームは受け付けません"),
+        (r"^must be at least (\d+) characters", "{1}文字以上にしてください"),
+    )
+]
+
+
+def field_label(field: str | None, lang: str) -> str:
+    if not field:
+        return ""
+    labels = FIELDS.get(field)
+    return labels[0 if lang == "ja" else 1] if labels else field
+
+
+def _fill(template: str, groups: tuple[str | None, ...]) -> str:
+    return re.sub(r"\{(\d)\}", lambda g: groups[int(g.group(1))] or "", template)
+
+
+def rule_text(message: str, lang: str) -> str:
+    if lang != "ja":
+        return message
+    for pattern, ja in RULES:
+        m = pattern.search(message)
+        if m is not None:
+            return _fill(ja, ("", *m.groups()))
+    return message
+
+
+def error_items(exc: SekishoError, lang: str) -> list[tuple[str | None, str, str]]:
+    """(field, label, rule) for each problem an error carries (a row's errors are several)."""
+    inner = getattr(exc, "errors", None)
+    errors: list[SekishoError] = list(inner) if isinstance(inner, list) and inner else [exc]
+    return [(e.field, field_label(e.field, lang), rule_text(e.message, lang)) for e in errors]
+
+
+# --- the pages' words -----------------------------------------------------------------------------------------
+
+WORDS: dict[str, tuple[str, str]] = {
+    "sekisho": ("関所 住民基本台帳ポータル", "Sekisho resident registry portal"),
+    "skip": ("本文へ移動", "Skip to content"),
+    "lang_switch": ("English", "日本語"),
+    "login": ("ログイン", "Log in"),
+    "logout": ("ログアウト", "Log out"),
+    "resident_portal": ("住民の方", "Residents"),
+    "clerk_console": ("職員の方", "Clerks"),
+    "watchdog": ("個人情報保護委員会", "Privacy commission"),
+    "password": ("パスワード", "Password"),
+    "login_id": ("ログインID", "Login"),
+    "code": ("ワンタイムコード", "One-time code"),
+    "code_help": (
+        "窓口で受け取った12文字のコード（例: ABCD-EFGH-JKLM）",
+        "The 12-character code from the counter (e.g. ABCD-EFGH-JKLM)",
+    ),
+    "errors_title": ("入力内容を確認してください", "Please check what you entered"),
+    "search": ("検索", "Search"),
+    "search_help": (
+        "氏名またはフリガナ（異体字・かな・全角半角を区別しません）",
+        "Name or reading (variant kanji, kana and width are folded)",
+    ),
+    "results": ("検索結果", "Results"),
+    "no_results": ("該当する住民はいません", "No resident found"),
+    "open": ("開く", "Open"),
+    "procedures": ("届出", "Procedures"),
+    "move_in": ("転入", "Move-in"),
+    "birth": ("出生", "Birth"),
+    "death": ("死亡", "Death"),
+    "move_within": ("転居", "Move within"),
+    "move_out": ("転出", "Move-out"),
+    "furigana": ("フリガナの記載", "Furigana"),
+    "correction": ("職権修正", "Correction"),
+    "register": ("登録する", "Register"),
+    "name": ("氏名", "Name"),
+    "kana": ("フリガナ", "Reading"),
+    "birth_date": ("生年月日", "Date of birth"),
+    "sex": ("性別", "Sex"),
+    "address": ("住所", "Address"),
+    "status": ("状態", "Status"),
+    "household": ("世帯", "Household"),
+    "relationship": ("続柄", "Relationship"),
+    "handle": ("整理番号", "Handle"),
+    "issue_code": ("住民ポータルのワンタイムコードを発行", "Issue a one-time code for the resident portal"),
+    "code_issued": ("ワンタイムコード（30分有効・1回限り）", "One-time code (valid 30 minutes, once)"),
+    "done": ("受け付けました", "Done"),
+    "my_record": ("わたしの住民票", "My record"),
+    "my_accesses": ("わたしの情報へのアクセス", "Who accessed my data"),
+    "when": ("日時", "When"),
+    "who": ("誰が", "Who"),
+    "terminal": ("端末", "Terminal"),
+    "what": ("何を", "Action"),
+    "purpose": ("目的", "Purpose"),
+    "basis": ("法的根拠・令状", "Legal basis / warrant"),
+    "items": ("項目", "Items"),
+    "verified": ("検証済み", "Verified"),
+    "verified_help": (
+        "公開ログへの包含証明と、あなただけの鍵によるコミットメントを確認しました",
+        "Inclusion in the public log and your commitment key both checked",
+    ),
+    "checkpoint": ("チェックポイント", "Checkpoint"),
+    "sealed_hidden": ("封印中の記録（期日後に表示されます）", "Sealed entries (shown after their date)"),
+    "pending": ("次のチェックポイントで表示される記録", "Entries shown with the next checkpoint"),
+    "download": (
+        "検証用データをダウンロード（sekisho log verify-list）",
+        "Download for verification (sekisho log verify-list)",
+    ),
+    "dashboard": ("監視ダッシュボード", "Oversight dashboard"),
+    "log_status": ("公開ログの状態", "The public log"),
+    "alerts": ("異常検知アラート", "Anomaly alerts"),
+    "pias": ("PIA（特定個人情報保護評価）", "PIAs"),
+    "warrants": ("令状", "Warrants"),
+    "approve": ("承認", "Approve"),
+    "reject": ("却下", "Reject"),
+    "conversions": ("令状による変換の件数", "Conversions under warrants"),
+    "decisions_chart": ("機関・目的別のアクセス判断", "Decisions per agency and purpose"),
+    "agency": ("機関", "Agency"),
+    "count": ("件数", "Count"),
+    "none": ("ありません", "None"),
+    "moved_on": ("異動日", "Date of the move"),
+    "filed_on": ("届出日", "Filing date"),
+    "died_on": ("死亡日", "Date of death"),
+    "planned_on": ("転出予定日", "Planned date"),
+    "destination": ("転出先", "Destination"),
+    "transfer": ("転出証明の番号（他市区町村からの転入）", "Transfer token (from another municipality)"),
+    "family_name": ("氏", "Family name"),
+    "given_name": ("名", "Given name"),
+    "family_name_kana": ("氏（フリガナ）", "Family name (kana)"),
+    "given_name_kana": ("名（フリガナ）", "Given name (kana)"),
+    "nationality": ("国籍", "Nationality"),
+    "town": ("町名・大字", "Town"),
+    "block": ("番地・丁目", "Block"),
+    "katagaki": ("方書", "Building / room"),
+    "date_help": (
+        "和暦（令和6年4月1日、R6.4.1）または西暦（2024-04-01）",
+        "和暦 (令和6年4月1日, R6.4.1) or Gregorian (2024-04-01)",
+    ),
+    "kana_help": ("カタカナまたはひらがな", "Katakana or hiragana"),
+    "male": ("男", "Male"),
+    "female": ("女", "Female"),
+    "requester": ("請求者", "Requester"),
+    "target": ("対象", "Target"),
+    "used": ("使用数", "Used"),
+    "persons": ("上限人数", "Persons"),
+    "size": ("ログの大きさ", "Size"),
+    "cosigned": ("連署", "Cosigned"),
+    "consistent": ("整合性確認", "Consistency checked"),
+    "yes": ("はい", "yes"),
+    "no": ("いいえ", "no"),
+    "reason": ("事由", "Reason"),
+    "item": ("修正する項目", "Item to correct"),
+    "value": ("新しい値", "New value"),
+    "back": ("戻る", "Back"),
+    "whole_household": ("世帯全員", "The whole household"),
+    "severity": ("重要度", "Severity"),
+    "rule": ("規則", "Rule"),
+    "subject": ("対象", "Subject"),
+    "acknowledge": ("確認済みにする", "Acknowledge"),
+    "logged_out": ("ログアウトしました", "You are logged out"),
+    "session_over": (
+        "セッションが終了しました。もう一度ログインしてください",
+        "Your session is over; please log in again",
+    ),
+}
+
+
+def translator(lang: str) -> Callable[[str], str]:
+    i = 0 if lang == "ja" else 1
+
+    def t(key: str) -> str:
+        words = WORDS.get(key)
+        return words[i] if words else key
+
+    return t

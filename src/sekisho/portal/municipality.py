@@ -1,0 +1,447 @@
+"""A municipality's portal: the clerk console and the resident portal, served by the municipality's own node.
+
+Every page reads and writes through :class:`~sekisho.registry.service.RegisterService` — the same procedures as
+the CLI and the API, so every read leaves its access record before anything is shown, and every procedure is one
+transaction.  A clerk's work is recorded under their login and terminal; a clerk logs in only at their own
+municipality's portal (their account lives in its database), so a clerk never sees another municipality's
+register.  A resident logs in with a one-time code a clerk handed over at the counter and sees their own record
+and every access to their data, each entry's inclusion proof checked against the witnessed checkpoint of the
+public log and its commitment matched with the resident's own key, here on the server before the page is built.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import RedirectResponse, Response
+
+from sekisho.config import Home
+from sekisho.errors import InvalidInput, SekishoError, Unauthenticated
+from sekisho.jp.catalogue import get_municipality
+from sekisho.jp.clock import JST
+from sekisho.portal import i18n, web
+from sekisho.portal.accounts import PortalStore, Session
+from sekisho.registry.service import Actor, RegisterService, access_list_json
+
+RegisterOpener = Callable[[Actor], RegisterService]
+
+
+def default_opener(home: Home, code: str) -> RegisterOpener:
+    """Registers of ``code`` for one actor each, sharing one engine (opened on first use)."""
+    lock = threading.Lock()
+    base: list[RegisterService] = []
+
+    def opener(actor: Actor) -> RegisterService:
+        with lock:
+            if not base:
+                base.append(RegisterService.open(home, code, actor=Actor(clerk="portal")))
+        # a shallow copy shares the engine and the network's clients; only the actor is this request's
+        svc = copy.copy(base[0])
+        svc.actor = actor
+        return svc
+
+    def close() -> None:
+        for svc in base:
+            svc.engine.dispose()
+
+    opener.close = close  # type: ignore[attr-defined]
+    return opener
+
+
+# --- the procedures' forms --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    kind: str = "text"  # text | date | kana | sex | checkbox | handle
+    required: bool = True
+    default: str = ""
+
+
+@dataclass(frozen=True)
+class Procedure:
+    name: str
+    fields: tuple[Field, ...]
+    run: Callable[[RegisterService, dict[str, str]], Any]
+    #: shown on a resident's record page (the procedure acts on that resident)
+    on_record: bool = True
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+_NAME_FIELDS = (
+    Field("family_name"),
+    Field("given_name"),
+    Field("family_name_kana", "kana"),
+    Field("given_name_kana", "kana"),
+    Field("birth_date", "date"),
+    Field("sex", "sex"),
+)
+
+
+def _move_in(svc: RegisterService, f: dict[str, str]) -> Any:
+    transfer = f.get("transfer", "").strip()
+    where = {k: f.get(k, "") for k in ("town", "block", "katagaki", "relationship")}
+    if transfer:
+        return svc.move_in(where, moved_on=f.get("moved_on", ""), transfer=transfer).resident
+    row = where | {k: f.get(k, "") for k in (*(x.name for x in _NAME_FIELDS), "nationality")}
+    return svc.move_in(row, moved_on=f.get("moved_on", "")).resident
+
+
+def _birth(svc: RegisterService, f: dict[str, str]) -> Any:
+    row = {k: f.get(k, "") for k in (*(x.name for x in _NAME_FIELDS), "relationship", "nationality")}
+    return svc.birth(row, household=f.get("household", ""))[0]
+
+
+def _correction(svc: RegisterService, f: dict[str, str]) -> Any:
+    item = f.get("item", "")
+    if item not in CORRECTABLE:
+        raise InvalidInput("names an item that a correction cannot change", field="item")
+    return svc.correct(f.get("handle", ""), {item: f.get("value", "")}, reason=f.get("reason", ""))
+
+
+CORRECTABLE = ("family_name", "given_name", "family_name_kana", "given_name_kana", "birth_date", "sex")
+
+PROCEDURES: dict[str, Procedure] = {
+    p.name: p
+    for p in (
+        Procedure(
+            "move_in",
+            (
+                *_NAME_FIELDS,
+                Field("nationality", default="日本"),
+                Field("town"),
+                Field("block"),
+                Field("katagaki", required=False),
+                Field("relationship", default="世帯主"),
+                Field("moved_on", "date"),
+                Field("transfer", required=False),
+            ),
+            _move_in,
+            on_record=False,
+        ),
+        Procedure(
+            "birth",
+            (
+                Field("household", "handle"),
+                *_NAME_FIELDS,
+                Field("relationship", default="子"),
+                Field("nationality", default="日本"),
+            ),
+            _birth,
+        ),
+        Procedure(
+            "death",
+            (Field("handle", "handle"), Field("died_on", "date")),
+            lambda svc, f: svc.death(f.get("handle", ""), died_on=f.get("died_on", ""))[0],
+        ),
+        Procedure(
+            "move_within",
+            (
+                Field("handle", "handle"),
+                Field("town"),
+                Field("block"),
+                Field("katagaki", required=False),
+                Field("moved_on", "date"),
+                Field("whole_household", "checkbox", required=False),
+            ),
+            lambda svc, f: svc.move_within(
+                f.get("handle", ""),
+                town=f.get("town", ""),
+                block=f.get("block", ""),
+                katagaki=f.get("katagaki", ""),
+                moved_on=f.get("moved_on", ""),
+                whole_household=f.get("whole_household") == "on",
+            )[0][0],
+        ),
+        Procedure(
+            "move_out",
+            (Field("handle", "handle"), Field("destination"), Field("planned_on", "date")),
+            lambda svc, f: svc.move_out(
+                f.get("handle", ""), destination=f.get("destination", ""), planned_on=f.get("planned_on", "")
+            ),
+        ),
+        Procedure(
+            "furigana",
+            (Field("handle", "handle"), Field("family_name_kana", "kana"), Field("given_name_kana", "kana")),
+            lambda svc, f: svc.furigana(
+                f.get("handle", ""), family_kana=f.get("family_name_kana", ""), given_kana=f.get("given_name_kana", "")
+            ),
+        ),
+        Procedure(
+            "correction",
+            (Field("handle", "handle"), Field("item", "item"), Field("value"), Field("reason")),
+            _correction,
+        ),
+    )
+}
+
+_ACTOR_KINDS = {
+    "clerk": ("市区町村の職員", "a municipal clerk"),
+    "agency": ("行政機関", "an agency"),
+    "municipality": ("市区町村", "a municipality"),
+    "resident": ("ご本人", "you"),
+    "transcryptor": ("変換機関", "a transcryptor"),
+}
+
+
+def _entry_row(index: int, e: Any, lang: str) -> dict[str, Any]:
+    kind = _ACTOR_KINDS.get(e.actor_kind)
+    return {
+        "index": index,
+        "at": e.at.astimezone(JST).strftime("%Y-%m-%d %H:%M:%S"),
+        "who": f"{kind[0 if lang == 'ja' else 1] if kind else e.actor_kind} {e.actor}",
+        "terminal": e.terminal or "",
+        "action": e.action,
+        "purpose": e.purpose,
+        "basis": " ".join(x for x in (e.legal_basis, f"warrant {e.warrant}" if e.warrant else None) if x),
+        "items": ", ".join(e.items),
+        "decision": e.decision,
+    }
+
+
+def _resident_view(r: Any) -> dict[str, str]:
+    return {
+        "handle": r.handle,
+        "household": r.household,
+        "name": r.display_name,
+        "kana": r.display_kana,
+        "birth_date": r.birth_date_display(),
+        "sex": r.sex,
+        "address": r.address.line(),
+        "relationship": r.relationship,
+        "status": r.status.value,
+    }
+
+
+def portal_app(
+    home: Home, code: str, *, opener: RegisterOpener | None = None, store: PortalStore | None = None
+) -> FastAPI:
+    """The portal of municipality ``code`` (mount it at ``/portal`` on the municipality's app)."""
+    municipality = get_municipality(code)
+    registers = opener or default_opener(home, code)
+    lock = threading.Lock()
+    stores: list[PortalStore] = [store] if store is not None else []
+
+    def the_store() -> PortalStore:
+        # opened on first use: the node starts (and answers health) before its register is set up
+        with lock:
+            if not stores:
+                stores.append(PortalStore.open(home, f"municipality/{code}"))
+            return stores[0]
+
+    portal = web.Portal(the_store)
+    app = web.new_app(portal, title=f"Sekisho portal {municipality.full_name}")
+
+    def close() -> None:
+        for s in stores:
+            s.close()
+        closer = getattr(registers, "close", None)
+        if closer is not None:
+            closer()
+
+    app.state.close = close
+    place: dict[str, Any] = {"municipality": municipality.full_name}
+
+    def clerk_register(s: Session) -> RegisterService:
+        return registers(Actor(clerk=s.subject, terminal=s.terminal or None))
+
+    @app.get("/")
+    def landing(request: Request) -> Response:
+        return web.render(request, "landing.html", **place)
+
+    # --- the clerk console -----------------------------------------------------------------------------------
+
+    @app.get("/clerk/login")
+    def clerk_login_page(request: Request, over: int = 0) -> Response:
+        return web.login_form(request, "login.html", action="clerk/login", kind="clerk", over=bool(over), **place)
+
+    @app.post("/clerk/login")
+    async def clerk_login(request: Request) -> Response:
+        form = await web.form_of(request, session=None)
+        try:
+            user = portal.store.authenticate(form.get("login", ""), form.get("password", ""), kind="clerk")
+        except SekishoError as exc:
+            status = 429 if exc.kind == "too-many-requests" else 401
+            errors = i18n.error_items(exc, web.lang_of(request))
+            return web.login_form(
+                request, "login.html", action="clerk/login", kind="clerk", errors=errors, status_code=status,
+                values={"login": form.get("login", "")}, **place,
+            )  # fmt: skip
+        s = portal.store.start_session("clerk", user.login)
+        response = RedirectResponse(f"{web.PREFIX}/clerk", status_code=303)
+        web.set_session_cookie(response, request, s)
+        return response
+
+    @app.post("/logout")
+    async def logout(request: Request) -> Response:
+        sid = request.cookies.get(web.SESSION_COOKIE)
+        s = portal.store.session(sid)
+        await web.form_of(request, session=s)
+        if s is not None:
+            portal.store.end_session(s.id)
+        response = web.render(request, "landing.html", notice="logged_out", **place)
+        web.clear_session_cookie(response, request)
+        return response
+
+    @app.get("/clerk")
+    def console(request: Request) -> Response:
+        s = portal.session(request, "clerk")
+        if s is None:
+            return web.to_login("/clerk/login", over=web.SESSION_COOKIE in request.cookies)
+        return web.render(request, "clerk/console.html", session=s, procedures=PROCEDURES, **place)
+
+    @app.post("/clerk/search")
+    async def search(request: Request) -> Response:
+        s = portal.session(request, "clerk")
+        if s is None:
+            return web.to_login("/clerk/login", over=True)
+        form = await web.form_of(request, session=s)
+        query = form.get("q", "")
+        try:
+            hits = clerk_register(s).search(query, limit=50)
+        except SekishoError as exc:
+            return web.render(
+                request, "clerk/console.html", session=s, procedures=PROCEDURES, q=query, status_code=422,
+                errors=i18n.error_items(exc, web.lang_of(request)), **place,
+            )  # fmt: skip
+        return web.render(
+            request, "clerk/console.html", session=s, procedures=PROCEDURES, q=query,
+            hits=[_resident_view(r) for r in hits], searched=True, **place,
+        )  # fmt: skip
+
+    @app.post("/clerk/record")
+    async def record(request: Request) -> Response:
+        s = portal.session(request, "clerk")
+        if s is None:
+            return web.to_login("/clerk/login", over=True)
+        form = await web.form_of(request, session=s)
+        r = clerk_register(s).show(form.get("handle", ""))
+        procs = {k: p for k, p in PROCEDURES.items() if p.on_record}
+        return web.render(request, "clerk/record.html", session=s, r=_resident_view(r), procedures=procs, **place)
+
+    @app.post("/clerk/code")
+    async def issue_code(request: Request) -> Response:
+        s = portal.session(request, "clerk")
+        if s is None:
+            return web.to_login("/clerk/login", over=True)
+        form = await web.form_of(request, session=s)
+        r = clerk_register(s).show(form.get("handle", ""), purpose="resident.portal-code")
+        code_text = portal.store.issue_code(r.handle, by=s.subject)
+        procs = {k: p for k, p in PROCEDURES.items() if p.on_record}
+        return web.render(
+            request, "clerk/record.html", session=s, r=_resident_view(r), procedures=procs, code=code_text, **place
+        )
+
+    @app.get("/clerk/proc/{name}")
+    def procedure_page(request: Request, name: str) -> Response:
+        s = portal.session(request, "clerk")
+        if s is None:
+            return web.to_login("/clerk/login", over=True)
+        p = _procedure(name)
+        values = {f.name: f.default for f in p.fields}
+        return web.render(request, "clerk/procedure.html", session=s, p=p, values=values, **place)
+
+    @app.post("/clerk/proc/{name}")
+    async def procedure(request: Request, name: str) -> Response:
+        s = portal.session(request, "clerk")
+        if s is None:
+            return web.to_login("/clerk/login", over=True)
+        p = _procedure(name)
+        form = await web.form_of(request, session=s)
+        values = {f.name: f.default for f in p.fields} | {k: v for k, v in form.items() if not k.startswith("_")}
+        if form.get("_prefill"):  # opened from a record page: the form, with that resident's handle filled in
+            return web.render(request, "clerk/procedure.html", session=s, p=p, values=values, **place)
+        try:
+            result = p.run(clerk_register(s), values)
+        except SekishoError as exc:
+            errors = i18n.error_items(exc, web.lang_of(request))
+            # everything the clerk typed comes back, each problem beside its field
+            return web.render(
+                request, "clerk/procedure.html", session=s, p=p, values=values, errors=errors,
+                bad={e[0] for e in errors}, status_code=422, **place,
+            )  # fmt: skip
+        token = None
+        if isinstance(result, tuple):  # a move-out: (record, transfer token, late)
+            result, token = result[0], result[1]
+        return web.render(request, "clerk/done.html", session=s, p=p, r=_resident_view(result), token=token, **place)
+
+    # --- the resident portal -------------------------------------------------------------------------------
+
+    @app.get("/resident/login")
+    def resident_login_page(request: Request, over: int = 0) -> Response:
+        return web.login_form(request, "login.html", action="resident/login", kind="resident", over=bool(over), **place)
+
+    @app.post("/resident/login")
+    async def resident_login(request: Request) -> Response:
+        form = await web.form_of(request, session=None)
+        try:
+            handle = portal.store.redeem_code(form.get("code", ""))
+        except SekishoError as exc:
+            status = 429 if exc.kind == "too-many-requests" else 401
+            errors = i18n.error_items(exc, web.lang_of(request))
+            return web.login_form(
+                request, "login.html", action="resident/login", kind="resident", errors=errors, status_code=status,
+                **place,
+            )  # fmt: skip
+        s = portal.store.start_session("resident", handle)
+        response = RedirectResponse(f"{web.PREFIX}/resident", status_code=303)
+        web.set_session_cookie(response, request, s)
+        return response
+
+    def resident_register() -> RegisterService:
+        return registers(Actor(clerk="resident-portal"))
+
+    @app.get("/resident")
+    def resident_home(request: Request) -> Response:
+        s = portal.session(request, "resident")
+        if s is None:
+            return web.to_login("/resident/login", over=web.SESSION_COOKIE in request.cookies)
+        lang = web.lang_of(request)
+        svc = resident_register()
+        r = svc.show(s.subject, purpose="resident.own-record")
+        listing = svc.access_list(s.subject)
+        if svc.access_log is None:
+            raise Unauthenticated("no access log", field="log")  # pragma: no cover - access_list refused already
+        # the server checks what the resident's own verifier checks: each inclusion proof against the witnessed
+        # checkpoint, and each entry's commitment with the resident's key (k_res); a failure shows nothing
+        checkpoint, entries = svc.access_log.verify_document(access_list_json(listing))
+        rows = [_entry_row(i, e, lang) for i, e in reversed(entries)]
+        return web.render(
+            request, "resident/home.html", session=s, r=_resident_view(r), rows=rows,
+            checkpoint={"size": checkpoint.size, "origin": checkpoint.origin},
+            sealed_hidden=listing.sealed_hidden, pending=listing.pending, **place,
+        )  # fmt: skip
+
+    @app.get("/resident/access-list.json")
+    def resident_download(request: Request) -> Response:
+        s = portal.session(request, "resident")
+        if s is None:
+            return web.to_login("/resident/login", over=True)
+        doc = access_list_json(resident_register().access_list(s.subject))
+        return Response(
+            json.dumps(doc, ensure_ascii=False, indent=2) + "\n",
+            media_type="application/json",
+            headers={"Content-Disposition": 'attachment; filename="access-list.json"'},
+        )
+
+    return app
+
+
+def _procedure(name: str) -> Procedure:
+    p = PROCEDURES.get(name)
+    if p is None:
+        from sekisho.errors import NotFound
+
+        raise NotFound("no such procedure", field="procedure")
+    return p
+
+
+__all__ = ["PROCEDURES", "UTC", "portal_app"]
