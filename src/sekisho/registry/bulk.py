@@ -381,11 +381,6 @@ def person_key(name_key: str, birth_date: str, sex: str, municipality: str, town
     return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=16).digest(), "big")
 
 
-def _person_of(it: ResidentItems) -> int:
-    a = it.address
-    return person_key(name_key(it), it.birth_date.iso(), it.sex, a.municipality_code, a.town, a.block)
-
-
 class _People:
     """The one-live-record rule across a whole file (whatever worker a row went to) and against the register."""
 
@@ -481,7 +476,10 @@ def _prepare(
                         folded.add(column)
                         errors.append((HEADER_LINE, InvalidInput(_ABSENT, field=column)))
                 continue
-            persons.append((line, _person_of(result)))
+            # the name key and the birth date's text serve both the person key and the stored row: made once
+            nkey, born = name_key(result), result.birth_date.iso()
+            a = result.address
+            persons.append((line, person_key(nkey, born, result.sex, a.municipality_code, a.town, a.block)))
             if not key:
                 continue
             hh = households.get(key)
@@ -498,7 +496,7 @@ def _prepare(
             state["residents"] += 1
             root = os.urandom(32)
             roots.append(root)
-            out.append(_row(result, rid, hh.id, root, plan.batch_id, ts, conv, active, true, false))
+            out.append(_row(result, nkey, born, rid, hh.id, root, plan.batch_id, ts, conv, active, true, false))
         if errors:
             state["failed"] = True
         if state["failed"]:
@@ -547,6 +545,8 @@ def _household_errors(hh: _Household) -> Errors:
 
 def _row(
     it: ResidentItems,
+    nkey: str,
+    born: str,
     rid: int,
     household_id: int,
     root: bytes,
@@ -579,7 +579,7 @@ def _row(
         it.alias_name,
         it.alias_name_kana,
         it.alphabet_name,
-        it.birth_date.iso(),
+        born,
         it.sex,
         it.nationality,
         json.dumps(f.as_dict(), ensure_ascii=False) if f is not None else None,
@@ -596,7 +596,7 @@ def _row(
         it.hittousha,
         ",".join(sorted(it.benefits)) if it.benefits else "",
         false,
-        name_key(it),
+        nkey,
         kana_key(it),
         ts,
         ts,
