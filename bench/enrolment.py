@@ -41,7 +41,7 @@ import sqlalchemy as sa
 from bench._fair import MIN_ROUNDS, alternate, load
 from sekisho.agency.service import AgencyService
 from sekisho.config import Home
-from sekisho.network.local import LocalNetwork
+from sekisho.node.local import LocalNetwork
 from sekisho.pseudonyms import load_network
 from sekisho.pseudonyms.flows import new_polymorphic_pseudonyms_batch
 from sekisho.pseudonyms.service import init_network

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from sekisho.agency.service import AgencyService
 from sekisho.config import Home
-from sekisho.network.local import LocalNetwork
+from sekisho.node.local import LocalNetwork
 from sekisho.policy.interfaces import AccessRequest, Decision, SubjectFacts
 from sekisho.pseudonyms.service import init_network
 from sekisho.registry.release import ReleaseService

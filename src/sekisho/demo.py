@@ -21,7 +21,7 @@ from sekisho.config import Home
 from sekisho.errors import SekishoError
 from sekisho.jp.catalogue import catalogue
 from sekisho.jp.clock import japan_today
-from sekisho.network.local import LocalDirectory
+from sekisho.node.local import LocalDirectory
 from sekisho.registry.model import Resident
 from sekisho.registry.service import Actor, RegisterService
 
@@ -181,7 +181,7 @@ def run(
             out.print(f"  {label}: [red]{exc}[/red]")
 
     step("The network: no universal number — every agency, and the PKI, with a pseudonym of its own")
-    from sekisho.agency.demo import run_agencies
+    from sekisho.node.demo_agencies import run_agencies
 
     agencies = run_agencies(home, GIFU, out)
     report.agencies = agencies.enrolled
@@ -200,7 +200,7 @@ def run(
     out.print(f"  access records written by the reads above (岐阜市): {report.access_records:,}")
     out.print(f"  public log: {report.log_entries:,} entries, verified from its leaves to its witnessed checkpoint")
     out.print(f"  home: {home.root}  (rerun `sekisho demo` to rebuild it)")
-    from sekisho.network.local import close_access_logs
+    from sekisho.auditlog.client import close_access_logs
 
     close_access_logs()
     return report

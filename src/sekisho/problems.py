@@ -50,7 +50,7 @@ TITLES = {
     "unavailable": "A party is unavailable",
 }
 
-log = logging.getLogger("sekisho.network")
+log = logging.getLogger("sekisho.problems")
 
 # what install() documents for every error response, so that tools reading a party's OpenAPI expect what it sends
 PROBLEM_SCHEMA: dict[str, Any] = {

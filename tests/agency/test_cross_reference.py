@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from pep_network import CHIYODA, CHIYODA_ADDRESS, GIFU, PASSPHRASE, dump_tables, person, shipped_network
 from sekisho.agency import store as agy
 from sekisho.agency.service import AgencyService
-from sekisho.auditlog.client import verify_access_document
+from sekisho.auditlog.client import close_access_logs, verify_access_document
 from sekisho.auditlog.entry import LogEntry, derive_commitment_key, scan_for_subject
 from sekisho.auditlog.keys import LogConfig
 from sekisho.auditlog.service import LogService, init_parties
@@ -27,7 +27,7 @@ from sekisho.auditlog.witness import Witness
 from sekisho.cli import app
 from sekisho.config import Home
 from sekisho.errors import Refused, Unavailable
-from sekisho.network.local import LocalNetwork, close_access_logs
+from sekisho.node.local import LocalNetwork
 from sekisho.policy.service import Watchdog
 from sekisho.pseudonyms import REGISTRY_DOMAIN, conversion_request, convert_batch, decode_pseudonym, encrypt_pseudonyms
 from sekisho.pseudonyms import store as pep

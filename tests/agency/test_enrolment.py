@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from pep_network import CHIYODA, GIFU, HEALTH, PENSION, TAX, World, enrol_one, person, standard_rules
 from sekisho.agency import store as agy
 from sekisho.errors import InvalidInput, Refused, Unavailable
-from sekisho.network.local import LocalNetwork
+from sekisho.node.local import LocalNetwork
 from sekisho.pseudonyms import decode_pseudonym
 from sekisho.pseudonyms import store as pep
 from sekisho.registry import store as st

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from pep_network import GIFU, person, shipped_network
 from sekisho.config import Home
 from sekisho.errors import Refused
-from sekisho.network.local import LocalNetwork
+from sekisho.node.local import LocalNetwork
 from sekisho.policy import store as pol
 from sekisho.policy.municipality import MunicipalityPolicy
 from sekisho.pseudonyms import store as pep

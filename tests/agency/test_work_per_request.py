@@ -17,9 +17,10 @@ import pytest
 import sqlalchemy as sa
 
 from pep_network import GIFU, person, shipped_network
+from sekisho.auditlog.client import close_access_logs, local_access_log
 from sekisho.auditlog.service import init_parties
 from sekisho.config import Home
-from sekisho.network.local import LocalNetwork, close_access_logs, local_access_log
+from sekisho.node.local import LocalNetwork
 
 SECRET = b"test-log-passphrase"
 

@@ -12,10 +12,10 @@ from fastapi.testclient import TestClient
 from sekisho import problems
 from sekisho.agency.interfaces import CrossReferenceLocator, Locator
 from sekisho.locator import api as locator_api
-from sekisho.network.local import LocalNetwork, _TranscryptorClient
 from sekisho.node.http.locator import HttpLocator, HttpRegistryIndex
 from sekisho.node.http.municipality import HttpResponder
 from sekisho.node.http.transcryptor import HttpTranscryptor
+from sekisho.node.local import LocalNetwork, _TranscryptorClient
 from sekisho.pseudonyms import REGISTRY_DOMAIN, ConversionRequest, Hop, conversion_request, prepare_batch
 from sekisho.pseudonyms import api as transcryptor_api
 from sekisho.pseudonyms.transcryptor import Transcryptor

@@ -12,9 +12,9 @@ from fastapi.testclient import TestClient
 
 from sekisho.config import Home
 from sekisho.errors import Refused
-from sekisho.network.local import LocalNetwork
 from sekisho.node.apps import watchdog_app
 from sekisho.node.http.watchdog import HttpGrantDesk
+from sekisho.node.local import LocalNetwork
 from sekisho.node.roles import Role
 from sekisho.policy.pia import load_pia
 from sekisho.policy.service import Watchdog

@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from sekisho import problems
 from sekisho.agency.api import router as agency_router
-from sekisho.network.grants_api import router as grants_router
+from sekisho.policy.grants_api import router as grants_router
 from sekisho.registry.transfer_api import router as transfer_router
 
 

@@ -15,9 +15,9 @@ from pep_network import CHIYODA, FAST_N, GIFU, PASSPHRASE, person, shipped_netwo
 from sekisho.agency import store as agy
 from sekisho.agency.interfaces import AgencyEndpoint
 from sekisho.config import Home
-from sekisho.network.local import LocalNetwork
 from sekisho.node.apps import pki_app
 from sekisho.node.http.agency import HttpAgency
+from sekisho.node.local import LocalNetwork
 from sekisho.node.roles import Role
 from sekisho.pki import counter, hierarchy, status
 from sekisho.pseudonyms.keyfile import PASSPHRASE_ENV

@@ -16,9 +16,9 @@ from fastapi.testclient import TestClient
 
 from sekisho.config import Home
 from sekisho.errors import InvalidInput, NotFound, Refused
-from sekisho.network.local import LocalNetwork
 from sekisho.node.apps import watchdog_app
 from sekisho.node.http.watchdog import HttpDecisionPoint, HttpWatchdog
+from sekisho.node.local import LocalNetwork
 from sekisho.node.roles import Role
 from sekisho.policy import store as pol
 from sekisho.policy.interfaces import AccessRequest, PolicyDecisionPoint, SubjectFacts

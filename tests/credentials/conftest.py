@@ -17,7 +17,7 @@ from sekisho.config import Home
 from sekisho.credentials import store as vc_store
 from sekisho.credentials.issuer import Issuer
 from sekisho.credentials.store import SqlState, open_state
-from sekisho.network.local import LocalDirectory
+from sekisho.node.local import LocalDirectory
 from sekisho.pki import hierarchy as pki_hierarchy
 from sekisho.pki import issuance as pki_issuance
 from sekisho.pki import status as pki_status

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sekisho.config import Home
 from sekisho.credentials import anon
 from sekisho.errors import Conflict, Refused
-from sekisho.network.local import LocalDirectory
+from sekisho.node.local import LocalDirectory
 from sekisho.registry import store as reg_store
 from sekisho.registry.service import Actor, RegisterService
 

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from pep_network import GIFU, HEALTH, PENSION, TAX, World, enrol_one, person, standard_rules
 from sekisho.agency import store as agy
 from sekisho.errors import InvalidInput, Refused
-from sekisho.network import local
+from sekisho.node import local
 from sekisho.pseudonyms import encode_pseudonym
 from sekisho.pseudonyms import store as pep
 from sekisho.pseudonyms.group import Point

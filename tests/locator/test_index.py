@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from pep_network import CHIYODA, GIFU, TODAY, World, person
 from sekisho.errors import Conflict, Unavailable
-from sekisho.network import local
+from sekisho.node import local
 from sekisho.pseudonyms.service import init_network
 from sekisho.registry import release
 from sekisho.registry import store as st

@@ -19,7 +19,7 @@ from pep_network import CHIYODA, FAST_N, GIFU, PASSPHRASE, dump_tables, person, 
 from sekisho.agency import store as agy
 from sekisho.config import Home
 from sekisho.errors import Conflict, Refused
-from sekisho.network.local import LocalNetwork
+from sekisho.node.local import LocalNetwork
 from sekisho.pki import counter, hierarchy, issuance, status
 from sekisho.pki import store as pki_store
 from sekisho.pki.card import SoftwareCard

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from sekisho.config import Home
 from sekisho.errors import Conflict, InvalidInput
-from sekisho.network.local import LocalDirectory
+from sekisho.node.local import LocalDirectory
 from sekisho.policy import store as pst
 from sekisho.policy.interfaces import AccessRequest, Action, Decision, RequesterKind, SubjectFacts
 from sekisho.policy.legal import default_table

@@ -117,8 +117,8 @@ class Net:
 
 @pytest.fixture(scope="package")
 def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Net]:
+    from sekisho.auditlog.client import close_access_logs
     from sekisho.auditlog.service import init_parties
-    from sekisho.network.local import close_access_logs
     from sekisho.node.apps import create_app
     from sekisho.node.roles import Role
     from sekisho.policy.service import Watchdog

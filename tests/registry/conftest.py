@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from sekisho.config import Home
-from sekisho.network.local import LocalDirectory
+from sekisho.node.local import LocalDirectory
 from sekisho.registry.service import Actor, RegisterService
 
 GIFU = "212016"  # 岐阜市

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from sekisho.auditlog import store as log_store
-from sekisho.auditlog.client import verify_access_document
+from sekisho.auditlog.client import close_access_logs, verify_access_document
 from sekisho.auditlog.entry import LogEntry, derive_commitment_key, scan_for_subject
 from sekisho.auditlog.keys import LogConfig
 from sekisho.auditlog.merkle import hash_leaf
@@ -21,7 +21,6 @@ from sekisho.auditlog.witness import Witness
 from sekisho.cli import app
 from sekisho.config import Home
 from sekisho.errors import IntegrityError, InvalidInput, NotFound, Unavailable
-from sekisho.network.local import close_access_logs
 from sekisho.registry import store as st
 from sekisho.registry.service import RegisterService, access_list_json
 

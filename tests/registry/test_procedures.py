@@ -269,7 +269,7 @@ def test_move_in_resumes_after_a_crash_between_steps(
     r = gifu.add(person())
     _, token, _ = gifu.move_out(r.handle, destination="東京都千代田区飯田橋2丁目3番4号", planned_on="2026-11-25")
     assert token
-    from sekisho.network import local
+    from sekisho.node import local
 
     calls = {"n": 0}
     real = local._LocalMunicipality.complete_transfer

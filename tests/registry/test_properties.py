@@ -21,7 +21,7 @@ from homes import drop_namespace
 from sekisho.config import Home
 from sekisho.errors import Conflict, InvalidInput, SekishoError
 from sekisho.jp.people import parse_relationship
-from sekisho.network.local import LocalDirectory
+from sekisho.node.local import LocalDirectory
 from sekisho.registry import store as st
 from sekisho.registry.model import Resident, Status
 from sekisho.registry.procedures import TRACKED, _text

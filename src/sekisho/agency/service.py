@@ -6,7 +6,7 @@
   and store what came with it, one transaction per batch; a re-sent delivery or notice is recognised.
 * :meth:`lookup` (identity confirmation, A → R): encrypt its own pseudonyms under Y, ask the grant desk (policy),
   convert through T1 and T2 to the registry domain, hand the batch to the locator, store the answers.
-* cross-references (design flow 6, run by :mod:`sekisho.network.crossref`): as A, :meth:`open_cross_reference`
+* cross-references (design flow 6, run by :mod:`sekisho.agency.crossref`): as A, :meth:`open_cross_reference`
   and the steps after it keep the request until B has the result, so that a re-run resumes it; as B,
   :meth:`receive_cross_reference` keeps its own pseudonym of each person by A's request and position.
 * :meth:`export_csv`: the whole table, its pseudonym text and the attributes it holds — no other identifier.
@@ -126,7 +126,7 @@ def check_items(items: Iterable[str]) -> tuple[str, ...]:
 
 
 class AgencyNetwork(Protocol):
-    """What an agency needs from the network for an identity confirmation (``sekisho.network.local``)."""
+    """What an agency needs from the network for an identity confirmation (``sekisho.node.local``)."""
 
     @property
     def params(self) -> NetworkParams: ...

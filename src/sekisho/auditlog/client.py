@@ -9,6 +9,7 @@ every inclusion proof against it and the consistency proof from the checkpoint i
 from __future__ import annotations
 
 import base64
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -19,10 +20,12 @@ import httpx
 from sekisho.auditlog import merkle
 from sekisho.auditlog.checkpoint import Checkpoint, verify_witnessed_checkpoint
 from sekisho.auditlog.entry import LogEntry, scan_for_subject, verify_subject
+from sekisho.auditlog.keys import LOG_PARTY
 from sekisho.auditlog.note import Verifier
 from sekisho.auditlog.sequencer import AppendReceipt
 from sekisho.auditlog.service import LogService
 from sekisho.auditlog.tiles import ENTRIES, TILE_WIDTH, TileHashSource, TileRef, TileState, decode_bundle, tile_for
+from sekisho.config import Home
 from sekisho.errors import IntegrityError, InvalidInput, NotFound, Unavailable
 
 
@@ -382,3 +385,32 @@ def _refusal(resp: httpx.Response) -> None:
         from sekisho.problems import raise_for_problem  # here: a reader of the log needs no FastAPI
 
         raise_for_problem(resp)
+
+
+_LOGS: dict[tuple[str, str | None, str], InProcessAccessLog] = {}
+_LOGS_LOCK = threading.Lock()
+
+
+def local_access_log(home: Home) -> InProcessAccessLog | None:
+    """The public access log of ``home`` as an in-process client, or None when the home has no log.
+
+    One log service per home and process: the log has a single writer (its sequencer numbers the entries), so
+    every register of the process appends through the same one.
+    """
+    if not (home.root / LOG_PARTY / "log.json").exists():
+        return None
+    key = (str(home.root), home.db_url, home.namespace)
+    with _LOGS_LOCK:
+        client = _LOGS.get(key)
+        if client is None:
+            client = _LOGS[key] = InProcessAccessLog(LogService.open(home))
+        return client
+
+
+def close_access_logs() -> None:
+    """Stop the in-process log writers (tests, the end of the demo)."""
+    with _LOGS_LOCK:
+        clients = list(_LOGS.values())
+        _LOGS.clear()
+    for client in clients:
+        client.service.close()

@@ -1,6 +1,6 @@
 """`sekisho agency …` (an agency's system) and `sekisho registry join-network` / `deliver-notices`.
 
-Every party of the home runs in this process (:class:`~sekisho.network.local.LocalNetwork`); the key files need
+Every party of the home runs in this process (:class:`~sekisho.node.local.LocalNetwork`); the key files need
 the passphrase (``SEKISHO_PASSPHRASE`` or a prompt).  Printed: pseudonyms in their text form, the items an agency
 holds; never a handle next to a pseudonym, never a key.
 """
@@ -17,7 +17,7 @@ from sekisho.cli._common import DbOpt, HomeOpt, JsonOpt, console, emit, home_of,
 from sekisho.cli.registry import registry_app
 from sekisho.config import Home
 from sekisho.errors import InvalidInput
-from sekisho.network.local import LocalNetwork, municipalities_in
+from sekisho.node.local import LocalNetwork, municipalities_in
 from sekisho.pseudonyms.keyfile import PASSPHRASE_ENV, passphrase_from_env
 
 agency_app = typer.Typer(help="An agency's system: its own table, keyed by its own pseudonyms.", no_args_is_help=True)

@@ -35,7 +35,7 @@ ItemOpt = Annotated[
 
 
 def _service(home: Any, db: str | None, code: str, clerk: str, *, create: bool = False) -> RegisterService:
-    from sekisho.network.local import LocalDirectory
+    from sekisho.node.local import LocalDirectory
 
     h = home_of(home, db)
     opener = RegisterService.create if create else RegisterService.open

@@ -38,7 +38,7 @@ DEFAULT_AUDIENCE = "sekisho-portal"
 DEFAULT_PORT = 8470
 
 if TYPE_CHECKING:
-    from sekisho.network.local import LocalNetwork
+    from sekisho.node.local import LocalNetwork
 
 PREFECTURE_FORMS = "number 1..47, code 01..47 or name (北海道)"
 TrustOpt = Annotated[
@@ -98,7 +98,7 @@ def _ca_id(name: str) -> str:
 
 
 def _network(home: Home) -> LocalNetwork:
-    from sekisho.network.local import LocalNetwork
+    from sekisho.node.local import LocalNetwork
     from sekisho.pki.keys import passphrase
 
     return LocalNetwork(home, passphrase=passphrase())

@@ -180,8 +180,8 @@ def watchdog_app(role: Role, home: Home) -> FastAPI:
 def mount_grant_desk(app: FastAPI, home: Home, secret: bytes | None, pdp: PolicyDecisionPoint) -> None:
     """The grant desk on the watchdog's node, when this home holds the network's grant issuer key (signed-grant
     conversions, before the watchdog publishes its policy key); the desk asks the watchdog's decision point."""
-    from sekisho.network.grants_api import router
     from sekisho.policy.grants import GrantBroker
+    from sekisho.policy.grants_api import router
     from sekisho.pseudonyms.service import open_grant_issuer
 
     if secret is None:
@@ -234,7 +234,7 @@ def mount_pki_agency(app: FastAPI, pki: Pki, home: Home) -> None:
 
 def municipality_app(role: Role, home: Home) -> FastAPI:
     from sekisho.jp.catalogue import get_municipality
-    from sekisho.network.local import LocalNetwork
+    from sekisho.node.local import LocalNetwork
     from sekisho.pseudonyms.keyfile import passphrase_from_env
     from sekisho.registry.responder_api import router as responder_router
 
@@ -303,7 +303,7 @@ class OwnRegister:
 def _open_transcryptor(home: Home, party: str, passphrase: bytes) -> tuple[Any, list[Any]]:
     """Transcryptor ``party`` alone (not its peer), with its journal, the access log and, once the watchdog has
     published its key, the policy's own hook; returns it and what to close."""
-    from sekisho.network.local import local_access_log
+    from sekisho.auditlog.client import local_access_log
     from sekisho.policy.signing import public_path
     from sekisho.pseudonyms.service import open_journaled_transcryptor
 
@@ -326,7 +326,7 @@ def transcryptor_app(role: Role, home: Home) -> FastAPI:
     as for a register); a request before ``sekisho network init`` or without the passphrase is a 503 problem."""
     import threading
 
-    from sekisho.network.local import _TranscryptorClient
+    from sekisho.node.local import _TranscryptorClient
     from sekisho.pseudonyms.api import router as transcryptor_router
     from sekisho.pseudonyms.group import Scalar
     from sekisho.pseudonyms.interfaces import ConversionRequest, HopResult

@@ -1,6 +1,6 @@
 """The network as one party sees it over HTTP: a client per peer, read from ``<home>/run/network.json``.
 
-:class:`HttpNetwork` is the HTTP counterpart of the in-process wiring (``sekisho.network.local.LocalNetwork``):
+:class:`HttpNetwork` is the HTTP counterpart of the in-process wiring (``sekisho.node.local.LocalNetwork``):
 a party is handed the clients of the parties it talks to, built here from its own certificate, its terminal's key
 and the peer's address (:mod:`sekisho.node.transport`), never looked up by the party itself.  Every protocol
 client takes an already configured ``httpx.Client`` (mutual TLS pinned to the peer; RFC 9421 signatures by the

@@ -42,7 +42,7 @@ _AGENCY = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 
 #: `sekisho up` without options: the shape of a small national network
 DEFAULT_MUNICIPALITIES = ("212016", "131016")  # 岐阜市, 千代田区 (the demo's two registers)
-DEFAULT_AGENCIES = ("pension", "tax", "kyokai-kenpo")  # the demo's three agencies (sekisho.agency.demo.AGENCIES)
+DEFAULT_AGENCIES = ("pension", "tax", "kyokai-kenpo")  # the demo's three agencies (sekisho.node.demo_agencies.AGENCIES)
 SINGLETONS = ("t1", "t2", "locator", "watchdog", "log", "pki")
 
 

@@ -11,15 +11,17 @@ A card is issued from the register, never from what someone types in:
    pseudonym.  With the resident's card (a re-issue after a move or a change of name), only a new signature key
    is made and certified; the card keeps its authentication certificate.
 
-In production the counter's terminal speaks to the municipality and to the PKI over authenticated channels; here
-both are reached in-process through :class:`~sekisho.network.local.LocalNetwork`.
+The counter is handed the network it works through (:class:`CounterNetwork`: the composition root's in-process
+wiring, ``sekisho.node.local.LocalNetwork``, today); it never looks a party up itself.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
+from sekisho.config import Home
 from sekisho.errors import InvalidInput, Refused
 from sekisho.pki import hierarchy, issuance, membership
 from sekisho.pki.card import SoftwareCard
@@ -27,10 +29,36 @@ from sekisho.pki.oids import Purpose
 from sekisho.pseudonyms.keyfile import DEFAULT_N
 
 if TYPE_CHECKING:
-    from sekisho.network.local import LocalNetwork
+    from sekisho.agency.service import AgencyService
+    from sekisho.pseudonyms.group import Scalar
 
 
-def join(net: LocalNetwork, *, passphrase: bytes, scrypt_n: int = DEFAULT_N) -> bool:
+class _Enrolled(Protocol):
+    @property
+    def deliveries(self) -> Sequence[str]: ...
+
+
+class _Releases(Protocol):
+    def enrol(self, handles: Sequence[str] | None, *, agency: str, purpose: str) -> _Enrolled: ...
+
+
+class CounterNetwork(Protocol):
+    """What the counter needs from the network: the PKI party, its agency side, T1's and T2's key shares of its
+    domain, and a municipality's releases (the enrolment that is the card application)."""
+
+    @property
+    def home(self) -> Home: ...
+
+    def pki(self) -> hierarchy.Pki: ...
+
+    def key_shares(self, domain: str) -> Sequence[Scalar]: ...
+
+    def agency_service(self, name: str) -> AgencyService: ...
+
+    def releases(self, code: str) -> _Releases: ...
+
+
+def join(net: CounterNetwork, *, passphrase: bytes, scrypt_n: int = DEFAULT_N) -> bool:
     """The PKI's pseudonym domain, from T1's and T2's key shares (which go to the ``pki`` party alone).
     Idempotent; returns whether it was set up now."""
     return membership.join_network(
@@ -39,7 +67,7 @@ def join(net: LocalNetwork, *, passphrase: bytes, scrypt_n: int = DEFAULT_N) -> 
 
 
 def issue_at_counter(
-    net: LocalNetwork,
+    net: CounterNetwork,
     *,
     municipality: str,
     handle: str,

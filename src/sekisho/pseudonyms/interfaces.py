@@ -148,6 +148,6 @@ class AccessHook(Protocol):
 
 
 class Hop(Protocol):
-    """A transcryptor as the network sees it (in-process here; over HTTP through ``sekisho.network`` later)."""
+    """A transcryptor as the network sees it (in-process or over HTTP: the clients ``sekisho.node`` hands out)."""
 
     def convert(self, request: ConversionRequest) -> HopResult: ...

@@ -317,7 +317,7 @@ class AccessRecords(RegisterCore):
 
 def network_access_log(home: Home) -> AccessLog | None:
     """The public access log of ``home`` when it has one (``sekisho log init``), reached through the network."""
-    from sekisho.network.local import local_access_log
+    from sekisho.auditlog.client import local_access_log
 
     found: AccessLog | None = local_access_log(home)
     return found

@@ -1,4 +1,4 @@
-"""What the register needs from other parties, as protocols (implemented by ``sekisho.network``)."""
+"""What the register needs from other parties, as protocols (implemented in ``sekisho.node``, in-process and HTTP)."""
 
 from __future__ import annotations
 

@@ -97,7 +97,7 @@ class NoFacts:
 
 
 class ReleaseNetwork(Protocol):
-    """What a municipality needs from the network to release data to agencies (``sekisho.network.local``)."""
+    """What a municipality needs from the network to release data to agencies (``sekisho.node.local``)."""
 
     @property
     def params(self) -> NetworkParams: ...

@@ -7,7 +7,7 @@ import pytest
 from contracts.httpnet import HttpNetwork
 from pep_network import CHIYODA, FAST_N, GIFU, PASSPHRASE, TODAY, TablePDP, World
 from sekisho.config import Home
-from sekisho.network.local import LocalNetwork
+from sekisho.node.local import LocalNetwork
 from sekisho.pseudonyms.service import init_network
 from sekisho.registry.service import RegisterService
 

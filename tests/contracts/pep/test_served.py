@@ -12,8 +12,7 @@ from fastapi.testclient import TestClient
 
 from pep_network import GIFU, PASSPHRASE, TAX, World, enrol_one, make_world, person, standard_rules
 from sekisho.config import Home
-from sekisho.network import local
-from sekisho.node import apps
+from sekisho.node import apps, local
 from sekisho.node.http.locator import HttpLocator
 from sekisho.node.http.transcryptor import HttpTranscryptor
 from sekisho.node.roles import Role

@@ -7,10 +7,10 @@ from typing import Any
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from sekisho.network.grants_api import PATH as GRANTS_PATH
 from sekisho.node.http.base import send
 from sekisho.policy.api import DecisionIn, FactsIn, decision_of
 from sekisho.policy.grants import INDEX_PURPOSE
+from sekisho.policy.grants_api import PATH as GRANTS_PATH
 from sekisho.policy.interfaces import AccessRequest, Decision, RequesterKind, SubjectFacts
 from sekisho.policy.pia import approved_scope
 from sekisho.policy.signing import is_statement, keys_of
@@ -88,7 +88,7 @@ class HttpDecisionPoint:
 class HttpWatchdog:
     """What parties read from the watchdog's register over ``client`` (base URL: the watchdog): its published
     policy keys, a warrant's token by id, an agency's PIA in force.  The same answers as
-    :class:`~sekisho.network.local.LocalNetwork`'s ``warrant_keys``, ``warrant_token`` and ``approved_pia``."""
+    :class:`~sekisho.node.local.LocalNetwork`'s ``warrant_keys``, ``warrant_token`` and ``approved_pia``."""
 
     def __init__(self, client: httpx.Client) -> None:
         self._client = client

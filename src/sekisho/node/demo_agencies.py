@@ -26,7 +26,7 @@ from rich.table import Table
 from sekisho.agency.service import AgencyService
 from sekisho.config import Home
 from sekisho.jp.clock import japan_today
-from sekisho.network.local import LocalNetwork
+from sekisho.node.local import LocalNetwork
 from sekisho.pseudonyms import decode_pseudonym
 from sekisho.pseudonyms.keyfile import passphrase_from_env
 from sekisho.pseudonyms.keys import network_path

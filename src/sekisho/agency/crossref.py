@@ -62,7 +62,7 @@ from sekisho.pseudonyms import (
 from sekisho.pseudonyms.interfaces import check_purpose, record_leg_id
 from sekisho.pseudonyms.keys import TRANSCRYPTORS
 
-log = logging.getLogger("sekisho.network.crossref")
+log = logging.getLogger("sekisho.agency.crossref")
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +84,7 @@ class CrossReferenceReport:
 
 
 class CrossReferenceNetwork(Protocol):
-    """What a cross-reference needs from the network (``sekisho.network.local``)."""
+    """What a cross-reference needs from the network (``sekisho.node.local``)."""
 
     @property
     def params(self) -> NetworkParams: ...

@@ -17,13 +17,12 @@ passphrase, ``SEKISHO_PASSPHRASE`` or the prompt) and gives out the client objec
 - ``agency(name)`` — an agency as municipalities reach it; ``key_shares(name)`` — its shares, from T1 and T2;
   the PKI is one of the agencies (domain ``pki``, run by the ``pki`` party: ``pki()``);
 - ``cross_reference(a, b, warrant, pseudonyms, purpose=…)`` — design flow 6 on A's behalf
-  (``sekisho.network.crossref``): A → B under the warrant, the record leg A → R to the municipalities, and B's
+  (``sekisho.agency.crossref``): A → B under the warrant, the record leg A → R to the municipalities, and B's
   result only after their records commit.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
@@ -44,6 +43,7 @@ from sekisho.agency.interfaces import (
     NoticeBatch,
     operator_of,
 )
+from sekisho.auditlog.client import local_access_log
 from sekisho.config import Home
 from sekisho.errors import InvalidInput, Unavailable
 from sekisho.policy.interfaces import PolicyDecisionPoint, RequesterKind, SubjectFacts
@@ -65,9 +65,9 @@ from sekisho.registry.interfaces import IndexEntry, RegistryIndex, TransferPacka
 from sekisho.registry.service import Actor, RegisterService
 
 if TYPE_CHECKING:
+    from sekisho.agency.crossref import CrossReferenceReport
     from sekisho.agency.service import AgencyService
     from sekisho.locator.service import LocatorService
-    from sekisho.network.crossref import CrossReferenceReport
     from sekisho.pki.hierarchy import Pki
     from sekisho.policy.grants import GrantBroker
     from sekisho.policy.hook import TranscryptorPolicy
@@ -527,8 +527,8 @@ class LocalNetwork:
     ) -> CrossReferenceReport:
         """Agency ``from_agency`` cross-references its persons (``pseudonyms``, its text form) to ``to_agency``
         under ``warrant`` (token or id): A → B through T1 and T2, the record leg A → R to the residents'
-        municipalities, and only after their records commit, B's result (``sekisho.network.crossref``)."""
-        from sekisho.network.crossref import run_cross_reference
+        municipalities, and only after their records commit, B's result (``sekisho.agency.crossref``)."""
+        from sekisho.agency.crossref import run_cross_reference
 
         if not self.policy_published():
             raise Unavailable("cross-references need the watchdog's published key (warrants)", field="watchdog")
@@ -596,36 +596,3 @@ def default_pdp(home: Home, *, clock: Callable[[], datetime] | None = None) -> P
     from sekisho.policy.service import open_decision_point
 
     return open_decision_point(home) if clock is None else open_decision_point(home, clock=clock)
-
-
-_LOGS: dict[tuple[str, str | None, str], Any] = {}
-_LOGS_LOCK = threading.Lock()
-
-
-def local_access_log(home: Home) -> Any:
-    """The public access log of ``home`` as an in-process client, or None when the home has no log.
-
-    One log service per home and process: the log has a single writer (its sequencer numbers the entries), so
-    every register of the process appends through the same one.
-    """
-    from sekisho.auditlog.client import InProcessAccessLog
-    from sekisho.auditlog.keys import LOG_PARTY
-    from sekisho.auditlog.service import LogService
-
-    if not (home.root / LOG_PARTY / "log.json").exists():
-        return None
-    key = (str(home.root), home.db_url, home.namespace)
-    with _LOGS_LOCK:
-        client = _LOGS.get(key)
-        if client is None:
-            client = _LOGS[key] = InProcessAccessLog(LogService.open(home))
-        return client
-
-
-def close_access_logs() -> None:
-    """Stop the in-process log writers (tests, the end of the demo)."""
-    with _LOGS_LOCK:
-        clients = list(_LOGS.values())
-        _LOGS.clear()
-    for client in clients:
-        client.service.close()
