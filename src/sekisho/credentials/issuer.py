@@ -149,6 +149,8 @@ class Issuer:
         self.status_size = status_size
         self.state = state
         self.events = events
+        self._x5c = [sdjwt.b64std(c) for c in self.chain]
+        self._signer = sdjwt.issuer_signer(key, self._x5c)  # the protected header is encoded once
 
     # --- set-up -------------------------------------------------------------------------------------------
 
@@ -224,17 +226,17 @@ class Issuer:
         at = self.clock()
         now = int(at.timestamp())
         indices = self.state.take(self._canonical(handle), len(jwks), size=self.status_size, at=at)
-        out = []
-        x5c = [sdjwt.b64std(c) for c in self.chain]
-        for jwk, idx in zip(jwks, indices, strict=True):
-            plain = {
+        plains = [
+            {
                 "iss": self.iss,
                 "vct": VCT,
                 "exp": now + int(VALIDITY.total_seconds()) + secrets.randbelow(EXP_JITTER),
                 "cnf": {"jwk": jwk},
                 "status": {"status_list": {"idx": idx, "uri": self.status_uri}},
             }
-            out.append(sdjwt.issue(claims=claims, plain=plain, key=self.key, x5c=x5c))
+            for jwk, idx in zip(jwks, indices, strict=True)
+        ]
+        out = sdjwt.issue_many(claims=claims, plains=plains, key=self._signer)
         return Issued(credentials=tuple(out))
 
     # --- status -------------------------------------------------------------------------------------------
@@ -257,13 +259,12 @@ class Issuer:
     def status_list_token(self) -> str:
         self.catch_up()
         revoked = self.state.revoked()
-        x5c = [sdjwt.b64std(c) for c in self.chain]
         return statuslist.token(
             uri=self.status_uri,
             issuer=self.iss,
             revoked=revoked,
             key=self.key,
-            x5c_b64=x5c,
+            x5c_b64=self._x5c,
             iat=int(self.clock().timestamp()),
             ttl=STATUS_TTL,
             size=self.status_size,

@@ -8,17 +8,20 @@ credential profile, and a parser refuses them (``field=disclosure``) instead of 
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import re
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from joserfc import jws
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey
@@ -73,10 +76,15 @@ def new_salt() -> str:
     return b64u(secrets.token_bytes(16))  # RFC 9901 §4.2.1: 128 bits
 
 
+def new_salts(n: int) -> list[str]:
+    """``n`` salts of 128 bits from one read of the OS's CSPRNG (a read per salt cost more than the signature)."""
+    pool = secrets.token_bytes(16 * n)
+    return [b64u(pool[i : i + 16]) for i in range(0, 16 * n, 16)]
+
+
 def disclosure(name: str, value: Any, *, salt: str | None = None) -> str:
     """RFC 9901 §4.2.1: base64url of the UTF-8 JSON array [salt, name, value]."""
-    body = json.dumps([salt or new_salt(), name, value], ensure_ascii=False, separators=(",", ":"))
-    return b64u(body.encode("utf-8"))
+    return b64u(_JSON([salt or new_salt(), name, value]).encode("utf-8"))
 
 
 def digest(text: str) -> str:
@@ -92,26 +100,90 @@ def public_jwk(key: ec.EllipticCurvePublicKey) -> dict[str, Any]:
     return {"kty": "EC", "crv": "P-256", "x": b64u(n.x.to_bytes(32, "big")), "y": b64u(n.y.to_bytes(32, "big"))}
 
 
+#: one encoder for every JSON body (``json.dumps`` with arguments builds a new encoder per call)
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_ECDSA = ec.ECDSA(hashes.SHA256())
+
+
+class Signer:
+    """ES256 compact JWS (RFC 7515 §7.1 with RFC 7518 §3.4) under one protected header, encoded once.
+
+    The signature is OpenSSL's ECDSA through ``cryptography``; what is written here is only the JWS encoding —
+    base64url of the header and the payload, and the DER signature re-encoded as the fixed-width ``R || S`` —
+    because an issuer signs thousands of payloads under the same ~2.5 KB header (its ``x5c``), and re-encoding
+    header and key for each through joserfc cost more than the signature.  Every JWS made here is checked by
+    joserfc and by the reference ``sd-jwt`` library in the tests (tests/credentials/test_interop.py);
+    verification of what others send stays with joserfc (:func:`verify_jws`)."""
+
+    __slots__ = ("_head", "key")
+
+    def __init__(self, key: ec.EllipticCurvePrivateKey, header: Mapping[str, Any]) -> None:
+        if header.get("alg") != ALG or not isinstance(key.curve, ec.SECP256R1):
+            raise ValueError("this signer makes ES256 (P-256) signatures only")
+        self.key = key
+        self._head = b64u(_JSON(dict(header)).encode("utf-8"))
+
+    def sign(self, payload: Mapping[str, Any]) -> str:
+        signing_input = f"{self._head}.{b64u(_JSON(dict(payload)).encode('utf-8'))}"
+        r, s = decode_dss_signature(self.key.sign(signing_input.encode("ascii"), _ECDSA))
+        return f"{signing_input}.{b64u(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"
+
+
+#: a verification key as joserfc holds it; prepared once (:func:`jose_key`), it is not converted again per JWS
+VerifyingKey = ec.EllipticCurvePublicKey | ECKey
+
+
+def jose_key(key: ec.EllipticCurvePublicKey) -> ECKey:
+    """joserfc's key object with its JWK form computed now: joserfc checks every JWS's key against that form and
+    caches it on the object, so a certified issuer's key prepared once is not re-encoded per verification."""
+    prepared = ECKey.import_key(key)
+    _ = prepared.dict_value
+    return prepared
+
+
 def sign(header: Mapping[str, Any], payload: Mapping[str, Any], key: ec.EllipticCurvePrivateKey) -> str:
-    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    return jws.serialize_compact(dict(header), body, ECKey.import_key(key), registry=_REGISTRY)
+    return Signer(key, header).sign(payload)
 
 
 def issue(
     *,
     claims: Mapping[str, Any],
     plain: Mapping[str, Any],
-    key: ec.EllipticCurvePrivateKey,
-    x5c: Sequence[x509.Certificate | str],
+    key: ec.EllipticCurvePrivateKey | Signer,
+    x5c: Sequence[x509.Certificate | str] = (),
 ) -> str:
     """An SD-JWT: every claim of ``claims`` selectively disclosable, ``plain`` always visible (iss, vct, exp, cnf,
-    status).  Digests are sorted (RFC 9901 §4.2.4.1) so that their order says nothing about the claims."""
-    disclosures = [disclosure(name, value) for name, value in claims.items()]
-    digests = [digest(d) for d in disclosures] + [digest(new_salt()) for _ in range(DECOYS)]
-    payload = {**plain, "_sd": sorted(digests), "_sd_alg": SD_ALG}
-    chain = [c if isinstance(c, str) else b64std(c) for c in x5c]  # str: already encoded, once per batch
-    jwt = sign({"alg": ALG, "typ": TYP_VC, "x5c": chain}, payload, key)
-    return "~".join([jwt, *disclosures]) + "~"
+    status).  Digests are sorted (RFC 9901 §4.2.4.1) so that their order says nothing about the claims.  ``key``
+    is the issuer's key with its ``x5c``, or the issuer's :func:`issuer_signer` (made once per issuer)."""
+    return issue_many(claims=claims, plains=[plain], key=key, x5c=x5c)[0]
+
+
+def issue_many(
+    *,
+    claims: Mapping[str, Any],
+    plains: Sequence[Mapping[str, Any]],
+    key: ec.EllipticCurvePrivateKey | Signer,
+    x5c: Sequence[x509.Certificate | str] = (),
+) -> list[str]:
+    """One SD-JWT per ``plains`` entry, all of the same claims (a batch): every credential has its own salts,
+    hence its own disclosures and digests.  The claims' names and values are JSON-encoded once for the batch;
+    a disclosure is then ``[salt, name, value]`` with the salt (base64url, nothing to escape) put in front."""
+    signer = key if isinstance(key, Signer) else issuer_signer(key, x5c)
+    encoded = [f",{_JSON(name)},{_JSON(value)}]" for name, value in claims.items()]
+    n = len(encoded)
+    out = []
+    for plain in plains:
+        salts = new_salts(n + DECOYS)
+        disclosures = [b64u(f'["{salt}"{rest}'.encode()) for salt, rest in zip(salts, encoded, strict=False)]
+        digests = [digest(d) for d in disclosures] + [digest(salt) for salt in salts[n:]]
+        payload = {**plain, "_sd": sorted(digests), "_sd_alg": SD_ALG}
+        out.append("~".join([signer.sign(payload), *disclosures]) + "~")
+    return out
+
+
+def issuer_signer(key: ec.EllipticCurvePrivateKey, x5c: Sequence[x509.Certificate | str]) -> Signer:
+    chain = [c if isinstance(c, str) else b64std(c) for c in x5c]
+    return Signer(key, {"alg": ALG, "typ": TYP_VC, "x5c": chain})
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,15 +226,25 @@ def decode_disclosure(text: str) -> tuple[str, str, Any]:
     return salt, name, claim
 
 
-def unverified_header(jwt: str, *, field: str) -> dict[str, Any]:
-    head = jwt.split(".")[0]
-    try:
-        header = json.loads(unb64u(head, field=field))
-    except ValueError:
-        raise VerificationFailed("header is not JSON", field=field) from None
-    if not isinstance(header, dict):
+def unverified_header(jwt: str, *, field: str) -> Mapping[str, Any]:
+    """A JWS's protected header before its signature is checked (read-only: it is shared, see below)."""
+    header = _header(jwt.split(".")[0])
+    if header is None:
         raise VerificationFailed("header is not a JSON object", field=field)
     return header
+
+
+@functools.lru_cache(maxsize=1024)
+def _header(segment: str) -> Mapping[str, Any] | None:
+    """Parsed once per distinct header: all credentials of an issuer carry the same ~2.5 KB one (its ``x5c``), and
+    a verifier reads it on every presentation."""
+    if not _B64U.fullmatch(segment):
+        return None
+    try:
+        header = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+    except ValueError:
+        return None
+    return MappingProxyType(header) if isinstance(header, dict) else None
 
 
 def unverified_payload(jwt: str, *, field: str) -> dict[str, Any]:
@@ -179,7 +261,7 @@ def unverified_payload(jwt: str, *, field: str) -> dict[str, Any]:
     return payload
 
 
-def verify_jws(jwt: str, key: ec.EllipticCurvePublicKey, *, typ: str, field: str) -> dict[str, Any]:
+def verify_jws(jwt: str, key: VerifyingKey, *, typ: str, field: str) -> dict[str, Any]:
     """The payload of a compact JWS signed with ES256 by ``key``, with header ``typ``; anything else refused."""
     header = unverified_header(jwt, field=field)
     if header.get("alg") != ALG:  # "none", HS256 with the public key as secret, …: never
@@ -189,7 +271,7 @@ def verify_jws(jwt: str, key: ec.EllipticCurvePublicKey, *, typ: str, field: str
     if "crit" in header:
         raise VerificationFailed("no critical header parameter is understood", field=field)
     try:
-        obj = jws.deserialize_compact(jwt, ECKey.import_key(key), registry=_REGISTRY)
+        obj = jws.deserialize_compact(jwt, key if isinstance(key, ECKey) else ECKey.import_key(key), registry=_REGISTRY)
     except (JoseError, ValueError):
         raise VerificationFailed("signature does not verify", field=field) from None
     try:
@@ -209,21 +291,22 @@ def key_binding_jwt(
     return sign({"alg": ALG, "typ": TYP_KB}, payload, holder_key)
 
 
-def select(issued: str, names: Iterable[str]) -> Parts:
-    """The holder's choice: keep only the disclosures of ``names`` (each must be in the credential)."""
+def index(issued: str) -> dict[str, str]:
+    """Claim name → its disclosure: what a wallet works out once, when it receives the credential, so that a
+    presentation need not decode every disclosure again."""
+    return {decode_disclosure(d)[1]: d for d in split(issued).disclosures}
+
+
+def select(issued: str, names: Iterable[str], *, disclosures: Mapping[str, str] | None = None) -> Parts:
+    """The holder's choice: keep only the disclosures of ``names`` (each must be in the credential), in the
+    credential's order.  ``disclosures`` is the credential's :func:`index`, if the wallet kept it."""
     parts = split(issued)
+    by_name = disclosures if disclosures is not None else index(issued)
     wanted = set(names)
-    keep = []
-    found: set[str] = set()
-    for d in parts.disclosures:
-        _, name, _ = decode_disclosure(d)
-        if name in wanted:
-            keep.append(d)
-            found.add(name)
-    missing = wanted - found
-    if missing:
+    if not wanted <= by_name.keys():
         raise InvalidInput("a requested claim is not in the credential", field="claims")
-    return Parts(jwt=parts.jwt, disclosures=tuple(keep), kb_jwt=None)
+    chosen = {by_name[n] for n in wanted}
+    return Parts(jwt=parts.jwt, disclosures=tuple(d for d in parts.disclosures if d in chosen), kb_jwt=None)
 
 
 def present(
@@ -234,8 +317,9 @@ def present(
     nonce: str,
     audience: str,
     iat: int,
+    disclosures: Mapping[str, str] | None = None,
 ) -> str:
-    chosen = select(issued, names)
+    chosen = select(issued, names, disclosures=disclosures)
     kb = key_binding_jwt(chosen, holder_key=holder_key, nonce=nonce, audience=audience, iat=iat)
     return chosen.without_kb() + kb
 

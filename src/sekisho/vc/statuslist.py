@@ -16,7 +16,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from sekisho.vc.sdjwt import ALG, VerificationFailed, b64u, sign, unb64u, verify_jws
+from sekisho.vc.sdjwt import ALG, VerificationFailed, VerifyingKey, b64u, sign, unb64u, verify_jws
 
 TYP = "statuslist+jwt"
 SIZE = 1 << 17  # 131,072 entries: 16 KiB raw, a few hundred bytes compressed while mostly zero
@@ -79,8 +79,9 @@ def token(
     return sign({"alg": ALG, "typ": TYP, "x5c": x5c_b64}, payload, key)
 
 
-def verify_token(text: str, key: ec.EllipticCurvePublicKey, *, uri: str, now: int) -> bytes:
-    """The decompressed list of a token signed by ``key`` for ``uri``, current at ``now``."""
+def verify_token(text: str, key: VerifyingKey, *, uri: str, now: int) -> tuple[bytes, int]:
+    """The decompressed list of a token signed by ``key`` for ``uri``, current at ``now``, and the token's
+    ``exp`` (until when a verifier may keep it: §13.7 caching)."""
     payload: dict[str, Any] = verify_jws(text, key, typ=TYP, field="status_list")
     if payload.get("sub") != uri:
         raise VerificationFailed("token is for another list", field="status_list")
@@ -90,7 +91,7 @@ def verify_token(text: str, key: ec.EllipticCurvePublicKey, *, uri: str, now: in
     body = payload.get("status_list")
     if not isinstance(body, dict) or body.get("bits") != BITS or not isinstance(body.get("lst"), str):
         raise VerificationFailed("status_list must hold bits=1 and lst", field="status_list")
-    return decode(body["lst"])
+    return decode(body["lst"]), exp
 
 
 def x5c_leaf_key(cert: x509.Certificate) -> ec.EllipticCurvePublicKey:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -25,6 +26,8 @@ from sekisho.vc.sdjwt import VerificationFailed
 
 #: how far a KB-JWT's iat may lie from now (its nonce is what makes it fresh; this bounds clock skew)
 KB_WINDOW = 300
+#: status lists kept by this verifier (one per issuer it meets, each until its exp: §13.7 of the draft)
+STATUS_CACHE = 256
 VCT = "urn:sekisho:vct:resident:1"
 
 
@@ -64,6 +67,8 @@ class Verifier:
     status: StatusFetcher
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     require_key_binding: bool = True
+    #: verified status list tokens: token text -> (municipality, uri, list, exp)
+    _lists: dict[str, tuple[str, str, bytes, int]] = field(default_factory=dict, repr=False)
 
     def verify(self, presentation: str, *, nonce: str, audience: str, require: Sequence[Requirement] = ()) -> Verified:
         try:
@@ -81,9 +86,9 @@ class Verifier:
         header = sdjwt.unverified_header(parts.jwt, field="issuer_jwt")
         if header.get("alg") != sdjwt.ALG:
             raise VerificationFailed(f"alg must be {sdjwt.ALG}", field="alg")
-        certs = _x5c(header)
+        certs, issuer_key = _x5c(header)
         municipality = self._chain(certs, now)
-        payload = sdjwt.verify_jws(parts.jwt, statuslist.x5c_leaf_key(certs[0]), typ=sdjwt.TYP_VC, field="issuer_jwt")
+        payload = sdjwt.verify_jws(parts.jwt, issuer_key, typ=sdjwt.TYP_VC, field="issuer_jwt")
         if payload.get("vct") != VCT:
             raise VerificationFailed("unknown credential type", field="vct")
         if not str(payload.get("iss", "")).endswith(f"/credentials/{municipality}"):
@@ -151,23 +156,41 @@ class Verifier:
             token = self.status(sl["uri"])
         except SekishoError as exc:
             raise VerificationFailed(f"status list unavailable: {exc.kind}", field="status") from None
-        header = sdjwt.unverified_header(token, field="status_list")
-        certs = _x5c(header)
-        if self._chain(certs, datetime.fromtimestamp(now, UTC)) != municipality:
+        kept = self._lists.get(token)
+        if kept is None or kept[3] <= now:
+            header = sdjwt.unverified_header(token, field="status_list")
+            certs, key = _x5c(header)
+            signer = self._chain(certs, datetime.fromtimestamp(now, UTC))
+            raw, exp = statuslist.verify_token(token, key, uri=sl["uri"], now=now)
+            kept = (signer, sl["uri"], raw, exp)
+            if len(self._lists) >= STATUS_CACHE:
+                self._lists.clear()
+            self._lists[token] = kept
+        signer, uri, raw, _ = kept
+        if signer != municipality:
             raise VerificationFailed("status list signed by another issuer", field="status_list")
-        raw = statuslist.verify_token(token, statuslist.x5c_leaf_key(certs[0]), uri=sl["uri"], now=now)
+        if uri != sl["uri"]:
+            raise VerificationFailed("token is for another list", field="status_list")
         if statuslist.status_at(raw, sl["idx"]) != 0:
             raise VerificationFailed("the credential is revoked", field="status")
 
 
-def _x5c(header: Mapping[str, Any]) -> list[x509.Certificate]:
+def _x5c(header: Mapping[str, Any]) -> tuple[tuple[x509.Certificate, ...], ECKey]:
+    """The certificates of ``x5c`` and the leaf's key, prepared for joserfc.  Parsed once per chain: every
+    credential of an issuer carries the same one (validating it is still the chain validator's, every time)."""
     chain = header.get("x5c")
     if not isinstance(chain, list) or not chain or not all(isinstance(c, str) for c in chain):
         raise VerificationFailed("x5c is missing", field="x5c")
+    return _parsed_x5c(tuple(chain))
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed_x5c(chain: tuple[str, ...]) -> tuple[tuple[x509.Certificate, ...], ECKey]:
     try:
-        return [x509.load_der_x509_certificate(base64.b64decode(c, validate=True)) for c in chain]
+        certs = tuple(x509.load_der_x509_certificate(base64.b64decode(c, validate=True)) for c in chain)
     except (ValueError, binascii.Error):
         raise VerificationFailed("x5c is not DER certificates", field="x5c") from None
+    return certs, sdjwt.jose_key(statuslist.x5c_leaf_key(certs[0]))
 
 
 def _disclosed(payload: Mapping[str, Any], disclosures: Sequence[str]) -> dict[str, Any]:

@@ -74,7 +74,9 @@ class Wallet:
                 raise InvalidInput("the credential is bound to a key this wallet does not hold", field="cnf")
             cid = secrets.token_hex(8)
             os.replace(pending, self.root / "keys" / f"{cid}.pem")
-            (self.root / "credentials" / f"{cid}.json").write_text(json.dumps({"sd_jwt": text}))
+            # the disclosures by claim name, worked out once here rather than at every presentation
+            record = {"sd_jwt": text, "disclosures": sdjwt.index(text)}
+            (self.root / "credentials" / f"{cid}.json").write_text(json.dumps(record))
             ids.append(cid)
         return ids
 
@@ -83,9 +85,10 @@ class Wallet:
     def entries(self) -> list[Entry]:
         out = []
         for path in sorted((self.root / "credentials").glob("*.json")):
-            text = json.loads(path.read_text())["sd_jwt"]
+            record = json.loads(path.read_text())
+            text = record["sd_jwt"]
             payload = _payload(text)
-            names = tuple(sorted(sdjwt.decode_disclosure(d)[1] for d in sdjwt.split(text).disclosures))
+            names = tuple(sorted(record.get("disclosures") or sdjwt.index(text)))
             out.append(
                 Entry(
                     id=path.stem,
@@ -106,8 +109,16 @@ class Wallet:
                 keyfile = self.root / "keys" / f"{entry.id}.pem"
                 key = serialization.load_pem_private_key(keyfile.read_bytes(), None)
                 assert isinstance(key, ec.EllipticCurvePrivateKey)
-                text = json.loads(cred.read_text())["sd_jwt"]
-                out = sdjwt.present(text, claims, holder_key=key, nonce=nonce, audience=audience, iat=when)
+                record = json.loads(cred.read_text())
+                out = sdjwt.present(
+                    record["sd_jwt"],
+                    claims,
+                    holder_key=key,
+                    nonce=nonce,
+                    audience=audience,
+                    iat=when,
+                    disclosures=record.get("disclosures"),
+                )
                 cred.unlink()
                 keyfile.unlink()
                 return out
