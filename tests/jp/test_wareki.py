@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sekisho.errors import InvalidInput
+from sekisho.jp import wareki as wareki_module
 from sekisho.jp.wareki import (
     ERAS,
     PartialDate,
@@ -140,3 +141,19 @@ def test_round_trip_unknown_year(era: object, approx: bool) -> None:
     p = PartialDate(None, None, None, approximate=approx and name is not None, era=name)
     assert PartialDate.from_iso(p.iso()) == p
     assert parse_date(p.wareki(), field="d", allow_partial=True) == p
+
+
+@given(st.from_regex(wareki_module._PREPARED, fullmatch=True))
+def test_dates_that_skip_normalisation_are_what_normalisation_makes_of_them(text: str) -> None:
+    """The common forms (「平成16年1月16日」, 「2025-09-08」) skip NFKC and the rewrites: only sound if those
+    would have left them unchanged, so that the parse (or its error) is the same either way."""
+    assert wareki_module._normalise(text) == text
+    assert wareki_module._prepare(text) == text
+
+
+@pytest.mark.parametrize(
+    "text", ["平成16年1月16日", "2025-09-08", "令和元年5月1日", "平成１６年１月１６日", "平成 16年1月16日"]
+)
+def test_a_prepared_form_and_its_variants_parse_alike(text: str) -> None:
+    canonical = {"平成１６年１月１６日": "平成16年1月16日", "平成 16年1月16日": "平成16年1月16日"}.get(text, text)
+    assert parse_date(text, field="d") == parse_date(canonical, field="d")
