@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -24,14 +23,14 @@ TEMPLATES = Path(__file__).resolve().parents[2] / "src" / "sekisho" / "portal" /
 
 
 @pytest.fixture
-def portal(home: Home) -> Iterator[tuple[Home, str]]:
+def portal(home: Home) -> tuple[Home, str]:
     register = RegisterService.create(home, GIFU, actor=Actor(clerk="setup"))
     handle = register.add(ROW).handle
     register.engine.dispose()
     store = PortalStore.open(home, f"municipality/{GIFU}")
     store.add_user("clerk-1", PASSWORD, kind="clerk", terminal="counter-1")
     store.close()
-    yield home, handle
+    return home, handle
 
 
 def client(home: Home) -> TestClient:
