@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import uvicorn
+from fastapi import FastAPI
 from typer.testing import CliRunner
 
+from sekisho import problems
 from sekisho.cli import app
 from sekisho.config import Home
+from sekisho.node.guarding import PUBLIC
+from sekisho.node.login import router as login_router
 
 GIFU = "212016"
 ADD = [
@@ -19,6 +29,33 @@ ADD = [
     "--birth-date", "S50.4.1", "--sex", "男", "--town", "青柳町", "--block", "三丁目5-12",
     "--became-resident-on", "平成10年4月1日", "--json",
 ]  # fmt: skip
+
+
+@contextlib.contextmanager
+def _served(home: Home) -> Iterator[str]:
+    """The PKI node's login router in a real HTTP server on loopback (uvicorn in a thread), as a relying party
+    reaches it; the TLS and guard around it are the node's (tests/node)."""
+    app = FastAPI()
+    problems.install(app)
+    app.include_router(login_router(home))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started and thread.is_alive():
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+def test_the_login_document_is_public_on_the_pki_node() -> None:
+    assert any(p.matches("GET", "/login/issuers/21") for p in PUBLIC["pki"])
+    assert not any(p.matches("POST", "/login/issuers/21") for p in PUBLIC["pki"])
 
 
 @pytest.fixture
@@ -56,6 +93,15 @@ def test_login_end_to_end(cli: Any, home: Home, tmp_path: Path) -> None:
         return json.loads(result.stdout) if code == 0 else result
 
     a1, b1, a2 = log_in("bank.example"), log_in("shop.example"), log_in("bank.example")
+    # the relying party fetching the prefecture's document from the PKI node over HTTP gets the same login
+    with _served(home) as base:
+        ch, resp = tmp_path / "http.ch.json", tmp_path / "http.resp.json"
+        cli("login", "challenge", "--rp", "bank.example", "-o", str(ch))
+        cli("login", "answer", "-w", str(wallet), "--challenge", str(ch), "-o", str(resp))
+        check = ["login", "check", "--challenge", str(ch), "--response", str(resp)]
+        over_http = json.loads(cli(*check, "--issuer", f"{base}/login/issuers/21").stdout)
+        assert over_http == a1
+        cli(*check, "--issuer", f"{base}/login/issuers/13", code=2)  # 東京都 publishes none here: one line
     assert a1 == a2 and a1["disclosed"] == {}
     assert a1["pseudonym"] != b1["pseudonym"]
     assert handle not in json.dumps(a1) + json.dumps(b1)

@@ -19,7 +19,7 @@ import typer
 from sekisho.cli._common import DbOpt, HomeOpt, home_of, print_json, write_out
 from sekisho.config import Home
 from sekisho.credentials import anon
-from sekisho.errors import InvalidInput, NotFound
+from sekisho.errors import InvalidInput, NotFound, Unavailable
 from sekisho.jp.clock import japan_today
 from sekisho.login import protocol
 
@@ -204,15 +204,47 @@ def answer(
 def check(
     challenge_file: Annotated[Path, typer.Option("--challenge", help="The challenge this RP issued.")],
     response_file: Annotated[Path, typer.Option("--response", help="The card's answer.")],
-    issuer: Annotated[list[Path], typer.Option("--issuer", help="A prefecture's public.json (repeatable).")],
+    issuer: Annotated[
+        list[str],
+        typer.Option(
+            "--issuer",
+            help="A prefecture's public.json, or its URL on the PKI node (https://…/login/issuers/21); repeatable.",
+        ),
+    ],
+    ca: Annotated[
+        Path | None, typer.Option("--ca", help="CA certificate (PEM) to trust for https issuer URLs.", dir_okay=False)
+    ] = None,
 ) -> None:
     """The relying party's check, with published data only; prints the RP's pseudonym of the card holder."""
     ch = protocol.Challenge.from_json(_read_json(challenge_file, "challenge"))
     if ch.today != japan_today():
         raise InvalidInput("the challenge is not today's", field="challenge")
-    publics = [anon.PublicIssuerData.from_json(_read_json(p, "issuer")) for p in issuer]
+    publics = [anon.PublicIssuerData.from_json(_issuer_document(i, ca)) for i in issuer]
     out = protocol.verify(ch, _read_json(response_file, "response"), publics)
     print_json({"pseudonym": out.pseudonym, "disclosed": dict(out.disclosed)})
+
+
+def _issuer_document(where: str, ca: Path | None) -> Any:
+    """A prefecture's public document from a file or over HTTP(S) (``GET /login/issuers/<prefecture>``)."""
+    if not where.startswith(("https://", "http://")):
+        return _read_json(Path(where), "issuer")
+    import ssl
+
+    import httpx
+
+    verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=str(ca)) if ca is not None else True
+    try:
+        response = httpx.get(where, timeout=10.0, verify=verify, trust_env=False)
+    except httpx.HTTPError:
+        raise Unavailable("the prefecture's login issuer cannot be fetched", field="issuer") from None
+    if response.status_code == 404:
+        raise NotFound("the PKI publishes no login issuer for this prefecture", field="issuer")
+    if response.status_code != 200:
+        raise Unavailable(f"the PKI answered {response.status_code}", field="issuer")
+    try:
+        return response.json()
+    except ValueError:
+        raise InvalidInput("the issuer document is not JSON", field="issuer") from None
 
 
 def register(app: typer.Typer) -> None:

@@ -30,6 +30,7 @@ from sekisho.config import Home
 from sekisho.errors import SekishoError, Unavailable
 from sekisho.node.credentials import mount_credentials
 from sekisho.node.health import DatabaseProbe
+from sekisho.node.login import router as login_router
 from sekisho.node.residence import mount_residence
 from sekisho.node.roles import TITLES, Role
 
@@ -210,6 +211,7 @@ def pki_app(role: Role, home: Home) -> FastAPI:
     audience = os.environ.get("SEKISHO_PKI_AUDIENCE", DEFAULT_AUDIENCE)
     trust = os.environ.get("SEKISHO_PKI_TRUST", DEFAULT_TRUST)
     app.include_router(router(pki, audience=audience, trust=trust))
+    app.include_router(login_router(home))  # the prefectures' published card-login data (sekisho.node.login)
     mount_pki_agency(app, pki, home)
     return app
 

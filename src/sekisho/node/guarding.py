@@ -71,6 +71,7 @@ PUBLIC: dict[str, tuple[Public, ...]] = {
         Public("/pki/chain.pem"),
         Public("/pki/login", frozenset({"POST"})),
         Public("/pki/tsa", frozenset({"POST"})),  # RFC 3161: a request carries only a hash
+        Public("/login/issuers"),  # the prefectures' card-login data, for relying parties (sekisho.node.login)
     ),
     "log": (Public("/checkpoint"), Public("/tile"), Public("/proof")),
     # OpenID4VCI: wallets hold no party certificate; an offer (``/credentials/<code>/offers``) is not public but
