@@ -21,6 +21,7 @@ from fastapi.responses import JSONResponse, Response
 from sekisho import problems
 from sekisho.agency import messages
 from sekisho.agency.interfaces import CrossReferenceResponder, IdentityResponder
+from sekisho.failpoints import failpoint
 from sekisho.locator.service import LocatorService
 from sekisho.pseudonyms import frames
 
@@ -61,6 +62,7 @@ def router(service: LocatorService, municipalities: Callable[[str], Responder]) 
         [rp] = frames.split(records, frames.POINT, count=1, field="rp")
         requester, to = frames.text(header, "requester"), frames.text(header, "to")
         await run_in_threadpool(service.hand_over, rp, requester=requester, to=to)
+        failpoint("locator.handed-over")
         return Response(status_code=204)
 
     @api.post(

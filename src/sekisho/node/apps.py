@@ -237,6 +237,7 @@ def mount_pki_agency(app: FastAPI, pki: Pki, home: Home) -> None:
 def municipality_app(role: Role, home: Home) -> FastAPI:
     from sekisho.jp.catalogue import get_municipality
     from sekisho.node.local import LocalNetwork
+    from sekisho.node.moves import mount_moves
     from sekisho.pseudonyms.keyfile import passphrase_from_env
     from sekisho.registry.responder_api import router as responder_router
 
@@ -255,12 +256,13 @@ def municipality_app(role: Role, home: Home) -> FastAPI:
     async def stop() -> None:
         portal.state.close()
         net.close()
+        moves.close()
 
     app = base_app(role, home, on_stop=stop)
     app.include_router(responder_router(responder, responder))
     mount_credentials(app, home, code)  # OpenID4VCI issuer and status list (sekisho.node.credentials)
     mount_residence(app, home, code)  # certificates of residence (sekisho.node.residence)
-    mount_transfer(app, role, home)
+    moves = mount_moves(app, role, home)  # both sides of a move hand-over, over HTTP (sekisho.node.moves)
     app.mount("/portal", portal)
     return app
 

@@ -140,6 +140,8 @@ RULES: dict[str, list[Rule]] = {
         rule("/cross-reference", "locator", methods=["POST"], signed=False),
         # a hand-over releases a person's record to the destination: signed by the destination's clerk terminal
         rule("/transfers", "municipality", methods=["POST"]),
+        # a move-in is filed at the counter: signed by the clerk's terminal (the route admits its own party only)
+        rule("/moves", "municipality", methods=["POST"]),
         # a credential offer hands a resident's issuance to a wallet: signed by the clerk's terminal at the counter
         rule("/credentials", "municipality", methods=["POST"]),
         # a certificate of residence releases a person's record to the counter: signed by the clerk's terminal

@@ -593,9 +593,15 @@ class MunicipalityPolicy:
                     ],
                 }
             )
-        if not measures:
+        # 本人通知: a resident registered for notification stays registered at the destination
+        notify = conn.execute(sa.select(st.notice_registration.c.handle).where(st.notice_registration.c.handle == h))
+        registered = notify.first() is not None
+        if not measures and not registered:
             return None
-        return {"format": PAYLOAD_FORMAT, "origin": self.code, "measures": measures}
+        payload: dict[str, Any] = {"format": PAYLOAD_FORMAT, "origin": self.code, "measures": measures}
+        if registered:
+            payload["notice_registration"] = True
+        return payload
 
     def honour_measure(self, conn: sa.Connection, *, handle: str, payload: Mapping[str, Any]) -> None:
         """At the destination, inside the register's transaction that creates the incoming record: put every carried
@@ -641,3 +647,6 @@ class MunicipalityPolicy:
                     conn.execute(st.measure_person.insert().values(measure_id=mid, handle=h, role=role, added_on=today))
         except (KeyError, TypeError, ValueError):
             raise InvalidInput("is not a well-formed support-measure payload", field="support_measure") from None
+        if payload.get("notice_registration") is True:
+            conn.execute(st.notice_registration.delete().where(st.notice_registration.c.handle == h))
+            conn.execute(st.notice_registration.insert().values(handle=h, registered_at=self.clock()))

@@ -7,11 +7,13 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from sekisho.errors import Conflict, InvalidInput, NotFound, SekishoError, Unavailable
+from sekisho.errors import Conflict, InvalidInput, NotFound, Refused, SekishoError, Unavailable
+from sekisho.failpoints import failpoint
 from sekisho.registry import procedures as proc
 from sekisho.registry import store as st
 from sekisho.registry.access import AccessRecords
@@ -171,6 +173,15 @@ class HandOver(HouseholdRules, AccessRecords):
             r = self._from_row(row)
             if t.state == "issued" and r.status is not Status.ACTIVE:
                 raise Conflict("this transfer is no longer open", field="transfer")
+            if t.state == "issued" and not self._fetched_by(conn, t, requester):
+                # refused before anything is recorded or leaves; once the package has gone to the destination the
+                # hand-over is under way and a retry must be able to finish it (even past the deadline)
+                if t.destination_code is not None and requester != t.destination_code:
+                    raise Refused(
+                        "this transfer names another municipality as the destination: a new move-out is needed",
+                        field="transfer",
+                    )
+                check_not_expired(planned_on=t.planned_on, today=self.today())
             enrolments = conn.execute(
                 sa.select(st.enrolment.c.agency, st.enrolment.c.purpose, st.enrolment.c["items"])
                 .where(st.enrolment.c.resident_id == t.resident_id)
@@ -187,6 +198,7 @@ class HandOver(HouseholdRules, AccessRecords):
                 terminal=None,
             )
             measure = annex.export_measure(conn, handle=r.handle)
+        failpoint("transfer.fetched")
         return TransferPackage(
             token=t.token,
             source=self.code,
@@ -215,8 +227,10 @@ class HandOver(HouseholdRules, AccessRecords):
         if rp is not None and self.index is None:
             raise Unavailable("the locator cannot be reached to hand the person over", field="locator")
         self._complete_transfer(token, requester=requester, moved_on=moved_on, destination_line=destination_line)
+        failpoint("transfer.closed")
         if rp is not None and self.index is not None:
             self.index.hand_over(bytes(rp), to=requester)
+        failpoint("transfer.located")
 
     def _complete_transfer(self, token: str, *, requester: str, moved_on: date, destination_line: str) -> None:
         with self.transaction() as conn:
@@ -229,6 +243,10 @@ class HandOver(HouseholdRules, AccessRecords):
                 raise Conflict("this transfer is no longer open", field="transfer")
             row = conn.execute(self._select().where(st.resident.c.id == t.resident_id)).one()
             r = self._from_row(row)
+            if not self._fetched_by(conn, t, requester):
+                # the destination completes only a transfer whose package it took (and recorded taking)
+                raise Conflict("the destination has not taken this transfer's package yet", field="transfer")
+            check_hand_over_dates(moved_on=moved_on, last_address_on=r.address_set_on, today=self.today())
             hid = self._household_id(conn, r.household)
             vacant = self._vacant(conn, [hid])
             change = proc.hand_over(
@@ -254,6 +272,18 @@ class HandOver(HouseholdRules, AccessRecords):
                 succession=True,
                 strict=False,
             )
+
+    def _fetched_by(self, conn: Connection, t: Any, requester: str) -> bool:
+        """Whether ``requester`` has taken transfer ``t``'s package (its access record is here)."""
+        found = conn.execute(
+            sa.select(st.access.c.id).where(
+                st.access.c.resident_id == t.resident_id,
+                st.access.c.action == "transfer",
+                st.access.c.actor_kind == "municipality",
+                st.access.c.actor == requester,
+            )
+        ).first()
+        return found is not None
 
     def _cancel_transfers(self, conn: Connection, rid: int) -> None:
         """The record will not be handed over (cancelled, or closed here): its open transfer can no longer be taken
@@ -352,7 +382,16 @@ class HandOver(HouseholdRules, AccessRecords):
             raise Conflict("this transfer was completed here; the record it created is closed", field="transfer")
         origin = self.directory.municipality(source)
         package = origin.fetch_transfer(token, requester=self.code)
+        failpoint("move-in.fetched")
         if existing is None:
+            # the origin's rules, checked here too before anything is written: a refusal at the completion would
+            # leave an incoming record behind
+            check_not_expired(planned_on=package.planned_on, today=self.today())
+            check_hand_over_dates(
+                moved_on=moved,
+                last_address_on=date.fromisoformat(package.items.get("address_set_on") or moved.isoformat()),
+                today=self.today(),
+            )
             full = dict(package.items) | {
                 "town": row.get("town", ""),
                 "block": row.get("block", ""),
@@ -392,7 +431,9 @@ class HandOver(HouseholdRules, AccessRecords):
         with self.engine.connect() as conn:
             incoming = conn.execute(self._select().where(st.resident.c.transfer_token == token)).one()
         incoming_r = self._from_row(incoming)
+        failpoint("move-in.incoming")
         origin.complete_transfer(token, requester=self.code, moved_on=moved, destination_line=incoming_r.address.line())
+        failpoint("move-in.completed")
         with self.transaction() as conn:
             row_now = conn.execute(self._select().where(st.resident.c.transfer_token == token).with_for_update()).one()
             r = self._from_row(row_now)
@@ -415,6 +456,7 @@ class HandOver(HouseholdRules, AccessRecords):
                 field="transfer",
                 strict=False,
             )
+        failpoint("move-in.active")
         if row_now.rp is None:
             self._index_new([row_now.id])
         return MoveInResult(active)
@@ -435,3 +477,23 @@ class HandOver(HouseholdRules, AccessRecords):
 
 def _token() -> str:
     return base64.b32encode(os.urandom(20)).decode().rstrip("=")
+
+
+def check_not_expired(*, planned_on: date, today: date) -> None:
+    """A transfer is taken within 30 days of the planned move-out (特例転入, 住基法 §24の2); after that the person
+    files the move-in with a paper certificate of moving out, and the token is refused."""
+    from sekisho.registry import deadlines
+
+    if today > deadlines.deadline(planned_on, deadlines.CARD_MOVE_IN_DAYS):
+        raise Refused("this transfer has expired (30 days after the planned move-out)", field="transfer")
+
+
+def check_hand_over_dates(*, moved_on: date, last_address_on: date, today: date) -> None:
+    """The day of moving in, as the destination states it, must fit the origin's record: not before the person's
+    last address there, not after the origin's today.  Checked on both sides, before either writes anything."""
+    if moved_on < last_address_on:
+        raise InvalidInput(
+            "is before the person's last change of address at the municipality of origin", field="moved_on"
+        )
+    if moved_on > today:
+        raise InvalidInput("is after today at the municipality of origin", field="moved_on")
