@@ -28,8 +28,8 @@ from sekisho.config import Home
 from sekisho.failpoints import ENV, STEPS
 from sekisho.jp.clock import japan_today
 from sekisho.locator import store as loc
-from sekisho.node.local import LocalNetwork
 from sekisho.node import server
+from sekisho.node.local import LocalNetwork
 from sekisho.node.roles import Role
 from sekisho.node.supervisor import HOST, Child, Supervisor, probe
 from sekisho.pseudonyms.service import init_network
