@@ -94,7 +94,7 @@ def net(net_home: Home) -> Iterator[Net]:
     os.environ.update(env_for(home))
     os.environ.pop(ENV, None)
     os.environ["SEKISHO_DB_NAMESPACE"] = home.namespace
-    from sekisho.pki import service as pki
+    from sekisho.pki import hierarchy as pki
 
     init_network(home, passphrase=PASSPHRASE, scrypt_n=FAST_N)
     os.environ["SEKISHO_PASSPHRASE"] = PASSPHRASE.decode()
