@@ -91,6 +91,20 @@ def test_a_resident_finds_an_agency_access_verified(net: Net, page: Any) -> None
     assert "検証済み" in page.locator(".verified-note").inner_text()
     shot(page, "resident-home")
 
+    # the resident's own choices: 本人通知, and no use that rests only on consent
+    page.get_by_role("button", name="本人通知に登録する").click()
+    assert page.locator("#notices-state").inner_text() == "登録しています"
+    page.get_by_role("button", name="同意に基づく利用を拒否する").click()
+    assert page.locator("#opt-out-state").inner_text() == "拒否しています"
+    from sekisho.policy.municipality import MunicipalityPolicy
+
+    mp = MunicipalityPolicy.open(net.home, GIFU)
+    try:
+        assert mp.registered_for_notices(net.resident)
+        assert mp.facts(net.resident).opted_out_of_consent_uses
+    finally:
+        mp.engine.dispose()
+
     # the code was spent: a second login with it fails
     page.context.clear_cookies()
     page.goto(f"{net.gifu.url}/resident/login")

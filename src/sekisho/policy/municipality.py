@@ -539,6 +539,15 @@ class MunicipalityPolicy:
             if registered:
                 conn.execute(st.notice_registration.insert().values(handle=h, registered_at=self.clock()))
 
+    def registered_for_notices(self, handle: str) -> bool:
+        """Whether this resident is registered for 本人通知 (the resident portal shows it)."""
+        h = _handle(handle)
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(st.notice_registration.c.handle).where(st.notice_registration.c.handle == h)
+            ).first()
+        return row is not None
+
     def notifications(self, handle: str) -> list[dict[str, Any]]:
         """What the resident portal shows: date, certificate type, requester category, copies."""
         h = _handle(handle)

@@ -23,9 +23,10 @@ from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 
 from sekisho.config import Home
-from sekisho.errors import InvalidInput, SekishoError, Unauthenticated
+from sekisho.errors import InvalidInput, SekishoError, Unavailable
 from sekisho.jp.catalogue import get_municipality
 from sekisho.jp.clock import JST
+from sekisho.policy.municipality import MunicipalityPolicy
 from sekisho.portal import i18n, web
 from sekisho.portal.accounts import PortalStore, Session
 from sekisho.registry.service import Actor, RegisterService, access_list_json
@@ -221,12 +222,37 @@ def _resident_view(r: Any) -> dict[str, str]:
     }
 
 
+def default_policy(home: Home, code: str) -> Callable[[], MunicipalityPolicy]:
+    """The municipality's own policy tables (本人通知, opt-outs), opened on first use."""
+    lock = threading.Lock()
+    opened: list[MunicipalityPolicy] = []
+
+    def policy() -> MunicipalityPolicy:
+        with lock:
+            if not opened:
+                opened.append(MunicipalityPolicy.open(home, code))
+            return opened[0]
+
+    def close() -> None:
+        for p in opened:
+            p.engine.dispose()
+
+    policy.close = close  # type: ignore[attr-defined]
+    return policy
+
+
 def portal_app(
-    home: Home, code: str, *, opener: RegisterOpener | None = None, store: PortalStore | None = None
+    home: Home,
+    code: str,
+    *,
+    opener: RegisterOpener | None = None,
+    policy: Callable[[], MunicipalityPolicy] | None = None,
+    store: PortalStore | None = None,
 ) -> FastAPI:
     """The portal of municipality ``code`` (mount it at ``/portal`` on the municipality's app)."""
     municipality = get_municipality(code)
     registers = opener or default_opener(home, code)
+    policies = policy or default_policy(home, code)
     lock = threading.Lock()
     stores: list[PortalStore] = [store] if store is not None else []
 
@@ -243,9 +269,10 @@ def portal_app(
     def close() -> None:
         for s in stores:
             s.close()
-        closer = getattr(registers, "close", None)
-        if closer is not None:
-            closer()
+        for part in (registers, policies):
+            closer = getattr(part, "close", None)
+            if closer is not None:
+                closer()
 
     app.state.close = close
     place: dict[str, Any] = {"municipality": municipality.full_name}
@@ -409,16 +436,36 @@ def portal_app(
         r = svc.show(s.subject, purpose="resident.own-record")
         listing = svc.access_list(s.subject)
         if svc.access_log is None:
-            raise Unauthenticated("no access log", field="log")  # pragma: no cover - access_list refused already
+            raise Unavailable("this register is not connected to a public access log", field="log")
         # the server checks what the resident's own verifier checks: each inclusion proof against the witnessed
         # checkpoint, and each entry's commitment with the resident's key (k_res); a failure shows nothing
         checkpoint, entries = svc.access_log.verify_document(access_list_json(listing))
         rows = [_entry_row(i, e, lang) for i, e in reversed(entries)]
+        mp = policies()
         return web.render(
             request, "resident/home.html", session=s, r=_resident_view(r), rows=rows,
             checkpoint={"size": checkpoint.size, "origin": checkpoint.origin},
-            sealed_hidden=listing.sealed_hidden, pending=listing.pending, **place,
+            sealed_hidden=listing.sealed_hidden, pending=listing.pending,
+            notices=mp.registered_for_notices(s.subject), notifications=mp.notifications(s.subject),
+            opted_out=mp.facts(s.subject).opted_out_of_consent_uses, **place,
         )  # fmt: skip
+
+    @app.post("/resident/settings")
+    async def resident_settings(request: Request) -> Response:
+        """本人通知 on or off, and consent-only uses refused or allowed: the resident's own choices."""
+        s = portal.session(request, "resident")
+        if s is None:
+            return web.to_login("/resident/login", over=True)
+        form = await web.form_of(request, session=s)
+        mp = policies()
+        setting, value = form.get("setting", ""), form.get("value") == "on"
+        if setting == "notices":
+            mp.register_for_notices(s.subject, registered=value)
+        elif setting == "opt_out":
+            mp.set_opt_out(s.subject, opted_out=value)
+        else:
+            raise InvalidInput("is not a setting of the resident portal", field="setting")
+        return RedirectResponse(f"{web.PREFIX}/resident", status_code=303)
 
     @app.get("/resident/access-list.json")
     def resident_download(request: Request) -> Response:
