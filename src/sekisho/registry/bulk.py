@@ -357,9 +357,16 @@ class _Converter:
             self.bool: Callable[[bool], Any] = _identity
         else:
             dialect = sa.create_engine("sqlite://").dialect
-            self.date = st.resident.c.filed_on.type.bind_processor(dialect) or _identity
-            self.ts = st.resident.c.created_at.type.bind_processor(dialect) or _identity
-            self.bool = st.resident.c.moving_out.type.bind_processor(dialect) or _identity
+
+            def bind(column: sa.Column[Any]) -> Callable[[Any], Any]:
+                # the SQLite dialect's own type (the generic Date and DateTime have no bind processor): the text
+                # SQLAlchemy writes for the column elsewhere, made here once per value instead of by sqlite3's
+                # deprecated default adapters on every row (which wrote another text: '… 12:00:00+00:00')
+                return column.type.dialect_impl(dialect).bind_processor(dialect) or _identity
+
+            self.date = bind(st.resident.c.filed_on)
+            self.ts = bind(st.resident.c.created_at)
+            self.bool = bind(st.resident.c.moving_out)
         self._dates: dict[date, Any] = {}
 
     def d(self, value: date) -> Any:
