@@ -15,7 +15,7 @@ What each row measures (in-process, no database):
   validation left out (the chain validator's own benchmark is bench/pki.py) and the status list token verified
   once and kept until its ``exp``, as the status list draft has verifiers do (§13.7), vs 2 raw verifications.
 
-AnonCreds and card-login rows are added by their own sections below (marked).
+AnonCreds proofs and card logins: bench/credentials_anon.py.
 """
 
 from __future__ import annotations
@@ -184,20 +184,6 @@ def sd_jwt_rows(args: argparse.Namespace) -> None:
         )
 
 
-# --- AnonCreds (creds2 adds its rows here) -------------------------------------------------------------------
-
-
-def anoncreds_rows(args: argparse.Namespace) -> None:
-    """creds2: AnonCreds proof and verification times beside raw signature operations (goal <= 100 ms each)."""
-
-
-# --- card login (creds2 adds its rows here) ------------------------------------------------------------------
-
-
-def card_login_rows(args: argparse.Namespace) -> None:
-    """creds2: relying-party-specific card logins per second beside the raw signature operations."""
-
-
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="bench/credentials.py")
     parser.add_argument("--seconds", type=float, default=1.0, help="per measurement")
@@ -209,8 +195,6 @@ def main(argv: list[str]) -> None:
     if args.tiny:
         args.seconds = 0.0
     sd_jwt_rows(args)
-    anoncreds_rows(args)
-    card_login_rows(args)
 
 
 if __name__ == "__main__":
