@@ -63,7 +63,11 @@ def run(
     residents: int = 2000,
     console: Console | None = None,
     progress: Callable[[str, int | None], object] | None = None,
+    network: Callable[[Home, Console], list[str]] | None = None,
 ) -> DemoReport:
+    """The narrated scenario on a fresh home at ``path``.  ``network(home, console)``, when given, runs after the
+    scenario's own parties have closed (the log's single writer among them) and before the summary: the CLI starts
+    the parties as processes there and shows them at work; it returns lines for the summary."""
     out = console or Console()
     home = prepare_home(path)
     report = DemoReport(home=home.root)
@@ -195,14 +199,20 @@ def run(
 
     with gifu.engine.connect() as conn:
         report.access_records = int(conn.execute(select(func.count()).select_from(st.access)).scalar_one())
+    from sekisho.auditlog.client import close_access_logs
+
+    close_access_logs()  # the in-process log writer stops here: from now on the log's own process writes
+    summary = []
+    if network is not None:
+        step("The network: every party its own OS process, over mutual TLS")
+        summary = network(home, out)
     step("Summary")
     out.print(f"  registers: 岐阜市 {gifu.count():,} active, 千代田区 {chiyoda.count():,} active")
     out.print(f"  access records written by the reads above (岐阜市): {report.access_records:,}")
     out.print(f"  public log: {report.log_entries:,} entries, verified from its leaves to its witnessed checkpoint")
+    for line in summary:
+        out.print(f"  {line}")
     out.print(f"  home: {home.root}  (rerun `sekisho demo` to rebuild it)")
-    from sekisho.auditlog.client import close_access_logs
-
-    close_access_logs()
     return report
 
 
