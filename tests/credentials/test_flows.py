@@ -19,6 +19,7 @@ from sekisho.credentials.api import router as issuer_router
 from sekisho.credentials.issuer import Issuer
 from sekisho.credentials.oid4vci import Flow
 from sekisho.credentials.store import open_state
+from sekisho.errors import SekishoError
 from sekisho.registry.service import RegisterService
 from sekisho.verifier.api import Requests
 from sekisho.verifier.api import router as verifier_router
@@ -217,3 +218,47 @@ def test_municipality_node_serves_the_issuer_once_it_is_set_up(
     monkeypatch.delenv("SEKISHO_PASSPHRASE")
     bare = TestClient(municipality_app(Role("municipality", GIFU), net_home))
     assert bare.get(f"/credentials/{GIFU}/status").status_code == 404  # no key opened: nothing mounted
+
+
+def test_an_offer_made_at_the_counter_is_redeemed_at_the_node(
+    net_home: Home, pki, register: RegisterService, handle: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """`sekisho credentials offer` (the counter's machine) writes the one-time code to the municipality's
+    database; the node, another process with its own engine, redeems it once."""
+    from sekisho.cli import app
+    from sekisho.node.apps import municipality_app
+    from sekisho.node.roles import Role
+    from sekisho.pki import issuance as pki_issuance
+    from sekisho.registry.service import party_of
+
+    monkeypatch.setenv("SEKISHO_PASSPHRASE", PASSPHRASE.decode())
+    root = net_home.party_dir(party_of(GIFU))
+    if not (Issuer.directory_of(root) / "meta.json").exists():
+        Issuer.create(
+            root,
+            municipality=GIFU,
+            certify=lambda key: pki_issuance.certify_credential_issuer(pki, municipality=GIFU, public_key=key),
+            passphrase=PASSPHRASE,
+            base_url=BASE,
+            state=open_state(net_home, GIFU),
+        )
+    runner = CliRunner(
+        env={
+            "SEKISHO_HOME": str(net_home.root),
+            "SEKISHO_DB_NAMESPACE": net_home.namespace,
+            "SEKISHO_DB": net_home.db_url or "",
+            "SEKISHO_PASSPHRASE": PASSPHRASE.decode(),
+        }
+    )
+    r = runner.invoke(app, ["credentials", "offer", "-m", GIFU, "--handle", handle.replace("-", "").lower()])
+    assert r.exit_code == 0, r.output
+    offer = json.loads(r.output)["credential_offer"]
+    assert handle not in r.output  # the offer carries a code, never the handle
+    node = TestClient(municipality_app(Role("municipality", GIFU), net_home), base_url=BASE)
+    wallet = Wallet.init(tmp_path / "wallet")
+    creds = receive_offer(wallet, wallet.new_keys(2), offer, client=node)
+    assert len(creds) == 2 and len(wallet.receive(creds)) == 2
+    with pytest.raises(SekishoError):
+        receive_offer(wallet, wallet.new_keys(1), offer, client=node)  # one use
+    bad = runner.invoke(app, ["credentials", "offer", "-m", GIFU, "--handle", "not-a-handle"])
+    assert bad.exit_code == 2 and bad.output.strip().count("\n") == 0

@@ -74,6 +74,23 @@ def credentials_init(
     typer.echo(f"issuer {issuer.iss} certified by the prefectural CA")
 
 
+@credentials_app.command("offer")
+def credentials_offer(
+    municipality: MunicipalityOpt,
+    handle: Annotated[str, typer.Option(help="The resident's handle, at the counter.")],
+    home: HomeOpt = None,
+    db: DbOpt = None,
+) -> None:
+    """An OpenID4VCI credential offer (pre-authorised code, 10 minutes, one use) for the resident's wallet: print
+    it, or show it as a QR code.  Kept in the municipality's database, it is redeemed at the node's
+    /credentials/<code>/ endpoints (`sekisho wallet receive OFFER`)."""
+    from sekisho.credentials.oid4vci import Flow
+    from sekisho.node.credentials import open_issuer
+
+    issuer, state, register = open_issuer(home_of(home, db), municipality, passphrase=_passphrase())
+    print_json({"credential_offer": Flow(issuer, register, state).offer(handle)})
+
+
 @credentials_app.command("revoke")
 def credentials_revoke(
     municipality: MunicipalityOpt,

@@ -225,7 +225,7 @@ class Issuer:
         claims = claims_of(items, today=self.today())
         at = self.clock()
         now = int(at.timestamp())
-        indices = self.state.take(self._canonical(handle), len(jwks), size=self.status_size, at=at)
+        indices = self.state.take(self.canonical(handle), len(jwks), size=self.status_size, at=at)
         plains = [
             {
                 "iss": self.iss,
@@ -244,7 +244,7 @@ class Issuer:
     def revoke_holder(self, handle: str) -> int:
         """Set every status bit of the person's credentials (a lost card, `sekisho credentials revoke`); returns
         how many credentials the person holds."""
-        return self.state.revoke([self._canonical(handle)])
+        return self.state.revoke([self.canonical(handle)])
 
     def catch_up(self) -> int:
         """Apply the register's events since the last look (death, move, correction): their credentials'
@@ -253,7 +253,8 @@ class Issuer:
             return 0
         return self.state.catch_up(self.events.revoking_since)
 
-    def _canonical(self, handle: str) -> str:
+    def canonical(self, handle: str) -> str:
+        """The register's spelling of a handle (bad input if it is none)."""
         return self.events.canonical(handle) if self.events is not None else handle
 
     def status_list_token(self) -> str:

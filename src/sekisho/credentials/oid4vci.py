@@ -71,7 +71,8 @@ class Flow:
     def offer(self, handle: str) -> dict[str, Any]:
         code = secrets.token_urlsafe(32)
         now = self.clock()
-        self.store.put("code", code, handle=handle, expires_at=now + OFFER_TTL, now=now)
+        # a mistyped handle is refused at the counter, not when the wallet comes back
+        self.store.put("code", code, handle=self.issuer.canonical(handle), expires_at=now + OFFER_TTL, now=now)
         return {
             "credential_issuer": self.issuer.iss,
             "credential_configuration_ids": [CONFIGURATION],
