@@ -44,6 +44,8 @@ class DemoReport:
     moved_handle: str = ""
     agencies: dict[str, int] = field(default_factory=dict)
     log_entries: int = 0
+    #: accesses the resident's portal page listed, each verified
+    portal_verified: int = 0
 
 
 def prepare_home(path: Path) -> Home:
@@ -192,6 +194,11 @@ def run(
 
     step("Who looked at me? A resident's provable access list")
     report.log_entries = _show_access_list(home, GIFU, head.handle, out)
+
+    step("The web portal: the resident sees the same list in a browser")
+    from sekisho.portal.demo import run_portal
+
+    report.portal_verified = run_portal(home, GIFU, head.handle, out)
 
     from sqlalchemy import func, select
 
