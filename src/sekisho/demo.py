@@ -195,7 +195,7 @@ def run(
     step("Who looked at me? A resident's provable access list")
     report.log_entries = _show_access_list(home, GIFU, head.handle, out)
 
-    step("The web portal: the resident sees the same list in a browser")
+    step("The web portal: the resident sees the same list on their own page")
     from sekisho.portal.demo import run_portal
 
     report.portal_verified = run_portal(home, GIFU, head.handle, out)
