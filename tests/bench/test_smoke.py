@@ -28,6 +28,10 @@ RATIO_LINES: dict[str, list[str]] = {
         rf"^durable appends, .*/s = (?P<ratio>\d+\.\d+) x {'binary COPY' if PG_URL else 'executemany'}",
         rf"^durable appends over HTTP .*/s = (?P<ratio>\d+\.\d+) x {'binary COPY' if PG_URL else 'executemany'}",
     ],
+    "certificates": [
+        rf"^certificate of residence, PDF \(PAdES B-LT\), {DB}\s.*vs raw (?P<ratio>\d+\.\d\d)",
+        rf"^certificate of residence, JSON \(JWS\), {DB}\s.*vs raw (?P<ratio>\d+\.\d\d)",
+    ],
     "credentials_anon": [
         r"^anon\.present\s.*ratio (?P<ratio>\d+\.\d\d)",
         r"^anon\.verify\s.*ratio (?P<ratio>\d+\.\d\d)",
