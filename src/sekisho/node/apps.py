@@ -31,7 +31,6 @@ from sekisho.errors import SekishoError, Unavailable
 from sekisho.node.credentials import mount_credentials
 from sekisho.node.health import DatabaseProbe
 from sekisho.node.login import router as login_router
-from sekisho.node.residence import mount_residence
 from sekisho.node.roles import TITLES, Role
 
 if TYPE_CHECKING:
@@ -238,6 +237,7 @@ def municipality_app(role: Role, home: Home) -> FastAPI:
     from sekisho.jp.catalogue import get_municipality
     from sekisho.node.local import LocalNetwork
     from sekisho.node.moves import mount_moves
+    from sekisho.node.residence import mount_residence
     from sekisho.pseudonyms.keyfile import passphrase_from_env
     from sekisho.registry.responder_api import router as responder_router
 
