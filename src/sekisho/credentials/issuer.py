@@ -67,17 +67,17 @@ class StatusStore(Protocol):
 
     def revoked(self) -> list[int]: ...
 
-    def catch_up(self, read: Callable[[int], list[tuple[int, str]]]) -> int: ...
+    def catch_up(self, read: Callable[[int], list[tuple[int, str, datetime]]]) -> int: ...
 
 
 class RegisterEvents(Protocol):
     """The register's query for the issuer (``sekisho.registry.events.CredentialEvents``): its spelling of a
     handle, and the events after a position that make a person's credentials untrue (death, the move's
-    completion, a move within, a correction, a closure) as ``(event id, handle)``, oldest first."""
+    completion, a move within, a correction, a closure) as ``(event id, handle, recorded at)``, oldest first."""
 
     def canonical(self, handle: str) -> str: ...
 
-    def revoking_since(self, after: int) -> list[tuple[int, str]]: ...
+    def revoking_since(self, after: int) -> list[tuple[int, str, datetime]]: ...
 
 
 def issuer_id(base_url: str, municipality: str) -> str:
@@ -221,6 +221,7 @@ class Issuer:
         jwks = [sdjwt.public_jwk(k) for k in holder_keys]
         if len({(j["x"], j["y"]) for j in jwks}) != len(holder_keys):
             raise InvalidInput("every credential needs its own holder key", field="proofs")
+        self.catch_up()  # the register's events so far first: they concern credentials issued before them
         items = source.credential_items(handle)  # the access record is written before anything leaves
         claims = claims_of(items, today=self.today())
         at = self.clock()

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Callable, Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -111,21 +111,37 @@ class SqlState:
         with self.engine.connect() as conn:
             return list(conn.scalars(sa.select(status.c.idx).where(status.c.revoked.is_(True)).order_by(status.c.idx)))
 
-    def catch_up(self, read: Callable[[int], list[tuple[int, str]]]) -> int:
-        """Apply the register's revoking events after the cursor (``read(after)`` gives ``(event id, handle)``,
-        oldest first), then move the cursor — one transaction, so a crash re-applies, which is harmless."""
+    def catch_up(self, read: Callable[[int], list[tuple[int, str, datetime]]]) -> int:
+        """Apply the register's revoking events after the cursor (``read(after)`` gives ``(event id, handle,
+        when it was recorded)``, oldest first), then move the cursor forward — one transaction.
+
+        An event revokes only the credentials issued before it: a resident who moved within the municipality and
+        took a new batch keeps the new one, even if the event is read late or read again (two nodes catching up
+        at once).  The register records to the second, so "before" is "up to the end of that second": a batch
+        issued within the same second as the event is revoked too (the safe side: it may say what is no longer
+        true)."""
         with self.engine.connect() as conn:
             after = conn.scalar(sa.select(cursor.c.position).where(cursor.c.name == EVENTS)) or 0
         events = read(after)
         if not events:
             return 0
-        handles = sorted({h for _, h in events})
-        last = max(i for i, _ in events)
+        latest: dict[str, datetime] = {}
+        for _, handle, at in events:
+            latest[handle] = max(at, latest.get(handle, at))
+        last = max(i for i, _, _ in events)
         with self.engine.begin() as conn:
-            conn.execute(status.update().where(status.c.handle.in_(handles)).values(revoked=True))
-            moved = conn.execute(cursor.update().where(cursor.c.name == EVENTS).values(position=last))
-            if moved.rowcount == 0:
+            for handle, at in latest.items():
+                conn.execute(
+                    status.update()
+                    .where(status.c.handle == handle, status.c.issued_at < at + timedelta(seconds=1))
+                    .values(revoked=True)
+                )
+            if conn.scalar(sa.select(cursor.c.position).where(cursor.c.name == EVENTS)) is None:
                 conn.execute(cursor.insert().values(name=EVENTS, position=last))
+            else:  # never backwards: another node may have read further meanwhile
+                conn.execute(
+                    cursor.update().where(cursor.c.name == EVENTS, cursor.c.position < last).values(position=last)
+                )
         return len(events)
 
     # --- one-time secrets ----------------------------------------------------------------------------------------

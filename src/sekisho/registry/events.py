@@ -8,6 +8,8 @@ everyone it issued to — nothing of the record.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
@@ -32,14 +34,20 @@ class CredentialEvents:
         """The register's spelling of a handle (as typed at the counter: hyphens, lower case, full width)."""
         return parse_handle(handle)
 
-    def revoking_since(self, after: int) -> list[tuple[int, str]]:
+    def revoking_since(self, after: int) -> list[tuple[int, str, datetime]]:
+        """``(event id, handle, recorded at)`` of the revoking events after ``after``, oldest first."""
         ev, r = st.event.c, st.resident.c
         query = (
-            sa.select(ev.id, r.handle)
+            sa.select(ev.id, r.handle, ev.created_at)
             .join(st.resident, st.resident.c.id == ev.resident_id)
             .where(ev.id > after, ev.kind.in_(sorted(REVOKING)))
             .order_by(ev.id)
             .limit(PAGE)
         )
         with self.engine.connect() as conn:
-            return [(int(i), str(h)) for i, h in conn.execute(query)]
+            return [(int(i), str(h), _aware(at)) for i, h, at in conn.execute(query)]
+
+
+def _aware(at: datetime) -> datetime:
+    # SQLite gives back the naive UTC time it was given; PostgreSQL an aware one
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
