@@ -191,6 +191,9 @@ def test_the_watchdog_approves_a_warrant_and_sees_the_conversion_counted(net: Ne
     page.reload()
     assert page.locator(f"tr[data-warrant='{net.warrant}'] td.used").inner_text() == "1"
     assert "tax" in page.locator("svg[aria-labelledby='wc-t'] title").text_content()
+    # an officer sees no personal data: no resident's name or handle anywhere on the dashboard
+    html = page.content()
+    assert net.resident not in html and net.protected not in html and "髙橋" not in html and "佐藤" not in html
     shot(page, "watchdog-dashboard")
 
 
@@ -314,3 +317,40 @@ def test_the_english_switch(net: Net, page: Any) -> None:
     page.get_by_role("link", name="日本語").click()
     assert page.locator("html").get_attribute("lang") == "ja"
     assert CHIYODA and GIFU
+
+
+def test_a_clerk_opens_a_support_measure_and_files_a_household_change(net: Net, page: Any) -> None:
+    from sekisho.registry.service import Actor, RegisterService
+
+    from .conftest import ROW
+
+    register = RegisterService.open(net.home, GIFU, actor=Actor(clerk="setup"))
+    try:
+        suzuki = {"family_name": "鈴木", "family_name_kana": "スズキ"}
+        head = register.add(ROW | suzuki | {"given_name": "一郎", "given_name_kana": "イチロウ"})
+        child = register.add(
+            ROW | suzuki | {"given_name": "次郎", "given_name_kana": "ジロウ", "relationship": "子"},
+            household=head.household,
+        )
+    finally:
+        register.engine.dispose()
+    login_clerk(page, net.gifu.url, "clerk-gifu")
+    open_record(page, "スズキ ジロウ")
+    page.get_by_label("措置の種類").select_option("dv")
+    page.get_by_role("button", name=re.compile("支援措置を開始する")).click()
+    assert "支援措置を開始しました" in page.get_by_role("status").first.inner_text()
+    assert "provisional (有効)" in page.locator("table").first.inner_text()
+
+    # 世帯分離: the child founds a household of their own (the form opened from the record, handle filled in)
+    page.locator("form", has=page.get_by_role("button", name="世帯変更", exact=True)).get_by_role("button").click()
+    assert page.get_by_role("textbox", name="整理番号", exact=True).input_value() == child.handle
+    page.get_by_role("textbox", name="続柄", exact=True).fill("世帯主")
+    page.get_by_role("textbox", name="変更日", exact=True).fill("令和7年4月1日")
+    page.get_by_role("button", name="登録する").click()
+    assert "受け付けました" in page.get_by_role("heading").first.inner_text()
+    register = RegisterService.open(net.home, GIFU, actor=Actor(clerk="setup"))
+    try:
+        moved = register.show(child.handle)
+    finally:
+        register.engine.dispose()
+    assert moved.household != head.household and moved.is_head

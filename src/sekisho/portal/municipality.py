@@ -101,12 +101,23 @@ def _birth(svc: RegisterService, f: dict[str, str]) -> Any:
     return svc.birth(row, household=f.get("household", ""))[0]
 
 
+def _household_change(svc: RegisterService, f: dict[str, str]) -> Any:
+    """世帯変更: the resident joins another household (its handle), or founds one (left empty)."""
+    handle = f.get("handle", "")
+    target = f.get("target_household", "").strip() or None
+    changed = svc.household_change([(handle, target, f.get("relationship", ""))], changed_on=f.get("changed_on", ""))
+    return next((r for r in changed if r.handle == handle.strip().upper()), changed[0])
+
+
 def _correction(svc: RegisterService, f: dict[str, str]) -> Any:
     item = f.get("item", "")
     if item not in CORRECTABLE:
         raise InvalidInput("names an item that a correction cannot change", field="item")
     return svc.correct(f.get("handle", ""), {item: f.get("value", "")}, reason=f.get("reason", ""))
 
+
+#: the kinds of support measure (支援措置) a clerk opens at the counter
+MEASURE_KINDS = ("dv", "stalking", "child-abuse", "other")
 
 CORRECTABLE = ("family_name", "given_name", "family_name_kana", "given_name_kana", "birth_date", "sex")
 
@@ -175,6 +186,16 @@ PROCEDURES: dict[str, Procedure] = {
             lambda svc, f: svc.furigana(
                 f.get("handle", ""), family_kana=f.get("family_name_kana", ""), given_kana=f.get("given_name_kana", "")
             ),
+        ),
+        Procedure(
+            "household_change",
+            (
+                Field("handle", "handle"),
+                Field("target_household", required=False),
+                Field("relationship"),
+                Field("changed_on", "date"),
+            ),
+            lambda svc, f: _household_change(svc, f),
         ),
         Procedure(
             "correction",
@@ -351,8 +372,29 @@ def portal_app(
             return web.to_login("/clerk/login", over=True)
         form = await web.form_of(request, session=s)
         r = clerk_register(s).show(form.get("handle", ""))
+        return record_page(request, s, r)
+
+    def record_page(request: Request, s: Session, r: Any, **extra: Any) -> Response:
         procs = {k: p for k, p in PROCEDURES.items() if p.on_record}
-        return web.render(request, "clerk/record.html", session=s, r=_resident_view(r), procedures=procs, **place)
+        measures = policies().measures(handle=r.handle)
+        return web.render(
+            request, "clerk/record.html", session=s, r=_resident_view(r), procedures=procs, measures=measures,
+            measure_kinds=MEASURE_KINDS, **place, **extra,
+        )  # fmt: skip
+
+    @app.post("/clerk/measure")
+    async def open_measure(request: Request) -> Response:
+        """支援措置: a DV, stalking or child-abuse support measure, in force at once (provisionally until it is
+        confirmed); the register's other procedures and every release then honour it."""
+        s = portal.session(request, "clerk")
+        if s is None:
+            return web.to_login("/clerk/login", over=True)
+        form = await web.form_of(request, session=s)
+        r = clerk_register(s).show(form.get("handle", ""), purpose="resident-protection")
+        policies().add_measure(
+            handle=r.handle, kind=form.get("kind", ""), by=s.subject, include_household=form.get("household") == "on"
+        )
+        return record_page(request, s, r, notice="measure_opened")
 
     @app.post("/clerk/code")
     async def issue_code(request: Request) -> Response:
@@ -362,10 +404,7 @@ def portal_app(
         form = await web.form_of(request, session=s)
         r = clerk_register(s).show(form.get("handle", ""), purpose="resident.portal-code")
         code_text = portal.store.issue_code(r.handle, by=s.subject)
-        procs = {k: p for k, p in PROCEDURES.items() if p.on_record}
-        return web.render(
-            request, "clerk/record.html", session=s, r=_resident_view(r), procedures=procs, code=code_text, **place
-        )
+        return record_page(request, s, r, code=code_text)
 
     @app.get("/clerk/proc/{name}")
     def procedure_page(request: Request, name: str) -> Response:
