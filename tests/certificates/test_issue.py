@@ -129,9 +129,13 @@ def test_a_protected_resident_is_refused_to_third_parties_and_the_named_requeste
     assert last.decision == "deny" and code in last.reason_codes and last.items == ""
 
 
-def test_a_protected_resident_still_gets_their_own(desk: Desk, residents: Residents) -> None:
+def test_a_protected_resident_still_gets_their_own_but_not_from_a_kiosk(desk: Desk, residents: Residents) -> None:
     doc = json.loads(desk.issue(ask(residents.protected), form="json").body)["certificate"]
     assert doc["person"]["name"] == "佐藤\u3000花子"
+    with pytest.raises(Refused, match="protected-self-service"):
+        desk.issue(ask(residents.protected, self_service=True), form="json")
+    # anyone else may use a kiosk
+    assert desk.issue(ask(residents.head, self_service=True), form="json").serial
 
 
 def test_a_proxys_certificate_notifies_the_registered_resident(

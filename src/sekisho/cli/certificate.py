@@ -68,6 +68,9 @@ def certificate_request(
     ] = None,
     reason: Annotated[str | None, typer.Option(help="A third party's statutory reason (職務上請求).")] = None,
     copies: Annotated[int, typer.Option(help="Copies (1-10).")] = 1,
+    self_service: Annotated[
+        bool, typer.Option("--self-service", help="Issued without a clerk (kiosk, convenience store, online).")
+    ] = False,
     home: HomeOpt = None,
     db: DbOpt = None,
     as_json: JsonOpt = False,
@@ -94,6 +97,7 @@ def certificate_request(
         requester=requester,
         reason=reason,
         copies=copies,
+        self_service=self_service,
     )
     request.check_reason()
     issued = request_certificate(home_of(home, db), request, form=form, passphrase=_passphrase)

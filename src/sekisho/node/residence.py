@@ -50,7 +50,9 @@ class PolicyGate:
     def allow(self, request: Request) -> Allowed:
         from sekisho.policy.interfaces import AccessRequest
         from sekisho.registry.certificates import certificate_refused
+        from sekisho.registry.model import parse_handle
 
+        parse_handle(request.handle, field="for")  # a malformed handle is bad input, before any decision is recorded
         asked = AccessRequest(
             # the requester's id (a mandate, an office registration) for a proxy or a third party — a support
             # measure may name it; the resident at a counter is named by that counter
