@@ -261,6 +261,7 @@ PAGES = [
     ("clerk-login", "gifu", "/clerk/login", None),
     ("clerk-console", "gifu", "/clerk", "clerk"),
     ("clerk-move-in", "gifu", "/clerk/proc/move_in", "clerk"),
+    ("resident-home", "gifu", "/resident", "resident"),
     ("watchdog-login", "watchdog", "/login", None),
     ("watchdog-dashboard", "watchdog", "/dashboard", "watchdog"),
 ]
@@ -277,6 +278,18 @@ def test_the_main_pages_have_no_serious_accessibility_violations(
         base = getattr(net, party).url
         if who == "clerk":
             login_clerk(page, base, "clerk-gifu")
+        elif who == "resident":
+            from sekisho.portal.accounts import PortalStore
+
+            store = PortalStore.open(net.home, f"municipality/{GIFU}")
+            try:
+                code = store.issue_code(net.resident, by="clerk-gifu")
+            finally:
+                store.close()
+            checkpoint(net)  # the resident's list needs a witnessed checkpoint (the tests run in any order)
+            page.goto(f"{base}/resident/login")
+            page.get_by_label("ワンタイムコード").fill(code)
+            page.get_by_role("button", name="ログイン").click()
         elif who == "watchdog":
             page.goto(f"{base}/login")
             page.get_by_label("ログインID").fill("officer-1")
