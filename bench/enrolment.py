@@ -42,8 +42,8 @@ from bench._fair import MIN_ROUNDS, alternate, load
 from sekisho.agency.service import AgencyService
 from sekisho.config import Home
 from sekisho.node.local import LocalNetwork
-from sekisho.pseudonyms import load_network
-from sekisho.pseudonyms.flows import new_polymorphic_pseudonyms_batch
+from sekisho.pep.flows import new_polymorphic_pseudonyms_batch
+from sekisho.pep.keys import load_network
 from sekisho.pseudonyms.service import init_network
 from sekisho.registry import store as st
 from sekisho.registry.service import RegisterService

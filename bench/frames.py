@@ -1,4 +1,4 @@
-"""Ciphertext batches on the wire: the binary frame (``sekisho.pseudonyms.frames``) against base64 in JSON.
+"""Ciphertext batches on the wire: the binary frame (``sekisho.protocols.frames``) against base64 in JSON.
 
 One conversion request of n ciphertexts (64 bytes each) is encoded by the sender and decoded by the receiver;
 the answer the same way back.  Measured per batch size: encode + decode time (µs per batch) and the body's size.
@@ -15,7 +15,8 @@ import sys
 import time
 from collections.abc import Callable
 
-from sekisho.pseudonyms import ConversionRequest, frames
+from sekisho.protocols import frames
+from sekisho.protocols.conversion import ConversionRequest
 
 
 def _request(n: int) -> ConversionRequest:

@@ -190,10 +190,10 @@ def main(argv: list[str]) -> None:
 
 
 def _service_figures(label: str, url: str | None, secs: float, rounds: int, raw_sign: Callable[[], float]) -> None:
+    from sekisho.pep.encoding import encode_pseudonym
+    from sekisho.pep.group import Point
     from sekisho.pki.card import SoftwareCard
     from sekisho.pki.oids import Purpose
-    from sekisho.pseudonyms import encode_pseudonym
-    from sekisho.pseudonyms.group import Point
 
     with tempfile.TemporaryDirectory() as tmp:
         home = Home(root=Path(tmp), db_url=url, namespace=f"bench{uuid.uuid4().hex[:8]}_" if url else "")

@@ -33,19 +33,17 @@ import rbcl
 
 from bench._fair import MIN_ROUNDS, alternate, load
 from sekisho.config import Home
-from sekisho.pseudonyms import (
-    REGISTRY_DOMAIN,
-    ConversionRequest,
+from sekisho.pep.flows import (
     agency_decrypt,
-    assemble_domain_key,
     conversion_request,
     convert_batch,
     convert_registry_to_agency,
     new_polymorphic_pseudonym,
     prepare_batch,
-    transcrypt,
 )
-from sekisho.pseudonyms.keys import Ceremony, TranscryptorSecrets, ceremony
+from sekisho.pep.keys import Ceremony, TranscryptorSecrets, assemble_domain_key, ceremony
+from sekisho.protocols.conversion import REGISTRY_DOMAIN, ConversionRequest
+from sekisho.pseudonyms import transcrypt
 from sekisho.pseudonyms.service import init_network, open_grant_issuer, open_transcryptor
 from sekisho.pseudonyms.testing import RecordingAccessHook
 from sekisho.storage import create_engine_for

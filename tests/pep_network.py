@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sekisho.agency.service import AgencyService
 from sekisho.config import Home
 from sekisho.node.local import LocalNetwork
-from sekisho.policy.interfaces import AccessRequest, Decision, SubjectFacts
+from sekisho.protocols.access import AccessRequest, Decision, SubjectFacts
 from sekisho.pseudonyms.service import init_network
 from sekisho.registry.release import ReleaseService
 from sekisho.registry.service import Actor, RegisterService

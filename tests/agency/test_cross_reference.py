@@ -28,10 +28,11 @@ from sekisho.cli import app
 from sekisho.config import Home
 from sekisho.errors import Refused, Unavailable
 from sekisho.node.local import LocalNetwork
+from sekisho.pep.encoding import decode_pseudonym
+from sekisho.pep.flows import conversion_request, convert_batch, encrypt_pseudonyms
 from sekisho.policy.service import Watchdog
-from sekisho.pseudonyms import REGISTRY_DOMAIN, conversion_request, convert_batch, decode_pseudonym, encrypt_pseudonyms
+from sekisho.protocols.conversion import REGISTRY_DOMAIN, record_leg_id
 from sekisho.pseudonyms import store as pep
-from sekisho.pseudonyms.interfaces import record_leg_id
 from sekisho.registry import store as st
 from sekisho.registry.service import RegisterService, access_list_json
 

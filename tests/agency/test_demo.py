@@ -9,7 +9,7 @@ from rich.console import Console
 from pep_network import GIFU, TODAY, person
 from sekisho.config import Home
 from sekisho.node.demo_agencies import AGENCIES, run_agencies
-from sekisho.pseudonyms import decode_pseudonym
+from sekisho.pep.encoding import decode_pseudonym
 from sekisho.registry.service import RegisterService
 
 

@@ -13,7 +13,7 @@ from pep_network import CHIYODA, GIFU, HEALTH, PENSION, TAX, World, enrol_one, p
 from sekisho.agency import store as agy
 from sekisho.errors import InvalidInput, Refused, Unavailable
 from sekisho.node.local import LocalNetwork
-from sekisho.pseudonyms import decode_pseudonym
+from sekisho.pep.encoding import decode_pseudonym
 from sekisho.pseudonyms import store as pep
 from sekisho.registry import store as st
 

@@ -91,8 +91,8 @@ def test_a_support_measure_naming_the_agency_keeps_that_resident_out(net: LocalN
 def test_the_transcryptors_policy_records_hold_no_pseudonym_and_no_person(net: LocalNetwork) -> None:
     from pep_network import dump_tables
     from sekisho.locator import store as loc
+    from sekisho.pep.encoding import decode_pseudonym
     from sekisho.policy import store as pol_store
-    from sekisho.pseudonyms import decode_pseudonym
 
     gifu = net.register(GIFU)
     r = gifu.add(person())

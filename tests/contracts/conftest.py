@@ -17,7 +17,6 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from pep_network import CHIYODA, GIFU, PASSPHRASE, TODAY, TablePDP, World
-from sekisho.agency.interfaces import AgencyEndpoint, CrossReferenceReceiver
 from sekisho.auditlog.client import close_access_logs
 from sekisho.config import Home
 from sekisho.node.apps import agency_app, base_app, mount_transfer
@@ -25,6 +24,7 @@ from sekisho.node.http.agency import HttpAgency
 from sekisho.node.http.transfer import HttpDirectory
 from sekisho.node.local import LocalNetwork
 from sekisho.node.roles import Role
+from sekisho.protocols.agency import AgencyEndpoint, CrossReferenceReceiver
 from sekisho.pseudonyms.service import init_network
 from sekisho.registry.service import Actor, RegisterService
 

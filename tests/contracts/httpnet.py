@@ -10,17 +10,18 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from sekisho import problems
-from sekisho.agency.interfaces import CrossReferenceLocator, Locator
 from sekisho.locator import api as locator_api
 from sekisho.node.http.locator import HttpLocator, HttpRegistryIndex
 from sekisho.node.http.municipality import HttpResponder
 from sekisho.node.http.transcryptor import HttpTranscryptor
 from sekisho.node.local import LocalNetwork, _TranscryptorClient
-from sekisho.pseudonyms import REGISTRY_DOMAIN, ConversionRequest, Hop, conversion_request, prepare_batch
+from sekisho.pep.flows import conversion_request, prepare_batch
+from sekisho.protocols.agency import CrossReferenceLocator, Locator
+from sekisho.protocols.conversion import REGISTRY_DOMAIN, ConversionRequest, Hop
+from sekisho.protocols.registry import RegistryIndex
 from sekisho.pseudonyms import api as transcryptor_api
 from sekisho.pseudonyms.transcryptor import Transcryptor
 from sekisho.registry import responder_api
-from sekisho.registry.interfaces import RegistryIndex
 
 
 def party_app(router: Any) -> FastAPI:

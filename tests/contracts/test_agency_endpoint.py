@@ -10,9 +10,9 @@ import pytest
 import sqlalchemy as sa
 
 from pep_network import GIFU, PENSION, TAX, World, person, standard_rules
-from sekisho.agency.interfaces import AgencyEndpoint, CrossReferenceDelivery, EnrolmentDelivery, NoticeBatch
 from sekisho.errors import InvalidInput, NotFound
 from sekisho.problems import MEDIA_TYPE
+from sekisho.protocols.agency import AgencyEndpoint, CrossReferenceDelivery, EnrolmentDelivery, NoticeBatch
 from sekisho.registry import store as st
 
 

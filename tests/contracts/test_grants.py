@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from sekisho.config import Home
 from sekisho.errors import Refused
+from sekisho.keyfile import PASSPHRASE_ENV
 from sekisho.node.apps import watchdog_app
 from sekisho.node.http.watchdog import HttpGrantDesk
 from sekisho.node.local import LocalNetwork
@@ -20,7 +21,6 @@ from sekisho.policy.pia import load_pia
 from sekisho.policy.service import Watchdog
 from sekisho.problems import MEDIA_TYPE
 from sekisho.pseudonyms.grants import verify_grant
-from sekisho.pseudonyms.keyfile import PASSPHRASE_ENV
 from sekisho.pseudonyms.service import init_network, open_grant_issuer
 
 PASSPHRASE = b"correct horse battery staple"

@@ -13,14 +13,14 @@ from tests.pki.conftest import AUTH_PIN, SIGN_PIN
 
 from pep_network import CHIYODA, FAST_N, GIFU, PASSPHRASE, person, shipped_network
 from sekisho.agency import store as agy
-from sekisho.agency.interfaces import AgencyEndpoint
 from sekisho.config import Home
+from sekisho.keyfile import PASSPHRASE_ENV
 from sekisho.node.apps import pki_app
 from sekisho.node.http.agency import HttpAgency
 from sekisho.node.local import LocalNetwork
 from sekisho.node.roles import Role
 from sekisho.pki import counter, hierarchy, status
-from sekisho.pseudonyms.keyfile import PASSPHRASE_ENV
+from sekisho.protocols.agency import AgencyEndpoint
 
 
 @pytest.fixture(params=["in-process", "http"])

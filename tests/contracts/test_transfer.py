@@ -13,8 +13,8 @@ from pep_network import CHIYODA, GIFU, PENSION, World, person, standard_rules
 from sekisho.errors import Conflict, InvalidInput, NotFound
 from sekisho.locator import store as loc
 from sekisho.problems import MEDIA_TYPE
+from sekisho.protocols.registry import TransferSource
 from sekisho.registry import store as st
-from sekisho.registry.interfaces import TransferSource
 
 DESTINATION = "東京都千代田区飯田橋2丁目3番4号"
 NEW_ADDRESS = {"town": "飯田橋", "block": "2丁目3番4号"}

@@ -12,8 +12,8 @@ import sqlalchemy as sa
 from pep_network import CHIYODA, GIFU, World, person
 from sekisho.errors import Conflict, InvalidInput, Refused
 from sekisho.policy import store as pst
+from sekisho.protocols.registry import TransferSource
 from sekisho.registry import store as st
-from sekisho.registry.interfaces import TransferSource
 
 DESTINATION = "東京都千代田区飯田橋2丁目3番4号"
 OSAKA = "大阪府大阪市北区梅田1丁目1番1号"

@@ -16,17 +16,17 @@ from fastapi.testclient import TestClient
 
 from sekisho.config import Home
 from sekisho.errors import InvalidInput, NotFound, Refused
+from sekisho.keyfile import PASSPHRASE_ENV
 from sekisho.node.apps import watchdog_app
 from sekisho.node.http.watchdog import HttpDecisionPoint, HttpWatchdog
 from sekisho.node.local import LocalNetwork
 from sekisho.node.roles import Role
 from sekisho.policy import store as pol
-from sekisho.policy.interfaces import AccessRequest, PolicyDecisionPoint, SubjectFacts
 from sekisho.policy.pia import load_pia
 from sekisho.policy.service import Watchdog, open_decision_point
 from sekisho.policy.signing import public_keys
 from sekisho.problems import MEDIA_TYPE
-from sekisho.pseudonyms.keyfile import PASSPHRASE_ENV
+from sekisho.protocols.access import AccessRequest, PolicyDecisionPoint, SubjectFacts
 
 PASSPHRASE = b"correct horse battery staple"
 AT = datetime(2026, 11, 24, 1, 0, tzinfo=UTC)

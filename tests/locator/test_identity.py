@@ -13,9 +13,9 @@ from pep_network import GIFU, HEALTH, PENSION, TAX, World, enrol_one, person, st
 from sekisho.agency import store as agy
 from sekisho.errors import InvalidInput, Refused
 from sekisho.node import local
-from sekisho.pseudonyms import encode_pseudonym
+from sekisho.pep.encoding import encode_pseudonym
+from sekisho.pep.group import Point
 from sekisho.pseudonyms import store as pep
-from sekisho.pseudonyms.group import Point
 from sekisho.registry import store as st
 
 

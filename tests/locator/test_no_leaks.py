@@ -11,7 +11,7 @@ import pytest
 
 from pep_network import CHIYODA, GIFU, HEALTH, PENSION, TAX, World, dump_tables, enrol_one, person, standard_rules
 from sekisho.locator import store as loc
-from sekisho.pseudonyms import decode_pseudonym
+from sekisho.pep.encoding import decode_pseudonym
 from sekisho.pseudonyms import store as pep
 
 

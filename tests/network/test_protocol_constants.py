@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sekisho.policy import grants
-from sekisho.pseudonyms.interfaces import REGISTRY_DOMAIN
+from sekisho.protocols.conversion import REGISTRY_DOMAIN
 
 
 def test_grant_desk_names_the_registry_domain_as_the_pseudonyms_do() -> None:

@@ -27,12 +27,12 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from homes import drop_namespace, new_namespace
 from sekisho.config import Home
+from sekisho.pep.encoding import encode_pseudonym
+from sekisho.pep.group import Point
 from sekisho.pki import hierarchy, issuance
 from sekisho.pki.card import SoftwareCard
 from sekisho.pki.oids import Purpose
 from sekisho.pki.profiles import BasicItems
-from sekisho.pseudonyms import encode_pseudonym
-from sekisho.pseudonyms.group import Point
 
 PASSPHRASE = "correct horse battery staple"
 AUTH_PIN = "1234"

@@ -20,11 +20,11 @@ from sekisho.agency import store as agy
 from sekisho.config import Home
 from sekisho.errors import Conflict, Refused
 from sekisho.node.local import LocalNetwork
+from sekisho.pep.encoding import decode_pseudonym
 from sekisho.pki import counter, hierarchy, issuance, status
 from sekisho.pki import store as pki_store
 from sekisho.pki.card import SoftwareCard
 from sekisho.pki.oids import Purpose
-from sekisho.pseudonyms import decode_pseudonym
 from sekisho.registry import store as st
 from sekisho.registry.release import ReleaseService
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sekisho.policy.interfaces import AccessRequest
 from sekisho.policy.legal import LegalBasis
 from sekisho.policy.service import Watchdog
+from sekisho.protocols.access import AccessRequest
 
 from .conftest import NOW, OFFICER
 

@@ -8,9 +8,9 @@ from datetime import timedelta
 import pytest
 
 from sekisho.policy.anomaly import detect
-from sekisho.policy.interfaces import SubjectFacts
 from sekisho.policy.legal import default_table
 from sekisho.policy.procedure import REASON_RE
+from sekisho.protocols.access import SubjectFacts
 
 from .conftest import Policy
 from .helpers import request_for

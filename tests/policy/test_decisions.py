@@ -11,9 +11,9 @@ from hypothesis import strategies as s
 
 from sekisho.errors import InvalidInput
 from sekisho.policy import store as pst
-from sekisho.policy.interfaces import AccessRequest, Action, RequesterKind, SubjectFacts
 from sekisho.policy.legal import EVENTS, ITEMS, default_table
 from sekisho.policy.procedure import REASON_RE
+from sekisho.protocols.access import AccessRequest, Action, RequesterKind, SubjectFacts
 
 from .conftest import NOW, Policy
 

@@ -13,28 +13,25 @@ import sqlalchemy as sa
 
 from sekisho.config import Home
 from sekisho.errors import InvalidInput, Refused
+from sekisho.pep.flows import (
+    agency_decrypt,
+    conversion_request,
+    convert_batch,
+    encrypt_pseudonyms,
+    new_polymorphic_pseudonym,
+    prepare_batch,
+)
+from sekisho.pep.keys import DomainKey, NetworkParams, assemble_domain_key, load_network
+from sekisho.pep.operations import person_point
 from sekisho.policy import store as pst
 from sekisho.policy.hook import TranscryptorPolicy, open_transcryptor_policy
 from sekisho.policy.legal import default_table
 from sekisho.policy.service import LocalWatchdogSource, Watchdog
 from sekisho.policy.signing import public_keys
 from sekisho.policy.warrants import Warrant, check_fields
-from sekisho.pseudonyms import (
-    REGISTRY_DOMAIN,
-    agency_decrypt,
-    assemble_domain_key,
-    conversion_request,
-    convert_batch,
-    encrypt_pseudonyms,
-    init_network,
-    new_polymorphic_pseudonym,
-    open_transcryptor,
-    prepare_batch,
-)
+from sekisho.protocols.conversion import REGISTRY_DOMAIN, ConversionRequest
+from sekisho.pseudonyms import init_network, open_transcryptor
 from sekisho.pseudonyms import store as pep_store
-from sekisho.pseudonyms.interfaces import ConversionRequest
-from sekisho.pseudonyms.keys import DomainKey, NetworkParams, load_network
-from sekisho.pseudonyms.pep import person_point
 from sekisho.pseudonyms.testing import RecordingAccessHook
 from sekisho.pseudonyms.transcryptor import Transcryptor
 

@@ -154,8 +154,8 @@ def test_a_clerk_registers_a_move_in_with_wareki_and_furigana(net: Net, page: An
 
 
 def test_the_watchdog_approves_a_warrant_and_sees_the_conversion_counted(net: Net, page: Any) -> None:
-    from sekisho.policy.interfaces import AccessRequest
     from sekisho.policy.service import Watchdog
+    from sekisho.protocols.access import AccessRequest
 
     page.goto(f"{net.watchdog.url}/login")
     page.get_by_label("ログインID").fill("officer-1")

@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from sekisho.config import Home
+from sekisho.pep.keys import Ceremony, DomainKey, assemble_domain_key, ceremony
 from sekisho.pseudonyms.grants import GrantIssuer
-from sekisho.pseudonyms.keys import Ceremony, DomainKey, assemble_domain_key, ceremony
 from sekisho.pseudonyms.service import init_network, open_grant_issuer, open_transcryptor
 from sekisho.pseudonyms.testing import RecordingAccessHook
 from sekisho.pseudonyms.transcryptor import Transcryptor

@@ -7,10 +7,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sekisho.errors import InvalidInput
-from sekisho.pseudonyms import elgamal, pep
-from sekisho.pseudonyms.elgamal import Ciphertext, decrypt, encrypt, rerandomise
-from sekisho.pseudonyms.group import ORDER, Point, Scalar
-from sekisho.pseudonyms.pep import rekey, reshuffle, rrsk, rsk
+from sekisho.pep import elgamal
+from sekisho.pep import operations as pep
+from sekisho.pep.elgamal import Ciphertext, decrypt, encrypt, rerandomise
+from sekisho.pep.group import ORDER, Point, Scalar
+from sekisho.pep.operations import rekey, reshuffle, rrsk, rsk
 
 scalars = st.integers(min_value=1, max_value=ORDER - 1).map(lambda n: Scalar.from_bytes(n.to_bytes(32, "little")))
 # the one-way map sends 64 zero bytes to the identity (a valid input, not a valid message)

@@ -8,18 +8,18 @@ import pytest
 import sqlalchemy as sa
 
 from sekisho.errors import InvalidInput
-from sekisho.pseudonyms import (
-    REGISTRY_DOMAIN,
+from sekisho.pep.flows import (
     agency_decrypt,
     conversion_request,
     convert_batch,
-    load_network,
-    transcrypt,
+    new_polymorphic_pseudonym,
+    new_polymorphic_pseudonyms_batch,
+    prepare_batch,
 )
+from sekisho.pep.keys import Ceremony, load_network
+from sekisho.protocols.conversion import REGISTRY_DOMAIN, ConversionRequest, HopResult
 from sekisho.pseudonyms import store as pep
-from sekisho.pseudonyms.flows import new_polymorphic_pseudonym, new_polymorphic_pseudonyms_batch, prepare_batch
-from sekisho.pseudonyms.interfaces import ConversionRequest, HopResult
-from sekisho.pseudonyms.keys import Ceremony
+from sekisho.pseudonyms import transcrypt
 from sekisho.pseudonyms.service import open_journaled_transcryptor
 
 from .conftest import PASSPHRASE, Net, domain_key

@@ -12,8 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sekisho.errors import InvalidInput
-from sekisho.pseudonyms.encoding import decode_pseudonym, encode_pseudonym
-from sekisho.pseudonyms.group import Point, Scalar
+from sekisho.pep.encoding import decode_pseudonym, encode_pseudonym
+from sekisho.pep.group import Point, Scalar
 
 VALUE = Point.base(Scalar.from_bytes((12345).to_bytes(32, "little"))).to_bytes()
 BAD = json.loads((Path(__file__).parent / "vectors" / "bad_pseudonym_texts.json").read_text())
@@ -82,7 +82,7 @@ def test_random_text_raises_only_invalid_input(text: str) -> None:
 
 
 def test_a_checksummed_text_of_a_non_element_is_refused() -> None:
-    from sekisho.pseudonyms.encoding import _b32, _checksum
+    from sekisho.pep.encoding import _b32, _checksum
 
     bad = bytes.fromhex("0100000000000000000000000000000000000000000000000000000000000000")  # RFC 9496 A.2
     with pytest.raises(InvalidInput, match="ristretto255"):

@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sekisho.errors import InvalidInput
-from sekisho.pseudonyms.elgamal import Ciphertext, check_batch
-from sekisho.pseudonyms.group import IDENTITY, ORDER, Point, Scalar
+from sekisho.pep.elgamal import Ciphertext, check_batch
+from sekisho.pep.group import IDENTITY, ORDER, Point, Scalar
 
 VECTORS = json.loads((Path(__file__).parent / "vectors" / "ristretto255.json").read_text())
 
@@ -141,7 +141,7 @@ def test_canonical_scalar_round_trip(n: int) -> None:
     key=st.binary(min_size=30, max_size=34),
 )
 def test_a_transcryptor_fed_random_bytes_raises_only_invalid_input(cer, cts: list[bytes], key: bytes) -> None:
-    from sekisho.pseudonyms.interfaces import ConversionRequest
+    from sekisho.protocols.conversion import ConversionRequest
     from sekisho.pseudonyms.transcryptor import transcrypt
 
     request = ConversionRequest("r", "test", "registry", "pension", "enrolment", "g", tuple(cts), key)

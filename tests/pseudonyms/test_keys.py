@@ -10,10 +10,9 @@ import pytest
 
 from sekisho.config import Home
 from sekisho.errors import Conflict, IntegrityError, InvalidInput, NotFound
-from sekisho.pseudonyms.group import Point, Scalar
-from sekisho.pseudonyms.interfaces import REGISTRY_DOMAIN
-from sekisho.pseudonyms.keyfile import read_key_file, write_key_file
-from sekisho.pseudonyms.keys import (
+from sekisho.keyfile import read_key_file, write_key_file
+from sekisho.pep.group import Point, Scalar
+from sekisho.pep.keys import (
     Ceremony,
     NetworkParams,
     assemble_domain_key,
@@ -23,6 +22,7 @@ from sekisho.pseudonyms.keys import (
     save_transcryptor,
     transcryptor_key_path,
 )
+from sekisho.protocols.conversion import REGISTRY_DOMAIN
 from sekisho.pseudonyms.service import init_network, open_registry_key
 
 from .conftest import FAST_N, NOW, PASSPHRASE, domain_key, seeded
@@ -168,7 +168,7 @@ def test_network_params_refuse_a_bad_public_key(cer: Ceremony) -> None:
 
 
 def test_a_domain_key_must_match_its_public_half(cer: Ceremony) -> None:
-    from sekisho.pseudonyms.keys import DomainKey
+    from sekisho.pep.keys import DomainKey
 
     with pytest.raises(IntegrityError):
         DomainKey(domain="x", secret=Scalar.random(), public=Point.base(Scalar.random()))

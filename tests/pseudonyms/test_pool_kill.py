@@ -19,8 +19,8 @@ BOUND = 60.0
 
 _CHILD = """
 import os
-from sekisho.pseudonyms.flows import new_polymorphic_pseudonyms_batch
-from sekisho.pseudonyms.pep import person_point
+from sekisho.pep.flows import new_polymorphic_pseudonyms_batch
+from sekisho.pep.operations import person_point
 key = person_point(os.urandom(32))  # any point serves as a public key here
 new_polymorphic_pseudonyms_batch([os.urandom(32) for _ in range(200_000)], key, workers=2)
 """

@@ -12,26 +12,24 @@ import pytest
 import sqlalchemy as sa
 
 from sekisho.errors import Conflict, IntegrityError, InvalidInput, Refused, Unavailable
-from sekisho.pseudonyms import (
-    REGISTRY_DOMAIN,
+from sekisho.pep.elgamal import decrypt_batch
+from sekisho.pep.encoding import encode_pseudonym
+from sekisho.pep.flows import (
     agency_decrypt,
-    assemble_domain_key,
     conversion_request,
     convert_batch,
     convert_registry_to_agency,
-    encode_pseudonym,
     encrypt_pseudonyms,
     new_polymorphic_pseudonym,
-    open_registry_key,
-    open_transcryptor,
     prepare_batch,
 )
+from sekisho.pep.group import Point
+from sekisho.pep.keys import DomainKey, assemble_domain_key, load_network
+from sekisho.pep.operations import person_point
+from sekisho.protocols.conversion import REGISTRY_DOMAIN
+from sekisho.pseudonyms import open_registry_key, open_transcryptor
 from sekisho.pseudonyms import store as pep_store
-from sekisho.pseudonyms.elgamal import decrypt_batch
 from sekisho.pseudonyms.grants import verify_grant
-from sekisho.pseudonyms.group import Point
-from sekisho.pseudonyms.keys import DomainKey, load_network
-from sekisho.pseudonyms.pep import person_point
 from sekisho.pseudonyms.testing import FailingAccessHook, RecordingAccessHook
 from sekisho.pseudonyms.transcryptor import Transcryptor, transcrypt
 

@@ -19,10 +19,10 @@ from collections.abc import Iterable
 
 import pytest
 
-from sekisho.pseudonyms.group import Scalar
-from sekisho.pseudonyms.interfaces import REGISTRY_DOMAIN
-from sekisho.pseudonyms.keys import Ceremony
-from sekisho.pseudonyms.pep import person_point, pseudonymise
+from sekisho.pep.group import Scalar
+from sekisho.pep.keys import Ceremony
+from sekisho.pep.operations import person_point, pseudonymise
+from sekisho.protocols.conversion import REGISTRY_DOMAIN
 
 N = 10_000
 SEED = 3
@@ -60,8 +60,8 @@ def pseudonyms(cer: Ceremony) -> dict[str, list[bytes]]:
 
 def test_the_statistical_pseudonyms_are_the_ones_conversion_produces(cer: Ceremony, pseudonyms) -> None:
     # tie the 10,000-person data to the real path: PP -> T1 -> T2 -> agency key, for a sample
-    from sekisho.pseudonyms.elgamal import decrypt_batch, encrypt_batch
-    from sekisho.pseudonyms.interfaces import ConversionRequest
+    from sekisho.pep.elgamal import decrypt_batch, encrypt_batch
+    from sekisho.protocols.conversion import ConversionRequest
     from sekisho.pseudonyms.transcryptor import transcrypt
 
     from .conftest import domain_key

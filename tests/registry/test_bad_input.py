@@ -11,8 +11,8 @@ import pytest
 import sqlalchemy as sa
 
 from sekisho.errors import Conflict, InvalidInput, NotFound, SekishoError
+from sekisho.protocols.registry import TransferPackage
 from sekisho.registry import store as st
-from sekisho.registry.interfaces import TransferPackage
 from sekisho.registry.service import RegisterService, items_text
 
 from .conftest import CHIYODA, person

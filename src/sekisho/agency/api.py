@@ -1,7 +1,7 @@
 """The agency node's HTTP API: what a municipality (and a cross-reference) pushes to an agency.
 
-The same protocols as :class:`~sekisho.agency.interfaces.AgencyEndpoint` and
-:class:`~sekisho.agency.interfaces.CrossReferenceReceiver`, one route per call, with the messages as JSON bodies
+The same protocols as :class:`~sekisho.protocols.agency.AgencyEndpoint` and
+:class:`~sekisho.protocols.agency.CrossReferenceReceiver`, one route per call, with the messages as JSON bodies
 (ciphertexts in base64).  Nothing personal is in a path: a purpose is a vocabulary word; persons travel only as
 ciphertexts and released items inside the body.  The message models here are the wire format of both sides: the
 HTTP client in the composition root (``sekisho.node.http.agency``) builds its bodies with them.
@@ -19,7 +19,8 @@ from typing import Annotated, Protocol
 from fastapi import APIRouter, Path
 from pydantic import BaseModel, ConfigDict, Field
 
-from sekisho.agency.interfaces import (
+from sekisho.errors import IntegrityError, InvalidInput
+from sekisho.protocols.agency import (
     AgencyEndpoint,
     CrossReferenceDelivery,
     CrossReferenceReceiver,
@@ -28,10 +29,9 @@ from sekisho.agency.interfaces import (
     Notice,
     NoticeBatch,
 )
-from sekisho.errors import IntegrityError, InvalidInput
 
 PREFIX = "/agency"
-#: a purpose code, the only thing a path carries (``sekisho.pseudonyms.interfaces.check_purpose``)
+#: a purpose code, the only thing a path carries (``sekisho.protocols.conversion.check_purpose``)
 PURPOSE = r"^[a-z][a-z0-9_.-]{0,63}$"
 #: persons per message: a municipality sends its deliveries in batches well below this
 MAX_BATCH = 100_000

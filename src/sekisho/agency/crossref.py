@@ -37,30 +37,27 @@ from typing import Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from sekisho.agency.interfaces import (
+from sekisho.agency.service import AgencyService, check_agency_name, cross_reference_digest, party_of
+from sekisho.errors import IntegrityError, InvalidInput, Refused
+from sekisho.pep.encoding import decode_pseudonym
+from sekisho.pep.flows import conversion_request, convert_batch, encrypt_pseudonyms, prepare_batch
+from sekisho.pep.keys import TRANSCRYPTORS, NetworkParams
+from sekisho.policy.warrants import Warrant, verify_warrant
+from sekisho.protocols.agency import (
     CrossReferenceDelivery,
     CrossReferenceLocator,
     CrossReferenceQuery,
     CrossReferenceReceiver,
     CrossReferenceStatus,
 )
-from sekisho.agency.service import AgencyService, check_agency_name, cross_reference_digest, party_of
-from sekisho.errors import IntegrityError, InvalidInput, Refused
-from sekisho.policy.warrants import Warrant, verify_warrant
-from sekisho.pseudonyms import (
+from sekisho.protocols.conversion import (
     REGISTRY_DOMAIN,
     ConversionRequest,
     Hop,
     HopResult,
-    NetworkParams,
-    conversion_request,
-    convert_batch,
-    decode_pseudonym,
-    encrypt_pseudonyms,
-    prepare_batch,
+    check_purpose,
+    record_leg_id,
 )
-from sekisho.pseudonyms.interfaces import check_purpose, record_leg_id
-from sekisho.pseudonyms.keys import TRANSCRYPTORS
 
 log = logging.getLogger("sekisho.agency.crossref")
 

@@ -33,7 +33,24 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from sekisho.agency import store
-from sekisho.agency.interfaces import (
+from sekisho.agency.ordering import ACTIVE, HeldNotice, replay
+from sekisho.config import Home
+from sekisho.errors import Conflict, InvalidInput, NotFound, Refused
+from sekisho.keyfile import DEFAULT_N
+from sekisho.pep.encoding import decode_pseudonym, encode_pseudonym
+from sekisho.pep.flows import agency_decrypt, conversion_request, convert_batch, encrypt_pseudonyms
+from sekisho.pep.group import Scalar
+from sekisho.pep.keys import (
+    DomainKey,
+    NetworkParams,
+    assemble_domain_key,
+    domain_key_path,
+    load_domain_key,
+    load_network,
+    save_domain_key,
+)
+from sekisho.protocols.access import RequesterKind
+from sekisho.protocols.agency import (
     RELEASABLE_ITEMS,
     CrossReferenceDelivery,
     CrossReferenceStatus,
@@ -45,29 +62,7 @@ from sekisho.agency.interfaces import (
     NoticeBatch,
     operator_of,
 )
-from sekisho.agency.ordering import ACTIVE, HeldNotice, replay
-from sekisho.config import Home
-from sekisho.errors import Conflict, InvalidInput, NotFound, Refused
-from sekisho.policy.interfaces import RequesterKind
-from sekisho.pseudonyms import (
-    REGISTRY_DOMAIN,
-    DomainKey,
-    Hop,
-    HopResult,
-    NetworkParams,
-    agency_decrypt,
-    assemble_domain_key,
-    conversion_request,
-    convert_batch,
-    decode_pseudonym,
-    encode_pseudonym,
-    encrypt_pseudonyms,
-    load_network,
-)
-from sekisho.pseudonyms.group import Scalar
-from sekisho.pseudonyms.interfaces import check_domain, check_purpose
-from sekisho.pseudonyms.keyfile import DEFAULT_N
-from sekisho.pseudonyms.keys import domain_key_path, load_domain_key, save_domain_key
+from sekisho.protocols.conversion import REGISTRY_DOMAIN, Hop, HopResult, check_domain, check_purpose
 from sekisho.storage import open_party_db
 
 log = logging.getLogger("sekisho.agency")

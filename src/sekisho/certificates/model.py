@@ -34,7 +34,7 @@ OPTIONAL_ITEMS: Final = ("kana", "resident_since", "household", "honseki", "move
 ITEMS: Final = BASIC_ITEMS + OPTIONAL_ITEMS
 RequesterKind = Literal["self", "proxy", "third-party"]
 REQUESTER_KINDS: Final = ("self", "proxy", "third-party")
-#: the decision point's requester kinds (``sekisho.policy.interfaces.RequesterKind``)
+#: the decision point's requester kinds (``sekisho.protocols.access.RequesterKind``)
 POLICY_KIND: Final[Mapping[str, str]] = {"self": "resident", "proxy": "proxy", "third-party": "third-party"}
 KIND_LABEL: Final[Mapping[str, str]] = {"self": "本人", "proxy": "代理人", "third-party": "第三者（職務上請求）"}
 CERTIFICATION: Final = "この写しは住民票の原本と相違ないことを証明する。"

@@ -17,8 +17,8 @@ from sekisho.cli._common import DbOpt, HomeOpt, JsonOpt, console, emit, home_of,
 from sekisho.cli.registry import registry_app
 from sekisho.config import Home
 from sekisho.errors import InvalidInput
+from sekisho.keyfile import PASSPHRASE_ENV, passphrase_from_env
 from sekisho.node.local import LocalNetwork, municipalities_in
-from sekisho.pseudonyms.keyfile import PASSPHRASE_ENV, passphrase_from_env
 
 agency_app = typer.Typer(help="An agency's system: its own table, keyed by its own pseudonyms.", no_args_is_help=True)
 

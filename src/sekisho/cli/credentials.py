@@ -262,8 +262,8 @@ def _fetch_status(h: Home, uri: str) -> str:
 
     code = uri.rstrip("/").split("/")[-2]
     if code.isdigit() and len(code) == 6:
+        from sekisho.keyfile import passphrase_from_env
         from sekisho.node.credentials import open_issuer
-        from sekisho.pseudonyms.keyfile import passphrase_from_env
 
         secret = passphrase_from_env()
         if secret is not None:

@@ -8,8 +8,8 @@ from typing import Any
 import typer
 
 from sekisho.cli._common import DbOpt, HomeOpt, JsonOpt, console, emit, home_of
-from sekisho.pseudonyms.keyfile import PASSPHRASE_ENV, passphrase_from_env
-from sekisho.pseudonyms.keys import TRANSCRYPTORS, network_path
+from sekisho.keyfile import PASSPHRASE_ENV, passphrase_from_env
+from sekisho.pep.keys import TRANSCRYPTORS, network_path
 from sekisho.pseudonyms.service import REGISTRY_KEY_HOLDER, init_network
 
 network_app = typer.Typer(help="The network's keys and public parameters.", no_args_is_help=True)

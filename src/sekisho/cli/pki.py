@@ -115,9 +115,9 @@ def init_cmd(
     """Create the 47 prefectural roots, the bridge and its cross-certificates, the organisation CA; once the
     network exists (`sekisho network init`), give the PKI its own pseudonym domain.  Run again after the network
     is set up: what exists is kept."""
+    from sekisho.pep.keys import network_path
     from sekisho.pki.counter import join
     from sekisho.pki.keys import passphrase
-    from sekisho.pseudonyms.keys import network_path
 
     h = home_of(home, db)
     pki = hierarchy.init(h, base_url=base_url)

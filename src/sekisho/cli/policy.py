@@ -16,7 +16,7 @@ from rich.table import Table
 from sekisho.cli._common import DbOpt, HomeOpt, JsonOpt, console, emit, home_of
 from sekisho.errors import InvalidInput
 from sekisho.jp.clock import JST
-from sekisho.pseudonyms.keyfile import PASSPHRASE_ENV, passphrase_from_env
+from sekisho.keyfile import PASSPHRASE_ENV, passphrase_from_env
 
 pia_app = typer.Typer(
     help="Privacy impact assessments: show, approve, reject, revoke (the watchdog).", no_args_is_help=True

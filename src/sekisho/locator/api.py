@@ -5,7 +5,7 @@
     POST /confirm          an agency's batch converted A → R (frame, header ``query``) -> {"answers": [...]}
     POST /cross-reference  a cross-reference's record leg (frame, header ``query``) -> {"statuses": [...]}
 
-Frames are :mod:`sekisho.pseudonyms.frames` (docs/transport.md).  The locator calls the municipalities through
+Frames are :mod:`sekisho.protocols.frames` (docs/transport.md).  The locator calls the municipalities through
 the responders it is handed (HTTP clients in a deployment); nothing it routes is stored or logged.
 """
 
@@ -19,11 +19,11 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
 from sekisho import problems
-from sekisho.agency import messages
-from sekisho.agency.interfaces import CrossReferenceResponder, IdentityResponder
 from sekisho.failpoints import failpoint
 from sekisho.locator.service import LocatorService
-from sekisho.pseudonyms import frames
+from sekisho.protocols import agency_messages as messages
+from sekisho.protocols import frames
+from sekisho.protocols.agency import CrossReferenceResponder, IdentityResponder
 
 MAX_BODY = 100_000 * frames.CIPHERTEXT + frames.POINT + frames.MAX_HEADER + 4
 

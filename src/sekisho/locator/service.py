@@ -27,7 +27,13 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from sekisho.agency.interfaces import (
+from sekisho.config import Home
+from sekisho.errors import Conflict, InvalidInput, Unavailable
+from sekisho.locator import store
+from sekisho.pep.flows import agency_decrypt
+from sekisho.pep.group import check_point_bytes
+from sekisho.pep.keys import DomainKey
+from sekisho.protocols.agency import (
     CrossReferenceQuery,
     CrossReferenceResponder,
     CrossReferenceStatus,
@@ -35,12 +41,9 @@ from sekisho.agency.interfaces import (
     IdentityQuery,
     IdentityResponder,
 )
-from sekisho.config import Home
-from sekisho.errors import Conflict, InvalidInput, Unavailable
-from sekisho.locator import store
-from sekisho.pseudonyms import REGISTRY_DOMAIN, DomainKey, HopResult, agency_decrypt, open_registry_key
-from sekisho.pseudonyms.group import check_point_bytes
-from sekisho.registry.interfaces import IndexEntry
+from sekisho.protocols.conversion import REGISTRY_DOMAIN, HopResult
+from sekisho.protocols.registry import IndexEntry
+from sekisho.pseudonyms import open_registry_key
 from sekisho.storage import open_party_db
 
 log = logging.getLogger("sekisho.locator")
@@ -71,7 +74,7 @@ class LocatorService:
     @classmethod
     def open(cls, home: Home, *, passphrase: bytes | None) -> LocatorService:
         """The locator of ``home``.  Without a passphrase it can hand entries over but decrypt nothing."""
-        from sekisho.pseudonyms.keys import network_path
+        from sekisho.pep.keys import network_path
 
         key = open_registry_key(home, passphrase=passphrase) if passphrase else None
         # the locator is part of the network's set-up (`network init`): its table is made on first use after it

@@ -36,11 +36,11 @@ from sekisho.node.roles import TITLES, Role
 if TYPE_CHECKING:
     import httpx
 
-    from sekisho.agency.interfaces import CrossReferenceDelivery, EnrolmentDelivery, NoticeBatch
     from sekisho.agency.service import AgencyService
     from sekisho.pki.hierarchy import Pki
-    from sekisho.policy.interfaces import PolicyDecisionPoint
-    from sekisho.registry.interfaces import RegistryIndex, TransferPackage
+    from sekisho.protocols.access import PolicyDecisionPoint
+    from sekisho.protocols.agency import CrossReferenceDelivery, EnrolmentDelivery, NoticeBatch
+    from sekisho.protocols.registry import RegistryIndex, TransferPackage
 
 Hook = Callable[[], Awaitable[None]]
 
@@ -145,9 +145,9 @@ def log_app(role: Role, home: Home) -> FastAPI:
 def watchdog_app(role: Role, home: Home) -> FastAPI:
     from sekisho.auditlog.api import witness_router
     from sekisho.auditlog.witness import Witness
+    from sekisho.keyfile import passphrase_from_env
     from sekisho.policy.api import router
     from sekisho.policy.service import Watchdog
-    from sekisho.pseudonyms.keyfile import passphrase_from_env
 
     secret = passphrase_from_env()
     try:
@@ -220,8 +220,8 @@ def mount_pki_agency(app: FastAPI, pki: Pki, home: Home) -> None:
     the PKI's own database, where a notice revokes certificates in the transaction that stores it.  Not mounted
     until the PKI has joined the network (its domain key) and its key files open (``SEKISHO_PASSPHRASE``)."""
     from sekisho.agency.api import router
+    from sekisho.keyfile import passphrase_from_env
     from sekisho.pki.membership import agency_of
-    from sekisho.pseudonyms.keyfile import passphrase_from_env
 
     secret = passphrase_from_env()
     if secret is None:
@@ -235,10 +235,10 @@ def mount_pki_agency(app: FastAPI, pki: Pki, home: Home) -> None:
 
 def municipality_app(role: Role, home: Home) -> FastAPI:
     from sekisho.jp.catalogue import get_municipality
+    from sekisho.keyfile import passphrase_from_env
     from sekisho.node.local import LocalNetwork
     from sekisho.node.moves import mount_moves
     from sekisho.node.residence import mount_residence
-    from sekisho.pseudonyms.keyfile import passphrase_from_env
     from sekisho.registry.responder_api import router as responder_router
 
     code = role.name or ""
@@ -330,11 +330,11 @@ def transcryptor_app(role: Role, home: Home) -> FastAPI:
     as for a register); a request before ``sekisho network init`` or without the passphrase is a 503 problem."""
     import threading
 
+    from sekisho.keyfile import passphrase_from_env
     from sekisho.node.local import _TranscryptorClient
+    from sekisho.pep.group import Scalar
+    from sekisho.protocols.conversion import ConversionRequest, HopResult
     from sekisho.pseudonyms.api import router as transcryptor_router
-    from sekisho.pseudonyms.group import Scalar
-    from sekisho.pseudonyms.interfaces import ConversionRequest, HopResult
-    from sekisho.pseudonyms.keyfile import passphrase_from_env
 
     lock = threading.Lock()
     opened: list[Any] = []  # [transcryptor, closeables]
@@ -388,10 +388,10 @@ def locator_app(role: Role, home: Home) -> FastAPI:
     before the key ceremony; a request before ``sekisho network init`` or without the passphrase is a 503 problem."""
     import threading
 
+    from sekisho.keyfile import passphrase_from_env
     from sekisho.locator.api import router as locator_router
     from sekisho.locator.service import LocatorService
     from sekisho.node.http.municipality import HttpResponder
-    from sekisho.pseudonyms.keyfile import passphrase_from_env
 
     lock = threading.Lock()
     opened: list[LocatorService] = []
@@ -452,7 +452,7 @@ class LazyAgency:
 
     def _open(self) -> AgencyService:
         from sekisho.agency.service import AgencyService
-        from sekisho.pseudonyms.keyfile import passphrase_from_env
+        from sekisho.keyfile import passphrase_from_env
 
         with self._lock:
             if self._service is None:

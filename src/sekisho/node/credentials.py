@@ -41,7 +41,7 @@ def issuer_router(home: Home, code: str) -> APIRouter | None:
     passphrase): the node still serves its other endpoints."""
     from sekisho.credentials.api import router
     from sekisho.credentials.oid4vci import Flow
-    from sekisho.pseudonyms.keyfile import passphrase_from_env
+    from sekisho.keyfile import passphrase_from_env
 
     secret = passphrase_from_env()
     if secret is None:

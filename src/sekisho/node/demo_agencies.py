@@ -26,10 +26,10 @@ from rich.table import Table
 from sekisho.agency.service import AgencyService
 from sekisho.config import Home
 from sekisho.jp.clock import japan_today
+from sekisho.keyfile import passphrase_from_env
 from sekisho.node.local import LocalNetwork
-from sekisho.pseudonyms import decode_pseudonym
-from sekisho.pseudonyms.keyfile import passphrase_from_env
-from sekisho.pseudonyms.keys import network_path
+from sekisho.pep.encoding import decode_pseudonym
+from sekisho.pep.keys import network_path
 from sekisho.registry import release
 from sekisho.registry import store as st
 from sekisho.registry.model import Status

@@ -286,9 +286,9 @@ def server_context(creds: PartyCredentials, alerts: AlertSink | None) -> ssl.SSL
 
 def _own_store(home: Home) -> AlertSink:
     """The watchdog's sink: its own alert table (it may not call itself over the network)."""
+    from sekisho.keyfile import passphrase_from_env
     from sekisho.policy import anomaly
     from sekisho.policy.service import Watchdog
-    from sekisho.pseudonyms.keyfile import passphrase_from_env
 
     opened: list[Any] = []
 

@@ -29,7 +29,15 @@ from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from sekisho.agency.interfaces import (
+from sekisho.auditlog.client import local_access_log
+from sekisho.config import Home
+from sekisho.errors import InvalidInput, Unavailable
+from sekisho.keyfile import passphrase_from_env
+from sekisho.pep.flows import conversion_request, convert_batch, prepare_batch
+from sekisho.pep.group import Scalar
+from sekisho.pep.keys import NetworkParams, load_network, network_path
+from sekisho.protocols.access import PolicyDecisionPoint, RequesterKind, SubjectFacts
+from sekisho.protocols.agency import (
     AgencyEndpoint,
     CrossReferenceDelivery,
     CrossReferenceLocator,
@@ -43,25 +51,8 @@ from sekisho.agency.interfaces import (
     NoticeBatch,
     operator_of,
 )
-from sekisho.auditlog.client import local_access_log
-from sekisho.config import Home
-from sekisho.errors import InvalidInput, Unavailable
-from sekisho.policy.interfaces import PolicyDecisionPoint, RequesterKind, SubjectFacts
-from sekisho.pseudonyms import (
-    REGISTRY_DOMAIN,
-    ConversionRequest,
-    Hop,
-    HopResult,
-    NetworkParams,
-    conversion_request,
-    convert_batch,
-    load_network,
-    prepare_batch,
-)
-from sekisho.pseudonyms.group import Scalar
-from sekisho.pseudonyms.keyfile import passphrase_from_env
-from sekisho.pseudonyms.keys import network_path
-from sekisho.registry.interfaces import IndexEntry, RegistryIndex, TransferPackage, TransferSource
+from sekisho.protocols.conversion import REGISTRY_DOMAIN, ConversionRequest, Hop, HopResult
+from sekisho.protocols.registry import IndexEntry, RegistryIndex, TransferPackage, TransferSource
 from sekisho.registry.service import Actor, RegisterService
 
 if TYPE_CHECKING:

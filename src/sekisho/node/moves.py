@@ -19,7 +19,7 @@ from sekisho.config import Home
 from sekisho.errors import Unavailable
 from sekisho.node.httpnet import HttpNetwork
 from sekisho.node.roles import Role
-from sekisho.registry.interfaces import IndexEntry, TransferSource
+from sekisho.protocols.registry import IndexEntry, TransferSource
 from sekisho.wire.guard import Caller
 
 
@@ -44,7 +44,7 @@ class _Peers:
 
 
 class LocatorHandOver:
-    """The register's :class:`~sekisho.registry.interfaces.RegistryIndex` as the hand-over needs it: moving the
+    """The register's :class:`~sekisho.protocols.registry.RegistryIndex` as the hand-over needs it: moving the
     person's locator entry to the destination.  Indexing new records goes through T1 and T2 under the index grant
     (``sekisho registry join-network``), not through this node's hand-over."""
 

@@ -30,8 +30,8 @@ from sekisho.config import Home
 from sekisho.errors import Refused, Unavailable
 
 if TYPE_CHECKING:
-    from sekisho.policy.interfaces import PolicyDecisionPoint
     from sekisho.policy.municipality import MunicipalityPolicy
+    from sekisho.protocols.access import PolicyDecisionPoint
     from sekisho.registry.service import RegisterService
 
 
@@ -48,7 +48,7 @@ class PolicyGate:
         self.pdp, self.policy, self.register = pdp, policy, register
 
     def allow(self, request: Request) -> Allowed:
-        from sekisho.policy.interfaces import AccessRequest
+        from sekisho.protocols.access import AccessRequest
         from sekisho.registry.certificates import certificate_refused
         from sekisho.registry.model import parse_handle
 
@@ -172,7 +172,7 @@ def mount_residence(app: FastAPI, home: Home, code: str) -> None:
     """``/certificates/<code>`` on the municipality's node; the desk opens on the first request (with
     ``SEKISHO_PASSPHRASE``, after `sekisho certificate init`), its PKI over the network's HTTP."""
     from sekisho.certificates.api import router
-    from sekisho.pseudonyms.keyfile import passphrase_from_env
+    from sekisho.keyfile import passphrase_from_env
 
     lock = threading.Lock()
     opened: list[Desk] = []

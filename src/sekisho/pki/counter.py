@@ -23,14 +23,14 @@ from typing import TYPE_CHECKING, Protocol
 
 from sekisho.config import Home
 from sekisho.errors import InvalidInput, Refused
+from sekisho.keyfile import DEFAULT_N
 from sekisho.pki import hierarchy, issuance, membership
 from sekisho.pki.card import SoftwareCard
 from sekisho.pki.oids import Purpose
-from sekisho.pseudonyms.keyfile import DEFAULT_N
 
 if TYPE_CHECKING:
     from sekisho.agency.service import AgencyService
-    from sekisho.pseudonyms.group import Scalar
+    from sekisho.pep.group import Scalar
 
 
 class _Enrolled(Protocol):

@@ -22,11 +22,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from sekisho.agency.service import AgencyService
 from sekisho.config import check_party, check_terminal
 from sekisho.errors import Conflict, InvalidInput, NotFound, Refused
+from sekisho.pep.encoding import decode_pseudonym
 from sekisho.pki import profiles, store
 from sekisho.pki.hierarchy import DOMAIN, PURPOSE, Pki, ca_of, cert_row, cross_certificates, der, utcnow
 from sekisho.pki.prefectures import prefecture_of_municipality
 from sekisho.pki.profiles import ORGANISATION, BasicItems, Endpoints, Sex, prefecture_ca_id
-from sekisho.pseudonyms import decode_pseudonym
 
 #: how long after it reached the PKI an enrolment may be used to apply for a card (once)
 APPLICATION_TTL = timedelta(minutes=15)

@@ -8,11 +8,11 @@ from collections.abc import Sequence
 from sekisho.agency.service import AgencyService
 from sekisho.config import Home
 from sekisho.errors import NotFound
+from sekisho.keyfile import DEFAULT_N
+from sekisho.pep.group import Scalar
+from sekisho.pep.keys import domain_key_path
 from sekisho.pki.hierarchy import DOMAIN, PARTY, PURPOSE, Pki
 from sekisho.pki.status import on_notice
-from sekisho.pseudonyms.group import Scalar
-from sekisho.pseudonyms.keyfile import DEFAULT_N
-from sekisho.pseudonyms.keys import domain_key_path
 
 
 def join_network(

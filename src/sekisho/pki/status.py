@@ -17,13 +17,13 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
 from sqlalchemy.engine import Engine
 
-from sekisho.agency.interfaces import Notice
 from sekisho.errors import Conflict, InvalidInput, NotFound, Refused
+from sekisho.pep.encoding import decode_pseudonym
 from sekisho.pki import profiles, revocation, store
 from sekisho.pki.hierarchy import DOMAIN, Pki, ca_of, cross_certificates, root, utcnow
 from sekisho.pki.oids import Purpose
 from sekisho.pki.verify import OcspChecker, RelyingParty
-from sekisho.pseudonyms import decode_pseudonym
+from sekisho.protocols.agency import Notice
 
 log = logging.getLogger("sekisho.pki")
 

@@ -18,10 +18,10 @@ from pydantic import BaseModel, Field
 from sekisho import problems
 from sekisho.errors import NotFound
 from sekisho.policy import anomaly
-from sekisho.policy.interfaces import AccessRequest, Decision, SubjectFacts
 from sekisho.policy.pia import parse_pia
 from sekisho.policy.service import Watchdog
 from sekisho.policy.signing import document_of
+from sekisho.protocols.access import AccessRequest, Decision, SubjectFacts
 
 # identifiers in URLs have the forms of pia.schema.json and of the anomaly rules' names: a query never carries
 # anything else to the database (PostgreSQL refuses a NUL in text with an error, which was an HTTP 500)
@@ -257,6 +257,6 @@ def create_app(watchdog: Watchdog) -> FastAPI:
 def app_from_env() -> FastAPI:
     """``uvicorn --factory sekisho.policy.api:app_from_env`` (SEKISHO_HOME, SEKISHO_DB, SEKISHO_PASSPHRASE)."""
     from sekisho.config import Home
-    from sekisho.pseudonyms.keyfile import passphrase_from_env
+    from sekisho.keyfile import passphrase_from_env
 
     return create_app(Watchdog.open(Home.from_env(), passphrase=passphrase_from_env()))

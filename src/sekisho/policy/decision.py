@@ -1,6 +1,6 @@
 """The decision point: evaluate a request on the rules this party holds, count warrant uses, record, return.
 
-:class:`DecisionPoint` implements :class:`~sekisho.policy.interfaces.PolicyDecisionPoint` over *one party's*
+:class:`DecisionPoint` implements :class:`~sekisho.protocols.access.PolicyDecisionPoint` over *one party's*
 database: the decision and its reasons are written to that party's ``pol_decision`` in the same transaction as any
 warrant count, and only then returned.  Where the rules come from is a :class:`RuleSource`:
 
@@ -22,7 +22,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from sekisho.errors import Refused
 from sekisho.policy import store as st
-from sekisho.policy.interfaces import AccessRequest, Decision, SubjectFacts
 from sekisho.policy.legal import ITEMS, LegalBasisTable
 from sekisho.policy.procedure import (
     ApprovedPia,
@@ -37,6 +36,7 @@ from sekisho.policy.procedure import (
 )
 from sekisho.policy.signing import is_statement
 from sekisho.policy.warrants import Warrant, verify_warrant
+from sekisho.protocols.access import AccessRequest, Decision, SubjectFacts
 
 Clock = Callable[[], datetime]
 

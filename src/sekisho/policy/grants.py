@@ -19,9 +19,9 @@ from typing import Protocol
 
 from sekisho.errors import Refused, Unavailable
 from sekisho.policy.decision import Clock
-from sekisho.policy.interfaces import AccessRequest, PolicyDecisionPoint, RequesterKind
+from sekisho.protocols.access import AccessRequest, PolicyDecisionPoint, RequesterKind
 
-#: the registry's pseudonym domain (``sekisho.pseudonyms.interfaces.REGISTRY_DOMAIN``; a protocol constant)
+#: the registry's pseudonym domain (``sekisho.protocols.conversion.REGISTRY_DOMAIN``; a protocol constant)
 REGISTRY_DOMAIN = "registry"
 
 #: the purpose code of registry → registry conversions for the locator's index (a row of the legal-basis table)

@@ -11,7 +11,7 @@ from typing import Annotated, Literal, Protocol
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from sekisho.policy.interfaces import RequesterKind
+from sekisho.protocols.access import RequesterKind
 
 PATH = "/policy/grants"
 

@@ -1,12 +1,12 @@
 """The transcryptors' policy hook on the decision point: each of T1 and T2 decides every conversion on its own.
 
-:class:`TranscryptorPolicy` implements :class:`~sekisho.pseudonyms.interfaces.PolicyHook`.  For each
-:class:`~sekisho.pseudonyms.interfaces.ConversionRequest` it
+:class:`TranscryptorPolicy` implements :class:`~sekisho.protocols.conversion.PolicyHook`.  For each
+:class:`~sekisho.protocols.conversion.ConversionRequest` it
 
 1. refreshes, when due, its *own copies* of what the watchdog publishes — the signed PIA decisions and the signed
    revocation list — verifying each signature with the watchdog's public key before storing it (a list older than
    the one held is ignored, so a replayed list cannot un-revoke anything);
-2. builds an :class:`~sekisho.policy.interfaces.AccessRequest` (action ``conversion``) and decides it with a
+2. builds an :class:`~sekisho.protocols.access.AccessRequest` (action ``conversion``) and decides it with a
    :class:`~sekisho.policy.decision.DecisionPoint` over its own database: R → A needs a legal basis for A's
    enrolment or notices and A's approved PIA for the purpose; A → R the same for identity confirmation; A → B a
    warrant token (in ``ConversionRequest.grant``) whose signature, parties, purpose, period and revocation it
@@ -16,7 +16,7 @@
    its next update, it refuses everything (fail closed);
 3. counts the persons converted under a warrant in its own ``pep_grant_use`` (the pseudonym store's counter:
    retries of one request are not counted twice), records the decision in its own ``pol_decision``, and returns a
-   :class:`~sekisho.pseudonyms.interfaces.Grant` — or raises :class:`~sekisho.errors.Refused` naming the reason codes.
+   :class:`~sekisho.protocols.conversion.Grant` — or raises :class:`~sekisho.errors.Refused` naming the reason codes.
 
 T1 and T2 never consult each other or the watchdog's database: a compromised or confused transcryptor cannot make
 the other one convert.
@@ -37,14 +37,14 @@ from sekisho.config import Home
 from sekisho.errors import Conflict, Refused
 from sekisho.policy import store as st
 from sekisho.policy.decision import Clock, DecisionPoint, PublishedRules
-from sekisho.policy.interfaces import AccessRequest
 from sekisho.policy.legal import LegalBasisTable, default_table
 from sekisho.policy.service import CONTEXT, utcnow, verify_pia_statement
 from sekisho.policy.signing import is_statement, public_keys
 from sekisho.policy.warrants import Warrant, verify_revocation_list, verify_warrant
+from sekisho.protocols.access import AccessRequest
+from sekisho.protocols.conversion import REGISTRY_DOMAIN, ConversionRequest, Grant, paired_request_id
 from sekisho.pseudonyms import store as pep_store
 from sekisho.pseudonyms.grants import MAX_USES, batch_digest
-from sekisho.pseudonyms.interfaces import REGISTRY_DOMAIN, ConversionRequest, Grant, paired_request_id
 from sekisho.storage import open_party_db
 
 log = logging.getLogger("sekisho.policy.hook")

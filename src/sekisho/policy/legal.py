@@ -25,7 +25,7 @@ import jsonschema
 import yaml
 
 from sekisho.errors import InvalidInput
-from sekisho.policy.interfaces import Action, RequesterKind
+from sekisho.protocols.access import Action, RequesterKind
 
 #: every item the register can release, with what it covers (an agency never receives anything not named here)
 ITEMS: Final[Mapping[str, str]] = {

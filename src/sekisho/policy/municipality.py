@@ -38,8 +38,8 @@ from sekisho.config import Home
 from sekisho.errors import Conflict, InvalidInput, NotFound, Unavailable
 from sekisho.jp.clock import JST
 from sekisho.policy import store as st
-from sekisho.policy.interfaces import AccessRequest, Decision, PolicyDecisionPoint, SubjectFacts
 from sekisho.policy.legal import LegalBasisTable, default_table
+from sekisho.protocols.access import AccessRequest, Decision, PolicyDecisionPoint, SubjectFacts
 from sekisho.registry.model import parse_handle
 
 KINDS: Final = frozenset({"dv", "stalking", "child-abuse", "other"})

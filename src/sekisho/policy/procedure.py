@@ -18,11 +18,11 @@ from datetime import date, datetime
 from typing import Final
 
 from sekisho.errors import InvalidInput
-from sekisho.policy.interfaces import AccessRequest, Decision, SubjectFacts
 from sekisho.policy.legal import ACTIONS, EVENTS, ITEMS, REQUESTER_KINDS, LegalBasis, LegalBasisTable
 from sekisho.policy.warrants import Warrant
+from sekisho.protocols.access import AccessRequest, Decision, SubjectFacts
 
-REGISTRY_DOMAIN: Final = "registry"  # sekisho.pseudonyms.interfaces.REGISTRY_DOMAIN (no import: pure module)
+REGISTRY_DOMAIN: Final = "registry"  # sekisho.protocols.conversion.REGISTRY_DOMAIN (no import: pure module)
 
 #: every reason code matches this; the optional parameter is a name from a closed vocabulary
 REASON_RE: Final = re.compile(r"^[a-z][a-z0-9]*(?:-[a-z0-9]+)*(?::[a-z][a-z0-9_-]*)?$")

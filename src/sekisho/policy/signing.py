@@ -7,7 +7,7 @@ never be read as a PIA approval or a grant.  A payload that is not in canonical 
 exactly one encoding, and its SHA-256 is a stable id.
 
 The watchdog's signing key is its own (``watchdog/policy-signer.key``, sealed with scrypt + ChaCha20-Poly1305 by
-:mod:`sekisho.pseudonyms.keyfile`), apart from the grant-issuer key of the pseudonym ceremony; its public half is
+:mod:`sekisho.keyfile`), apart from the grant-issuer key of the pseudonym ceremony; its public half is
 published in ``watchdog.json`` at the top of the home, beside ``network.json``.
 """
 
@@ -28,8 +28,8 @@ from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption,
 
 from sekisho.config import Home
 from sekisho.errors import Conflict, InvalidInput, NotFound, Refused
-from sekisho.pseudonyms.keyfile import DEFAULT_N, read_key_file, write_key_file
-from sekisho.pseudonyms.keys import key_id
+from sekisho.keyfile import DEFAULT_N, read_key_file, write_key_file
+from sekisho.pep.keys import key_id
 
 Kind = Literal["pia", "warrant", "revocations"]
 KINDS: Final[frozenset[str]] = frozenset({"pia", "warrant", "revocations"})

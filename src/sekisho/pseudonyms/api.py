@@ -3,7 +3,7 @@
     POST /convert     a conversion request (frame: JSON header + key + ciphertexts) -> the hop's result (frame)
     POST /key-share   {"domain", "requester"} -> the domain's key share from this transcryptor (32 bytes)
 
-The frames are :mod:`sekisho.pseudonyms.frames` (layout in docs/transport.md).  Refusals, bad input and a
+The frames are :mod:`sekisho.protocols.frames` (layout in docs/transport.md).  Refusals, bad input and a
 transcryptor that is not set up come back as RFC 9457 problem documents; none names a pseudonym.
 """
 
@@ -19,9 +19,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from sekisho import problems
 from sekisho.errors import Forbidden
-from sekisho.pseudonyms import frames
-from sekisho.pseudonyms.group import Scalar
-from sekisho.pseudonyms.interfaces import ConversionRequest, HopResult
+from sekisho.pep.group import Scalar
+from sekisho.protocols import frames
+from sekisho.protocols.conversion import ConversionRequest, HopResult
 
 #: the largest conversion body: 100,000 ciphertexts and the header (a bigger batch is split by the sender)
 MAX_BODY = 100_000 * frames.CIPHERTEXT + frames.POINT + frames.MAX_HEADER + 4

@@ -32,10 +32,10 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from sekisho.errors import Conflict, InvalidInput, Refused
+from sekisho.keyfile import DEFAULT_N, read_key_file, write_key_file
+from sekisho.pep.keys import key_id
+from sekisho.protocols.conversion import ConversionRequest, Grant, check_domain, check_purpose
 from sekisho.pseudonyms import store
-from sekisho.pseudonyms.interfaces import ConversionRequest, Grant, check_domain, check_purpose
-from sekisho.pseudonyms.keyfile import DEFAULT_N, read_key_file, write_key_file
-from sekisho.pseudonyms.keys import key_id
 
 PREFIX: Final = "sks-grant1"
 _CONTEXT: Final = b"sekisho/grant/v1\n"
@@ -207,7 +207,7 @@ def batch_digest(request: ConversionRequest) -> bytes:
 
 
 class SignedGrantPolicy:
-    """The default :class:`~sekisho.pseudonyms.interfaces.PolicyHook`: verify the signed grant the request
+    """The default :class:`~sekisho.protocols.conversion.PolicyHook`: verify the signed grant the request
     carries, then count its uses in this transcryptor's own database (one transaction)."""
 
     def __init__(

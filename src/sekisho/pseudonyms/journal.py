@@ -21,16 +21,16 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 
 from sekisho.auditlog.entry import AccessRecordBuilder
+from sekisho.protocols.conversion import REGISTRY_DOMAIN, ConversionRequest, Grant
 from sekisho.pseudonyms import store
 from sekisho.pseudonyms.grants import Clock, batch_digest, utcnow
-from sekisho.pseudonyms.interfaces import REGISTRY_DOMAIN, ConversionRequest, Grant
 
 if TYPE_CHECKING:
     from sekisho.auditlog.client import AccessLog
 
 
 class JournalAccessHook:
-    """:class:`~sekisho.pseudonyms.interfaces.AccessHook` writing ``pep_access`` in the transcryptor's database
+    """:class:`~sekisho.protocols.conversion.AccessHook` writing ``pep_access`` in the transcryptor's database
     (and, given ``access_log``, the conversion's public leaf)."""
 
     def __init__(

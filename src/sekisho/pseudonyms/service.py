@@ -22,10 +22,8 @@ import sqlalchemy as sa
 
 from sekisho.config import Home
 from sekisho.errors import Conflict, InvalidInput, Unavailable
-from sekisho.pseudonyms.grants import Clock, GrantIssuer, SignedGrantPolicy, load_issuer, save_issuer, utcnow
-from sekisho.pseudonyms.interfaces import REGISTRY_DOMAIN, AccessHook, PolicyHook
-from sekisho.pseudonyms.keyfile import DEFAULT_N
-from sekisho.pseudonyms.keys import (
+from sekisho.keyfile import DEFAULT_N
+from sekisho.pep.keys import (
     TRANSCRYPTORS,
     DomainKey,
     NetworkParams,
@@ -41,6 +39,8 @@ from sekisho.pseudonyms.keys import (
     save_transcryptor,
     transcryptor_key_path,
 )
+from sekisho.protocols.conversion import REGISTRY_DOMAIN, AccessHook, PolicyHook
+from sekisho.pseudonyms.grants import Clock, GrantIssuer, SignedGrantPolicy, load_issuer, save_issuer, utcnow
 from sekisho.pseudonyms.transcryptor import Transcryptor
 from sekisho.storage import open_party_db
 

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from sekisho.errors import Conflict, Refused
-from sekisho.pseudonyms.interfaces import ConversionRequest, Grant
+from sekisho.protocols.conversion import ConversionRequest, Grant
 
 metadata = sa.MetaData()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from sekisho.errors import Unavailable
-from sekisho.pseudonyms.interfaces import ConversionRequest, Grant
+from sekisho.protocols.conversion import ConversionRequest, Grant
 
 
 @dataclass

@@ -17,13 +17,13 @@ import logging
 import sqlalchemy as sa
 
 from sekisho.errors import InvalidInput, Refused
+from sekisho.pep.elgamal import check_batch
+from sekisho.pep.group import Point
+from sekisho.pep.keys import TranscryptorSecrets
+from sekisho.pep.operations import rekey_public_key, rrsk_validated
+from sekisho.protocols.conversion import AccessHook, ConversionRequest, HopResult, PolicyHook
 from sekisho.pseudonyms import store
-from sekisho.pseudonyms.elgamal import check_batch
 from sekisho.pseudonyms.grants import Clock, utcnow
-from sekisho.pseudonyms.group import Point
-from sekisho.pseudonyms.interfaces import AccessHook, ConversionRequest, HopResult, PolicyHook
-from sekisho.pseudonyms.keys import TranscryptorSecrets
-from sekisho.pseudonyms.pep import rekey_public_key, rrsk_validated
 
 log = logging.getLogger("sekisho.pseudonyms.transcryptor")
 

@@ -18,9 +18,9 @@ from sekisho.config import Home
 from sekisho.errors import Conflict, InvalidInput, NotFound, SekishoError
 from sekisho.jp.catalogue import Municipality
 from sekisho.jp.clock import JST, japan_today
+from sekisho.protocols.registry import Directory, EventSink, RegistryIndex, TransferAnnex
 from sekisho.registry import procedures as proc
 from sekisho.registry import store as st
-from sekisho.registry.interfaces import Directory, EventSink, RegistryIndex, TransferAnnex
 from sekisho.registry.keys import kana_key as _kana_key
 from sekisho.registry.keys import name_key as _name_key
 from sekisho.registry.model import Resident
@@ -29,7 +29,7 @@ from sekisho.storage import is_postgres
 
 if TYPE_CHECKING:
     from sekisho.auditlog.client import AccessLog
-    from sekisho.pseudonyms.group import Point
+    from sekisho.pep.group import Point
     from sekisho.registry.service import RegisterService
 
 
@@ -186,7 +186,7 @@ class RegisterCore:
         if change.before is None:
             root = root if root is not None else os.urandom(32)
             if pp is None and self.pp_key is not None:
-                from sekisho.pseudonyms.flows import new_polymorphic_pseudonym
+                from sekisho.pep.flows import new_polymorphic_pseudonym
 
                 pp = new_polymorphic_pseudonym(root, self.pp_key)
             values |= {
@@ -258,15 +258,15 @@ class RegisterCore:
 
 
 def bulk_pps(key: Point) -> Callable[[list[bytes]], list[bytes]]:
-    """``PP = Enc_Y(P)`` for a list of roots, for the bulk import (``sekisho.pseudonyms.flows``)."""
-    from sekisho.pseudonyms.flows import new_polymorphic_pseudonyms_batch
+    """``PP = Enc_Y(P)`` for a list of roots, for the bulk import (``sekisho.pep.flows``)."""
+    from sekisho.pep.flows import new_polymorphic_pseudonyms_batch
 
     return functools.partial(new_polymorphic_pseudonyms_batch, public_key=key)
 
 
 def network_key(home: Home) -> Point | None:
     """The network's public key Y when the network is set up in ``home`` (``sekisho network init``), else None."""
-    from sekisho.pseudonyms.keys import load_network, network_path
+    from sekisho.pep.keys import load_network, network_path
 
     if not network_path(home.root).exists():
         return None

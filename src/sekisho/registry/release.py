@@ -36,7 +36,12 @@ import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy.engine import Connection
 
-from sekisho.agency.interfaces import (
+from sekisho.errors import Conflict, InvalidInput, NotFound, Refused
+from sekisho.pep.flows import conversion_request, convert_batch, prepare_batch
+from sekisho.pep.keys import NetworkParams
+from sekisho.policy.warrants import Warrant, verify_warrant
+from sekisho.protocols.access import AccessRequest, Decision, PolicyDecisionPoint, RequesterKind, SubjectFacts
+from sekisho.protocols.agency import (
     RELEASABLE_ITEMS,
     AgencyEndpoint,
     CrossReferenceQuery,
@@ -48,12 +53,7 @@ from sekisho.agency.interfaces import (
     Notice,
     NoticeBatch,
 )
-from sekisho.errors import Conflict, InvalidInput, NotFound, Refused
-from sekisho.policy.interfaces import AccessRequest, Decision, PolicyDecisionPoint, RequesterKind, SubjectFacts
-from sekisho.policy.warrants import Warrant, verify_warrant
-from sekisho.pseudonyms import REGISTRY_DOMAIN, conversion_request, convert_batch, prepare_batch
-from sekisho.pseudonyms.interfaces import Hop, check_domain, check_purpose
-from sekisho.pseudonyms.keys import NetworkParams
+from sekisho.protocols.conversion import REGISTRY_DOMAIN, Hop, check_domain, check_purpose
 from sekisho.registry import procedures as proc
 from sekisho.registry import store as st
 from sekisho.registry.model import ClosedReason, Resident, Status, parse_handle
@@ -281,7 +281,7 @@ def join_network(
     """``PP = Enc_Y(P)`` for every record lacking one (a register loaded before the network was set up), in
     batches over a process pool; returns how many were made.  Every status: a closed record's PP is what the
     person's change notices and confirmations of death are converted from."""
-    from sekisho.pseudonyms.flows import new_polymorphic_pseudonyms_batch
+    from sekisho.pep.flows import new_polymorphic_pseudonyms_batch
 
     if register.pp_key is None:
         raise NotFound("no network here yet (run `sekisho network init`)", field="network")

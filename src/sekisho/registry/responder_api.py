@@ -15,9 +15,9 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from sekisho import problems
-from sekisho.agency import messages
-from sekisho.agency.interfaces import CrossReferenceResponder, IdentityResponder
-from sekisho.pseudonyms import frames
+from sekisho.protocols import agency_messages as messages
+from sekisho.protocols import frames
+from sekisho.protocols.agency import CrossReferenceResponder, IdentityResponder
 
 MAX_BODY = 100_000 * frames.POINT + frames.MAX_HEADER + 4
 

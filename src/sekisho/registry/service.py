@@ -17,12 +17,12 @@ from sekisho.config import Home
 from sekisho.errors import Conflict, ErrorList, InvalidInput, NotFound, Refused, SekishoError
 from sekisho.jp import text as jp_text
 from sekisho.jp.catalogue import get_municipality
+from sekisho.protocols.registry import EventSink
 from sekisho.registry import procedures as proc
 from sekisho.registry import store as st
 from sekisho.registry.access import AccessListing, AccessRecords, network_access_log
 from sekisho.registry.core import ALL_ITEMS, CONTEXTS, Actor, RegisterCore, bulk_pps, network_key, party_of
 from sekisho.registry.handover import HandOver, MoveInResult, PendingTransfer
-from sekisho.registry.interfaces import EventSink
 from sekisho.registry.model import (
     HEAD,
     ClosedReason,

@@ -1,4 +1,4 @@
-"""The origin's side of a move hand-over over HTTP (:class:`~sekisho.registry.interfaces.TransferSource`).
+"""The origin's side of a move hand-over over HTTP (:class:`~sekisho.protocols.registry.TransferSource`).
 
 The destination's register fetches the 転出証明書情報 and then asks the origin to close its record.  The transfer
 token names a person's hand-over, so it travels in the body, never in a path or a query; the package carries the
@@ -18,7 +18,7 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from sekisho.errors import InvalidInput
-from sekisho.registry.interfaces import TransferPackage, TransferSource
+from sekisho.protocols.registry import TransferPackage, TransferSource
 
 PREFIX = "/transfers"
 
@@ -59,7 +59,7 @@ class CompleteRequest(_Body):
 
 
 class PackageBody(_Body):
-    """A :class:`~sekisho.registry.interfaces.TransferPackage`, bytes in base64."""
+    """A :class:`~sekisho.protocols.registry.TransferPackage`, bytes in base64."""
 
     token: Token
     source: Code

@@ -13,11 +13,12 @@ import pytest
 import sqlalchemy as sa
 
 from pep_network import CHIYODA, GIFU, HEALTH, PENSION, TAX, World, enrol_one, person, standard_rules
-from sekisho.agency.interfaces import CrossReferenceQuery
 from sekisho.errors import Conflict, InvalidInput, Refused
-from sekisho.pseudonyms import REGISTRY_DOMAIN, HopResult, encode_pseudonym
+from sekisho.pep.encoding import encode_pseudonym
+from sekisho.pep.group import Point
+from sekisho.protocols.agency import CrossReferenceQuery
+from sekisho.protocols.conversion import REGISTRY_DOMAIN, HopResult
 from sekisho.pseudonyms import store as pep
-from sekisho.pseudonyms.group import Point
 from sekisho.registry import store as st
 
 
@@ -104,7 +105,8 @@ def test_the_index_and_the_hand_over(world: World) -> None:
 
 
 def test_the_record_leg_of_unknown_persons_reaches_no_municipality(world: World) -> None:
-    from sekisho.pseudonyms import encrypt_pseudonyms, open_registry_key
+    from sekisho.pep.flows import encrypt_pseudonyms
+    from sekisho.pseudonyms import open_registry_key
 
     key = open_registry_key(world.home, passphrase=b"correct horse battery staple")
     cts = encrypt_pseudonyms([Point.from_hash(os.urandom(64)).to_bytes() for _ in range(2)], key.public)
@@ -127,6 +129,6 @@ def test_a_batch_under_another_key_is_refused_whole(world: World) -> None:
 
 
 def _identity_query() -> Any:
-    from sekisho.agency.interfaces import IdentityQuery
+    from sekisho.protocols.agency import IdentityQuery
 
     return IdentityQuery(request_id="r1", requester="tax", purpose="tax.assessment", items=("name",))

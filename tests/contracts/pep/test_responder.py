@@ -7,9 +7,9 @@ import sqlalchemy as sa
 
 from contracts.httpnet import HttpNetwork, client, party_app
 from pep_network import GIFU, TAX, World, person, standard_rules
-from sekisho.agency.interfaces import CrossReferenceQuery, IdentityQuery
 from sekisho.errors import NotFound
-from sekisho.pseudonyms import frames
+from sekisho.protocols import frames
+from sekisho.protocols.agency import CrossReferenceQuery, IdentityQuery
 from sekisho.registry import responder_api
 from sekisho.registry import store as st
 

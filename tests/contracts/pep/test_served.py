@@ -16,7 +16,7 @@ from sekisho.node import apps, local
 from sekisho.node.http.locator import HttpLocator
 from sekisho.node.http.transcryptor import HttpTranscryptor
 from sekisho.node.roles import Role
-from sekisho.pseudonyms import HopResult
+from sekisho.protocols.conversion import HopResult
 
 
 @pytest.fixture
@@ -80,7 +80,8 @@ def test_a_municipality_out_of_reach_is_a_503_problem(
     # a batch for a person the locator holds in Gifu: the locator cannot reach Gifu
     import sqlalchemy as sa
 
-    from sekisho.pseudonyms import encrypt_pseudonyms, open_registry_key
+    from sekisho.pep.flows import encrypt_pseudonyms
+    from sekisho.pseudonyms import open_registry_key
     from sekisho.registry import store as st
 
     with world.register(GIFU).engine.connect() as conn:
@@ -89,8 +90,8 @@ def test_a_municipality_out_of_reach_is_a_503_problem(
     result = HopResult(
         party="t2", request_id="r1", ciphertexts=tuple(encrypt_pseudonyms([rp], key.public)), key=key.public.to_bytes()
     )
-    from sekisho.agency.interfaces import IdentityQuery
     from sekisho.errors import Unavailable
+    from sekisho.protocols.agency import IdentityQuery
 
     with pytest.raises(Unavailable) as caught:
         HttpLocator(clients["locator"]).confirm(result, IdentityQuery("r1", "tax", "tax.assessment", ("name",)))

@@ -9,18 +9,17 @@ import pytest
 from contracts.httpnet import client, transcryptor_app
 from pep_network import GIFU, PASSPHRASE, World
 from sekisho.errors import InvalidInput, Refused, SekishoError
-from sekisho.policy.grants import INDEX_PURPOSE
-from sekisho.pseudonyms import (
-    REGISTRY_DOMAIN,
-    ConversionRequest,
+from sekisho.pep.flows import (
     agency_decrypt,
     conversion_request,
     convert_batch,
-    frames,
     new_polymorphic_pseudonym,
-    open_registry_key,
     prepare_batch,
 )
+from sekisho.policy.grants import INDEX_PURPOSE
+from sekisho.protocols import frames
+from sekisho.protocols.conversion import REGISTRY_DOMAIN, ConversionRequest
+from sekisho.pseudonyms import open_registry_key
 
 
 def _request(world: World, n: int = 3, *, grant: str | None = None, to: str = REGISTRY_DOMAIN) -> ConversionRequest:

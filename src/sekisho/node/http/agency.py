@@ -12,14 +12,14 @@ from sekisho.agency.api import (
     NoticeBatchBody,
     Received,
 )
-from sekisho.agency.interfaces import CrossReferenceDelivery, EnrolmentDelivery, NoticeBatch
 from sekisho.node.http.base import send
-from sekisho.pseudonyms.interfaces import check_purpose
+from sekisho.protocols.agency import CrossReferenceDelivery, EnrolmentDelivery, NoticeBatch
+from sekisho.protocols.conversion import check_purpose
 
 
 class HttpAgency:
-    """:class:`~sekisho.agency.interfaces.AgencyEndpoint` and
-    :class:`~sekisho.agency.interfaces.CrossReferenceReceiver` over ``client`` (base URL: the agency node)."""
+    """:class:`~sekisho.protocols.agency.AgencyEndpoint` and
+    :class:`~sekisho.protocols.agency.CrossReferenceReceiver` over ``client`` (base URL: the agency node)."""
 
     def __init__(self, client: httpx.Client) -> None:
         self._client = client

@@ -7,13 +7,13 @@ from collections.abc import Callable, Sequence
 
 import httpx
 
-from sekisho.agency import messages
-from sekisho.agency.interfaces import CrossReferenceQuery, CrossReferenceStatus, IdentityAnswer, IdentityQuery
 from sekisho.errors import IntegrityError
 from sekisho.problems import send
-from sekisho.pseudonyms import frames
-from sekisho.pseudonyms.interfaces import ConversionRequest, Hop, HopResult
-from sekisho.registry.interfaces import IndexEntry
+from sekisho.protocols import agency_messages as messages
+from sekisho.protocols import frames
+from sekisho.protocols.agency import CrossReferenceQuery, CrossReferenceStatus, IdentityAnswer, IdentityQuery
+from sekisho.protocols.conversion import ConversionRequest, Hop, HopResult
+from sekisho.protocols.registry import IndexEntry
 
 _FRAME = {"content-type": frames.MEDIA_TYPE}
 
@@ -68,7 +68,7 @@ class HttpRegistryIndex:
         self._prepare = prepare
 
     def index(self, pps: Sequence[bytes]) -> list[IndexEntry]:
-        from sekisho.pseudonyms import convert_batch
+        from sekisho.pep.flows import convert_batch
 
         if not pps:
             return []

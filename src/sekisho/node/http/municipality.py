@@ -6,11 +6,11 @@ from collections.abc import Sequence
 
 import httpx
 
-from sekisho.agency import messages
-from sekisho.agency.interfaces import CrossReferenceQuery, CrossReferenceStatus, IdentityAnswer, IdentityQuery
 from sekisho.errors import IntegrityError
 from sekisho.problems import send
-from sekisho.pseudonyms import frames
+from sekisho.protocols import agency_messages as messages
+from sekisho.protocols import frames
+from sekisho.protocols.agency import CrossReferenceQuery, CrossReferenceStatus, IdentityAnswer, IdentityQuery
 
 _FRAME = {"content-type": frames.MEDIA_TYPE}
 

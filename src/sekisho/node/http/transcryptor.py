@@ -1,14 +1,14 @@
-"""T1 or T2 over HTTP (``sekisho.pseudonyms.api``): a :class:`~sekisho.pseudonyms.interfaces.Hop`."""
+"""T1 or T2 over HTTP (``sekisho.pseudonyms.api``): a :class:`~sekisho.protocols.conversion.Hop`."""
 
 from __future__ import annotations
 
 import httpx
 
 from sekisho.errors import IntegrityError
+from sekisho.pep.group import Scalar
 from sekisho.problems import send
-from sekisho.pseudonyms import frames
-from sekisho.pseudonyms.group import Scalar
-from sekisho.pseudonyms.interfaces import ConversionRequest, HopResult
+from sekisho.protocols import frames
+from sekisho.protocols.conversion import ConversionRequest, HopResult
 
 
 class HttpTranscryptor:

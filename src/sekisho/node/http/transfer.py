@@ -9,12 +9,12 @@ import httpx
 
 from sekisho.errors import NotFound
 from sekisho.node.http.base import send
-from sekisho.registry.interfaces import TransferPackage, TransferSource
+from sekisho.protocols.registry import TransferPackage, TransferSource
 from sekisho.registry.transfer_api import PREFIX, PackageBody
 
 
 class HttpTransferSource:
-    """:class:`~sekisho.registry.interfaces.TransferSource` over ``client`` (base URL: the origin's node).  The
+    """:class:`~sekisho.protocols.registry.TransferSource` over ``client`` (base URL: the origin's node).  The
     token is in the request body, never in the URL."""
 
     def __init__(self, client: httpx.Client) -> None:
@@ -40,7 +40,7 @@ class HttpTransferSource:
 
 
 class HttpDirectory:
-    """:class:`~sekisho.registry.interfaces.Directory` over HTTP: municipality code -> a client for its node
+    """:class:`~sekisho.protocols.registry.Directory` over HTTP: municipality code -> a client for its node
     (a mapping, or a function that returns None for a code the network does not know)."""
 
     def __init__(self, clients: Mapping[str, httpx.Client] | Callable[[str], httpx.Client | None]) -> None:

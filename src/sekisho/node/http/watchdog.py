@@ -11,11 +11,11 @@ from sekisho.node.http.base import send
 from sekisho.policy.api import DecisionIn, FactsIn, decision_of
 from sekisho.policy.grants import INDEX_PURPOSE
 from sekisho.policy.grants_api import PATH as GRANTS_PATH
-from sekisho.policy.interfaces import AccessRequest, Decision, RequesterKind, SubjectFacts
 from sekisho.policy.pia import approved_scope
 from sekisho.policy.signing import is_statement, keys_of
 from sekisho.policy.warrants import check_warrant_id, usable_token
-from sekisho.pseudonyms.interfaces import REGISTRY_DOMAIN
+from sekisho.protocols.access import AccessRequest, Decision, RequesterKind, SubjectFacts
+from sekisho.protocols.conversion import REGISTRY_DOMAIN
 
 
 def _request(request: AccessRequest) -> dict[str, Any]:
@@ -66,7 +66,7 @@ def _facts(facts: SubjectFacts) -> dict[str, Any]:
 
 
 class HttpDecisionPoint:
-    """:class:`~sekisho.policy.interfaces.PolicyDecisionPoint` over ``client`` (base URL: the watchdog).  The
+    """:class:`~sekisho.protocols.access.PolicyDecisionPoint` over ``client`` (base URL: the watchdog).  The
     watchdog records every decision before it answers, as the in-process one does."""
 
     def __init__(self, client: httpx.Client) -> None:

@@ -36,9 +36,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from sekisho.errors import Conflict, IntegrityError, InvalidInput, NotFound
-from sekisho.pseudonyms.group import Point, Scalar
-from sekisho.pseudonyms.interfaces import REGISTRY_DOMAIN, check_domain
-from sekisho.pseudonyms.keyfile import DEFAULT_N, read_key_file, write_key_file
+from sekisho.keyfile import DEFAULT_N, read_key_file, write_key_file
+from sekisho.pep.group import Point, Scalar
+from sekisho.protocols.conversion import REGISTRY_DOMAIN, check_domain
 
 NETWORK_FILE: Final = "network.json"
 NETWORK_FORMAT: Final = "sekisho-network/1"

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from sekisho.errors import InvalidInput
-from sekisho.pseudonyms.group import (
+from sekisho.pep.group import (
     POINT_BYTES,
     Point,
     Scalar,

@@ -28,16 +28,8 @@ from collections.abc import Sequence
 from typing import Final
 
 from sekisho.errors import InvalidInput
-from sekisho.pseudonyms.elgamal import Ciphertext, check_batch, rerandomise
-from sekisho.pseudonyms.group import (
-    POINT_BYTES,
-    Point,
-    Scalar,
-    point_add,
-    scalar_random,
-    scalarmult,
-    scalarmult_base,
-)
+from sekisho.pep.elgamal import Ciphertext, check_batch, rerandomise
+from sekisho.pep.group import POINT_BYTES, Point, Scalar, point_add, scalar_random, scalarmult, scalarmult_base
 
 #: domain separation for the map from a resident's secret root to the element P
 _PERSON_DST: Final = b"sekisho/pep/v1/person\x00"

@@ -20,11 +20,11 @@ from dataclasses import replace
 
 from sekisho.errors import IntegrityError, InvalidInput
 from sekisho.forking import die_with_parent
-from sekisho.pseudonyms.elgamal import decrypt_batch, encrypt, encrypt_batch, rerandomise_batch
-from sekisho.pseudonyms.group import Point
-from sekisho.pseudonyms.interfaces import REGISTRY_DOMAIN, ConversionRequest, Hop, HopResult
-from sekisho.pseudonyms.keys import TRANSCRYPTORS, DomainKey, NetworkParams
-from sekisho.pseudonyms.pep import person_point
+from sekisho.pep.elgamal import decrypt_batch, encrypt, encrypt_batch, rerandomise_batch
+from sekisho.pep.group import Point
+from sekisho.pep.keys import TRANSCRYPTORS, DomainKey, NetworkParams
+from sekisho.pep.operations import person_point
+from sekisho.protocols.conversion import REGISTRY_DOMAIN, ConversionRequest, Hop, HopResult
 
 
 def new_polymorphic_pseudonym(root: bytes, public_key: Point) -> bytes:

@@ -1,5 +1,5 @@
-"""The JSON form of the identity-confirmation and cross-reference messages (``sekisho.agency.interfaces``), as
-they travel agency → locator → municipality over HTTP beside the binary batch (``sekisho.pseudonyms.frames``).
+"""The JSON form of the identity-confirmation and cross-reference messages (``sekisho.protocols.agency``), as
+they travel agency → locator → municipality over HTTP beside the binary batch (``sekisho.protocols.frames``).
 
 Parsing checks shape only (types and the closed sets of statuses); each party validates meaning as it does
 in-process.  Errors name the field, never the value.
@@ -10,14 +10,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, get_args
 
-from sekisho.agency.interfaces import (
+from sekisho.errors import InvalidInput
+from sekisho.protocols.agency import (
     CrossReferenceQuery,
     CrossReferenceStatus,
     IdentityAnswer,
     IdentityQuery,
     LookupStatus,
 )
-from sekisho.errors import InvalidInput
 
 _LOOKUP: frozenset[str] = frozenset(get_args(LookupStatus))
 _CROSSREF: frozenset[str] = frozenset(get_args(CrossReferenceStatus))

@@ -20,8 +20,8 @@ import re
 from typing import Final
 
 from sekisho.errors import InvalidInput
-from sekisho.pseudonyms.group import POINT_BYTES, check_point_bytes
-from sekisho.pseudonyms.interfaces import check_domain
+from sekisho.pep.group import POINT_BYTES, check_point_bytes
+from sekisho.protocols.conversion import check_domain
 
 PREFIX: Final = "sks1"
 _CHECK_LABEL: Final = b"sekisho/pseudonym-text/v1\x00"

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
 from sekisho.errors import InvalidInput
-from sekisho.pseudonyms.interfaces import ConversionRequest, HopResult
+from sekisho.protocols.conversion import ConversionRequest, HopResult
 
 MEDIA_TYPE: Final = "application/octet-stream"
 CIPHERTEXT: Final = 64  # an ElGamal ciphertext on ristretto255: two points

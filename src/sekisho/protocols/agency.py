@@ -1,7 +1,7 @@
 """What travels between a municipality, the locator and an agency, and the protocols each side calls.
 
 No message carries a plaintext pseudonym: the person travels as a ciphertext in a
-:class:`~sekisho.pseudonyms.interfaces.HopResult` that only the receiving domain can open, and the items beside it
+:class:`~sekisho.protocols.conversion.HopResult` that only the receiving domain can open, and the items beside it
 are exactly what the policy released for that person.  ``__repr__`` prints counts, never values.
 """
 
@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Literal, Protocol
 
-from sekisho.pseudonyms.interfaces import HopResult as HopResult  # re-exported: the wire format builds it
+from sekisho.protocols.conversion import HopResult as HopResult
 
 #: the items a municipality releases to agencies through these flows, named as in the policy's vocabulary
 #: (``sekisho.policy.legal.ITEMS``); the policy picks a subset per agency and purpose
