@@ -42,13 +42,14 @@ from typing import Any
 import sqlalchemy as sa
 
 from bench._fair import MIN_ROUNDS, load
-from sekisho.auditlog import merkle, store
-from sekisho.auditlog.entry import AccessRecordBuilder, derive_commitment_key, validate_encoded
+from sekisho.auditlog import store
 from sekisho.auditlog.keys import init_keys
 from sekisho.auditlog.service import LogService
-from sekisho.auditlog.tiles import TileState
 from sekisho.config import Home
 from sekisho.storage import create_engine_for, open_party_db
+from sekisho.transparency import merkle
+from sekisho.transparency.entry import AccessRecordBuilder, derive_commitment_key, validate_encoded
+from sekisho.transparency.tiles import TileState
 
 PASS = b"bench"
 ACTORS = [("agency", "pension"), ("agency", "tax"), ("municipality", "131016"), ("clerk", "271004")]

@@ -228,11 +228,11 @@ def _show_access_list(home: Home, code: str, handle: str, out: Console) -> int:
     verify the whole log from its leaves."""
     import json
 
-    from sekisho.auditlog.client import verify_access_document
     from sekisho.auditlog.keys import LogConfig
     from sekisho.auditlog.service import LogService
     from sekisho.auditlog.witness import Witness
     from sekisho.registry.service import access_list_json
+    from sekisho.transparency.log import verify_access_document
 
     log = LogService.open(home, secret=DEMO_PASSPHRASE)
     witness = Witness.open(home, secret=DEMO_PASSPHRASE)

@@ -19,8 +19,7 @@ from typer.testing import CliRunner
 from pep_network import CHIYODA, CHIYODA_ADDRESS, GIFU, PASSPHRASE, dump_tables, person, shipped_network
 from sekisho.agency import store as agy
 from sekisho.agency.service import AgencyService
-from sekisho.auditlog.client import close_access_logs, verify_access_document
-from sekisho.auditlog.entry import LogEntry, derive_commitment_key, scan_for_subject
+from sekisho.auditlog.client import close_access_logs
 from sekisho.auditlog.keys import LogConfig
 from sekisho.auditlog.service import LogService, init_parties
 from sekisho.auditlog.witness import Witness
@@ -35,6 +34,8 @@ from sekisho.protocols.conversion import REGISTRY_DOMAIN, record_leg_id
 from sekisho.pseudonyms import store as pep
 from sekisho.registry import store as st
 from sekisho.registry.service import RegisterService, access_list_json
+from sekisho.transparency.entry import LogEntry, derive_commitment_key, scan_for_subject
+from sekisho.transparency.log import verify_access_document
 
 SECRET = b"test-log-passphrase"
 FAST_N = 2**14

@@ -10,10 +10,10 @@ import sqlalchemy as sa
 
 from pep_network import GIFU, PENSION, World, enrol_one, make_world, person, standard_rules
 from sekisho.auditlog.client import close_access_logs
-from sekisho.auditlog.entry import LogEntry, derive_commitment_key, scan_for_subject
 from sekisho.auditlog.service import LogService, init_parties
 from sekisho.config import Home
 from sekisho.registry import store as st
+from sekisho.transparency.entry import LogEntry, derive_commitment_key, scan_for_subject
 
 SECRET = b"test-log-passphrase"
 

@@ -7,10 +7,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from sekisho.auditlog.entry import AccessRecordBuilder, derive_commitment_key
 from sekisho.auditlog.service import LogService, init_parties
 from sekisho.auditlog.witness import Witness
 from sekisho.config import Home
+from sekisho.transparency.entry import AccessRecordBuilder, derive_commitment_key
 
 PASSPHRASE = b"correct horse battery staple"
 

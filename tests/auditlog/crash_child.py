@@ -18,10 +18,10 @@ import threading
 import time
 from pathlib import Path
 
-from sekisho.auditlog.entry import AccessRecordBuilder, derive_commitment_key
 from sekisho.auditlog.service import LogService
 from sekisho.config import Home
 from sekisho.errors import Conflict
+from sekisho.transparency.entry import AccessRecordBuilder, derive_commitment_key
 
 READY_AFTER = 8  # acknowledged appends before "ready" (test_crash kills 4 children and wants more than 20)
 

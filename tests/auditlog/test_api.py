@@ -10,15 +10,16 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from sekisho.auditlog import merkle
 from sekisho.auditlog.api import create_app
-from sekisho.auditlog.checkpoint import verify_witnessed_checkpoint
-from sekisho.auditlog.client import HttpAccessLog, InProcessAccessLog, find_my_entries
-from sekisho.auditlog.entry import derive_commitment_key
+from sekisho.auditlog.client import HttpAccessLog, InProcessAccessLog
 from sekisho.auditlog.service import LogService
-from sekisho.auditlog.tiles import decode_bundle, split_hashes
 from sekisho.auditlog.witness import Witness
 from sekisho.errors import InvalidInput
+from sekisho.transparency import merkle
+from sekisho.transparency.checkpoint import verify_witnessed_checkpoint
+from sekisho.transparency.entry import derive_commitment_key
+from sekisho.transparency.log import find_my_entries
+from sekisho.transparency.tiles import decode_bundle, split_hashes
 
 from .conftest import checkpoint_and_witness, make_entry
 

@@ -8,10 +8,10 @@ import time
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from sekisho.auditlog.checkpoint import Checkpoint, open_checkpoint, verify_witnessed_checkpoint
-from sekisho.auditlog.merkle import EMPTY_ROOT
-from sekisho.auditlog.note import ALG_COSIGNATURE_V1, Signer
 from sekisho.errors import IntegrityError, InvalidInput
+from sekisho.transparency.checkpoint import Checkpoint, open_checkpoint, verify_witnessed_checkpoint
+from sekisho.transparency.merkle import EMPTY_ROOT
+from sekisho.transparency.note import ALG_COSIGNATURE_V1, Signer
 
 ROOT = hashlib.sha256(b"root").digest()
 

@@ -9,12 +9,12 @@ import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
-from sekisho.auditlog import merkle
-from sekisho.auditlog.checkpoint import verify_witnessed_checkpoint
 from sekisho.auditlog.keys import LogConfig
 from sekisho.auditlog.service import LogService
 from sekisho.cli import app
 from sekisho.config import Home
+from sekisho.transparency import merkle
+from sekisho.transparency.checkpoint import verify_witnessed_checkpoint
 
 from .conftest import make_entry
 

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from sekisho.auditlog import merkle
 from sekisho.auditlog.service import LogService
 from sekisho.auditlog.witness import Witness
 from sekisho.config import Home
+from sekisho.transparency import merkle
 
 from .conftest import checkpoint_and_witness
 

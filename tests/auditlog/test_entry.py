@@ -14,7 +14,8 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sekisho.auditlog.entry import (
+from sekisho.errors import IntegrityError, InvalidInput
+from sekisho.transparency.entry import (
     AccessRecordBuilder,
     LogEntry,
     commit_subject,
@@ -23,7 +24,6 @@ from sekisho.auditlog.entry import (
     validate_encoded,
     verify_subject,
 )
-from sekisho.errors import IntegrityError, InvalidInput
 
 AT = datetime(2026, 11, 20, 9, 30, 5, tzinfo=UTC)
 

@@ -9,11 +9,11 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from sekisho import problems
-from sekisho.auditlog import merkle
 from sekisho.auditlog.api import create_app, log_router
 from sekisho.auditlog.fastpath import AppendFastPath
 from sekisho.auditlog.service import LogService
 from sekisho.config import Home
+from sekisho.transparency import merkle
 
 from .conftest import make_entry
 

@@ -10,12 +10,12 @@ from collections.abc import Callable
 import pytest
 import sqlalchemy as sa
 
-from sekisho.auditlog import merkle
-from sekisho.auditlog.checkpoint import Checkpoint, verify_witnessed_checkpoint
 from sekisho.auditlog.service import LogDiverges, LogService
-from sekisho.auditlog.tiles import TileRef, decode_bundle, split_hashes
 from sekisho.auditlog.witness import Witness
 from sekisho.errors import IntegrityError, InvalidInput, NotFound
+from sekisho.transparency import merkle
+from sekisho.transparency.checkpoint import Checkpoint, verify_witnessed_checkpoint
+from sekisho.transparency.tiles import TileRef, decode_bundle, split_hashes
 
 from .conftest import checkpoint_and_witness, make_entry
 

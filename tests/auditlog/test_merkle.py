@@ -10,8 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sekisho.auditlog import merkle
-from sekisho.auditlog.merkle import (
+from sekisho.errors import IntegrityError, InvalidInput
+from sekisho.transparency import merkle
+from sekisho.transparency.merkle import (
     CompactRange,
     ListSource,
     hash_leaf,
@@ -19,8 +20,7 @@ from sekisho.auditlog.merkle import (
     verify_consistency,
     verify_inclusion,
 )
-from sekisho.auditlog.tiles import TileHashSource, TileRef, TileState, split_hashes, tile_for
-from sekisho.errors import IntegrityError, InvalidInput
+from sekisho.transparency.tiles import TileHashSource, TileRef, TileState, split_hashes, tile_for
 
 VECTORS = json.loads((Path(__file__).parent / "vectors" / "rfc6962.json").read_text())
 LEAVES = [hash_leaf(bytes.fromhex(d)) for d in VECTORS["leaves"]]

@@ -11,15 +11,8 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from sekisho.auditlog.note import (
-    ALG_COSIGNATURE_V1,
-    ALG_ED25519,
-    Signer,
-    Verifier,
-    open_note,
-    parse_note,
-)
 from sekisho.errors import IntegrityError, InvalidInput, SekishoError
+from sekisho.transparency.note import ALG_COSIGNATURE_V1, ALG_ED25519, Signer, Verifier, open_note, parse_note
 
 VECTORS = json.loads((Path(__file__).parent / "vectors" / "signed_note.json").read_text())
 DASH = "\u2014"

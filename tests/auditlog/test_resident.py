@@ -10,18 +10,13 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from sekisho.auditlog.checkpoint import Checkpoint
-from sekisho.auditlog.client import (
-    AccessListItem,
-    InProcessAccessLog,
-    build_access_list,
-    find_my_entries,
-    verify_access_list,
-)
-from sekisho.auditlog.entry import AccessRecordBuilder, derive_commitment_key
+from sekisho.auditlog.client import InProcessAccessLog
 from sekisho.auditlog.service import LogService
 from sekisho.auditlog.witness import Witness
 from sekisho.errors import IntegrityError, InvalidInput
+from sekisho.transparency.checkpoint import Checkpoint
+from sekisho.transparency.entry import AccessRecordBuilder, derive_commitment_key
+from sekisho.transparency.log import AccessListItem, build_access_list, find_my_entries, verify_access_list
 
 from .conftest import checkpoint_and_witness
 

@@ -9,15 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sekisho.auditlog.tiles import (
-    TileRef,
-    decode_bundle,
-    encode_bundle,
-    parse_tile_path,
-    tile_path,
-    tiles_for_size,
-)
 from sekisho.errors import IntegrityError, InvalidInput
+from sekisho.transparency.tiles import TileRef, decode_bundle, encode_bundle, parse_tile_path, tile_path, tiles_for_size
 
 VECTORS = json.loads((Path(__file__).parent / "vectors" / "tiles.json").read_text())
 

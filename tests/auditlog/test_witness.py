@@ -10,15 +10,15 @@ import pytest
 import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from sekisho.auditlog import merkle
-from sekisho.auditlog.checkpoint import Checkpoint, verify_witnessed_checkpoint
 from sekisho.auditlog.client import InProcessAccessLog
 from sekisho.auditlog.keys import load_log_signer
-from sekisho.auditlog.note import Signer
 from sekisho.auditlog.service import LogService
 from sekisho.auditlog.witness import InconsistentCheckpoint, StaleOldSize, Witness
 from sekisho.config import Home
 from sekisho.errors import IntegrityError, InvalidInput, NotFound, Refused
+from sekisho.transparency import merkle
+from sekisho.transparency.checkpoint import Checkpoint, verify_witnessed_checkpoint
+from sekisho.transparency.note import Signer
 
 from .conftest import PASSPHRASE, checkpoint_and_witness, make_entry
 

@@ -11,15 +11,16 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from sekisho.auditlog import merkle
-from sekisho.auditlog.client import AccessLog, HttpAccessLog, InProcessAccessLog
-from sekisho.auditlog.entry import AccessRecordBuilder, derive_commitment_key
+from sekisho.auditlog.client import HttpAccessLog, InProcessAccessLog
 from sekisho.auditlog.service import LogService, init_parties
 from sekisho.config import Home
 from sekisho.errors import Forbidden, InvalidInput, Refused, SekishoError, TooManyRequests, Unauthenticated
 from sekisho.node.apps import log_app
 from sekisho.node.roles import Role
 from sekisho.problems import problem_response
+from sekisho.transparency import merkle
+from sekisho.transparency.entry import AccessRecordBuilder, derive_commitment_key
+from sekisho.transparency.log import AccessLog
 
 PASSPHRASE = b"correct horse battery staple"
 

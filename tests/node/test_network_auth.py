@@ -17,7 +17,6 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from sekisho.auditlog.entry import AccessRecordBuilder, derive_commitment_key
 from sekisho.config import Home
 from sekisho.errors import Forbidden, Unavailable
 from sekisho.node import transport
@@ -27,6 +26,7 @@ from sekisho.pki import issuance as pki_issuance
 from sekisho.pki import profiles
 from sekisho.pki import status as pki_status
 from sekisho.problems import MEDIA_TYPE
+from sekisho.transparency.entry import AccessRecordBuilder, derive_commitment_key
 from sekisho.wire import tls
 from sekisho.wire.signatures import TerminalKey, sign_request
 

@@ -12,10 +12,8 @@ import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from sekisho.auditlog import store as log_store
-from sekisho.auditlog.client import close_access_logs, verify_access_document
-from sekisho.auditlog.entry import LogEntry, derive_commitment_key, scan_for_subject
+from sekisho.auditlog.client import close_access_logs
 from sekisho.auditlog.keys import LogConfig
-from sekisho.auditlog.merkle import hash_leaf
 from sekisho.auditlog.service import LogService, init_parties
 from sekisho.auditlog.witness import Witness
 from sekisho.cli import app
@@ -23,6 +21,9 @@ from sekisho.config import Home
 from sekisho.errors import IntegrityError, InvalidInput, NotFound, Unavailable
 from sekisho.registry import store as st
 from sekisho.registry.service import RegisterService, access_list_json
+from sekisho.transparency.entry import LogEntry, derive_commitment_key, scan_for_subject
+from sekisho.transparency.log import verify_access_document
+from sekisho.transparency.merkle import hash_leaf
 
 from .conftest import GIFU, TODAY, person
 

@@ -24,12 +24,12 @@ from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import PlainTextResponse, Response
 
 from sekisho import problems
-from sekisho.auditlog.client import b64_proof
 from sekisho.auditlog.fastpath import AppendFastPath
 from sekisho.auditlog.service import LogService
-from sekisho.auditlog.tiles import parse_tile_path
 from sekisho.auditlog.witness import StaleOldSize, Witness
 from sekisho.errors import NotFound
+from sekisho.transparency.log import b64_proof
+from sekisho.transparency.tiles import parse_tile_path
 
 _IMMUTABLE = {"cache-control": "public, max-age=31536000, immutable"}
 _MUTABLE = {"cache-control": "public, max-age=2"}  # tlog-tiles: no caching beyond a few seconds

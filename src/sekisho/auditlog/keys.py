@@ -21,9 +21,9 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from sekisho.auditlog.note import ALG_COSIGNATURE_V1, ALG_ED25519, Signer, Verifier, check_key_name
 from sekisho.config import Home
 from sekisho.errors import Conflict, Refused, Unavailable
+from sekisho.transparency.note import ALG_COSIGNATURE_V1, ALG_ED25519, Signer, Verifier, check_key_name
 
 PASSPHRASE_ENV = "SEKISHO_PASSPHRASE"  # noqa: S105 - the name of a variable, not a secret
 LOG_PARTY = "log"

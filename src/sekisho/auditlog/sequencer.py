@@ -22,7 +22,6 @@ import contextlib
 import hashlib
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -30,20 +29,13 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 from sekisho.auditlog import store
-from sekisho.auditlog.tiles import TILE_WIDTH, TileState, level_count
 from sekisho.errors import Conflict, SekishoError, Unavailable
 from sekisho.storage import PG_SESSION_UTC
+from sekisho.transparency.log import AppendReceipt
+from sekisho.transparency.tiles import TILE_WIDTH, TileState, level_count
 
 _sha256 = hashlib.sha256
 _ADVISORY_LOCK = "SELECT pg_try_advisory_lock(hashtext('sekisho.auditlog.sequencer:' || current_schema()))"
-
-
-@dataclass(frozen=True, slots=True)
-class AppendReceipt:
-    """Where an entry went: its index and leaf hash, given only after the entry is durable."""
-
-    index: int
-    leaf_hash: bytes
 
 
 def load_state(conn: sa.Connection, size: int) -> TileState:

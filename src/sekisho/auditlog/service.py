@@ -15,9 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from sekisho.auditlog import merkle, store
-from sekisho.auditlog.checkpoint import Checkpoint, open_checkpoint
-from sekisho.auditlog.entry import LogEntry, validate_encoded
+from sekisho.auditlog import store
 from sekisho.auditlog.keys import (
     DEFAULT_ORIGIN,
     DEFAULT_WITNESS,
@@ -28,9 +26,17 @@ from sekisho.auditlog.keys import (
     init_keys,
     load_log_signer,
 )
-from sekisho.auditlog.note import Note, Signer, b64, parse_note, parse_signature_lines
-from sekisho.auditlog.sequencer import AppendReceipt, Sequencer
-from sekisho.auditlog.tiles import (
+from sekisho.auditlog.sequencer import Sequencer
+from sekisho.auditlog.witness import StaleOldSize, WitnessClient
+from sekisho.config import Home
+from sekisho.errors import IntegrityError, InvalidInput, NotFound, Unavailable
+from sekisho.storage import open_party_db
+from sekisho.transparency import merkle
+from sekisho.transparency.checkpoint import Checkpoint, open_checkpoint
+from sekisho.transparency.entry import LogEntry, validate_encoded
+from sekisho.transparency.log import AppendReceipt
+from sekisho.transparency.note import Note, Signer, b64, parse_note, parse_signature_lines
+from sekisho.transparency.tiles import (
     ENTRIES,
     TILE_HEIGHT,
     TILE_WIDTH,
@@ -40,10 +46,6 @@ from sekisho.auditlog.tiles import (
     encode_bundle,
     level_count,
 )
-from sekisho.auditlog.witness import StaleOldSize, WitnessClient
-from sekisho.config import Home
-from sekisho.errors import IntegrityError, InvalidInput, NotFound, Unavailable
-from sekisho.storage import open_party_db
 
 CONTEXT = "auditlog"
 

@@ -17,8 +17,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from sekisho.auditlog.tiles import TILE_WIDTH, TileRef
 from sekisho.errors import IntegrityError
+from sekisho.transparency.tiles import TILE_WIDTH, TileRef
 
 metadata = sa.MetaData()
 

@@ -23,13 +23,13 @@ import httpx
 from sqlalchemy.engine import Engine
 
 from sekisho.auditlog import store
-from sekisho.auditlog.checkpoint import Checkpoint, open_checkpoint
 from sekisho.auditlog.keys import WITNESS_PARTY, WitnessConfig, load_witness_signer
-from sekisho.auditlog.merkle import EMPTY_ROOT, verify_consistency
-from sekisho.auditlog.note import ALG_COSIGNATURE_V1, Signer, Verifier, b64, parse_note, unb64
 from sekisho.config import Home
 from sekisho.errors import Conflict, IntegrityError, InvalidInput, NotFound, Refused, SekishoError, Unavailable
 from sekisho.storage import open_party_db
+from sekisho.transparency.checkpoint import Checkpoint, open_checkpoint
+from sekisho.transparency.merkle import EMPTY_ROOT, verify_consistency
+from sekisho.transparency.note import ALG_COSIGNATURE_V1, Signer, Verifier, b64, parse_note, unb64
 
 MAX_PROOF_LINES = 63  # tlog-witness: a client MUST NOT send more
 _OLD_SIZE_RE = re.compile(r"0|[1-9][0-9]{0,19}")

@@ -598,8 +598,8 @@ def access_list(
     as_json: JsonOpt = False,
 ) -> None:
     """Every access to a resident's data, with proofs against the latest witnessed checkpoint."""
-    from sekisho.auditlog.entry import LogEntry
     from sekisho.registry.service import access_list_json
+    from sekisho.transparency.entry import LogEntry
 
     if out is not None and not out.parent.is_dir():
         # before the list is built: a list that cannot be handed over must not be recorded as released

@@ -181,9 +181,9 @@ def verify_list(
     """Verify a resident's access list: witnessed checkpoint, inclusion of every entry, the resident's commitment."""
     import json
 
-    from sekisho.auditlog.client import verify_access_document
     from sekisho.auditlog.keys import LogConfig
     from sekisho.errors import InvalidInput
+    from sekisho.transparency.log import verify_access_document
 
     try:
         doc = json.loads(file.read_text(encoding="utf-8"))

@@ -20,13 +20,13 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
-from sekisho.auditlog.entry import AccessRecordBuilder
 from sekisho.protocols.conversion import REGISTRY_DOMAIN, ConversionRequest, Grant
 from sekisho.pseudonyms import store
 from sekisho.pseudonyms.grants import Clock, batch_digest, utcnow
+from sekisho.transparency.entry import AccessRecordBuilder
 
 if TYPE_CHECKING:
-    from sekisho.auditlog.client import AccessLog
+    from sekisho.transparency.log import AccessLog
 
 
 class JournalAccessHook:

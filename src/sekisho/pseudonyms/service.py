@@ -45,7 +45,7 @@ from sekisho.pseudonyms.transcryptor import Transcryptor
 from sekisho.storage import open_party_db
 
 if TYPE_CHECKING:
-    from sekisho.auditlog.client import AccessLog
+    from sekisho.transparency.log import AccessLog
 
 log = logging.getLogger("sekisho.pseudonyms")
 

@@ -13,17 +13,17 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from sekisho.auditlog.entry import AccessRecordBuilder, derive_commitment_key
-from sekisho.auditlog.merkle import hash_leaf
 from sekisho.config import Home
 from sekisho.errors import IntegrityError, InvalidInput, SekishoError, Unavailable
 from sekisho.registry import store as st
 from sekisho.registry.core import RegisterCore
 from sekisho.registry.model import parse_handle
 from sekisho.registry.views import access_list_json
+from sekisho.transparency.entry import AccessRecordBuilder, derive_commitment_key
+from sekisho.transparency.merkle import hash_leaf
 
 if TYPE_CHECKING:
-    from sekisho.auditlog.client import AccessListItem, AccessLog
+    from sekisho.transparency.log import AccessListItem, AccessLog
 
 
 log = logging.getLogger("sekisho.registry")
@@ -261,7 +261,7 @@ class AccessRecords(RegisterCore):
             raise Unavailable("this register is not connected to a public access log", field="log")
         h = parse_handle(handle)
         today = self.today()
-        from sekisho.auditlog.client import build_access_list
+        from sekisho.transparency.log import build_access_list
 
         note, checkpoint = access_log.latest_witnessed()
         if since_size is not None and not 0 < since_size <= checkpoint.size:

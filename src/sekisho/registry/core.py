@@ -28,9 +28,9 @@ from sekisho.registry.validate import ResidentItems, RowErrors, parse_event_date
 from sekisho.storage import is_postgres
 
 if TYPE_CHECKING:
-    from sekisho.auditlog.client import AccessLog
     from sekisho.pep.group import Point
     from sekisho.registry.service import RegisterService
+    from sekisho.transparency.log import AccessLog
 
 
 log = logging.getLogger("sekisho.registry")

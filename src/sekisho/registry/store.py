@@ -258,7 +258,7 @@ access = sa.Table(
     # lost looks for the entry from here on instead of appending it twice (RegisterService.publish_pending)
     sa.Column("log_floor", sa.BigInteger, nullable=True),
     sa.Column("leaf_hash", sa.String(64), nullable=True),
-    # the public log entry exactly as appended (canonical JSON, sekisho.auditlog.entry): its hash is the leaf
+    # the public log entry exactly as appended (canonical JSON, sekisho.transparency.entry): its hash is the leaf
     sa.Column("entry", sa.Text, nullable=True),
 )
 sa.Index("reg_access_resident", access.c.resident_id, access.c.at)

@@ -1,7 +1,7 @@
 """RFC 9162 §2.1 Merkle tree hashing, proofs and their verification (SHA-256, as RFC 6962 and C2SP tlog-tiles).
 
 Pure functions on bytes.  Proof *generation* here works on any :class:`HashSource` that can give the root of a
-perfect, aligned subtree (2^k leaves starting at a multiple of 2^k); :mod:`sekisho.auditlog.tiles` supplies one
+perfect, aligned subtree (2^k leaves starting at a multiple of 2^k); :mod:`sekisho.transparency.tiles` supplies one
 that reads 256-wide tiles, so a proof never rehashes the tree.
 """
 

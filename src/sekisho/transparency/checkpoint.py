@@ -13,18 +13,9 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sekisho.auditlog.merkle import EMPTY_ROOT, HASH_SIZE
-from sekisho.auditlog.note import (
-    ALG_COSIGNATURE_V1,
-    ALG_ED25519,
-    Note,
-    Verifier,
-    b64,
-    check_text,
-    open_note,
-    unb64,
-)
 from sekisho.errors import IntegrityError, InvalidInput
+from sekisho.transparency.merkle import EMPTY_ROOT, HASH_SIZE
+from sekisho.transparency.note import ALG_COSIGNATURE_V1, ALG_ED25519, Note, Verifier, b64, check_text, open_note, unb64
 
 _SIZE_RE = re.compile(r"^(0|[1-9][0-9]{0,19})$")
 #: cosignatures dated further in the future than this are refused (tlog-cosignature: verifiers MAY)

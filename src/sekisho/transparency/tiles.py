@@ -4,7 +4,7 @@ A tile at level L, index N holds MTH(D[(N*256 + i) * 256**L : (N*256 + i + 1) * 
 (c2sp.org/tlog-tiles, "Merkle Tree").  Any perfect subtree of height h is then 2**(h % 8) consecutive hashes of
 one tile at level h // 8, so a proof needs a handful of tiles and at most a few hundred hash operations, whatever
 the size of the log.  :class:`TileHashSource` turns any :class:`TileReader` (the database, or HTTP) into the
-:class:`~sekisho.auditlog.merkle.HashSource` that the proof functions want.
+:class:`~sekisho.transparency.merkle.HashSource` that the proof functions want.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from sekisho.auditlog.merkle import EMPTY_ROOT, HASH_SIZE, hash_children, perfect_root
 from sekisho.errors import IntegrityError, InvalidInput
+from sekisho.transparency.merkle import EMPTY_ROOT, HASH_SIZE, hash_children, perfect_root
 
 TILE_HEIGHT = 8
 TILE_WIDTH = 1 << TILE_HEIGHT  # 256 hashes, 8,192 bytes per full tile
