@@ -32,6 +32,7 @@ from sekisho.policy.warrants import Warrant, check_fields
 from sekisho.protocols.conversion import REGISTRY_DOMAIN, ConversionRequest
 from sekisho.pseudonyms import init_network, open_transcryptor
 from sekisho.pseudonyms import store as pep_store
+from sekisho.pseudonyms.store import Ledger
 from sekisho.pseudonyms.testing import RecordingAccessHook
 from sekisho.pseudonyms.transcryptor import Transcryptor
 
@@ -91,7 +92,7 @@ def net(home: Home, clock: Clock) -> Iterator[Net]:
     for party in ("t1", "t2"):
         sources[party] = FlakySource(wd)
         hooks[party] = open_transcryptor_policy(
-            home, party, source=sources[party], clock=clock, refresh_every=timedelta(0)
+            home, party, source=sources[party], ledger=Ledger(), clock=clock, refresh_every=timedelta(0)
         )
         ts[party] = open_transcryptor(
             home, party, passphrase=PASSPHRASE, access=access, policy=hooks[party], clock=clock

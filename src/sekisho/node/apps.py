@@ -315,9 +315,10 @@ def _open_transcryptor(home: Home, party: str, passphrase: bytes) -> tuple[Any, 
     if public_path(home).exists():
         from sekisho.policy.hook import open_transcryptor_policy
         from sekisho.policy.service import LocalWatchdogSource, open_watchdog
+        from sekisho.pseudonyms.store import Ledger
 
         watchdog = open_watchdog(home, passphrase=passphrase)
-        policy = open_transcryptor_policy(home, party, source=LocalWatchdogSource(watchdog))
+        policy = open_transcryptor_policy(home, party, source=LocalWatchdogSource(watchdog), ledger=Ledger())
         closing += [watchdog, policy]
     t = open_journaled_transcryptor(
         home, party, passphrase=passphrase, policy=policy, access_log=local_access_log(home)

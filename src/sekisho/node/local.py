@@ -324,13 +324,16 @@ class LocalNetwork:
                 if self.policy_published():
                     from sekisho.policy.hook import open_transcryptor_policy
                     from sekisho.policy.service import LocalWatchdogSource, open_watchdog
+                    from sekisho.pseudonyms.store import Ledger
 
                     # with its key open the watchdog reissues its revocation list when due (without: it goes stale
                     # and the transcryptors refuse, fail closed)
                     if self._watchdog is None:
                         self._watchdog = open_watchdog(self.home, passphrase=passphrase, **self._clocked())
                     source = LocalWatchdogSource(self._watchdog)
-                    policy = open_transcryptor_policy(self.home, party, source=source, **self._clocked())
+                    policy = open_transcryptor_policy(
+                        self.home, party, source=source, ledger=Ledger(), **self._clocked()
+                    )
                     self._policies.append(policy)
                 opened.append(
                     open_journaled_transcryptor(

@@ -14,8 +14,9 @@
    their municipalities record the cross-reference), allowed only beside an A → B request it counted under that
    warrant with as many persons, and decided as the cross-reference; once its newest revocation list has passed
    its next update, it refuses everything (fail closed);
-3. counts the persons converted under a warrant in its own ``pep_grant_use`` (the pseudonym store's counter:
-   retries of one request are not counted twice), records the decision in its own ``pol_decision``, and returns a
+3. counts the persons converted under a warrant in the transcryptor's grant ledger (handed to it: a
+   :class:`~sekisho.protocols.conversion.GrantLedger`; retries of one request are not counted twice), records
+   the decision in its own ``pol_decision``, and returns a
    :class:`~sekisho.protocols.conversion.Grant` — or raises :class:`~sekisho.errors.Refused` naming the reason codes.
 
 T1 and T2 never consult each other or the watchdog's database: a compromised or confused transcryptor cannot make
@@ -42,9 +43,15 @@ from sekisho.policy.service import CONTEXT, utcnow, verify_pia_statement
 from sekisho.policy.signing import is_statement, public_keys
 from sekisho.policy.warrants import Warrant, verify_revocation_list, verify_warrant
 from sekisho.protocols.access import AccessRequest
-from sekisho.protocols.conversion import REGISTRY_DOMAIN, ConversionRequest, Grant, paired_request_id
-from sekisho.pseudonyms import store as pep_store
-from sekisho.pseudonyms.grants import MAX_USES, batch_digest
+from sekisho.protocols.conversion import (
+    MAX_USES,
+    REGISTRY_DOMAIN,
+    ConversionRequest,
+    Grant,
+    GrantLedger,
+    batch_digest,
+    paired_request_id,
+)
 from sekisho.storage import open_party_db
 
 log = logging.getLogger("sekisho.policy.hook")
@@ -64,9 +71,10 @@ class WatchdogSource(Protocol):
 class _PepCounter:
     """Counts one conversion request's persons in the transcryptor's own grant-use table."""
 
-    def __init__(self, request: ConversionRequest, issuer: str) -> None:
+    def __init__(self, request: ConversionRequest, issuer: str, ledger: GrantLedger) -> None:
         self.request = request
         self.issuer = issuer
+        self.ledger = ledger
         self.digest = batch_digest(request)
 
     def grant(self, w: Warrant) -> Grant:
@@ -83,18 +91,13 @@ class _PepCounter:
         )
 
     def remaining(self, conn: sa.Connection, warrant: Warrant, request: AccessRequest) -> int:
-        previous = conn.execute(
-            sa.select(pep_store.redemption.c.grant_id, pep_store.redemption.c.batch_digest).where(
-                pep_store.redemption.c.requester == self.request.requester,
-                pep_store.redemption.c.request_id == self.request.request_id,
-            )
-        ).first()
-        if previous is not None and previous.grant_id == warrant.id and bytes(previous.batch_digest) == self.digest:
+        previous = self.ledger.redemption(conn, requester=self.request.requester, request_id=self.request.request_id)
+        if previous is not None and previous.grant_id == warrant.id and previous.batch_digest == self.digest:
             return warrant.persons  # a retry of a request already counted: it costs nothing
-        return warrant.persons - pep_store.uses(conn, warrant.id)
+        return warrant.persons - self.ledger.uses(conn, warrant.id)
 
     def count(self, conn: sa.Connection, warrant: Warrant, request: AccessRequest, now: datetime) -> None:
-        pep_store.redeem(conn, grant=self.grant(warrant), request=self.request, digest=self.digest, now=now)
+        self.ledger.redeem(conn, grant=self.grant(warrant), request=self.request, digest=self.digest, now=now)
 
 
 class TranscryptorPolicy:
@@ -106,6 +109,7 @@ class TranscryptorPolicy:
         engine: sa.Engine,
         party: str,
         source: WatchdogSource,
+        ledger: GrantLedger,
         keys: Mapping[str, Ed25519PublicKey],
         table: LegalBasisTable | None = None,
         clock: Clock = utcnow,
@@ -114,6 +118,7 @@ class TranscryptorPolicy:
         self.engine = engine
         self.party = party
         self.source = source
+        self.ledger = ledger
         self.keys = dict(keys)
         self.clock = clock
         self.refresh_every = refresh_every
@@ -227,7 +232,7 @@ class TranscryptorPolicy:
             count=max(1, len(request.ciphertexts)),
         )
         issuer = next(iter(self.keys), "watchdog")
-        counter = _PepCounter(request, issuer)
+        counter = _PepCounter(request, issuer, self.ledger)
         try:
             decision = self.decision_point.decide_with(access, counter=counter)
         except sa.exc.IntegrityError:
@@ -266,14 +271,7 @@ class TranscryptorPolicy:
         paired = paired_request_id(request.request_id)
         with self.engine.connect() as conn:
             counted = (
-                None
-                if paired is None
-                else conn.execute(
-                    sa.select(pep_store.redemption.c.grant_id, pep_store.redemption.c.batch_size).where(
-                        pep_store.redemption.c.requester == request.requester,
-                        pep_store.redemption.c.request_id == paired,
-                    )
-                ).first()
+                None if paired is None else self.ledger.redemption(conn, requester=request.requester, request_id=paired)
             )
         if counted is None or counted.grant_id != w.id or counted.batch_size != len(request.ciphertexts):
             raise Refused("refused: cross-reference-unpaired", field="policy")
@@ -321,12 +319,20 @@ def open_transcryptor_policy(
     party: str,
     *,
     source: WatchdogSource,
+    ledger: GrantLedger,
     clock: Clock = utcnow,
     refresh_every: timedelta = DEFAULT_REFRESH,
 ) -> TranscryptorPolicy:
     """The policy hook for T1 or T2 of ``home``: its own database (policy and pseudonym contexts), the watchdog's
-    published key.  Pass it as ``policy=`` to :func:`sekisho.pseudonyms.service.open_transcryptor`."""
+    published key, the transcryptor's grant ledger (``sekisho.pseudonyms.store.Ledger``, handed by the composition
+    root).  Pass it as ``policy=`` to :func:`sekisho.pseudonyms.service.open_transcryptor`."""
     engine = open_party_db(home, party, ["pseudonyms", CONTEXT])
     return TranscryptorPolicy(
-        engine=engine, party=party, source=source, keys=public_keys(home), clock=clock, refresh_every=refresh_every
+        engine=engine,
+        party=party,
+        source=source,
+        ledger=ledger,
+        keys=public_keys(home),
+        clock=clock,
+        refresh_every=refresh_every,
     )

@@ -12,10 +12,11 @@ transcryptor keeps its own journal of refusals (metadata only) for the watchdog.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Final, Protocol, runtime_checkable
+from typing import Any, Final, Protocol, runtime_checkable
 
 from sekisho.errors import InvalidInput
 
@@ -118,6 +119,47 @@ class Grant:
     legal_basis: str = ""
     #: the grant is a warrant (its id is ``grant_id``): the conversion's public leaf names it
     under_warrant: bool = False
+
+
+#: the most ciphertexts one grant may allow
+MAX_USES: Final = 1_000_000_000
+
+
+def batch_digest(request: ConversionRequest) -> bytes:
+    """What a transcryptor remembers of a counted batch: a retry of the same request with the same batch costs
+    nothing, the same request id with another batch is a conflict."""
+    h = hashlib.sha256(b"sekisho/pep/v1/batch\x00" + request.key)
+    for ct in request.ciphertexts:
+        h.update(ct)
+    return h.digest()
+
+
+@dataclass(frozen=True, slots=True)
+class Redemption:
+    """A request a transcryptor counted under a grant."""
+
+    grant_id: str
+    batch_size: int
+    batch_digest: bytes
+
+
+class GrantLedger(Protocol):
+    """A transcryptor's count of the ciphertexts it converted under each grant, read and written in the caller's
+    transaction.  The transcryptor keeps it (``sekisho.pseudonyms``); its policy hook is handed one and counts a
+    warrant's persons in it without knowing how it is stored.  ``conn`` is that transaction's SQLAlchemy
+    connection, typed ``Any`` so that the protocol modules stay free of the database library."""
+
+    def redemption(self, conn: Any, *, requester: str, request_id: str) -> Redemption | None:
+        """The request ``request_id`` of ``requester`` as counted, or None if it was not."""
+        ...
+
+    def uses(self, conn: Any, grant_id: str) -> int:
+        """How many ciphertexts were counted under ``grant_id`` (0 if none)."""
+        ...
+
+    def redeem(self, conn: Any, *, grant: Grant, request: ConversionRequest, digest: bytes, now: datetime) -> int:
+        """Count the request's ciphertexts under ``grant`` or raise Refused past its cap; 0 for a retry."""
+        ...
 
 
 @dataclass(frozen=True, slots=True, repr=False)

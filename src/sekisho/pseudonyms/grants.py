@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import json
 import secrets as _secrets
 from collections.abc import Callable, Mapping
@@ -34,12 +33,18 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from sekisho.errors import Conflict, InvalidInput, Refused
 from sekisho.keyfile import DEFAULT_N, read_key_file, write_key_file
 from sekisho.pep.keys import key_id
-from sekisho.protocols.conversion import ConversionRequest, Grant, check_domain, check_purpose
+from sekisho.protocols.conversion import (
+    MAX_USES,
+    ConversionRequest,
+    Grant,
+    batch_digest,
+    check_domain,
+    check_purpose,
+)
 from sekisho.pseudonyms import store
 
 PREFIX: Final = "sks-grant1"
 _CONTEXT: Final = b"sekisho/grant/v1\n"
-MAX_USES: Final = 1_000_000_000
 _MAX_TOKEN: Final = 4096
 
 Clock = Callable[[], datetime]
@@ -197,13 +202,6 @@ def check_applies(grant: Grant, request: ConversionRequest, now: datetime) -> No
         raise Refused("has expired", field="grant")
     if len(request.ciphertexts) > grant.max_uses:
         raise Refused("allows fewer conversions than this batch holds", field="grant")
-
-
-def batch_digest(request: ConversionRequest) -> bytes:
-    h = hashlib.sha256(b"sekisho/pep/v1/batch\x00" + request.key)
-    for ct in request.ciphertexts:
-        h.update(ct)
-    return h.digest()
 
 
 class SignedGrantPolicy:

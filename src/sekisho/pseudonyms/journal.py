@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
-from sekisho.protocols.conversion import REGISTRY_DOMAIN, ConversionRequest, Grant
+from sekisho.protocols.conversion import REGISTRY_DOMAIN, ConversionRequest, Grant, batch_digest
 from sekisho.pseudonyms import store
-from sekisho.pseudonyms.grants import Clock, batch_digest, utcnow
+from sekisho.pseudonyms.grants import Clock, utcnow
 from sekisho.transparency.entry import AccessRecordBuilder
 
 if TYPE_CHECKING:

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from sekisho.errors import Conflict, Refused
-from sekisho.protocols.conversion import ConversionRequest, Grant
+from sekisho.protocols.conversion import ConversionRequest, Grant, Redemption
 
 metadata = sa.MetaData()
 
@@ -168,3 +168,26 @@ def uses(conn: sa.Connection, grant_id: str) -> int:
     """How many uses of a grant this transcryptor has counted (0 if none)."""
     value = conn.execute(sa.select(grant_use.c.used).where(grant_use.c.grant_id == grant_id)).scalar()
     return int(value or 0)
+
+
+class Ledger:
+    """:class:`~sekisho.protocols.conversion.GrantLedger` over this store's ``pep_grant_use`` and
+    ``pep_redemption``: what the composition root hands a transcryptor's policy hook."""
+
+    def redemption(self, conn: sa.Connection, *, requester: str, request_id: str) -> Redemption | None:
+        row = conn.execute(
+            sa.select(redemption.c.grant_id, redemption.c.batch_size, redemption.c.batch_digest).where(
+                redemption.c.requester == requester, redemption.c.request_id == request_id
+            )
+        ).first()
+        if row is None:
+            return None
+        return Redemption(grant_id=row.grant_id, batch_size=row.batch_size, batch_digest=bytes(row.batch_digest))
+
+    def uses(self, conn: sa.Connection, grant_id: str) -> int:
+        return uses(conn, grant_id)
+
+    def redeem(
+        self, conn: sa.Connection, *, grant: Grant, request: ConversionRequest, digest: bytes, now: datetime
+    ) -> int:
+        return redeem(conn, grant=grant, request=request, digest=digest, now=now)
