@@ -28,7 +28,7 @@ from queue import Empty, Queue
 import pytest
 
 from sekisho.config import Home
-from sekisho.registry.model import parse_handle
+from sekisho.protocols.handles import parse_handle
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"

@@ -14,7 +14,7 @@ from sekisho.config import Home
 from sekisho.jp.clock import JST
 from sekisho.policy.api import create_app
 from sekisho.policy.service import Watchdog
-from sekisho.registry.model import new_handle
+from sekisho.protocols.handles import new_handle
 
 from .conftest import NOW, PASSPHRASE, Policy, sample_pias
 

@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
+from sekisho.policy.legal import default_table
 
 from sekisho.config import Home
 from sekisho.errors import InvalidInput, Refused
@@ -25,7 +26,6 @@ from sekisho.pep.keys import DomainKey, NetworkParams, assemble_domain_key, load
 from sekisho.pep.operations import person_point
 from sekisho.policy import store as pst
 from sekisho.policy.hook import TranscryptorPolicy, open_transcryptor_policy
-from sekisho.policy.legal import default_table
 from sekisho.policy.service import LocalWatchdogSource, Watchdog
 from sekisho.policy.signing import public_keys
 from sekisho.policy.warrants import Warrant, check_fields

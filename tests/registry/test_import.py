@@ -14,9 +14,10 @@ from typer.testing import CliRunner
 from sekisho.cli import app
 from sekisho.config import Home
 from sekisho.errors import ErrorList
+from sekisho.protocols.handles import parse_handle
 from sekisho.registry import bulk
 from sekisho.registry import store as st
-from sekisho.registry.model import EventKind, parse_handle
+from sekisho.registry.model import EventKind
 from sekisho.registry.service import RegisterService
 from sekisho.synth.residents import COLUMNS, generate_file
 

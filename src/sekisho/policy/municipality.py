@@ -40,7 +40,7 @@ from sekisho.jp.clock import JST
 from sekisho.policy import store as st
 from sekisho.policy.legal import LegalBasisTable, default_table
 from sekisho.protocols.access import AccessRequest, Decision, PolicyDecisionPoint, SubjectFacts
-from sekisho.registry.model import parse_handle
+from sekisho.protocols.handles import parse_handle
 
 KINDS: Final = frozenset({"dv", "stalking", "child-abuse", "other"})
 #: a measure lasts a year from confirmation; renewal adds a year

@@ -5,7 +5,8 @@
 - :mod:`~sekisho.protocols.agency` and :mod:`~sekisho.protocols.agency_messages`: enrolments, notices, identity
   confirmations and cross-references between municipalities, the locator and agencies;
 - :mod:`~sekisho.protocols.registry`: the register's index at the locator, transfer packages, the directory;
-- :mod:`~sekisho.protocols.access`: an access request and the policy decision on it.
+- :mod:`~sekisho.protocols.access`: an access request and the policy decision on it;
+- :mod:`~sekisho.protocols.handles`: a register's local handles of residents and households.
 
 No party's package is imported here: a protocol module imports only other protocol modules and shared modules.
 """

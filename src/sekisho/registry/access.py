@@ -15,9 +15,9 @@ from sqlalchemy.engine import Connection
 
 from sekisho.config import Home
 from sekisho.errors import IntegrityError, InvalidInput, SekishoError, Unavailable
+from sekisho.protocols.handles import parse_handle
 from sekisho.registry import store as st
 from sekisho.registry.core import RegisterCore
-from sekisho.registry.model import parse_handle
 from sekisho.registry.views import access_list_json
 from sekisho.transparency.entry import AccessRecordBuilder, derive_commitment_key
 from sekisho.transparency.merkle import hash_leaf

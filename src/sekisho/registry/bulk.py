@@ -46,9 +46,10 @@ from sqlalchemy.engine import Connection
 
 from sekisho.errors import Conflict, ErrorList, InvalidInput, SekishoError
 from sekisho.forking import die_with_parent, orphaned
+from sekisho.protocols.handles import ALPHABET, format_handle
 from sekisho.registry import store as st
 from sekisho.registry.keys import kana_key, name_key
-from sekisho.registry.model import _ALPHABET, HEAD, EventKind, Status, format_handle
+from sekisho.registry.model import HEAD, EventKind, Status
 from sekisho.registry.validate import IMPORT_COLUMNS, ResidentItems, RowErrors, unknown_column, validate_columns
 from sekisho.storage import is_postgres
 
@@ -617,7 +618,7 @@ def _identity(value: Any) -> Any:
 
 # Handles are drawn in blocks: base32 of 7 random bytes gives 11.2 symbols, of which the 10 taken per handle carry
 # 50 uniformly random bits.  The database's unique constraint is the last word on collisions.
-_B32_TO_HANDLE = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", _ALPHABET)
+_B32_TO_HANDLE = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", ALPHABET)
 _handle_pool: list[str] = []
 
 

@@ -18,8 +18,9 @@ import sqlalchemy as sa
 
 from sekisho.errors import InvalidInput, Refused
 from sekisho.jp.catalogue import get_municipality
+from sekisho.protocols.handles import parse_handle
 from sekisho.registry import store as st
-from sekisho.registry.model import HEAD, Status, parse_handle
+from sekisho.registry.model import HEAD, Status
 from sekisho.registry.service import RegisterService
 
 ACTION = "certificate"

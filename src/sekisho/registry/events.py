@@ -13,9 +13,9 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from sekisho.protocols.handles import parse_handle
 from sekisho.registry import procedures as proc
 from sekisho.registry import store as st
-from sekisho.registry.model import parse_handle
 
 #: outbox kinds after which a credential's claims are no longer true: the person died, left (the move's
 #: completion, a move abroad), moved within the municipality (the address), a record was closed (職権消除), or an

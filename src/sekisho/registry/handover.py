@@ -14,13 +14,14 @@ from sqlalchemy.engine import Connection
 
 from sekisho.errors import Conflict, InvalidInput, NotFound, Refused, SekishoError, Unavailable
 from sekisho.failpoints import failpoint
+from sekisho.protocols.handles import new_handle, parse_handle
 from sekisho.protocols.registry import TransferAnnex, TransferPackage
 from sekisho.registry import procedures as proc
 from sekisho.registry import store as st
 from sekisho.registry.access import AccessRecords
 from sekisho.registry.core import ALL_ITEMS
 from sekisho.registry.households import HouseholdRules
-from sekisho.registry.model import HEAD, Resident, Status, new_handle, parse_handle, parse_household_handle
+from sekisho.registry.model import HEAD, Resident, Status, parse_household_handle
 from sekisho.registry.views import items_text
 
 

@@ -54,9 +54,10 @@ from sekisho.protocols.agency import (
     NoticeBatch,
 )
 from sekisho.protocols.conversion import REGISTRY_DOMAIN, Hop, check_domain, check_purpose
+from sekisho.protocols.handles import parse_handle
 from sekisho.registry import procedures as proc
 from sekisho.registry import store as st
-from sekisho.registry.model import ClosedReason, Resident, Status, parse_handle
+from sekisho.registry.model import ClosedReason, Resident, Status
 from sekisho.registry.service import RegisterService
 
 log = logging.getLogger("sekisho.registry.release")

@@ -17,6 +17,7 @@ from sekisho.config import Home
 from sekisho.errors import Conflict, ErrorList, InvalidInput, NotFound, Refused, SekishoError
 from sekisho.jp import text as jp_text
 from sekisho.jp.catalogue import get_municipality
+from sekisho.protocols.handles import new_handle, parse_handle
 from sekisho.protocols.registry import EventSink
 from sekisho.registry import procedures as proc
 from sekisho.registry import store as st
@@ -30,9 +31,7 @@ from sekisho.registry.model import (
     Household,
     Resident,
     Status,
-    new_handle,
     new_household_handle,
-    parse_handle,
     parse_household_handle,
 )
 from sekisho.registry.validate import IMPORT_COLUMNS
