@@ -15,6 +15,7 @@ from pep_network import CHIYODA, FAST_N, GIFU, PASSPHRASE, person, shipped_netwo
 from sekisho.agency import store as agy
 from sekisho.config import Home
 from sekisho.keyfile import PASSPHRASE_ENV
+from sekisho.node import pki_agency
 from sekisho.node.apps import pki_app
 from sekisho.node.http.agency import HttpAgency
 from sekisho.node.local import LocalNetwork
@@ -29,7 +30,7 @@ def net(request: pytest.FixtureRequest, home: Home, monkeypatch: pytest.MonkeyPa
     networks = shipped_network(home, approve=("pki",), codes=(GIFU, CHIYODA))
     network = next(networks)
     hierarchy.init(home, secret=lambda: PASSPHRASE)
-    assert counter.join(network, passphrase=PASSPHRASE, scrypt_n=FAST_N)
+    assert pki_agency.join(network, passphrase=PASSPHRASE, scrypt_n=FAST_N)
     if request.param == "in-process":
         yield network
     else:

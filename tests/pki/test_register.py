@@ -19,6 +19,7 @@ from pep_network import CHIYODA, FAST_N, GIFU, PASSPHRASE, dump_tables, person, 
 from sekisho.agency import store as agy
 from sekisho.config import Home
 from sekisho.errors import Conflict, Refused
+from sekisho.node import pki_agency
 from sekisho.node.local import LocalNetwork
 from sekisho.pep.encoding import decode_pseudonym
 from sekisho.pki import counter, hierarchy, issuance, status
@@ -37,8 +38,8 @@ PENSION = ("pension", "pension.benefit")
 def net(home: Home) -> Iterator[LocalNetwork]:
     for network in shipped_network(home, approve=("pki", "pension"), agencies=(PENSION,), codes=(GIFU, CHIYODA)):
         hierarchy.init(home, secret=lambda: PASSPHRASE)
-        assert counter.join(network, passphrase=PASSPHRASE, scrypt_n=FAST_N)
-        assert not counter.join(network, passphrase=PASSPHRASE, scrypt_n=FAST_N)  # idempotent
+        assert pki_agency.join(network, passphrase=PASSPHRASE, scrypt_n=FAST_N)
+        assert not pki_agency.join(network, passphrase=PASSPHRASE, scrypt_n=FAST_N)  # idempotent
         yield network
 
 

@@ -115,8 +115,8 @@ def init_cmd(
     """Create the 47 prefectural roots, the bridge and its cross-certificates, the organisation CA; once the
     network exists (`sekisho network init`), give the PKI its own pseudonym domain.  Run again after the network
     is set up: what exists is kept."""
+    from sekisho.node.pki_agency import join
     from sekisho.pep.keys import network_path
-    from sekisho.pki.counter import join
     from sekisho.pki.keys import passphrase
 
     h = home_of(home, db)

@@ -221,7 +221,7 @@ def mount_pki_agency(app: FastAPI, pki: Pki, home: Home) -> None:
     until the PKI has joined the network (its domain key) and its key files open (``SEKISHO_PASSPHRASE``)."""
     from sekisho.agency.api import router
     from sekisho.keyfile import passphrase_from_env
-    from sekisho.pki.membership import agency_of
+    from sekisho.node.pki_agency import agency_of
 
     secret = passphrase_from_env()
     if secret is None:

@@ -195,10 +195,11 @@ class _Card:
 
 def _issue_card(home: Home, net: LocalNetwork, municipality: str, handle: str, passphrase: bytes) -> _Card:
     """The PKI's CAs and pseudonym domain (once), then a card for ``handle`` issued from the register."""
+    from sekisho.node import pki_agency
     from sekisho.pki import counter, hierarchy
 
     hierarchy.init(home, secret=lambda: passphrase)
-    counter.join(net, passphrase=passphrase)
+    pki_agency.join(net, passphrase=passphrase)
     path = home.root / "demo-resident.card"
     path.unlink(missing_ok=True)  # the demo's own file from an earlier run
     auth_pin, sign_pin = DEMO_PINS

@@ -460,7 +460,7 @@ class LocalNetwork:
         svc = self._agencies.get(name)
         if svc is None:
             if operator_of(name) == "pki":
-                from sekisho.pki.membership import agency_of
+                from sekisho.node.pki_agency import agency_of
 
                 # the PKI's agency runs on the PKI's own database, where its notices revoke certificates
                 svc = agency_of(self.pki(), self.home, passphrase=self._need_passphrase())

@@ -1,4 +1,4 @@
-"""The PKI's dealings through the network: joining it as an agency, and a card issued at a municipality's counter.
+"""A card issued at a municipality's counter, through the network (joining it: ``sekisho.node.pki_agency``).
 
 A card is issued from the register, never from what someone types in:
 
@@ -19,18 +19,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
-from sekisho.config import Home
 from sekisho.errors import InvalidInput, Refused
-from sekisho.keyfile import DEFAULT_N
-from sekisho.pki import hierarchy, issuance, membership
+from sekisho.pki import hierarchy, issuance
 from sekisho.pki.card import SoftwareCard
 from sekisho.pki.oids import Purpose
-
-if TYPE_CHECKING:
-    from sekisho.agency.service import AgencyService
-    from sekisho.pep.group import Scalar
 
 
 class _Enrolled(Protocol):
@@ -43,27 +37,14 @@ class _Releases(Protocol):
 
 
 class CounterNetwork(Protocol):
-    """What the counter needs from the network: the PKI party, its agency side, T1's and T2's key shares of its
-    domain, and a municipality's releases (the enrolment that is the card application)."""
-
-    @property
-    def home(self) -> Home: ...
+    """What the counter needs from the network: the PKI party, its agency side, and a municipality's releases
+    (the enrolment that is the card application)."""
 
     def pki(self) -> hierarchy.Pki: ...
 
-    def key_shares(self, domain: str) -> Sequence[Scalar]: ...
-
-    def agency_service(self, name: str) -> AgencyService: ...
+    def agency_service(self, name: str) -> issuance.Enrolments: ...
 
     def releases(self, code: str) -> _Releases: ...
-
-
-def join(net: CounterNetwork, *, passphrase: bytes, scrypt_n: int = DEFAULT_N) -> bool:
-    """The PKI's pseudonym domain, from T1's and T2's key shares (which go to the ``pki`` party alone).
-    Idempotent; returns whether it was set up now."""
-    return membership.join_network(
-        net.pki(), net.home, shares=net.key_shares(hierarchy.DOMAIN), passphrase=passphrase, scrypt_n=scrypt_n
-    )
 
 
 def issue_at_counter(

@@ -13,13 +13,12 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import cast
+from typing import Protocol, cast
 
 import sqlalchemy as sa
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from sekisho.agency.service import AgencyService
 from sekisho.config import check_party, check_terminal
 from sekisho.errors import Conflict, InvalidInput, NotFound, Refused
 from sekisho.pep.encoding import decode_pseudonym
@@ -30,6 +29,29 @@ from sekisho.pki.profiles import ORGANISATION, BasicItems, Endpoints, Sex, prefe
 
 #: how long after it reached the PKI an enrolment may be used to apply for a card (once)
 APPLICATION_TTL = timedelta(minutes=15)
+
+
+class EnrolledPerson(Protocol):
+    """One person of an enrolment delivery as the PKI's agency side holds them."""
+
+    @property
+    def pseudonym(self) -> str: ...
+
+    @property
+    def purpose(self) -> str: ...
+
+    @property
+    def attributes(self) -> Mapping[str, str]: ...
+
+    @property
+    def received_at(self) -> datetime: ...
+
+
+class Enrolments(Protocol):
+    """The PKI's agency side as a card application reads it (``sekisho.agency.service.AgencyService``, handed by
+    the composition root)."""
+
+    def delivered(self, delivery_id: str) -> Sequence[EnrolledPerson]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +92,7 @@ class Application:
 
 
 def application(
-    pki: Pki, agency: AgencyService, *, delivery_id: str, municipality: str, now: datetime | None = None
+    pki: Pki, agency: Enrolments, *, delivery_id: str, municipality: str, now: datetime | None = None
 ) -> Application:
     """The enrolment ``delivery_id`` as a card application at ``municipality``'s counter: it must have reached the
     PKI for ``pki.certificate`` within :data:`APPLICATION_TTL`, name one person and not have served already."""
