@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sekisho.policy.legal import LegalBasis
+from sekisho.jp.legal import LegalBasis
 from sekisho.policy.service import Watchdog
 from sekisho.protocols.access import AccessRequest
 

@@ -7,8 +7,8 @@ from datetime import timedelta
 
 import pytest
 
+from sekisho.jp.legal import default_table
 from sekisho.policy.anomaly import detect
-from sekisho.policy.legal import default_table
 from sekisho.policy.procedure import REASON_RE
 from sekisho.protocols.access import SubjectFacts
 

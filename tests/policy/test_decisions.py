@@ -10,8 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as s
 
 from sekisho.errors import InvalidInput
+from sekisho.jp.legal import EVENTS, ITEMS, default_table
 from sekisho.policy import store as pst
-from sekisho.policy.legal import EVENTS, ITEMS, default_table
 from sekisho.policy.procedure import REASON_RE
 from sekisho.protocols.access import AccessRequest, Action, RequesterKind, SubjectFacts
 

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from sekisho.errors import InvalidInput
-from sekisho.policy.legal import EVENTS, ITEMS, default_table, parse_table
+from sekisho.jp.legal import EVENTS, ITEMS, default_table, parse_table
 from sekisho.policy.pia import load_pia
 
 from .conftest import Policy, sample_pias
@@ -115,7 +115,7 @@ def test_table_cites_articles_and_marks_unverified() -> None:
 def _raw() -> dict:
     from importlib import resources
 
-    return yaml.safe_load(resources.files("sekisho.policy.data").joinpath("legal-bases.yaml").read_text())
+    return yaml.safe_load(resources.files("sekisho.jp").joinpath("data", "legal-bases.yaml").read_text())
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from sekisho.errors import Conflict, InvalidInput, Refused, Unavailable
-from sekisho.policy.legal import default_table
+from sekisho.jp.legal import default_table
 from sekisho.policy.pia import SECTIONS, load_pia, parse_pia, required_level, review
 from sekisho.policy.service import Watchdog, verify_pia_statement
 from sekisho.policy.signing import public_keys

@@ -13,9 +13,9 @@ import sqlalchemy as sa
 
 from sekisho.config import Home
 from sekisho.errors import Conflict, InvalidInput
+from sekisho.jp.legal import default_table
 from sekisho.node.local import LocalDirectory
 from sekisho.policy import store as pst
-from sekisho.policy.legal import default_table
 from sekisho.policy.municipality import MunicipalityPolicy
 from sekisho.protocols.access import AccessRequest, Action, Decision, RequesterKind, SubjectFacts
 from sekisho.registry.service import Actor, RegisterService

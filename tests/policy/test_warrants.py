@@ -10,10 +10,10 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
-from sekisho.policy.legal import default_table
 
 from sekisho.config import Home
 from sekisho.errors import InvalidInput, Refused
+from sekisho.jp.legal import default_table
 from sekisho.pep.flows import (
     agency_decrypt,
     conversion_request,

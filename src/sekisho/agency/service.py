@@ -103,7 +103,7 @@ def default_items(agency: str, purpose: str, approved: Iterable[str] | None = No
 
 def _basis_items(agency: str, purpose: str) -> tuple[str, ...]:
     try:
-        from sekisho.policy.legal import default_table
+        from sekisho.jp.legal import default_table
 
         row = default_table().match(requester_kind="agency", agency=agency, purpose=purpose)
     except ImportError:

@@ -106,7 +106,7 @@ class Request:
 
     @property
     def purpose(self) -> str:
-        """The legal-basis row the request rests on (``policy/data/legal-bases.yaml``)."""
+        """The legal-basis row the request rests on (``jp/data/legal-bases.yaml``)."""
         if self.kind == "self":
             return "certificate.wide-area" if self.wide_area else "certificate.self"
         return f"certificate.{self.kind}"

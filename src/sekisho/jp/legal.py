@@ -130,7 +130,7 @@ class LegalBasisTable:
 
 
 def _schema() -> dict[str, Any]:
-    return cast(dict[str, Any], json.loads(resources.files("sekisho.policy.data").joinpath(_SCHEMA).read_text()))
+    return cast(dict[str, Any], json.loads(resources.files("sekisho.jp").joinpath("data", _SCHEMA).read_text()))
 
 
 def validate_document(doc: object, schema: Mapping[str, Any], *, field: str) -> None:
@@ -212,6 +212,6 @@ def load_table(path: Path) -> LegalBasisTable:
 
 @cache
 def default_table() -> LegalBasisTable:
-    """The sample table shipped with Sekisho (``sekisho/policy/data/legal-bases.yaml``)."""
-    text = resources.files("sekisho.policy.data").joinpath(_DATA).read_text(encoding="utf-8")
+    """The sample table shipped with Sekisho (``sekisho/jp/data/legal-bases.yaml``)."""
+    text = resources.files("sekisho.jp").joinpath("data", _DATA).read_text(encoding="utf-8")
     return parse_table(yaml.safe_load(text))

@@ -21,8 +21,8 @@ import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from sekisho.errors import Refused
+from sekisho.jp.legal import ITEMS, LegalBasisTable
 from sekisho.policy import store as st
-from sekisho.policy.legal import ITEMS, LegalBasisTable
 from sekisho.policy.procedure import (
     ApprovedPia,
     Outcome,

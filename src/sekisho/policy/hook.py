@@ -36,9 +36,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from sekisho.config import Home
 from sekisho.errors import Conflict, Refused
+from sekisho.jp.legal import LegalBasisTable, default_table
 from sekisho.policy import store as st
 from sekisho.policy.decision import Clock, DecisionPoint, PublishedRules
-from sekisho.policy.legal import LegalBasisTable, default_table
 from sekisho.policy.service import CONTEXT, utcnow, verify_pia_statement
 from sekisho.policy.signing import is_statement, public_keys
 from sekisho.policy.warrants import Warrant, verify_revocation_list, verify_warrant

@@ -37,8 +37,8 @@ import sqlalchemy as sa
 from sekisho.config import Home
 from sekisho.errors import Conflict, InvalidInput, NotFound, Unavailable
 from sekisho.jp.clock import JST
+from sekisho.jp.legal import LegalBasisTable, default_table
 from sekisho.policy import store as st
-from sekisho.policy.legal import LegalBasisTable, default_table
 from sekisho.protocols.access import AccessRequest, Decision, PolicyDecisionPoint, SubjectFacts
 from sekisho.protocols.handles import parse_handle
 

@@ -28,7 +28,7 @@ from typing import Any, Final, Literal, cast
 import yaml
 
 from sekisho.errors import InvalidInput
-from sekisho.policy.legal import LegalBasisTable, validate_document
+from sekisho.jp.legal import LegalBasisTable, validate_document
 from sekisho.policy.signing import canonical
 
 Level = Literal["none", "simplified", "full"]

@@ -18,7 +18,7 @@ from datetime import date, datetime
 from typing import Final
 
 from sekisho.errors import InvalidInput
-from sekisho.policy.legal import ACTIONS, EVENTS, ITEMS, REQUESTER_KINDS, LegalBasis, LegalBasisTable
+from sekisho.jp.legal import ACTIONS, EVENTS, ITEMS, REQUESTER_KINDS, LegalBasis, LegalBasisTable
 from sekisho.policy.warrants import Warrant
 from sekisho.protocols.access import AccessRequest, Decision, SubjectFacts
 

@@ -27,10 +27,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from sekisho.config import Home
 from sekisho.errors import Conflict, InvalidInput, NotFound, Refused, Unavailable
+from sekisho.jp.legal import LegalBasisTable, default_table
 from sekisho.policy import anomaly
 from sekisho.policy import store as st
 from sekisho.policy.decision import Clock, DecisionPoint, _aware, _revoked
-from sekisho.policy.legal import LegalBasisTable, default_table
 from sekisho.policy.pia import APPROVAL_YEARS, Pia, pia_from_json, review
 from sekisho.policy.procedure import REASON_RE, ApprovedPia, PiaStanding
 from sekisho.policy.signing import WATCHDOG, Signer, is_statement, open_signer, public_keys, verify

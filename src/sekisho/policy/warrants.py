@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from sekisho.errors import InvalidInput, Refused
 from sekisho.jp.clock import japan_date
-from sekisho.policy.legal import LegalBasisTable
+from sekisho.jp.legal import LegalBasisTable
 from sekisho.policy.signing import verify
 
 MAX_PERSONS: Final = 1_000_000

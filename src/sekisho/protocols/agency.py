@@ -15,7 +15,7 @@ from typing import Literal, Protocol
 from sekisho.protocols.conversion import HopResult as HopResult
 
 #: the items a municipality releases to agencies through these flows, named as in the policy's vocabulary
-#: (``sekisho.policy.legal.ITEMS``); the policy picks a subset per agency and purpose
+#: (``sekisho.jp.legal.ITEMS``); the policy picks a subset per agency and purpose
 RELEASABLE_ITEMS: tuple[str, ...] = (
     "name",
     "kana",
