@@ -28,8 +28,8 @@ from sekisho.policy import store as pst
 from sekisho.policy.hook import TranscryptorPolicy, open_transcryptor_policy
 from sekisho.policy.service import LocalWatchdogSource, Watchdog
 from sekisho.policy.signing import public_keys
-from sekisho.policy.warrants import Warrant, check_fields
 from sekisho.protocols.conversion import REGISTRY_DOMAIN, ConversionRequest
+from sekisho.protocols.warrants import Warrant, check_fields
 from sekisho.pseudonyms import init_network, open_transcryptor
 from sekisho.pseudonyms import store as pep_store
 from sekisho.pseudonyms.store import Ledger

@@ -8,8 +8,7 @@ from typer.testing import CliRunner
 
 from sekisho.cli import app
 from sekisho.config import Home
-from sekisho.pep.keys import load_network
-from sekisho.pseudonyms.service import open_registry_key
+from sekisho.pep.keys import load_network, open_registry_key
 
 from .conftest import PASSPHRASE
 

@@ -19,11 +19,12 @@ from sekisho.pep.keys import (
     ceremony,
     load_network,
     load_transcryptor,
+    open_registry_key,
     save_transcryptor,
     transcryptor_key_path,
 )
 from sekisho.protocols.conversion import REGISTRY_DOMAIN
-from sekisho.pseudonyms.service import init_network, open_registry_key
+from sekisho.pseudonyms.service import init_network
 
 from .conftest import FAST_N, NOW, PASSPHRASE, domain_key, seeded
 

@@ -24,10 +24,10 @@ from sekisho.pep.flows import (
     prepare_batch,
 )
 from sekisho.pep.group import Point
-from sekisho.pep.keys import DomainKey, assemble_domain_key, load_network
+from sekisho.pep.keys import DomainKey, assemble_domain_key, load_network, open_registry_key
 from sekisho.pep.operations import person_point
 from sekisho.protocols.conversion import REGISTRY_DOMAIN
-from sekisho.pseudonyms import open_registry_key, open_transcryptor
+from sekisho.pseudonyms import open_transcryptor
 from sekisho.pseudonyms import store as pep_store
 from sekisho.pseudonyms.grants import verify_grant
 from sekisho.pseudonyms.testing import FailingAccessHook, RecordingAccessHook

@@ -14,9 +14,9 @@ from typer.testing import CliRunner
 from sekisho.cli import app
 from sekisho.config import Home
 from sekisho.errors import ErrorList, InvalidInput
+from sekisho.protocols.import_format import IMPORT_COLUMNS
 from sekisho.registry import store as st
 from sekisho.registry.service import RegisterService
-from sekisho.registry.validate import IMPORT_COLUMNS
 
 from .conftest import GIFU, person
 

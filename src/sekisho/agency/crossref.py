@@ -42,7 +42,6 @@ from sekisho.errors import IntegrityError, InvalidInput, Refused
 from sekisho.pep.encoding import decode_pseudonym
 from sekisho.pep.flows import conversion_request, convert_batch, encrypt_pseudonyms, prepare_batch
 from sekisho.pep.keys import TRANSCRYPTORS, NetworkParams
-from sekisho.policy.warrants import Warrant, verify_warrant
 from sekisho.protocols.agency import (
     CrossReferenceDelivery,
     CrossReferenceLocator,
@@ -58,6 +57,7 @@ from sekisho.protocols.conversion import (
     check_purpose,
     record_leg_id,
 )
+from sekisho.protocols.warrants import Warrant, verify_warrant
 
 log = logging.getLogger("sekisho.agency.crossref")
 

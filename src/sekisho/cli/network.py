@@ -9,8 +9,8 @@ import typer
 
 from sekisho.cli._common import DbOpt, HomeOpt, JsonOpt, console, emit, home_of
 from sekisho.keyfile import PASSPHRASE_ENV, passphrase_from_env
-from sekisho.pep.keys import TRANSCRYPTORS, network_path
-from sekisho.pseudonyms.service import REGISTRY_KEY_HOLDER, init_network
+from sekisho.pep.keys import REGISTRY_KEY_HOLDER, TRANSCRYPTORS, network_path
+from sekisho.pseudonyms.service import init_network
 
 network_app = typer.Typer(help="The network's keys and public parameters.", no_args_is_help=True)
 

@@ -32,7 +32,7 @@ from sekisho.errors import Conflict, InvalidInput, Unavailable
 from sekisho.locator import store
 from sekisho.pep.flows import agency_decrypt
 from sekisho.pep.group import check_point_bytes
-from sekisho.pep.keys import DomainKey
+from sekisho.pep.keys import DomainKey, open_registry_key
 from sekisho.protocols.agency import (
     CrossReferenceQuery,
     CrossReferenceResponder,
@@ -43,7 +43,6 @@ from sekisho.protocols.agency import (
 )
 from sekisho.protocols.conversion import REGISTRY_DOMAIN, HopResult
 from sekisho.protocols.registry import IndexEntry
-from sekisho.pseudonyms import open_registry_key
 from sekisho.storage import open_party_db
 
 log = logging.getLogger("sekisho.locator")

@@ -482,8 +482,8 @@ class LocalNetwork:
         register (in-process, where agency A keeps its copy); a warrant not approved (or no longer) has no usable
         token: refused here with the reason the register gives (``warrant-not-approved``, ``warrant-refused``,
         ``warrant-revoked``) rather than sent on to be refused as a bare id."""
-        from sekisho.policy.signing import is_statement
-        from sekisho.policy.warrants import check_warrant_id, usable_token
+        from sekisho.protocols.statements import is_statement
+        from sekisho.protocols.warrants import check_warrant_id, usable_token
 
         if is_statement(warrant, "warrant"):
             return warrant

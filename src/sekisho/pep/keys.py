@@ -35,6 +35,7 @@ from typing import Any, Final
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from sekisho.config import Home
 from sekisho.errors import Conflict, IntegrityError, InvalidInput, NotFound
 from sekisho.keyfile import DEFAULT_N, read_key_file, write_key_file
 from sekisho.pep.group import Point, Scalar
@@ -391,3 +392,16 @@ def save_domain_key(path: Path, key: DomainKey, *, party: str, passphrase: bytes
 def load_domain_key(path: Path, *, passphrase: bytes, party: str | None = None) -> DomainKey:
     _party, data = read_key_file(path, kind="domain-key", passphrase=passphrase, party=party)
     return DomainKey.from_secrets(data)
+
+
+#: the party that holds the registry domain's key (it decrypts the register's pseudonyms to index them)
+REGISTRY_KEY_HOLDER: Final = "locator"
+
+
+def open_registry_key(home: Home, *, passphrase: bytes) -> DomainKey:
+    """The registry domain's key pair, as the locator holds it."""
+    return load_domain_key(
+        domain_key_path(home.party_dir(REGISTRY_KEY_HOLDER, create=False), REGISTRY_DOMAIN),
+        passphrase=passphrase,
+        party=REGISTRY_KEY_HOLDER,
+    )

@@ -34,9 +34,9 @@ from sekisho.policy.procedure import (
     narrow,
     subject_of,
 )
-from sekisho.policy.signing import is_statement
-from sekisho.policy.warrants import Warrant, verify_warrant
 from sekisho.protocols.access import AccessRequest, Decision, SubjectFacts
+from sekisho.protocols.statements import is_statement
+from sekisho.protocols.warrants import Warrant, verify_warrant
 
 Clock = Callable[[], datetime]
 

@@ -40,8 +40,7 @@ from sekisho.jp.legal import LegalBasisTable, default_table
 from sekisho.policy import store as st
 from sekisho.policy.decision import Clock, DecisionPoint, PublishedRules
 from sekisho.policy.service import CONTEXT, utcnow, verify_pia_statement
-from sekisho.policy.signing import is_statement, public_keys
-from sekisho.policy.warrants import Warrant, verify_revocation_list, verify_warrant
+from sekisho.policy.signing import public_keys
 from sekisho.protocols.access import AccessRequest
 from sekisho.protocols.conversion import (
     MAX_USES,
@@ -52,6 +51,8 @@ from sekisho.protocols.conversion import (
     batch_digest,
     paired_request_id,
 )
+from sekisho.protocols.statements import is_statement
+from sekisho.protocols.warrants import Warrant, verify_revocation_list, verify_warrant
 from sekisho.storage import open_party_db
 
 log = logging.getLogger("sekisho.policy.hook")

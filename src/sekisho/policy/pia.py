@@ -29,7 +29,7 @@ import yaml
 
 from sekisho.errors import InvalidInput
 from sekisho.jp.legal import LegalBasisTable, validate_document
-from sekisho.policy.signing import canonical
+from sekisho.protocols.statements import canonical
 
 Level = Literal["none", "simplified", "full"]
 LEVELS: Final[tuple[Level, ...]] = ("none", "simplified", "full")

@@ -19,8 +19,8 @@ from typing import Final
 
 from sekisho.errors import InvalidInput
 from sekisho.jp.legal import ACTIONS, EVENTS, ITEMS, REQUESTER_KINDS, LegalBasis, LegalBasisTable
-from sekisho.policy.warrants import Warrant
 from sekisho.protocols.access import AccessRequest, Decision, SubjectFacts
+from sekisho.protocols.warrants import Warrant
 
 REGISTRY_DOMAIN: Final = "registry"  # sekisho.protocols.conversion.REGISTRY_DOMAIN (no import: pure module)
 

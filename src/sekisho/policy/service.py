@@ -33,8 +33,9 @@ from sekisho.policy import store as st
 from sekisho.policy.decision import Clock, DecisionPoint, _aware, _revoked
 from sekisho.policy.pia import APPROVAL_YEARS, Pia, pia_from_json, review
 from sekisho.policy.procedure import REASON_RE, ApprovedPia, PiaStanding
-from sekisho.policy.signing import WATCHDOG, Signer, is_statement, open_signer, public_keys, verify
-from sekisho.policy.warrants import (
+from sekisho.policy.signing import WATCHDOG, Signer, open_signer, public_keys
+from sekisho.protocols.statements import is_statement, verify
+from sekisho.protocols.warrants import (
     REVOCATION_LIST_VALIDITY,
     RevocationList,
     Revoked,

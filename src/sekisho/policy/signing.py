@@ -1,4 +1,5 @@
-"""The watchdog's signed statements: PIA decisions, warrants and revocation lists.
+"""The watchdog's signed statements: PIA decisions, warrants and revocation lists (their form and verification:
+:mod:`sekisho.protocols.statements`).
 
 A statement's text form is ``sks-<kind>1.<base64url(payload)>.<base64url(signature)>``: ``payload`` is canonical
 JSON (keys sorted, no spaces, UTF-8, integers for times) and the Ed25519 signature (RFC 8032 §5.1, pyca
@@ -13,59 +14,26 @@ published in ``watchdog.json`` at the top of the home, beside ``network.json``.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final, Literal, cast
+from typing import Any, Final, cast
 
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
 
 from sekisho.config import Home
-from sekisho.errors import Conflict, InvalidInput, NotFound, Refused
+from sekisho.errors import Conflict, InvalidInput, NotFound
 from sekisho.keyfile import DEFAULT_N, read_key_file, write_key_file
 from sekisho.pep.keys import key_id
-
-Kind = Literal["pia", "warrant", "revocations"]
-KINDS: Final[frozenset[str]] = frozenset({"pia", "warrant", "revocations"})
-MAX_TOKEN: Final = 4096  # fits ConversionRequest.grant
-_B64U: Final = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+from sekisho.protocols.statements import KINDS, MAX_TOKEN, Kind, b64u, canonical, context, prefix, unb64u
 
 PUBLIC_FILE: Final = "watchdog.json"
 PUBLIC_FORMAT: Final = "sekisho-watchdog/1"
 KEY_KIND: Final = "policy-signer"
 WATCHDOG: Final = "watchdog"
-
-
-def _b64u(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def _unb64u(text: str) -> bytes:
-    if not text or not set(text) <= _B64U:
-        raise ValueError("not base64url")
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def canonical(body: Mapping[str, Any]) -> bytes:
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-
-
-def _context(kind: str) -> bytes:
-    return f"sekisho/policy/{kind}/v1\n".encode("ascii")
-
-
-def prefix(kind: str) -> str:
-    return f"sks-{kind}1"
-
-
-def is_statement(token: str, kind: Kind) -> bool:
-    return isinstance(token, str) and token.startswith(prefix(kind) + ".")
 
 
 @dataclass(frozen=True, repr=False)
@@ -86,44 +54,13 @@ class Signer:
         if kind not in KINDS:
             raise InvalidInput("is not a statement kind", field="kind")
         payload = canonical({**body, "iss": self.key_id, "kind": kind})
-        token = f"{prefix(kind)}.{_b64u(payload)}.{_b64u(self.key.sign(_context(kind) + payload))}"
+        token = f"{prefix(kind)}.{b64u(payload)}.{b64u(self.key.sign(context(kind) + payload))}"
         if len(token) > MAX_TOKEN:
             raise InvalidInput(f"a signed statement must fit in {MAX_TOKEN} characters", field=kind)
         return token
 
     def __repr__(self) -> str:
         return f"Signer(key_id={self.key_id!r})"
-
-
-def _malformed(kind: str) -> Refused:
-    return Refused(f"is not a well-formed signed {kind} statement", field=kind)
-
-
-def verify(token: str, kind: Kind, keys: Mapping[str, Ed25519PublicKey]) -> dict[str, Any]:
-    """Check form, issuer and signature of a statement; return its body.  Raises Refused (field = kind)."""
-    if not isinstance(token, str) or len(token) > MAX_TOKEN:
-        raise _malformed(kind)
-    parts = token.split(".")
-    if len(parts) != 3 or parts[0] != prefix(kind):
-        raise _malformed(kind)
-    try:
-        payload, signature = _unb64u(parts[1]), _unb64u(parts[2])
-        body: Any = json.loads(payload.decode("utf-8"))
-        # inside the try: a string with an escaped lone surrogate ("\ud800") decodes but cannot be encoded again
-        # (UnicodeEncodeError), and arrays nested a thousand deep exhaust the decoder's recursion limit
-        if not isinstance(body, dict) or body.get("kind") != kind or canonical(body) != payload:
-            raise _malformed(kind)
-    except (ValueError, binascii.Error, RecursionError):
-        raise _malformed(kind) from None
-    issuer = body.get("iss")
-    public = keys.get(issuer) if isinstance(issuer, str) else None
-    if public is None:
-        raise Refused("is signed by a key this network does not know", field=kind)
-    try:
-        public.verify(signature, _context(kind) + payload)
-    except InvalidSignature:
-        raise Refused("signature does not verify", field=kind) from None
-    return body
 
 
 # --- keys on disk ---------------------------------------------------------------------------------------------
@@ -146,7 +83,7 @@ def init_signer(home: Home, *, passphrase: bytes, n: int = DEFAULT_N) -> Signer:
     seed = signer.key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
     write_key_file(path, kind=KEY_KIND, party=WATCHDOG, secrets={"seed": seed.hex()}, passphrase=passphrase, n=n)
     raw = signer.public_key.public_bytes(Encoding.Raw, PublicFormat.Raw)
-    doc = {"format": PUBLIC_FORMAT, "policy_keys": {signer.key_id: _b64u(raw)}}
+    doc = {"format": PUBLIC_FORMAT, "policy_keys": {signer.key_id: b64u(raw)}}
     tmp = public_path(home).with_suffix(".tmp")
     tmp.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
     os.replace(tmp, public_path(home))  # published last: its presence means the key is there
@@ -187,7 +124,7 @@ def public_document(home: Home) -> dict[str, Any]:
 
 def document_of(keys: Mapping[str, Ed25519PublicKey]) -> dict[str, Any]:
     """A ``watchdog.json`` document publishing ``keys`` (key id -> public key)."""
-    raw = {kid: _b64u(k.public_bytes(Encoding.Raw, PublicFormat.Raw)) for kid, k in keys.items()}
+    raw = {kid: b64u(k.public_bytes(Encoding.Raw, PublicFormat.Raw)) for kid, k in keys.items()}
     return {"format": PUBLIC_FORMAT, "policy_keys": raw}
 
 
@@ -198,7 +135,7 @@ def keys_of(doc: object) -> dict[str, Ed25519PublicKey]:
     keys: dict[str, Ed25519PublicKey] = {}
     for kid, text in doc["policy_keys"].items():
         try:
-            keys[str(kid)] = Ed25519PublicKey.from_public_bytes(_unb64u(str(text)))
+            keys[str(kid)] = Ed25519PublicKey.from_public_bytes(unb64u(str(text)))
         except ValueError:
             raise InvalidInput("holds a malformed key", field="watchdog") from None
         if key_id(keys[str(kid)]) != kid:

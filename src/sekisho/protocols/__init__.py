@@ -6,7 +6,10 @@
   confirmations and cross-references between municipalities, the locator and agencies;
 - :mod:`~sekisho.protocols.registry`: the register's index at the locator, transfer packages, the directory;
 - :mod:`~sekisho.protocols.access`: an access request and the policy decision on it;
-- :mod:`~sekisho.protocols.handles`: a register's local handles of residents and households.
+- :mod:`~sekisho.protocols.handles`: a register's local handles of residents and households;
+- :mod:`~sekisho.protocols.statements` and :mod:`~sekisho.protocols.warrants`: the watchdog's signed statements
+  (PIA decisions, warrants, revocation lists) as every party that is shown one verifies them;
+- :mod:`~sekisho.protocols.import_format`: the register's import format.
 
 No party's package is imported here: a protocol module imports only other protocol modules and shared modules.
 """

@@ -4,11 +4,11 @@ text encoding, the keys and the client-side flows) are shared, in :mod:`sekisho.
 and answers is in :mod:`sekisho.protocols.conversion`.
 
 - transcryptor: :func:`open_transcryptor` (its hooks: ``PolicyHook``, ``AccessHook``);
-- set-up: :func:`init_network` (the key ceremony), :func:`open_registry_key`, :func:`open_grant_issuer`.
+- set-up: :func:`init_network` (the key ceremony), :func:`open_grant_issuer`.
 """
 
 from sekisho.pseudonyms.grants import GrantIssuer, SignedGrantPolicy, verify_grant
-from sekisho.pseudonyms.service import init_network, open_grant_issuer, open_registry_key, open_transcryptor
+from sekisho.pseudonyms.service import init_network, open_grant_issuer, open_transcryptor
 from sekisho.pseudonyms.transcryptor import Transcryptor, transcrypt
 
 __all__ = [
@@ -17,7 +17,6 @@ __all__ = [
     "Transcryptor",
     "init_network",
     "open_grant_issuer",
-    "open_registry_key",
     "open_transcryptor",
     "transcrypt",
     "verify_grant",

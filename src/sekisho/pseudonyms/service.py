@@ -24,13 +24,12 @@ from sekisho.config import Home
 from sekisho.errors import Conflict, InvalidInput, Unavailable
 from sekisho.keyfile import DEFAULT_N
 from sekisho.pep.keys import (
+    REGISTRY_KEY_HOLDER,
     TRANSCRYPTORS,
-    DomainKey,
     NetworkParams,
     RandBytes,
     ceremony,
     domain_key_path,
-    load_domain_key,
     load_network,
     load_transcryptor,
     network_path,
@@ -50,7 +49,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("sekisho.pseudonyms")
 
 CONTEXT = "pseudonyms"
-REGISTRY_KEY_HOLDER = "locator"
 GRANT_ISSUER_PARTY = "watchdog"
 
 
@@ -152,15 +150,6 @@ def _open_transcryptor(
     if policy is None:
         policy = SignedGrantPolicy(engine=engine, issuer_keys=network.issuer_keys(), clock=clock)
     return Transcryptor(secrets=secrets, policy=policy, access=access(engine), engine=engine, clock=clock)
-
-
-def open_registry_key(home: Home, *, passphrase: bytes) -> DomainKey:
-    """The registry domain's key pair, as the locator holds it."""
-    return load_domain_key(
-        domain_key_path(home.party_dir(REGISTRY_KEY_HOLDER, create=False), REGISTRY_DOMAIN),
-        passphrase=passphrase,
-        party=REGISTRY_KEY_HOLDER,
-    )
 
 
 def open_grant_issuer(home: Home, *, passphrase: bytes) -> GrantIssuer:

@@ -47,10 +47,11 @@ from sqlalchemy.engine import Connection
 from sekisho.errors import Conflict, ErrorList, InvalidInput, SekishoError
 from sekisho.forking import die_with_parent, orphaned
 from sekisho.protocols.handles import ALPHABET, format_handle
+from sekisho.protocols.import_format import IMPORT_COLUMNS
 from sekisho.registry import store as st
 from sekisho.registry.keys import kana_key, name_key
 from sekisho.registry.model import HEAD, EventKind, Status
-from sekisho.registry.validate import IMPORT_COLUMNS, ResidentItems, RowErrors, unknown_column, validate_columns
+from sekisho.registry.validate import ResidentItems, RowErrors, unknown_column, validate_columns
 from sekisho.storage import is_postgres
 
 RESIDENT_COLUMNS = (

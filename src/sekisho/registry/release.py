@@ -39,7 +39,6 @@ from sqlalchemy.engine import Connection
 from sekisho.errors import Conflict, InvalidInput, NotFound, Refused
 from sekisho.pep.flows import conversion_request, convert_batch, prepare_batch
 from sekisho.pep.keys import NetworkParams
-from sekisho.policy.warrants import Warrant, verify_warrant
 from sekisho.protocols.access import AccessRequest, Decision, PolicyDecisionPoint, RequesterKind, SubjectFacts
 from sekisho.protocols.agency import (
     RELEASABLE_ITEMS,
@@ -55,6 +54,7 @@ from sekisho.protocols.agency import (
 )
 from sekisho.protocols.conversion import REGISTRY_DOMAIN, Hop, check_domain, check_purpose
 from sekisho.protocols.handles import parse_handle
+from sekisho.protocols.warrants import Warrant, verify_warrant
 from sekisho.registry import procedures as proc
 from sekisho.registry import store as st
 from sekisho.registry.model import ClosedReason, Resident, Status

@@ -18,6 +18,7 @@ from sekisho.errors import Conflict, ErrorList, InvalidInput, NotFound, Refused,
 from sekisho.jp import text as jp_text
 from sekisho.jp.catalogue import get_municipality
 from sekisho.protocols.handles import new_handle, parse_handle
+from sekisho.protocols.import_format import IMPORT_COLUMNS
 from sekisho.protocols.registry import EventSink
 from sekisho.registry import procedures as proc
 from sekisho.registry import store as st
@@ -34,7 +35,6 @@ from sekisho.registry.model import (
     new_household_handle,
     parse_household_handle,
 )
-from sekisho.registry.validate import IMPORT_COLUMNS
 from sekisho.registry.views import access_list_json, history_json, items_text, resident_json
 from sekisho.storage import PartyNotSetUp, open_party_db
 

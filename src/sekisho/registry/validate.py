@@ -30,6 +30,7 @@ from sekisho.jp import address as jp_address
 from sekisho.jp import people, text, wareki
 from sekisho.jp.address import Address
 from sekisho.jp.wareki import PartialDate
+from sekisho.protocols.import_format import IMPORT_COLUMNS
 from sekisho.registry.model import BENEFITS, JAPAN, ForeignCategory, ForeignItems
 
 T = TypeVar("T")
@@ -223,16 +224,6 @@ class RowErrors(InvalidInput):
 _NO_BENEFITS: frozenset[str] = frozenset()
 _EPOCH = PartialDate(year=None, month=None, day=None)
 
-#: the columns of the import format (docs/import-format.md), in the order ``sekisho synth`` writes them; the
-#: one list every reader and writer of the format uses
-IMPORT_COLUMNS: Final = (
-    "household", "relationship", "family_name", "given_name", "family_name_kana", "given_name_kana",
-    "kana_confirmed", "former_family_name", "former_family_name_kana", "alias_name", "alias_name_kana",
-    "alphabet_name", "birth_date", "sex", "nationality", "foreign_category", "residence_status", "period_of_stay",
-    "stay_expiry", "residence_card_number", "special_permanent_certificate_number", "became_foreign_resident_on",
-    "postal_code", "town", "block", "katagaki", "became_resident_on", "address_set_on", "filed_on",
-    "previous_address", "honseki", "hittousha", "benefits",
-)  # fmt: skip
 #: what validation reads of a row: every item (the household key is the import's, not the record's)
 _COLUMNS: Final = tuple(c for c in IMPORT_COLUMNS if c != "household")
 

@@ -34,7 +34,7 @@ from sekisho.errors import InvalidInput
 from sekisho.jp.catalogue import Municipality, Town, catalogue, get_municipality, towns
 from sekisho.jp.people import nationalities
 from sekisho.jp.wareki import format_wareki, to_wareki
-from sekisho.registry.validate import IMPORT_COLUMNS
+from sekisho.protocols.import_format import IMPORT_COLUMNS
 from sekisho.synth import foreign as fx
 
 #: the import format's columns (sekisho.registry.validate.IMPORT_COLUMNS) but benefits, which synth leaves empty

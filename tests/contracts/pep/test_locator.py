@@ -106,7 +106,7 @@ def test_the_index_and_the_hand_over(world: World) -> None:
 
 def test_the_record_leg_of_unknown_persons_reaches_no_municipality(world: World) -> None:
     from sekisho.pep.flows import encrypt_pseudonyms
-    from sekisho.pseudonyms import open_registry_key
+    from sekisho.pep.keys import open_registry_key
 
     key = open_registry_key(world.home, passphrase=b"correct horse battery staple")
     cts = encrypt_pseudonyms([Point.from_hash(os.urandom(64)).to_bytes() for _ in range(2)], key.public)

@@ -81,7 +81,7 @@ def test_a_municipality_out_of_reach_is_a_503_problem(
     import sqlalchemy as sa
 
     from sekisho.pep.flows import encrypt_pseudonyms
-    from sekisho.pseudonyms import open_registry_key
+    from sekisho.pep.keys import open_registry_key
     from sekisho.registry import store as st
 
     with world.register(GIFU).engine.connect() as conn:

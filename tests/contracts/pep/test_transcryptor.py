@@ -16,10 +16,10 @@ from sekisho.pep.flows import (
     new_polymorphic_pseudonym,
     prepare_batch,
 )
+from sekisho.pep.keys import open_registry_key
 from sekisho.policy.grants import INDEX_PURPOSE
 from sekisho.protocols import frames
 from sekisho.protocols.conversion import REGISTRY_DOMAIN, ConversionRequest
-from sekisho.pseudonyms import open_registry_key
 
 
 def _request(world: World, n: int = 3, *, grant: str | None = None, to: str = REGISTRY_DOMAIN) -> ConversionRequest:

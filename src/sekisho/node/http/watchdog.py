@@ -12,10 +12,11 @@ from sekisho.policy.api import DecisionIn, FactsIn, decision_of
 from sekisho.policy.grants import INDEX_PURPOSE
 from sekisho.policy.grants_api import PATH as GRANTS_PATH
 from sekisho.policy.pia import approved_scope
-from sekisho.policy.signing import is_statement, keys_of
-from sekisho.policy.warrants import check_warrant_id, usable_token
+from sekisho.policy.signing import keys_of
 from sekisho.protocols.access import AccessRequest, Decision, RequesterKind, SubjectFacts
 from sekisho.protocols.conversion import REGISTRY_DOMAIN
+from sekisho.protocols.statements import is_statement
+from sekisho.protocols.warrants import check_warrant_id, usable_token
 
 
 def _request(request: AccessRequest) -> dict[str, Any]:

@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sekisho.errors import InvalidInput, Refused
 from sekisho.jp.clock import japan_date
 from sekisho.jp.legal import LegalBasisTable
-from sekisho.policy.signing import verify
+from sekisho.protocols.statements import verify
 
 MAX_PERSONS: Final = 1_000_000
 #: a warrant is for one case: at most a year
