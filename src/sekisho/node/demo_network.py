@@ -166,8 +166,9 @@ def show(
 def _show_log(network: DemoNetwork, out: Console, client: httpx.Client, path: Path, shown: NetworkShown) -> None:
     """A resident reads the public log from the log's process: its witnessed checkpoint, every tile up to it
     (their own entries found by their commitment key), and their access list verified against it."""
-    from sekisho.auditlog.client import HttpAccessLog, find_my_entries
+    from sekisho.auditlog.client import HttpAccessLog
     from sekisho.auditlog.keys import LogConfig
+    from sekisho.transparency.log import find_my_entries
 
     config = LogConfig.load(network.home)
     log = HttpAccessLog(network.urls["log"], log_vkey=config.vkey, witness_vkeys=config.witnesses, client=client)
