@@ -49,8 +49,8 @@ class PolicyGate:
 
     def allow(self, request: Request) -> Allowed:
         from sekisho.protocols.access import AccessRequest
+        from sekisho.protocols.handles import parse_handle
         from sekisho.registry.certificates import certificate_refused
-        from sekisho.registry.model import parse_handle
 
         parse_handle(request.handle, field="for")  # a malformed handle is bad input, before any decision is recorded
         asked = AccessRequest(
