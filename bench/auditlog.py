@@ -28,6 +28,7 @@ import gc
 import hashlib
 import os
 import random
+import shutil
 import socket
 import statistics
 import subprocess
@@ -105,6 +106,7 @@ class Db:
         return open_party_db(home, "log", ["auditlog"], create=True)
 
     def drop(self) -> None:
+        shutil.rmtree(self.dir, ignore_errors=True)  # the SQLite files (hundreds of MB at full size), the keys
         if not self.pg_url:
             return
         engine = create_engine_for(self.pg_url)
