@@ -82,6 +82,7 @@ def test_login_end_to_end(cli: Any, home: Home, tmp_path: Path) -> None:
     wallet = tmp_path / "w.json"
     cli("login", "enrol", "-m", GIFU, "--handle", handle, "-w", str(wallet))
     assert wallet.stat().st_mode & 0o077 == 0
+    assert cli("login", "sweep", "-p", "21").stdout.strip() == "expired 0"  # the day's list; nothing has expired
 
     def log_in(rp: str, code: int = 0) -> Any:
         ch, resp = tmp_path / f"{rp}.ch.json", tmp_path / f"{rp}.resp.json"

@@ -144,10 +144,42 @@ def test_revoked_card_cannot_log_in(issuer: anon.AnonIssuer, clock: Clock) -> No
     login.verify(ch3, login.answer(ch3, other.key, other.held, other.holder), [newest])
 
 
-def test_expired_card_cannot_log_in(issuer: anon.AnonIssuer) -> None:
-    old = Card(issuer, "old", expires=date(2026, 11, 19))
-    with pytest.raises(Refused, match="does not satisfy"):
-        login.answer(_challenge("bank.example"), old.key, old.held, old.holder)
+def test_expired_card_cannot_log_in(issuer: anon.AnonIssuer, clock: Clock) -> None:
+    """Expiry is the day's sweep: the expired credential is revoked, the others' lists move on."""
+    old, fresh = Card(issuer, "old", expires=date(2026, 11, 19)), Card(issuer, "fresh")
+    clock.now += 5
+    assert issuer.sweep(TODAY) == 1
+    newest = issuer.public()
+    with pytest.raises(Refused):  # noqa: PT012 (the witness update or the login refuses)
+        old.held.refresh(newest)
+        ch = _challenge("bank.example")
+        login.verify(ch, login.answer(ch, old.key, old.held, old.holder), [newest])
+    fresh.held.refresh(newest)
+    ch = _challenge("bank.example")
+    login.verify(ch, login.answer(ch, fresh.key, fresh.held, fresh.holder), [newest])
+
+
+def test_a_sweep_with_nothing_expired_dates_the_list_anew(issuer: anon.AnonIssuer, clock: Clock) -> None:
+    card = Card(issuer, "daily")
+    before = issuer.public().timestamp
+    clock.now += 86400
+    assert issuer.sweep(TODAY) == 0
+    newest = issuer.public()
+    assert newest.timestamp > before
+    card.held.refresh(newest)
+    ch = login.Challenge.new(rp="bank.example", today=TODAY, at=clock.now + 10)
+    login.verify(ch, login.answer(ch, card.key, card.held, card.holder), [newest])
+
+
+def test_a_status_list_older_than_the_day_is_refused(issuer: anon.AnonIssuer) -> None:
+    """Without the day's sweep an expired card could pass: the relying party refuses, and the login proves no
+    range predicate (the request asks for none)."""
+    card = Card(issuer, "late")
+    tomorrow = login.Challenge.new(rp="bank.example", today=date.fromtimestamp(T0 + 2 * 86400), at=T0 + 1000)
+    answer = login.answer(tomorrow, card.key, card.held, card.holder)
+    assert answer["validity"]["requested_proof"]["predicates"] == {}
+    with pytest.raises(Refused, match="not of today"):
+        login.verify(tomorrow, answer, [issuer.public()])
 
 
 def test_forged_or_replayed_logins_refused(issuer: anon.AnonIssuer) -> None:

@@ -148,6 +148,16 @@ def revoke(
     print("revoked")
 
 
+@login_app.command("sweep")
+def sweep(prefecture: PrefOpt, home: HomeOpt = None, db: DbOpt = None) -> None:
+    """The prefecture's daily publication (run each day after midnight, Japan time, like a CRL): revoke the
+    credentials that expired and publish a status list of today — relying parties accept no older one."""
+    issuer, d = _load_issuer(home_of(home, db), prefecture)
+    n = issuer.sweep(japan_today())
+    _save_issuer(issuer, d)
+    print(f"expired {n}")
+
+
 @login_app.command("deliver-events")
 def deliver_events(
     municipality: Annotated[str, typer.Option("--municipality", "-m", help="Local government code.")],

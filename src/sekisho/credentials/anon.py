@@ -300,6 +300,9 @@ class AnonIssuer:
         except AnoncredsError:
             raise InvalidInput("the credential request does not match the offer", field="request") from None
         self._s["indices"][subject] = index
+        # kept so that the credential is revoked on its expiry day (:meth:`sweep`): a login proves
+        # non-revocation only, not expiry (a range predicate would cost it more than all the rest)
+        self._s.setdefault("expires", {})[subject] = yyyymmdd(expires)
         return Issued(_json(cred), index)
 
     # --- revocation ----------------------------------------------------------------------------------------
@@ -307,19 +310,40 @@ class AnonIssuer:
     def revoke(self, subject: str) -> int:
         """Revoke ``subject``'s credential (death, move out of the prefecture, lost card) and publish a new
         status list; returns its timestamp.  ``NotFound`` if the subject holds no live credential."""
-        index = self._s["indices"].pop(subject, None)
-        if index is None:
+        if subject not in self._s["indices"]:
             raise NotFound("no live credential for that subject", field="subject")
-        self._s["revoked"].append(index)
-        old = RevocationStatusList.load(json.dumps(self._s["status_list"]))
+        return self._revoke([subject])
+
+    def sweep(self, today: date) -> int:
+        """The day's publication: revoke every credential whose expiry is before ``today`` and publish a status
+        list of today even when none expired — relying parties require one (``sekisho.login.protocol``), so a
+        prefecture that stops sweeping stops logins rather than letting expired cards in.  Returns how many
+        credentials expired."""
+        cutoff = yyyymmdd(today)
+        expires = self._s.setdefault("expires", {})
+        expired = sorted(s for s in self._s["indices"] if int(expires.get(s, cutoff)) < cutoff)
+        self._revoke(expired)  # none expired: the same list, newly dated
+        return len(expired)
+
+    def _next_timestamp(self) -> int:
         # strictly later than the list it replaces: a proof made against the old list names the old timestamp
-        timestamp = max(self._clock(), int(self._s["status_list"]["timestamp"]) + 1)
+        return max(self._clock(), int(self._s["status_list"]["timestamp"]) + 1)
+
+    def _revoke(self, subjects: list[str]) -> int:
+        indices = [self._s["indices"].pop(s) for s in subjects]
+        for s in subjects:
+            self._s.setdefault("expires", {}).pop(s, None)
+        self._s["revoked"].extend(indices)
+        old = RevocationStatusList.load(json.dumps(self._s["status_list"]))
+        timestamp = self._next_timestamp()
+        # (``update_timestamp_only`` of anoncreds 0.2.3's Python wrapper fails on its own handle: an update with
+        # no index dates the list just as well)
         new = old.update(
             self._obj("cred_def", CredentialDefinition),
             self._obj("rev_reg_def", RevocationRegistryDefinition),
             self._obj("rev_reg_private", RevocationRegistryDefinitionPrivate),
             None,
-            [index],
+            indices or None,
             timestamp,
         )
         self._s["status_list"] = _json(new)
@@ -477,6 +501,10 @@ class HeldCredential:
 # presentation requests, presentations, verification
 
 
+#: the referent of an attribute a presentation proves without revealing it (when nothing else is asked)
+HIDDEN = "held"
+
+
 def presentation_request(
     *,
     cred_def_ids: Iterable[str],
@@ -486,19 +514,21 @@ def presentation_request(
     min_age: int | None = None,
     nonce: str | None = None,
     name: str = "sekisho",
+    prove_expiry: bool = True,
 ) -> dict[str, Any]:
     """A verifier's request: reveal the prefecture or nothing; prove ``birthdate <= today − min_age years``;
-    always prove ``expires >= today`` and non-revocation at ``at`` (Unix seconds).  ``cred_def_ids``: the
-    prefectures the verifier accepts (the restriction)."""
+    prove ``expires >= today`` (unless ``prove_expiry`` is false: a verifier that requires a status list of
+    today relies on the issuer's :meth:`AnonIssuer.sweep` instead) and non-revocation at ``at`` (Unix seconds).
+    ``cred_def_ids``: the prefectures the verifier accepts (the restriction)."""
     restriction = [{"cred_def_id": c} for c in cred_def_ids]
     if not restriction:
         raise InvalidInput("name at least one accepted issuer", field="issuer")
     attrs: dict[str, Any] = {}
     if reveal_prefecture:
         attrs["prefecture"] = {"name": "prefecture", "restrictions": restriction}
-    preds: dict[str, Any] = {
-        "valid": {"name": "expires", "p_type": ">=", "p_value": yyyymmdd(today), "restrictions": restriction}
-    }
+    preds: dict[str, Any] = {}
+    if prove_expiry:
+        preds["valid"] = {"name": "expires", "p_type": ">=", "p_value": yyyymmdd(today), "restrictions": restriction}
     if min_age is not None:
         if not 0 <= min_age <= 150:
             raise InvalidInput("an age is 0..150", field="min_age")
@@ -508,6 +538,9 @@ def presentation_request(
             "p_value": yyyymmdd(years_before(today, min_age)),
             "restrictions": restriction,
         }
+    if not attrs and not preds:
+        # a presentation must name the credential somehow: an attribute proved but not revealed shows nothing
+        attrs[HIDDEN] = {"name": "prefecture", "restrictions": restriction}
     return {
         "name": name,
         "version": "1.0",
@@ -535,7 +568,7 @@ def present(held: HeldCredential, holder: AnonHolder, request: Mapping[str, Any]
     present_creds = PresentCredentials()
     ts = public.timestamp
     for ref in request.get("requested_attributes", {}):
-        present_creds.add_attributes(held.credential, ref, reveal=True, timestamp=ts, rev_state=held._state)
+        present_creds.add_attributes(held.credential, ref, reveal=ref != HIDDEN, timestamp=ts, rev_state=held._state)
     for ref in request.get("requested_predicates", {}):
         present_creds.add_predicates(held.credential, ref, timestamp=ts, rev_state=held._state)
     try:
@@ -571,7 +604,7 @@ def _check_proof_matches_request(presentation: Mapping[str, Any], request: Mappi
         wanted = sorted(
             (p["name"], _P_TYPES[p["p_type"]], int(p["p_value"])) for p in request["requested_predicates"].values()
         )
-        asked = {a["name"] for a in request.get("requested_attributes", {}).values()}
+        asked = {a["name"] for ref, a in request.get("requested_attributes", {}).items() if ref != HIDDEN}
     except (KeyError, TypeError, ValueError):
         raise PresentationRejected("the presentation is malformed", field="proof") from None
     if got != wanted:

@@ -11,8 +11,9 @@
    - a **Schnorr proof of knowledge** of ``sk`` with base ``H(rp)`` (RFC 8235 §3.3, non-interactive through
      Fiat–Shamir over the challenge): whoever learns a pseudonym cannot log in with it;
    - a **validity proof**: an AnonCreds presentation (``sekisho.credentials.anon``) of the card's credential from
-     its prefecture that proves ``expires >= today`` and non-revocation against the prefecture's newest status list,
-     and reveals nothing (or the prefecture, if the resident chooses).  Its nonce is derived from the challenge and
+     its prefecture that proves non-revocation against the prefecture's newest status list, which must be of the
+     challenge's day (the prefecture revokes expired credentials in its daily sweep), and reveals nothing (or the
+     prefecture, if the resident chooses).  Its nonce is derived from the challenge and
      the pseudonym, so it answers this one login only.
 3. The RP checks the three with only public data: the prefecture's published credential definition and status
    list, fetched like everybody else.  No central party is asked anything about this login.
@@ -28,13 +29,14 @@ import hmac
 import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, time
 from typing import Any
 
 import rbcl
 
 from sekisho.credentials import anon
 from sekisho.errors import InvalidInput, Refused
+from sekisho.jp.clock import JST
 
 RP_CONTEXT = b"sekisho-login-rp-v1\x00"
 PROOF_CONTEXT = b"sekisho-login-pok-v1\x00"
@@ -177,7 +179,10 @@ class Challenge:
 def validity_request(
     challenge: Challenge, nym: bytes, accepted: Iterable[str], *, reveal_prefecture: bool = False
 ) -> dict[str, Any]:
-    """The AnonCreds request a login answers: not expired, not revoked, bound to this challenge and pseudonym."""
+    """The AnonCreds request a login answers: not revoked, bound to this challenge and pseudonym.  Expiry is not
+    a predicate here: the prefecture revokes a credential on its expiry day (``AnonIssuer.sweep``) and the relying
+    party accepts only a status list of the challenge's day (:func:`verify`), which costs a login no range proof
+    (the largest part of an AnonCreds proof's time, docs/benchmarks.md)."""
     return anon.presentation_request(
         cred_def_ids=accepted,
         today=challenge.today,
@@ -185,7 +190,13 @@ def validity_request(
         reveal_prefecture=reveal_prefecture,
         nonce=anon.nonce_for(challenge.rp.encode(), unb64u(challenge.nonce, field="nonce"), nym),
         name="sekisho-login",
+        prove_expiry=False,
     )
+
+
+def day_start(day: date) -> int:
+    """Unix seconds of midnight in Japan on ``day``: the oldest status list a login on that day accepts."""
+    return int(datetime.combine(day, time(0), tzinfo=JST).timestamp())
 
 
 def answer(
@@ -265,4 +276,8 @@ def verify(
         verified = anon.verify(validity, request, published)
     except anon.PresentationRejected as e:
         raise LoginRefused(f"the card's validity proof is refused: {e}", field="validity") from None
+    used = next(p for p in published if p.cred_def_id == validity["identifiers"][0]["cred_def_id"])
+    if used.timestamp < day_start(challenge.today):
+        # expiry is enforced by the day's sweep: without a list of today an expired card could pass
+        raise LoginRefused("the prefecture's status list is not of today (no sweep yet)", field="validity")
     return LoggedIn(pseudonym=nym, disclosed=dict(verified.revealed))
