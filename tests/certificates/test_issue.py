@@ -161,3 +161,13 @@ def test_bad_requests_are_bad_input(residents: Residents) -> None:
         ask(residents.head, kind="proxy")  # a proxy names its mandate
     with pytest.raises(InvalidInput):
         ask(residents.head, copies=11)
+
+
+def test_a_household_member_asks_as_the_resident_does(desk: Desk, residents: Residents) -> None:
+    doc = json.loads(desk.issue(ask(residents.child, kind="household", requester=residents.head), form="json").body)
+    assert doc["certificate"]["requester_kind"] == "household"
+    assert doc["certificate"]["purpose"] == "certificate.wide-area"
+    with pytest.raises(Refused, match="not-same-household"):
+        desk.issue(ask(residents.child, kind="household", requester=residents.foreigner), form="json")
+    last = records(desk, residents.child)[-1]
+    assert last.decision == "deny" and "not-same-household" in last.reason_codes

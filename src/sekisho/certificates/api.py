@@ -27,7 +27,7 @@ PREFIX = "/certificates"
 class IssueIn(BaseModel):
     handle: str = Field(max_length=32)
     counter: str = Field(max_length=6, pattern=r"^[0-9]{6}$")
-    kind: Literal["self", "proxy", "third-party"]
+    kind: Literal["self", "household", "proxy", "third-party"]
     items: list[str] = Field(default_factory=list, max_length=len(OPTIONAL_ITEMS) + 4)
     requester: str | None = Field(default=None, max_length=128)
     reason: str | None = Field(default=None, max_length=200)

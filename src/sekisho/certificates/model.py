@@ -32,11 +32,22 @@ BASIC_ITEMS: Final = ("name", "birth_date", "sex", "address")
 #: on request only: 世帯主・続柄, 本籍・筆頭者 and the others a resident may ask for (the decision point decides)
 OPTIONAL_ITEMS: Final = ("kana", "resident_since", "household", "honseki", "moved")
 ITEMS: Final = BASIC_ITEMS + OPTIONAL_ITEMS
-RequesterKind = Literal["self", "proxy", "third-party"]
-REQUESTER_KINDS: Final = ("self", "proxy", "third-party")
-#: the decision point's requester kinds (``sekisho.protocols.access.RequesterKind``)
-POLICY_KIND: Final[Mapping[str, str]] = {"self": "resident", "proxy": "proxy", "third-party": "third-party"}
-KIND_LABEL: Final[Mapping[str, str]] = {"self": "本人", "proxy": "代理人", "third-party": "第三者（職務上請求）"}
+RequesterKind = Literal["self", "household", "proxy", "third-party"]
+REQUESTER_KINDS: Final = ("self", "household", "proxy", "third-party")
+#: the decision point's requester kinds (``sekisho.protocols.access.RequesterKind``): a member of the resident's
+#: household asks as the resident does (住基法 第12条第1項: 本人又は同一世帯の者)
+POLICY_KIND: Final[Mapping[str, str]] = {
+    "self": "resident",
+    "household": "resident",
+    "proxy": "proxy",
+    "third-party": "third-party",
+}
+KIND_LABEL: Final[Mapping[str, str]] = {
+    "self": "本人",
+    "household": "同一世帯の者",
+    "proxy": "代理人",
+    "third-party": "第三者（職務上請求）",
+}
 CERTIFICATION: Final = "この写しは住民票の原本と相違ないことを証明する。"
 MAX_REASON = 200
 _REQUESTER = re.compile(r"[A-Za-z0-9_./:-]{1,128}")
@@ -81,7 +92,7 @@ class Request:
 
     def __post_init__(self) -> None:
         if self.kind not in REQUESTER_KINDS:
-            raise InvalidInput("must be self, proxy or third-party", field="as")
+            raise InvalidInput("must be self, household, proxy or third-party", field="as")
         unknown = self.items - set(ITEMS)
         if unknown or not set(BASIC_ITEMS) <= self.items:
             raise InvalidInput(f"must be items among {', '.join(ITEMS)}, the basic four included", field="items")
@@ -89,7 +100,8 @@ class Request:
             raise InvalidInput("must be between 1 and 10", field="copies")
         if self.kind != "self" and (self.requester is None or not _REQUESTER.fullmatch(self.requester)):
             raise InvalidInput(
-                "a proxy or third party names itself by an id (mandate or registration, 1-128 of [A-Za-z0-9_./:-])",
+                "a household member names itself by its handle, a proxy or third party by an id (mandate or"
+                " registration, 1-128 of [A-Za-z0-9_./:-])",
                 field="requester",
             )
         if self.reason is not None and (not self.reason.strip() or len(self.reason) > MAX_REASON):
@@ -107,7 +119,7 @@ class Request:
     @property
     def purpose(self) -> str:
         """The legal-basis row the request rests on (``jp/data/legal-bases.yaml``)."""
-        if self.kind == "self":
+        if self.kind in ("self", "household"):
             return "certificate.wide-area" if self.wide_area else "certificate.self"
         return f"certificate.{self.kind}"
 

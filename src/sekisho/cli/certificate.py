@@ -57,14 +57,18 @@ def certificate_request(
     subject: Annotated[str, typer.Option("--for", help="HANDLE@HOME: the resident and their home municipality.")],
     out: Annotated[Path, typer.Option("--out", help="FILE.pdf (signed PDF) or FILE.json (signed JSON form).")],
     kind: Annotated[
-        str, typer.Option("--as", help="Who asks: self (the resident), proxy (with a mandate), third-party.")
+        str,
+        typer.Option(
+            "--as", help="Who asks: self (the resident), household (a member), proxy (with a mandate), third-party."
+        ),
     ] = "self",
     items: Annotated[
         list[str] | None,
         typer.Option("--with", help="Items beyond the basic four: kana, resident_since, household, honseki, moved."),
     ] = None,
     requester: Annotated[
-        str | None, typer.Option(help="A proxy's mandate id or a third party's registration id (never a name).")
+        str | None,
+        typer.Option(help="A member's handle, a proxy's mandate id or a third party's registration id (never a name)."),
     ] = None,
     reason: Annotated[str | None, typer.Option(help="A third party's statutory reason (職務上請求).")] = None,
     copies: Annotated[int, typer.Option(help="Copies (1-10).")] = 1,
@@ -85,8 +89,8 @@ def certificate_request(
     if suffix not in (".pdf", ".json"):
         raise InvalidInput("must end in .pdf or .json", field="out")
     form: Literal["pdf", "json"] = "pdf" if suffix == ".pdf" else "json"
-    if kind not in ("self", "proxy", "third-party"):
-        raise InvalidInput("must be self, proxy or third-party", field="as")
+    if kind not in ("self", "household", "proxy", "third-party"):
+        raise InvalidInput("must be self, household, proxy or third-party", field="as")
     handle, home_code = parse_subject(subject)
     request = Request(
         handle=handle,

@@ -50,13 +50,25 @@ class PolicyGate:
     def allow(self, request: Request) -> Allowed:
         from sekisho.protocols.access import AccessRequest
         from sekisho.protocols.handles import parse_handle
-        from sekisho.registry.certificates import certificate_refused
+        from sekisho.registry.certificates import certificate_refused, same_household
 
         parse_handle(request.handle, field="for")  # a malformed handle is bad input, before any decision is recorded
+        if request.kind == "household" and not same_household(self.register, request.handle, request.requester or ""):
+            certificate_refused(
+                self.register,
+                request.handle,
+                purpose=request.purpose,
+                counter=request.counter,
+                reasons=("not-same-household",),
+            )
+            raise Refused("the certificate is refused (not-same-household)", field="requester")
         asked = AccessRequest(
             # the requester's id (a mandate, an office registration) for a proxy or a third party — a support
-            # measure may name it; the resident at a counter is named by that counter
-            requester=request.requester or f"municipality/{request.counter}",
+            # measure may name it; the resident, or a member of their household (whose handle stays in the
+            # register), is named by the counter
+            requester=request.requester
+            if request.kind in ("proxy", "third-party") and request.requester
+            else f"municipality/{request.counter}",
             requester_kind=POLICY_KIND[request.kind],  # type: ignore[arg-type]
             action="certificate",
             purpose=request.purpose,

@@ -134,3 +134,16 @@ def certificate_refused(
             decision="deny",
             reason_codes=tuple(reasons),
         )
+
+
+def same_household(register: RegisterService, handle: str, other: str) -> bool:
+    """Whether ``other`` is an active member of ``handle``'s household (a member asks for the resident's
+    certificate as the resident does).  Nothing of either record leaves: the certificate's read records itself."""
+    h, o = parse_handle(handle), parse_handle(other, field="requester")
+    r = st.resident
+    with register.engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(r.c.handle, r.c.household_id).where(r.c.handle.in_([h, o]), r.c.status == Status.ACTIVE.value)
+        ).all()
+    households = {row.handle: row.household_id for row in rows}
+    return h != o and h in households and households.get(o) == households[h]
