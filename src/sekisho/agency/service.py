@@ -36,6 +36,7 @@ from sekisho.agency import store
 from sekisho.agency.ordering import ACTIVE, HeldNotice, replay
 from sekisho.config import Home
 from sekisho.errors import Conflict, InvalidInput, NotFound, Refused
+from sekisho.failpoints import failpoint
 from sekisho.keyfile import DEFAULT_N
 from sekisho.pep.encoding import decode_pseudonym, encode_pseudonym
 from sekisho.pep.flows import agency_decrypt, conversion_request, convert_batch, encrypt_pseudonyms
@@ -60,6 +61,7 @@ from sekisho.protocols.agency import (
     LookupStatus,
     Notice,
     NoticeBatch,
+    NoticeFeed,
     operator_of,
 )
 from sekisho.protocols.conversion import REGISTRY_DOMAIN, Hop, HopResult, check_domain, check_purpose
@@ -406,6 +408,40 @@ class AgencyService:
                 # a notice for someone not (or no longer) in the table is kept, not applied
         log.info("agency %s received notices n=%d (new %d)", self.name, len(pseudonyms), new)
         return new
+
+    def feed_cursor(self, municipality: str) -> int:
+        """The last outbox event of ``municipality`` whose notices this agency has applied (0: none yet)."""
+        with self.engine.connect() as conn:
+            found = conn.execute(
+                sa.select(store.feed_cursor.c.cursor).where(store.feed_cursor.c.municipality == municipality)
+            ).scalar()
+        return int(found or 0)
+
+    def pull_notices(self, feed: NoticeFeed, municipality: str, *, limit: int = 1000) -> int:
+        """Pull ``municipality``'s notices for this agency from its cursor on, page by page, until the feed has
+        nothing newer; returns how many notices were new here.  Each page is applied (a notice already held is
+        ignored) before the cursor moves past it: killed in between, the next pull gets the page again and applies
+        nothing twice — the agency's effect is exactly once."""
+        new = 0
+        after = self.feed_cursor(municipality)
+        while True:
+            page = feed.notice_feed(self.name, after=after, limit=limit)
+            for batch in page.batches:
+                new += self.receive_notices(batch)
+            if page.cursor <= after:
+                return new
+            failpoint("notices.applied")
+            self._move_cursor(municipality, page.cursor)
+            after = page.cursor
+
+    def _move_cursor(self, municipality: str, cursor: int) -> None:
+        c = store.feed_cursor.c
+        with self.engine.begin() as conn:
+            conn.execute(
+                self._insert(conn, store.feed_cursor)
+                .values(municipality=municipality, cursor=cursor, updated_at=_now())
+                .on_conflict_do_update(index_elements=[c.municipality], set_={"cursor": cursor, "updated_at": _now()})
+            )
 
     @staticmethod
     def _insert(conn: sa.Connection, table: sa.Table) -> Any:

@@ -132,3 +132,12 @@ xref_in = sa.Table(
     sa.UniqueConstraint("request_id", "position", name="agy_xref_in_once"),
 )
 sa.Index("agy_xref_in_pseudonym", xref_in.c.pseudonym)
+
+# where the agency stands in each municipality's notice feed: the last outbox event it has applied
+feed_cursor = sa.Table(
+    "agy_feed_cursor",
+    metadata,
+    sa.Column("municipality", sa.String(6), primary_key=True),
+    sa.Column("cursor", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)

@@ -236,6 +236,7 @@ def mount_pki_agency(app: FastAPI, pki: Pki, home: Home) -> None:
 def municipality_app(role: Role, home: Home) -> FastAPI:
     from sekisho.jp.catalogue import get_municipality
     from sekisho.keyfile import passphrase_from_env
+    from sekisho.node.feed import feed_router
     from sekisho.node.local import LocalNetwork
     from sekisho.node.moves import mount_moves
     from sekisho.node.residence import mount_residence
@@ -263,6 +264,7 @@ def municipality_app(role: Role, home: Home) -> FastAPI:
     mount_credentials(app, home, code)  # OpenID4VCI issuer and status list (sekisho.node.credentials)
     mount_residence(app, home, code)  # certificates of residence (sekisho.node.residence)
     moves = mount_moves(app, role, home)  # both sides of a move hand-over, over HTTP (sekisho.node.moves)
+    app.include_router(feed_router(lambda: net.releases(code)))  # the agencies' notice feed (sekisho.node.feed)
     app.mount("/portal", portal)
     return app
 

@@ -142,6 +142,8 @@ RULES: dict[str, list[Rule]] = {
         rule("/transfers", "municipality", methods=["POST"]),
         # a move-in is filed at the counter: signed by the clerk's terminal (the route admits its own party only)
         rule("/moves", "municipality", methods=["POST"]),
+        # an agency pulls its change notices (a release of personal data: signed by the agency's terminal)
+        rule("/notices/feed", "agency", methods=["POST"]),
         # a credential offer hands a resident's issuance to a wallet: signed by the clerk's terminal at the counter
         rule("/credentials", "municipality", methods=["POST"]),
         # a certificate of residence releases a person's record to the counter: signed by the clerk's terminal

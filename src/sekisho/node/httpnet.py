@@ -86,6 +86,12 @@ class HttpNetwork:
         """Another municipality's side of a move hand-over (a release of a person's record: signed)."""
         return HttpTransferSource(self.peers.client(f"municipality/{code}", signed=True))
 
+    def notice_feed(self, code: str) -> Any:
+        """Municipality ``code``'s change notices, as this agency pulls them (signed: a release)."""
+        from sekisho.node.feed import HttpNoticeFeed
+
+        return HttpNoticeFeed(self.peers.client(f"municipality/{code}", signed=True))
+
     def agency(self, name: str) -> HttpAgency:
         return HttpAgency(self.peers.client(f"agency/{name}"))
 

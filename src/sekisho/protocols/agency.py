@@ -98,6 +98,25 @@ class NoticeBatch:
         return f"NoticeBatch(purpose={self.purpose!r}, n={len(self.notices)})"
 
 
+@dataclass(frozen=True, slots=True, repr=False)
+class NoticeFeedPage:
+    """One page of a municipality's notice feed for one agency: the batches (one per purpose) and the cursor to
+    ask after next time (the last outbox event the page looked at, whether or not it made a notice)."""
+
+    batches: tuple[NoticeBatch, ...]
+    cursor: int
+
+    def __repr__(self) -> str:
+        return f"NoticeFeedPage(batches={len(self.batches)}, cursor={self.cursor})"
+
+
+class NoticeFeed(Protocol):
+    """A municipality's change notices as an agency pulls them (in-process, or ``POST /notices/feed`` on the
+    municipality's node)."""
+
+    def notice_feed(self, agency: str, *, after: int = 0, limit: int = 1000) -> NoticeFeedPage: ...
+
+
 @dataclass(frozen=True, slots=True)
 class IdentityQuery:
     """Agency → locator → municipality: what the agency asks about the persons in one converted batch."""

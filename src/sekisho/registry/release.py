@@ -51,6 +51,7 @@ from sekisho.protocols.agency import (
     LookupStatus,
     Notice,
     NoticeBatch,
+    NoticeFeedPage,
 )
 from sekisho.protocols.conversion import REGISTRY_DOMAIN, Hop, check_domain, check_purpose
 from sekisho.protocols.handles import parse_handle
@@ -732,16 +733,66 @@ class ReleaseService:
 
     def deliver_notices(self, *, limit: int = 1000) -> NoticeReport:
         """Deliver pending outbox events as change notices to every enrolled agency entitled to them."""
+        ev = st.event.c
+        with self._outbox_lock():
+            events, work, residents, moves = self._notice_work(ev.delivered_at.is_(None), limit=limit)
+            if not events:
+                return NoticeReport(0, 0, 0)
+            failed: set[int] = set()
+            sent = 0
+            for (agency, purpose), items in work.items():
+                try:
+                    self._send_notices(agency, purpose, items, residents, moves)
+                except Exception as exc:
+                    failed.update(x.id for x, _ in items)
+                    log.warning(
+                        "municipality %s: notices to agency=%s not delivered (n=%d): %s",
+                        self.code,
+                        agency,
+                        len(items),
+                        type(exc).__name__,
+                    )
+                    continue
+                sent += len(items)
+                self._confirm_delivered(agency, [x.id for x, _ in items])
+            marked = [x.id for x in events if x.id not in failed]
+            self._mark_events(marked)
+        return NoticeReport(events=len(marked), notices=sent, pending=len(events) - len(marked))
+
+    def notice_feed(self, agency: str, *, after: int = 0, limit: int = 1000) -> NoticeFeedPage:
+        """The change notices ``agency`` is entitled to among the outbox events after ``after`` (its cursor), as
+        the agency pulls them: at-least-once (a page is handed out again until the agency moves its cursor past
+        it), each notice with its network-wide id so that the agency applies it once.  The same decisions as a
+        push (:meth:`deliver_notices`): the policy's for the agency's purpose, narrowed per person by the
+        municipality's facts (a support measure); the access records are written before the page leaves."""
+        if after < 0:
+            raise InvalidInput("must not be negative", field="after")
+        if not 1 <= limit <= 10_000:
+            raise InvalidInput("must be between 1 and 10000", field="limit")
+        events, work, residents, moves = self._notice_work(
+            st.event.c.id > after, limit=limit, only=agency, skip_delivered=False
+        )
+        batches = [
+            self._notice_batch(name, purpose, items, residents, moves) for (name, purpose), items in work.items()
+        ]
+        cursor = max((x.id for x in events), default=after)
+        return NoticeFeedPage(batches=tuple(batches), cursor=cursor)
+
+    def _notice_work(
+        self, which: sa.ColumnElement[bool], *, limit: int, only: str | None = None, skip_delivered: bool = True
+    ) -> tuple[list[Any], dict[tuple[str, str], list[tuple[Any, Decision]]], dict[int, Any], dict[int, str]]:
+        """The outbox events ``which`` (oldest first) and, per (agency, purpose), the notices each entitles: the
+        events, the work, the residents' rows and the move ids."""
         ev, r, e = st.event.c, st.resident.c, st.enrolment.c
         with self.register.engine.connect() as conn:
             events = conn.execute(
                 sa.select(ev.id, ev.kind, ev.event_date, ev.resident_id, ev.created_at)
-                .where(ev.delivered_at.is_(None))
+                .where(which)
                 .order_by(ev.id)
                 .limit(limit)
             ).all()
             if not events:
-                return NoticeReport(0, 0, 0)
+                return [], {}, {}, {}
             resident_ids = list({x.resident_id for x in events})
             enrolments: dict[int, list[tuple[str, str, frozenset[str], datetime]]] = defaultdict(list)
             for row in conn.execute(
@@ -755,14 +806,18 @@ class ReleaseService:
                 row.id: row for row in conn.execute(self.register._select().where(r.id.in_(resident_ids))).all()
             }
             moves = self._moves(conn, [x for x in events if x.kind in (proc.MOVED_OUT, proc.MOVED_IN)], residents)
-            done = {
-                (row.event_id, row.agency)
-                for row in conn.execute(
-                    sa.select(st.notice.c.event_id, st.notice.c.agency).where(
-                        st.notice.c.event_id.in_([x.id for x in events])
+            done = (
+                {
+                    (row.event_id, row.agency)
+                    for row in conn.execute(
+                        sa.select(st.notice.c.event_id, st.notice.c.agency).where(
+                            st.notice.c.event_id.in_([x.id for x in events])
+                        )
                     )
-                )
-            }
+                }
+                if skip_delivered
+                else set()
+            )
         # (agency, purpose) -> [(event, decision for this person)]
         work: dict[tuple[str, str], list[tuple[Any, Decision]]] = defaultdict(list)
         decisions: dict[tuple[str, str, str, frozenset[str]], tuple[Decision, _SubjectCheck]] = {}
@@ -772,6 +827,8 @@ class ReleaseService:
                 continue
             seen: set[str] = set()
             for agency, purpose, held, enrolled_at in enrolments.get(x.resident_id, []):
+                if only is not None and agency != only:
+                    continue
                 if agency in seen or (x.id, agency) in done:
                     seen.add(agency)
                     continue
@@ -802,26 +859,24 @@ class ReleaseService:
                 d = check(facts(residents[x.resident_id].handle))
                 if d.allow:
                     work[(agency, purpose)].append((x, d))
-        failed: set[int] = set()
-        sent = 0
-        for (agency, purpose), items in work.items():
+        return list(events), work, residents, moves
+
+    @contextmanager
+    def _outbox_lock(self) -> Iterator[None]:
+        """One deliverer at a time per register on PostgreSQL (a session advisory lock): two nodes or CLI runs
+        sending the same outbox would each send every notice (harmless to the agency, which keeps the first copy,
+        but double the releases and their access records).  SQLite has one writer anyway."""
+        if self.register.engine.dialect.name != "postgresql":
+            yield
+            return
+        key = int.from_bytes(hashlib.sha256(f"sekisho-outbox/{self.code}".encode()).digest()[:8], "big", signed=True)
+        with self.register.engine.connect() as conn:
+            conn.execute(sa.select(sa.func.pg_advisory_lock(key)))
             try:
-                self._send_notices(agency, purpose, items, residents, moves)
-            except Exception as exc:
-                failed.update(x.id for x, _ in items)
-                log.warning(
-                    "municipality %s: notices to agency=%s not delivered (n=%d): %s",
-                    self.code,
-                    agency,
-                    len(items),
-                    type(exc).__name__,
-                )
-                continue
-            sent += len(items)
-            self._confirm_delivered(agency, [x.id for x, _ in items])
-        marked = [x.id for x in events if x.id not in failed]
-        self._mark_events(marked)
-        return NoticeReport(events=len(marked), notices=sent, pending=len(events) - len(marked))
+                yield
+            finally:
+                conn.execute(sa.select(sa.func.pg_advisory_unlock(key)))
+                conn.commit()
 
     def _moves(self, conn: Connection, events: Sequence[Any], residents: Mapping[int, Any]) -> dict[int, str]:
         """The move id of each moved_out / moved_in event of a hand-over: a digest of its transfer token, the same
@@ -850,6 +905,20 @@ class ReleaseService:
         residents: Mapping[int, Any],
         moves: Mapping[int, str],
     ) -> None:
+        batch = self._notice_batch(agency, purpose, items, residents, moves)
+        released = [(x.resident_id, d) for x, d in items]
+        with self._failed_on_error(released, action="notice", purpose=purpose, agency=agency):
+            self.network.agency(agency).receive_notices(batch)
+
+    def _notice_batch(
+        self,
+        agency: str,
+        purpose: str,
+        items: Sequence[tuple[Any, Decision]],
+        residents: Mapping[int, Any],
+        moves: Mapping[int, str],
+    ) -> NoticeBatch:
+        """The notices of ``items`` converted to ``agency``'s domain, their access records written first."""
         grant = self.network.conversion_grant(
             requester=self.requester,
             requester_kind="municipality",
@@ -890,9 +959,7 @@ class ReleaseService:
             self._record(conn, released, action="notice", purpose=purpose, agency=agency)
         with self._failed_on_error(released, action="notice", purpose=purpose, agency=agency):
             result = convert_batch(request, self.network.hops())
-            self.network.agency(agency).receive_notices(
-                NoticeBatch(purpose=purpose, result=result, notices=tuple(notices))
-            )
+        return NoticeBatch(purpose=purpose, result=result, notices=tuple(notices))
 
     def _confirm_delivered(self, agency: str, event_ids: Sequence[int]) -> None:
         now = self._clock()

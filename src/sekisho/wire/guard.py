@@ -60,7 +60,7 @@ CALLERS: Mapping[str, frozenset[str]] = {
     "t1": frozenset({"municipality", "agency", "pki"}),
     "t2": frozenset({"t1"}),
     "locator": frozenset({"t2", "municipality"}),
-    "municipality": frozenset({"t2", "locator", "municipality"}),
+    "municipality": frozenset({"t2", "locator", "municipality", "agency"}),  # agencies pull their notice feed
     "agency": frozenset({"t2", "municipality"}),  # municipalities push enrolments and change notices
     "watchdog": _ALL - {"watchdog"},
     "log": _ALL - {"log"},
