@@ -79,13 +79,17 @@ def cli(home: Home, *args: str) -> str:
     return r.output
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 class Server:
     """One party's app on a loopback port, served by uvicorn in a thread of this process."""
 
-    def __init__(self, app: object) -> None:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
+    def __init__(self, app: object, port: int | None = None) -> None:
+        self.port = port or free_port()
         self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()
@@ -153,8 +157,14 @@ def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Net]:
         by="tax-officer",
     )
     watchdog.engine.dispose()
+    # 岐阜市 issues wallet credentials: the PKI's CAs certify its issuer key, which names the node's address
+    from sekisho.pki import hierarchy as pki_hierarchy
+
+    pki_hierarchy.init(home).engine.dispose()
+    gifu_port = free_port()
+    cli(home, "credentials", "init", "-m", GIFU, "--base-url", f"http://localhost:{gifu_port}")
     servers = [
-        Server(create_app(Role("municipality", GIFU), home)),
+        Server(create_app(Role("municipality", GIFU), home), port=gifu_port),
         Server(create_app(Role("municipality", CHIYODA), home)),
         Server(create_app(Role("watchdog", None), home)),
     ]

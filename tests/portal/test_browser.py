@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from .conftest import CHIYODA, GIFU, PASSPHRASE, PASSWORD, Net, shot
+from .conftest import CHIYODA, GIFU, PASSPHRASE, PASSWORD, Net, cli, shot
 
 AXE = Path(__file__).parent / "vendor" / "axe.min.js"
 
@@ -104,6 +104,19 @@ def test_a_resident_finds_an_agency_access_verified(net: Net, page: Any) -> None
         assert mp.facts(net.resident).opted_out_of_consent_uses
     finally:
         mp.engine.dispose()
+
+    # a wallet credential: the offer the page shows is redeemed by the wallet at the node's OpenID4VCI endpoints
+    page.get_by_role("button", name="ウォレットで受け取る").click()
+    offer = page.get_by_label("オファー（JSON）").input_value()
+    assert "pre-authorized_code" in offer
+    assert page.get_by_label("オファーURI").input_value().startswith("openid-credential-offer://?credential_offer=")
+    shot(page, "resident-wallet-offer")
+    wallet = net.home.root / "wallet"
+    cli(net.home, "wallet", "init", "--wallet", str(wallet))
+    (net.home.root / "offer.json").write_text(offer)
+    received = cli(net.home, "wallet", "receive", str(net.home.root / "offer.json"), "--wallet", str(wallet))
+    assert re.search(r"received \d+ one-time credentials", received)
+    page.goto(f"{net.gifu.url}/resident")
 
     # the code was spent: a second login with it fails
     page.context.clear_cookies()

@@ -252,10 +252,13 @@ def municipality_app(role: Role, home: Home) -> FastAPI:
     from sekisho.portal.municipality import portal_app
 
     # the clerk console and the resident portal (public paths with their own login: sekisho.portal)
-    portal = portal_app(home, code)
+    offers, offer_engines = _credential_offers(home, code)
+    portal = portal_app(home, code, credential_offer=offers)
 
     async def stop() -> None:
         portal.state.close()
+        for engine in offer_engines:
+            engine.dispose()
         net.close()
         moves.close()
 
@@ -267,6 +270,23 @@ def municipality_app(role: Role, home: Home) -> FastAPI:
     app.include_router(feed_router(lambda: net.releases(code)))  # the agencies' notice feed (sekisho.node.feed)
     app.mount("/portal", portal)
     return app
+
+
+def _credential_offers(home: Home, code: str) -> tuple[Callable[[str], dict[str, Any]] | None, list[Any]]:
+    """The OpenID4VCI offers the resident portal makes for a logged-in resident, and the engines to dispose; none
+    while the municipality's issuer is not set up (`sekisho credentials init`) or its key cannot be opened."""
+    from sekisho.credentials.oid4vci import Flow
+    from sekisho.keyfile import passphrase_from_env
+    from sekisho.node.credentials import open_issuer
+
+    secret = passphrase_from_env()
+    if secret is None:
+        return None, []
+    try:
+        issuer, state, register = open_issuer(home, code, passphrase=secret)
+    except SekishoError:
+        return None, []
+    return Flow(issuer, register, state).offer, [register.engine, state.engine]
 
 
 def mount_transfer(app: FastAPI, role: Role, home: Home, *, index: RegistryIndex | None = None) -> None:

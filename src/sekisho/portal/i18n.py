@@ -255,6 +255,18 @@ WORDS: dict[str, tuple[str, str]] = {
     "measure_opened": ("支援措置を開始しました", "The measure is in force"),
     "in_force": ("有効", "in force"),
     "expires_on": ("期限", "Expires"),
+    "wallet": ("ウォレットで受け取る証明書", "Credentials for your wallet"),
+    "wallet_help": (
+        "住所や年齢を証明できる電子証明書（SD-JWT VC）を、あなたのウォレットに発行します。",
+        "Your municipality issues you credentials (SD-JWT VC) that prove where you live or your age.",
+    ),
+    "wallet_offer": ("ウォレットで受け取る", "Receive in my wallet"),
+    "wallet_ready": (
+        "10分以内に、一度だけ使えます。ウォレットに次のどちらかを渡してください（sekisho wallet receive）。",
+        "Usable once within 10 minutes: give your wallet one of these (sekisho wallet receive).",
+    ),
+    "wallet_uri": ("オファーURI", "Offer URI"),
+    "wallet_json": ("オファー（JSON）", "Offer (JSON)"),
     "settings": ("わたしの設定", "My settings"),
     "notices": ("本人通知制度", "Notification when others obtain my certificates (本人通知)"),
     "notices_help": (

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
@@ -268,6 +269,7 @@ def portal_app(
     *,
     opener: RegisterOpener | None = None,
     policy: Callable[[], MunicipalityPolicy] | None = None,
+    credential_offer: Callable[[str], dict[str, Any]] | None = None,
     store: PortalStore | None = None,
 ) -> FastAPI:
     """The portal of municipality ``code`` (mount it at ``/portal`` on the municipality's app)."""
@@ -486,7 +488,7 @@ def portal_app(
             checkpoint={"size": checkpoint.size, "origin": checkpoint.origin},
             sealed_hidden=listing.sealed_hidden, pending=listing.pending,
             notices=mp.registered_for_notices(s.subject), notifications=mp.notifications(s.subject),
-            opted_out=mp.facts(s.subject).opted_out_of_consent_uses, **place,
+            opted_out=mp.facts(s.subject).opted_out_of_consent_uses, wallet=credential_offer is not None, **place,
         )  # fmt: skip
 
     @app.post("/resident/settings")
@@ -505,6 +507,21 @@ def portal_app(
         else:
             raise InvalidInput("is not a setting of the resident portal", field="setting")
         return RedirectResponse(f"{web.PREFIX}/resident", status_code=303)
+
+    @app.post("/resident/credential")
+    async def resident_credential(request: Request) -> Response:
+        """A credential offer (OpenID4VCI, pre-authorised code, one use, 10 minutes) for the resident's wallet,
+        made for the logged-in resident as the counter makes one (`sekisho credentials offer`)."""
+        s = portal.session(request, "resident")
+        if s is None:
+            return web.to_login("/resident/login", over=True)
+        await web.form_of(request, session=s)
+        if credential_offer is None:
+            raise Unavailable("this municipality issues no wallet credentials yet", field="credential")
+        offer = credential_offer(s.subject)
+        text = json.dumps({"credential_offer": offer}, ensure_ascii=False, indent=2)
+        uri = "openid-credential-offer://?credential_offer=" + quote(json.dumps(offer, separators=(",", ":")))
+        return web.render(request, "resident/credential.html", session=s, offer=text, uri=uri, **place)
 
     @app.get("/resident/access-list.json")
     def resident_download(request: Request) -> Response:
