@@ -36,7 +36,7 @@ from sekisho.keyfile import passphrase_from_env
 from sekisho.pep.flows import conversion_request, convert_batch, prepare_batch
 from sekisho.pep.group import Scalar
 from sekisho.pep.keys import NetworkParams, load_network, network_path
-from sekisho.protocols.access import PolicyDecisionPoint, RequesterKind, SubjectFacts
+from sekisho.protocols.access import PolicyDecisionPoint, RequesterKind
 from sekisho.protocols.agency import (
     AgencyEndpoint,
     CrossReferenceDelivery,
@@ -232,32 +232,6 @@ class _LocalAgency:
         return self._network.agency_service(self._name).receive_cross_reference(delivery)
 
 
-class MunicipalityFacts:
-    """Per-resident facts from the municipality's policy tables (``sekisho.policy.municipality``).
-
-    A snapshot lists the handles that have anything of their own there (a support measure, an opt-out, a consent);
-    every other resident has the municipality's default facts, so a batch of a million does not ask a million
-    times."""
-
-    def __init__(self, policy: MunicipalityPolicy) -> None:
-        self._policy = policy
-
-    def snapshot(self) -> Callable[[str], SubjectFacts]:
-        import sqlalchemy as sa
-
-        from sekisho.policy import store as pol
-
-        with self._policy.engine.connect() as conn:
-            special = {
-                h
-                for table in (pol.measure_person, pol.optout, pol.consent)
-                for h in conn.execute(sa.select(table.c.handle)).scalars()
-            }
-        default = SubjectFacts(municipality_joined=self._policy.joined_services())
-        facts = self._policy.facts
-        return lambda handle: facts(handle) if handle in special else default
-
-
 class LocalNetwork:
     """Every party of one Sekisho home, in this process, behind client objects (see the module docstring)."""
 
@@ -434,7 +408,7 @@ class LocalNetwork:
             self.register(code), network=self, pdp=self.policy(), facts=self.facts(code), **self._clocked()
         )
 
-    def facts(self, code: str) -> MunicipalityFacts:
+    def facts(self, code: str) -> MunicipalityPolicy:
         """Municipality ``code``'s per-resident policy facts (its own ``pol_`` tables, beside the register)."""
         from sekisho.policy.municipality import MunicipalityPolicy
 
@@ -443,7 +417,7 @@ class LocalNetwork:
             policy = self._municipal_policies[code] = MunicipalityPolicy.open(
                 self.home, code, households=self.register(code).household_members
             )
-        return MunicipalityFacts(policy)
+        return policy
 
     def responder(self, code: str) -> _LocalResponder:
         """Municipality ``code`` as the locator reaches it (identity confirmations, cross-references' record legs)."""

@@ -367,6 +367,22 @@ class MunicipalityPolicy:
 
     # --- the facts about one resident ------------------------------------------------------------------------
 
+    def snapshot(self) -> Callable[[str], SubjectFacts]:
+        """The facts of every resident as one batch of releases asks them (the register's ``SubjectFactsSource``).
+
+        It lists the handles that have anything of their own here (a support measure, an opt-out, a consent);
+        every other resident has the municipality's default facts, so a batch of a million does not ask a million
+        times."""
+        with self.engine.connect() as conn:
+            special = {
+                h
+                for table in (st.measure_person, st.optout, st.consent)
+                for h in conn.execute(sa.select(table.c.handle)).scalars()
+            }
+        default = SubjectFacts(municipality_joined=self.joined_services())
+        facts = self.facts
+        return lambda handle: facts(handle) if handle in special else default
+
     def facts(self, handle: str, *, on: date | None = None) -> SubjectFacts:
         h = _handle(handle)
         today = on or self.today()
