@@ -17,7 +17,7 @@ from PIL import Image
 
 from sekisho.certificates.model import Request, canonical, parse_items
 from sekisho.certificates.service import Desk
-from sekisho.certificates.signing import registry
+from sekisho.certificates.signing import DocumentSigner, registry
 from sekisho.certificates.verify import verify_document, verify_pdf
 from sekisho.errors import IntegrityError
 
@@ -143,3 +143,58 @@ def test_one_changed_character_is_refused(signed_json: dict[str, object], org_ro
     broken = {**signed_json, "jws": token[:-3] + ("A" if token[-3] != "A" else "B") + token[-2:]}
     with pytest.raises(IntegrityError):
         verify_document(broken, roots=[org_root])
+
+
+def test_a_json_form_signed_after_its_signer_was_revoked_is_refused(
+    pki: object, residents: Residents, org_root: x509.Certificate, tmp_path: Path
+) -> None:
+    import base64
+    from datetime import UTC, datetime, timedelta
+
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from sekisho.certificates.model import Certificate
+    from sekisho.pki.hierarchy import Pki
+    from sekisho.pki.signers import certify_document_signer
+    from sekisho.pki.status import crl, revoke
+
+    from .conftest import PASSPHRASE
+
+    assert isinstance(pki, Pki)
+    chain = DocumentSigner.create_files(
+        tmp_path,
+        certify=lambda key: certify_document_signer(pki, municipality=GIFU, public_key=key),
+        passphrase=PASSPHRASE,
+    )
+
+    def fetch() -> bytes:
+        return crl(pki, ca_id="org").public_bytes(Encoding.DER)
+
+    async def no_timestamp(_: bytes) -> bytes:
+        raise AssertionError("a JSON form needs no timestamp")
+
+    signer = DocumentSigner.open(
+        tmp_path, municipality=GIFU, passphrase=PASSPHRASE, ask_timestamp=no_timestamp, fetch_crl=fetch
+    )
+    request = Request(handle=residents.head, home=GIFU, counter=CHIYODA, kind="self")
+    released = {"name": "髙橋\u3000健一", "birth_date": "1975-04-01", "sex": "M", "address": "岐阜県岐阜市青柳町"}
+
+    def form() -> dict[str, object]:
+        now = datetime.now(UTC)
+        doc = Certificate.build(request=request, released=released, items=request.items, at=now, serial="S").document()
+        return {"certificate": doc, "jws": signer.sign_document(doc), "crl": base64.b64encode(fetch()).decode()}
+
+    assert verify_document(form(), roots=[org_root]).municipality == GIFU
+    # the key was compromised a minute ago: a form it signed since then is not the municipality's
+    revoke(
+        pki.engine,
+        serial=f"{chain[0].serial_number:x}",
+        reason=x509.ReasonFlags.key_compromise,
+        ca_id="org",
+        at=datetime.now(UTC) - timedelta(minutes=1),
+    )
+    revoked = form()
+    with pytest.raises(IntegrityError, match="revoked"):
+        verify_document(revoked, roots=[org_root])
+    # it is the embedded CRL that says so: without it the chain alone still validates
+    verify_document({k: v for k, v in revoked.items() if k != "crl"}, roots=[org_root])

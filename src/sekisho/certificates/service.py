@@ -10,6 +10,7 @@ in the public log, and nothing leaves on a refusal.
 from __future__ import annotations
 
 import asyncio
+import base64
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -90,6 +91,8 @@ class Desk:
         # the decision and the register's read block on their databases: off the event loop
         allowed = await asyncio.to_thread(self.gate.allow, request)
         released = await asyncio.to_thread(self.source.items, request, allowed=allowed)
+        # the JSON form carries the organisation CA's CRL, fetched before the issue time it must cover
+        crl = await asyncio.to_thread(self.signer.fetch_crl) if form == "json" else b""
         at = self.clock()
         certificate = Certificate.build(
             request=request,
@@ -100,7 +103,10 @@ class Desk:
         )
         if form == "json":
             doc = certificate.document()
-            body = _json({"certificate": doc, "jws": self.signer.sign_document(doc)})
+            # the CRL rides along (the CA signed it): the form verifies offline with its revocation status
+            body = _json(
+                {"certificate": doc, "jws": self.signer.sign_document(doc), "crl": base64.b64encode(crl).decode()}
+            )
         else:
             pdf = await asyncio.to_thread(render, certificate)
             body = await self.signer.async_sign_pdf(pdf, certificate=certificate)

@@ -124,8 +124,11 @@ def verify_pdf(data: bytes, *, roots: Sequence[x509.Certificate]) -> Verified:
     )
 
 
-def _chain_ok(chain: Sequence[x509.Certificate], roots: Sequence[x509.Certificate], at: datetime) -> None:
-    """The signer's certificate chains to a root and was valid at ``at`` (pyHanko's path validation)."""
+def _chain_ok(
+    chain: Sequence[x509.Certificate], roots: Sequence[x509.Certificate], at: datetime, crls: Sequence[bytes] = ()
+) -> None:
+    """The signer's certificate chains to a root and was valid at ``at`` (pyHanko's path validation); with
+    ``crls``, also not revoked then (hard-fail: a CRL that does not answer for the certificate fails it)."""
     import asyncio
 
     from pyhanko_certvalidator import CertificateValidator, ValidationContext
@@ -134,19 +137,28 @@ def _chain_ok(chain: Sequence[x509.Certificate], roots: Sequence[x509.Certificat
     def asn1(c: x509.Certificate) -> asn1_x509.Certificate:
         return asn1_x509.Certificate.load(c.public_bytes(serialization.Encoding.DER))
 
-    context = ValidationContext(trust_roots=[asn1(r) for r in roots], moment=at, allow_fetching=False)
+    context = ValidationContext(
+        trust_roots=[asn1(r) for r in roots],
+        moment=at,
+        allow_fetching=False,
+        crls=list(crls),
+        revocation_mode="hard-fail" if crls else "soft-fail",
+    )
     validator = CertificateValidator(asn1(chain[0]), [asn1(c) for c in chain[1:]], validation_context=context)
     try:
         asyncio.run(validator.async_validate_usage({"digital_signature"}))  # type: ignore[no-untyped-call]
     except (PathBuildingError, PathValidationError, ValueError):
-        raise IntegrityError("the signer's certificate does not chain to a trusted root", field="x5c") from None
+        raise IntegrityError(
+            "the signer's certificate does not chain to a trusted root, or was revoked", field="x5c"
+        ) from None
 
 
 def verify_document(
     data: Mapping[str, Any], *, roots: Sequence[x509.Certificate], key: Mapping[str, Any] | None = None
 ) -> Verified:
-    """The JSON form ``{"certificate": {...}, "jws": "<header>..<signature>"}``.  With ``key`` (a published JWK),
-    the signature must be by that key; otherwise by the key of the ``x5c`` certificate, chained to ``roots``."""
+    """The JSON form ``{"certificate": {...}, "jws": "<header>..<signature>", "crl": "<base64 DER>"}``.  With
+    ``key`` (a published JWK), the signature must be by that key; otherwise by the key of the ``x5c`` certificate,
+    chained to ``roots`` and, with the embedded CRL (the organisation CA's, at issue time), not revoked then."""
     if not isinstance(data, Mapping) or not isinstance(data.get("jws"), str) or "certificate" not in data:
         raise InvalidInput("is not a signed certificate of residence (certificate, jws)", field="file")
     doc = data["certificate"]
@@ -165,7 +177,13 @@ def verify_document(
         raise IntegrityError("the signer's key is not ECDSA", field="x5c")
     if municipality != certificate.issuer:
         raise IntegrityError("the signer is not the municipality the certificate names", field="jws")
-    _chain_ok(chain, roots, certificate.issued_at)
+    crls: list[bytes] = []
+    if data.get("crl") is not None:
+        try:
+            crls.append(base64.b64decode(str(data["crl"]), validate=True))
+        except ValueError:
+            raise IntegrityError("the embedded CRL is not readable", field="crl") from None
+    _chain_ok(chain, roots, certificate.issued_at, crls)
     certified = ECKey.import_key(signer_key)
     verify_key = ECKey.import_key(dict(key)) if key is not None else certified
     if verify_key.thumbprint() != certified.thumbprint():
