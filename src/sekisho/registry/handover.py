@@ -229,9 +229,22 @@ class HandOver(HouseholdRules, AccessRecords):
             raise Unavailable("the locator cannot be reached to hand the person over", field="locator")
         self._complete_transfer(token, requester=requester, moved_on=moved_on, destination_line=destination_line)
         failpoint("transfer.closed")
-        if rp is not None and self.index is not None:
+        if rp is not None and self.index is not None and not self._back_here(token):
             self.index.hand_over(bytes(rp), to=requester)
         failpoint("transfer.located")
+
+    def _back_here(self, token: str) -> bool:
+        """Whether the person of an old transfer has a live record here again (moved away and back): a late
+        duplicate of that transfer's completion must not move the locator's entry away from this register."""
+        r, t = st.resident.c, st.transfer.c
+        with self.engine.connect() as conn:
+            root = conn.execute(
+                sa.select(r.root).join(st.transfer, t.resident_id == r.id).where(t.token == token.strip())
+            ).scalar()
+            live = conn.execute(
+                sa.select(r.id).where(r.root == root, r.status.in_([Status.ACTIVE.value, Status.INCOMING.value]))
+            ).first()
+        return live is not None
 
     def _complete_transfer(self, token: str, *, requester: str, moved_on: date, destination_line: str) -> None:
         with self.transaction() as conn:
