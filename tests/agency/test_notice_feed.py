@@ -8,7 +8,8 @@ from collections import Counter
 import pytest
 import sqlalchemy as sa
 
-from pep_network import GIFU, PENSION, TAX, World, enrol_one, person, standard_rules
+from pep_network import GIFU, PENSION, TAX, World, enrol_one, person, shipped_network, standard_rules
+from sekisho.config import Home
 from sekisho.errors import InvalidInput
 from sekisho.registry import store as st
 
@@ -68,3 +69,25 @@ def test_the_feed_refuses_a_bad_cursor_or_page_size(world: World) -> None:
     with pytest.raises(InvalidInput):
         feed.notice_feed("pension", limit=0)
     assert feed.notice_feed("pension").cursor == 0  # an empty outbox: the cursor stays
+
+
+def test_a_notice_about_a_protected_person_reaches_only_whom_the_measure_allows(home: Home) -> None:
+    """On the shipped policy: a DV support measure naming the tax office as a refused requester withholds the tax
+    office's notice about the protected person (and only theirs); the pension office, not named, still gets it."""
+    for network in shipped_network(home, approve=("tax", "pension"), agencies=(TAX, PENSION), codes=(GIFU,)):
+        gifu = network.register(GIFU)
+        a = gifu.add(person(household="a"))
+        b = gifu.add(person(household="b", given_name="花子", given_name_kana="ハナコ", sex="女", block="3丁目5番1号"))
+        for agency, purpose in (TAX, PENSION):
+            network.releases(GIFU).enrol([a.handle, b.handle], agency=agency, purpose=purpose)
+        network.facts(GIFU).add_measure(handle=b.handle, kind="dv", by="clerk-7", named_requesters=["tax"])
+        today = gifu.today().isoformat()
+        gifu.move_within(a.handle, town="青柳町", block="1丁目1番1号", moved_on=today)
+        gifu.move_within(b.handle, town="青柳町", block="2丁目2番2号", moved_on=today)
+        feed = network.releases(GIFU)
+        tax, pension = network.agency_service("tax"), network.agency_service("pension")
+        assert tax.pull_notices(feed, GIFU) == 1  # a's move only
+        assert pension.pull_notices(feed, GIFU) == 2
+        addresses = sorted(n["items"].get("address", "") for n in tax.notices())
+        assert len(addresses) == 1 and "1丁目1番1号" in addresses[0]
+        assert tax.feed_cursor(GIFU) == pension.feed_cursor(GIFU)  # the withheld notice does not hold the cursor
