@@ -12,12 +12,13 @@ import sqlalchemy as sa
 
 from sekisho.auditlog.service import LogDiverges, LogService
 from sekisho.auditlog.witness import Witness
+from sekisho.config import Home
 from sekisho.errors import IntegrityError, InvalidInput, NotFound
 from sekisho.transparency import merkle
 from sekisho.transparency.checkpoint import Checkpoint, verify_witnessed_checkpoint
 from sekisho.transparency.tiles import TileRef, decode_bundle, split_hashes
 
-from .conftest import checkpoint_and_witness, make_entry
+from .conftest import PASSPHRASE, checkpoint_and_witness, make_entry
 
 
 def _verified(svc: LogService, note: str) -> Checkpoint:
@@ -185,3 +186,26 @@ def test_tampered_checkpoint_rows_are_found(log_service: LogService, witness: Wi
         conn.execute(sa.text("UPDATE log_checkpoint SET root_hash = :r"), {"r": b"\x01" * 32})
     with pytest.raises(IntegrityError):
         log_service.verify()
+
+
+def test_a_writer_continues_after_another_process_appended_to_its_sqlite_log(log_home: Home) -> None:
+    """A command run on the home while the log's own process serves it appends through a writer of its own (on
+    SQLite nothing but the write lock keeps it out): the serving writer's next batch finds the log longer than it
+    thought, and continues from what is stored instead of refusing its appenders (once a 409 to every caller)."""
+    if log_home.db_url:
+        pytest.skip("PostgreSQL admits one writer per log (an advisory lock): the second one is refused outright")
+    serving = LogService.open(log_home, secret=PASSPHRASE)
+    try:
+        first = serving.append(make_entry())
+        command = LogService.open(log_home, secret=PASSPHRASE)
+        try:
+            theirs = command.append(make_entry())
+        finally:
+            command.close()
+        assert theirs.index == first.index + 1
+        ours = serving.append(make_entry())
+        assert ours.index == theirs.index + 1
+        assert serving.append(make_entry()).index == ours.index + 1
+        assert serving.verify().size == ours.index + 2
+    finally:
+        serving.close()

@@ -64,6 +64,11 @@ def _load(engine: Engine) -> TileState:
 # --- backends: how one batch reaches the database ----------------------------------------------------------
 
 
+class ForeignAppend(Conflict):
+    """Another writer appended to the log since this one read its state (on SQLite, where nothing but the write
+    lock keeps a second writer out: e.g. a command run on the home while the log's own process serves it)."""
+
+
 class _SqliteBackend:
     """executemany in one ``BEGIN IMMEDIATE`` transaction, on a thread of its own (sqlite3 blocks)."""
 
@@ -84,7 +89,7 @@ class _SqliteBackend:
                 # BEGIN IMMEDIATE holds the write lock: check that nobody else appended since the state was read
                 top = conn.exec_driver_sql("SELECT max(idx) FROM log_leaf").scalar()
                 if (0 if top is None else top + 1) != start:
-                    raise Conflict("another process appended to this log", field="log")
+                    raise ForeignAppend("another process appended to this log", field="log")
                 store.write_batch_sqlite(conn.connection.dbapi_connection, start, hashes, entries, tiles)
         except (sa.exc.OperationalError, Unavailable) as exc:
             conn.close()
@@ -356,7 +361,14 @@ class Sequencer:
             start = self._state.size
             try:
                 # one drain, one transaction: a failure then means "none of these", never "some"
-                hashes = await self._commit(entries)
+                try:
+                    hashes = await self._commit(entries)
+                except ForeignAppend:
+                    # nothing of this batch was written: continue from what is stored now, once (the entries get
+                    # the next free indices; the other writer's stay where it put them)
+                    self._state = await self.loop.run_in_executor(None, _load, self._engine)
+                    start = self._state.size
+                    hashes = await self._commit(entries)
             except Exception as exc:  # every waiter must hear about it
                 await self._fail(singles, manys, exc)
                 continue
