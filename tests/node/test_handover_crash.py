@@ -7,7 +7,7 @@ the party that runs it is restarted with ``SEKISHO_FAILPOINT=<step>`` and dies t
 all); then it is restarted without the failpoint, the clerk repeats the same request, and the network is checked:
 never two active records for the person, exactly one at the end (at Y), X's record closed as moved out (除票) with
 its history whole, the locator pointing at Y, one "moved out" event at X and one "moved in" event at Y (the notices'
-outbox), the enrolments carried once.  The matrix is printed.
+outbox), the enrolments carried once, and the enrolled agency holding one notice of each.  The matrix is printed.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +25,7 @@ import pytest
 import sqlalchemy as sa
 
 from pep_network import FAST_N, PASSPHRASE, TablePDP, person
+from sekisho.agency.service import AgencyService
 from sekisho.config import Home
 from sekisho.failpoints import ENV, STEPS
 from sekisho.jp.clock import japan_today
@@ -104,6 +106,16 @@ def net(net_home: Home) -> Iterator[Net]:
     pdp = TablePDP()
     pdp.allow("tax", "tax.assessment", {"name", "address"}, {"moved_out", "moved_in"})
     world = LocalNetwork(home, passphrase=PASSPHRASE, pdp=pdp)
+    # the agency that enrolled every person: it must hear of each move once, from each end
+    AgencyService.create(
+        home,
+        "tax",
+        purposes=["tax.assessment"],
+        shares=world.key_shares("tax"),
+        passphrase=PASSPHRASE,
+        items=["name", "address"],
+        scrypt_n=FAST_N,
+    ).engine.dispose()
     roles = [Role("pki"), Role("locator"), Role("municipality", X), Role("municipality", Y)]
     sup = Supervisor(home.root, roles, db_url_template=home.db_url)
     running = Net(home, sup, world, [])
@@ -134,7 +146,7 @@ def _moving_person(net: Net, n: int) -> tuple[bytes, str]:
         assert rp is not None  # indexed: the locator holds an entry for X
         conn.execute(
             st.enrolment.insert().values(
-                resident_id=rid, agency="tax", purpose="tax.assessment", enrolled_at=st.utcnow(), items="name"
+                resident_id=rid, agency="tax", purpose="tax.assessment", enrolled_at=st.utcnow(), items="name,address"
             )
         )
     return bytes(root), token
@@ -215,6 +227,12 @@ def test_a_move_completes_exactly_once_whatever_step_a_node_dies_at(net: Net) ->
         # and once more: nothing changes
         assert net.move_in(token).json()["already_done"] is True
         assert _state(net, root) == state
+        # the agency's notices, pushed from both registers (twice: a second run sends nothing again)
+        for _ in range(2):
+            for code in (X, Y):
+                net.world.releases(code).deliver_notices()
+        kinds = Counter(n["kind"] for n in net.world.agency_service("tax").notices())
+        assert kinds == Counter({"moved_out": n + 1, "moved_in": n + 1}), (step, kinds)
         matrix.append(
             (step, party, first_outcome, "exactly once" + (" (retry found it done)" if body["already_done"] else ""))
         )
