@@ -177,7 +177,7 @@ def _app(name: str) -> FastAPI:
 POLICIES = {
     "t2": [rule("/convert", "t1", methods=["POST"]), rule("/health", "t1", methods=["GET"], signed=False)],
     "locator": [
-        rule("/lookup", "t2", "municipality", methods=["POST"]),
+        rule("/lookup", "t2", "municipality", methods=["POST"], requester="party"),
         rule("/health", "t2", "municipality", methods=["GET"], signed=False),
     ],
 }
@@ -234,6 +234,7 @@ def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Net]:
     for terminal in (
         "t1/batch-1",
         "municipality/212016/counter-1",
+        "municipality/212016/counter-7",
         "municipality/212016/flood-1",
         "municipality/131016/counter-1",
         "agency/pension/desk-1",

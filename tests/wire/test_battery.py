@@ -217,6 +217,23 @@ def test_a_municipality_at_t2(net: Net) -> None:
     assert (alert.reason, alert.party) == ("role-not-allowed", "municipality/212016")
 
 
+def test_a_body_naming_another_requester_than_the_caller(net: Net) -> None:
+    """A party cannot ask in another's name: the requester a JSON body or a batch frame's header names must be the
+    authenticated party (the rule says so); naming itself, it is admitted."""
+    before = len(net.servers["locator"].alerts.list())
+    header = json.dumps({"requester": "municipality/131016", "n": 0}).encode()
+    frame = len(header).to_bytes(4, "big") + header
+    with net.client("municipality/212016", "locator", terminal="municipality/212016/counter-7") as c:
+        as_other = c.post("/lookup", json={**BODY, "requester": "municipality/131016"})
+        framed = c.post("/lookup", content=frame, headers={"content-type": "application/octet-stream"})
+        as_itself = c.post("/lookup", json={**BODY, "requester": "municipality/212016"})
+    assert refused(as_other, 403, "forbidden")["field"] == "requester"
+    assert refused(framed, 403, "forbidden")["field"] == "requester"
+    assert as_itself.status_code == 200, as_itself.text
+    alerts = new_alerts(net, "locator", before)
+    assert [(a.reason, a.party) for a in alerts] == [("requester-not-caller", "municipality/212016")] * 2
+
+
 def test_a_terminal_of_another_party(net: Net) -> None:
     """A municipality cannot pass off an agency's terminal (a stolen key) as its own."""
     before = len(net.servers["locator"].alerts.list())

@@ -40,20 +40,20 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sekisho.agency.service import AgencyService, check_agency_name, cross_reference_digest, party_of
 from sekisho.errors import IntegrityError, InvalidInput, Refused
 from sekisho.pep.encoding import decode_pseudonym
-from sekisho.pep.flows import conversion_request, convert_batch, encrypt_pseudonyms, prepare_batch
+from sekisho.pep.flows import checked_relay, conversion_request, encrypt_pseudonyms, prepare_batch
 from sekisho.pep.keys import TRANSCRYPTORS, NetworkParams
 from sekisho.protocols.agency import (
     CrossReferenceDelivery,
-    CrossReferenceLocator,
     CrossReferenceQuery,
     CrossReferenceReceiver,
     CrossReferenceStatus,
+    LocatorRoute,
 )
 from sekisho.protocols.conversion import (
     REGISTRY_DOMAIN,
     ConversionRequest,
-    Hop,
     HopResult,
+    Hops,
     check_purpose,
     record_leg_id,
 )
@@ -86,11 +86,11 @@ class CrossReferenceNetwork(Protocol):
     @property
     def params(self) -> NetworkParams: ...
 
-    def hops(self) -> Sequence[Hop]: ...
+    def hops(self) -> Hops: ...
 
     def warrant_keys(self) -> Mapping[str, Ed25519PublicKey]: ...
 
-    def cross_reference_locator(self) -> CrossReferenceLocator: ...
+    def locator_route(self) -> LocatorRoute: ...
 
     def cross_reference_receiver(self, name: str) -> CrossReferenceReceiver: ...
 
@@ -129,7 +129,7 @@ def run_cross_reference(
         batch=lambda: encrypt_pseudonyms(values, params.public_key),
     )
     rid = xref.request_id
-    hops = list(network.hops())
+    hops = network.hops()
 
     # 1. A → B: each transcryptor checks the warrant and counts; the result stays with A (kept hop by hop)
     request = ConversionRequest(
@@ -164,15 +164,15 @@ def run_cross_reference(
             requester=party_of(a),
             request_id=record_leg_id(rid),
         )
+        query = CrossReferenceQuery(request_id=rid, requester=a, target=to_agency, purpose=purpose, warrant=warrant)
         try:
-            located = convert_batch(record, hops)
+            # through T1 and T2 to the locator, which routes each person to their municipality
+            statuses = tuple(network.locator_route().cross_reference(record, query))
         except Refused:
             # e.g. the warrant was revoked or expired since the A → B leg: B's result is never handed over
             agency.finish_cross_reference(rid, state="refused")
             log.info("cross-reference request_id=%s: the record leg was refused; nothing handed over", rid)
             raise
-        query = CrossReferenceQuery(request_id=rid, requester=a, target=to_agency, purpose=purpose, warrant=warrant)
-        statuses = tuple(network.cross_reference_locator().cross_reference(located, query))
         if len(statuses) != len(values):
             raise IntegrityError("the locator answered for another number of persons", field="statuses")
         agency.cross_reference_recorded(rid, statuses)
@@ -218,10 +218,20 @@ def run_cross_reference(
 
 
 def _convert_kept(
-    agency: AgencyService, request: ConversionRequest, hops: Sequence[Hop], kept: Sequence[HopResult]
+    agency: AgencyService, request: ConversionRequest, hops: Hops, kept: Sequence[HopResult]
 ) -> HopResult:
     """``convert_batch``, keeping each transcryptor's output in A's tables before the next hop: a re-run sends
-    each transcryptor the bytes it saw before (a retry, counted once) and skips the hops already done."""
+    each transcryptor the bytes it saw before (a retry, counted once) and skips the hops already done.  Through a
+    relay only the last transcryptor's output comes back: it is kept as that hop's, and a re-run that has it
+    skips the conversion (one without it sends T1 the same bytes again)."""
+    last = TRANSCRYPTORS[-1]
+    done = [k for k in kept if k.party == last]
+    if done:
+        return done[0]
+    if not isinstance(hops, Sequence):
+        relayed = checked_relay(request, hops.relay(request))
+        agency.save_cross_reference_hop(request.request_id, TRANSCRYPTORS.index(last), relayed)
+        return relayed
     if len(hops) != len(TRANSCRYPTORS):
         raise InvalidInput("a conversion passes through both transcryptors", field="hops")
     result: HopResult | None = None

@@ -39,7 +39,7 @@ from sekisho.errors import Conflict, InvalidInput, NotFound, Refused
 from sekisho.failpoints import failpoint
 from sekisho.keyfile import DEFAULT_N
 from sekisho.pep.encoding import decode_pseudonym, encode_pseudonym
-from sekisho.pep.flows import agency_decrypt, conversion_request, convert_batch, encrypt_pseudonyms
+from sekisho.pep.flows import agency_decrypt, conversion_request, encrypt_pseudonyms
 from sekisho.pep.group import Scalar
 from sekisho.pep.keys import (
     DomainKey,
@@ -57,14 +57,14 @@ from sekisho.protocols.agency import (
     CrossReferenceStatus,
     EnrolmentDelivery,
     IdentityQuery,
-    Locator,
+    LocatorRoute,
     LookupStatus,
     Notice,
     NoticeBatch,
     NoticeFeed,
     operator_of,
 )
-from sekisho.protocols.conversion import REGISTRY_DOMAIN, Hop, HopResult, check_domain, check_purpose
+from sekisho.protocols.conversion import REGISTRY_DOMAIN, HopResult, check_domain, check_purpose
 from sekisho.storage import open_party_db
 
 log = logging.getLogger("sekisho.agency")
@@ -128,8 +128,6 @@ class AgencyNetwork(Protocol):
     @property
     def params(self) -> NetworkParams: ...
 
-    def hops(self) -> Sequence[Hop]: ...
-
     def conversion_grant(
         self,
         *,
@@ -142,7 +140,7 @@ class AgencyNetwork(Protocol):
         municipality: str | None = None,
     ) -> str: ...
 
-    def locator(self) -> Locator: ...
+    def locator_route(self) -> LocatorRoute: ...
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -481,9 +479,9 @@ class AgencyService:
             grant=grant,
             requester=party_of(self.name),
         )
-        result = convert_batch(request, network.hops())
         query = IdentityQuery(request_id=request.request_id, requester=self.name, purpose=purpose, items=asked)
-        answers = network.locator().confirm(result, query)
+        # through T1 and T2 to the locator, which asks the municipalities (the converted batch never comes back)
+        answers = network.locator_route().confirm(request, query)
         if len(answers) != len(values):
             raise Conflict("the locator answered for another number of persons", field="answers")
         refused = sorted({r for a in answers for r in a.reasons})

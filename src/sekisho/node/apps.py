@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     import httpx
 
     from sekisho.agency.service import AgencyService
+    from sekisho.node.httpnet import HttpNetwork
     from sekisho.pki.hierarchy import Pki
     from sekisho.protocols.access import PolicyDecisionPoint
     from sekisho.protocols.agency import CrossReferenceDelivery, EnrolmentDelivery, NoticeBatch
@@ -235,19 +236,26 @@ def mount_pki_agency(app: FastAPI, pki: Pki, home: Home) -> None:
 
 def municipality_app(role: Role, home: Home) -> FastAPI:
     from sekisho.jp.catalogue import get_municipality
-    from sekisho.keyfile import passphrase_from_env
     from sekisho.node.feed import feed_router
-    from sekisho.node.local import LocalNetwork
     from sekisho.node.moves import mount_moves
+    from sekisho.node.municipality import MunicipalityNode
     from sekisho.node.residence import mount_residence
     from sekisho.registry.responder_api import router as responder_router
 
     code = role.name or ""
     get_municipality(code, field="name")  # a real municipality's code, with its check digit
     # the node answers the locator with its own register and policy tables (its release service writes the access
-    # records before an answer leaves); the in-process switchboard opens this municipality's parts, when asked
-    net = LocalNetwork(home, passphrase=passphrase_from_env())
-    responder = net.responder(code)
+    # records before an answer leaves); every other party it reaches over HTTP (in a network of processes)
+    peers = LazyPeers(home, role.party)
+    node: Any = MunicipalityNode(home, code, peers.get)
+    local: Any = None
+    if not networked(home):
+        # no network of processes around it (tests, one host without `sekisho up`): the home's parties in-process
+        from sekisho.keyfile import passphrase_from_env
+        from sekisho.node.local import LocalNetwork
+
+        local = LocalNetwork(home, passphrase=passphrase_from_env())
+    responder = local.responder(code) if local is not None else node
 
     from sekisho.portal.municipality import portal_app
 
@@ -259,7 +267,10 @@ def municipality_app(role: Role, home: Home) -> FastAPI:
         portal.state.close()
         for engine in offer_engines:
             engine.dispose()
-        net.close()
+        node.close()
+        peers.close()
+        if local is not None:
+            local.close()
         moves.close()
 
     app = base_app(role, home, on_stop=stop)
@@ -267,7 +278,8 @@ def municipality_app(role: Role, home: Home) -> FastAPI:
     mount_credentials(app, home, code)  # OpenID4VCI issuer and status list (sekisho.node.credentials)
     mount_residence(app, home, code)  # certificates of residence (sekisho.node.residence)
     moves = mount_moves(app, role, home)  # both sides of a move hand-over, over HTTP (sekisho.node.moves)
-    app.include_router(feed_router(lambda: net.releases(code)))  # the agencies' notice feed (sekisho.node.feed)
+    # the agencies' notice feed (sekisho.node.feed)
+    app.include_router(feed_router(lambda: local.releases(code) if local is not None else node.releases()))
     app.mount("/portal", portal)
     return app
 
@@ -326,25 +338,40 @@ class OwnRegister:
             register.complete_transfer(token, requester=requester, moved_on=moved_on, destination_line=destination_line)
 
 
-def _open_transcryptor(home: Home, party: str, passphrase: bytes) -> tuple[Any, list[Any]]:
+def networked(home: Home) -> bool:
+    """Whether the parties of ``home`` run as processes of a network (``sekisho up``'s run file): then a party
+    reaches the others over HTTP, never through their databases."""
+    from sekisho.node.supervisor import run_file
+
+    return run_file(home.root).exists()
+
+
+def _open_transcryptor(home: Home, party: str, passphrase: bytes, net: HttpNetwork | None) -> tuple[Any, list[Any]]:
     """Transcryptor ``party`` alone (not its peer), with its journal, the access log and, once the watchdog has
-    published its key, the policy's own hook; returns it and what to close."""
+    published its key, the policy's own hook; returns it and what to close.  With ``net`` (a network of
+    processes) the watchdog's publications and the log are reached over HTTP; without, in this process."""
     from sekisho.auditlog.client import local_access_log
     from sekisho.policy.signing import public_path
     from sekisho.pseudonyms.service import open_journaled_transcryptor
 
-    policy, closing = None, []
+    policy, closing = None, list[Any]()
     if public_path(home).exists():
-        from sekisho.policy.hook import open_transcryptor_policy
-        from sekisho.policy.service import LocalWatchdogSource, open_watchdog
+        from sekisho.policy.hook import WatchdogSource, open_transcryptor_policy
         from sekisho.pseudonyms.store import Ledger
 
-        watchdog = open_watchdog(home, passphrase=passphrase)
-        policy = open_transcryptor_policy(home, party, source=LocalWatchdogSource(watchdog), ledger=Ledger())
-        closing += [watchdog, policy]
-    t = open_journaled_transcryptor(
-        home, party, passphrase=passphrase, policy=policy, access_log=local_access_log(home)
-    )
+        source: WatchdogSource
+        if net is not None:
+            source = net.watchdog()
+        else:
+            from sekisho.policy.service import LocalWatchdogSource, open_watchdog
+
+            watchdog = open_watchdog(home, passphrase=passphrase)
+            closing.append(watchdog)
+            source = LocalWatchdogSource(watchdog)
+        policy = open_transcryptor_policy(home, party, source=source, ledger=Ledger())
+        closing.append(policy)
+    log = net.access_log() if net is not None else local_access_log(home)
+    t = open_journaled_transcryptor(home, party, passphrase=passphrase, policy=policy, access_log=log)
     return t, [t, *closing]
 
 
@@ -354,6 +381,7 @@ def transcryptor_app(role: Role, home: Home) -> FastAPI:
     import threading
 
     from sekisho.keyfile import passphrase_from_env
+    from sekisho.node.http.relay import HttpRelay, t1_onward, t2_onward
     from sekisho.node.local import _TranscryptorClient
     from sekisho.pep.group import Scalar
     from sekisho.protocols.conversion import ConversionRequest, HopResult
@@ -361,6 +389,7 @@ def transcryptor_app(role: Role, home: Home) -> FastAPI:
 
     lock = threading.Lock()
     opened: list[Any] = []  # [transcryptor, closeables]
+    peers = LazyPeers(home, role.party)
 
     def party() -> _TranscryptorClient:
         with lock:
@@ -368,7 +397,8 @@ def transcryptor_app(role: Role, home: Home) -> FastAPI:
                 secret = passphrase_from_env()
                 if not secret:
                     raise Unavailable("the key files need SEKISHO_PASSPHRASE", field="passphrase")
-                opened.extend(_open_transcryptor(home, role.role, secret))
+                net = peers.get() if networked(home) else None
+                opened.extend(_open_transcryptor(home, role.role, secret, net))
             return _TranscryptorClient(opened[0])
 
     def convert(request: ConversionRequest) -> HopResult:
@@ -378,32 +408,51 @@ def transcryptor_app(role: Role, home: Home) -> FastAPI:
         # the rule of the in-process client: only to the operator of the domain, never the registry's key
         return party().key_share(domain, requester=requester)
 
+    # /relay: T1 hands its result to T2, T2 to the caller or the locator (sekisho.node.http.relay)
+    def peer(name: str) -> httpx.Client:
+        return PEER_CLIENT(home, name) if PEER_CLIENT is not None else peers.get().client(name)
+
+    first = role.role == "t1"
+    onward = t1_onward(lambda: HttpRelay(peer("t2"))) if first else t2_onward(lambda: peer("locator"))
+
     async def stop() -> None:
         for closeable in opened[1] if opened else []:
             closeable.engine.dispose()
+        peers.close()
 
     app = base_app(role, home, on_stop=stop)
-    app.include_router(transcryptor_router(convert, key_share))
+    app.include_router(transcryptor_router(convert, key_share, onward=onward))
     return app
 
 
-def peer_client(home: Home, party: str) -> httpx.Client:
-    """A client for ``party`` of the network running under ``home`` (its address from ``sekisho up``'s run file).
+class LazyPeers:
+    """A party's :class:`~sekisho.node.httpnet.HttpNetwork`, made on first use: the run file and the peers'
+    addresses exist only once ``sekisho up`` has started them all."""
 
-    Plain HTTP on loopback; the wiring with mutual TLS and signatures replaces this (``PEER_CLIENT``)."""
-    import httpx
+    def __init__(self, home: Home, party: str) -> None:
+        self.home, self.party = home, party
+        self._net: HttpNetwork | None = None
+        self._lock = threading.Lock()
 
-    from sekisho.node.supervisor import read_run_file
+    def get(self) -> HttpNetwork:
+        from sekisho.node.httpnet import HttpNetwork
 
-    data = read_run_file(home.root) or {}
-    for entry in data.get("parties", []):
-        if entry.get("party") == party and entry.get("url"):
-            return httpx.Client(base_url=str(entry["url"]), timeout=30.0)
-    raise Unavailable("the party is not in the network's run file", field="party")
+        with self._lock:
+            if self._net is None:
+                self._net = HttpNetwork(self.home.root, self.party)
+            return self._net
+
+    def close(self) -> None:
+        with self._lock:
+            if self._net is not None:
+                self._net.close()
+                self._net = None
 
 
-#: how a party reaches another: ``(home, party) -> httpx.Client`` with ``base_url`` set (mTLS in a deployment)
-PEER_CLIENT: Callable[[Home, str], httpx.Client] = peer_client
+#: how a party's app reaches another party (T1 → T2, T2 → the locator, the locator → a municipality), when set:
+#: ``(home, peer) -> httpx.Client`` with ``base_url`` (tests hand in-memory clients); by default the party's own
+#: mutual-TLS client from the network's run file (:class:`LazyPeers`)
+PEER_CLIENT: Callable[[Home, str], httpx.Client] | None = None
 
 
 def locator_app(role: Role, home: Home) -> FastAPI:
@@ -419,6 +468,7 @@ def locator_app(role: Role, home: Home) -> FastAPI:
     lock = threading.Lock()
     opened: list[LocatorService] = []
     clients: dict[str, httpx.Client] = {}
+    peers = LazyPeers(home, role.party)
 
     def service() -> LocatorService:
         with lock:
@@ -432,6 +482,8 @@ def locator_app(role: Role, home: Home) -> FastAPI:
 
     def municipality(code: str) -> HttpResponder:
         party = f"municipality/{code}"
+        if PEER_CLIENT is None:
+            return HttpResponder(peers.get().client(party))  # the peers keep one client per party
         if party not in clients:
             clients[party] = PEER_CLIENT(home, party)
         return HttpResponder(clients[party])
@@ -439,6 +491,7 @@ def locator_app(role: Role, home: Home) -> FastAPI:
     async def stop() -> None:
         for c in clients.values():
             c.close()
+        peers.close()
         for s in opened:
             s.engine.dispose()
 

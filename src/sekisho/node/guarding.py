@@ -25,7 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from sekisho.config import Home
+from sekisho.node import limits
 from sekisho.node.certificates import PartyCredentials, credentials
+from sekisho.node.limits import BodyLimit
 from sekisho.node.roles import Role
 from sekisho.wire import tls
 from sekisho.wire.alerts import AlertSink, AuthAlert
@@ -121,17 +123,20 @@ RULES: dict[str, list[Rule]] = {
     # the PKI is an agency too: municipalities push it notices (a death revokes the card)
     "pki": [rule("/agency", "municipality", signed=False)],
     # a conversion that starts at T1 is an access by the terminal that asked; the hops after it are the parties'
+    # (the body's requester must be the caller: a party cannot convert, or ask for a share, in another's name)
     "t1": [
-        rule("/convert", "agency", "municipality", "pki", methods=["POST"]),
-        rule("/key-share", "agency", "municipality", "pki", methods=["POST"], signed=False),
+        rule("/convert", "agency", "municipality", "pki", methods=["POST"], requester="party"),
+        rule("/relay", "agency", "municipality", "pki", methods=["POST"], requester="party"),
+        rule("/key-share", "agency", "municipality", "pki", methods=["POST"], signed=False, requester="party"),
     ],
     "t2": [
         rule("/convert", "t1", methods=["POST"], signed=False),
+        rule("/relay", "t1", methods=["POST"], signed=False),
         rule("/key-share", "t1", methods=["POST"], signed=False),
     ],
     "locator": [
-        rule("/index", "municipality", methods=["POST"], signed=False),
-        rule("/hand-over", "municipality", methods=["POST"], signed=False),
+        rule("/index", "municipality", methods=["POST"], signed=False, requester="name"),
+        rule("/hand-over", "municipality", methods=["POST"], signed=False, requester="name"),
         rule("/confirm", "t2", methods=["POST"], signed=False),
         rule("/cross-reference", "t2", methods=["POST"], signed=False),
     ],
@@ -149,7 +154,11 @@ RULES: dict[str, list[Rule]] = {
         # a certificate of residence releases a person's record to the counter: signed by the clerk's terminal
         rule("/certificates", "municipality", methods=["POST"]),
     ],
-    "agency": [rule("/agency", "municipality", "t2", signed=False)],
+    "agency": [
+        rule("/agency", "municipality", "t2", signed=False),
+        # A's result for B, once the municipalities' records are in place (ciphertexts under B's key only)
+        rule("/agency/cross-references", "agency", "municipality", "t2", methods=["POST"], signed=False),
+    ],
 }
 
 
@@ -267,8 +276,10 @@ def secure(
         revocation=checker,
         alerts=sink,
         authorities=_authorities(role, port) if port is not None else None,
+        max_body=limits.max_body(),
     )
-    return PublicPaths(app, guard, PUBLIC.get(role.role, ())), sink
+    # the body limit first, for the public paths too (SEKISHO_MAX_BODY)
+    return BodyLimit(PublicPaths(app, guard, PUBLIC.get(role.role, ()))), sink
 
 
 def _authorities(role: Role, port: int) -> set[str]:

@@ -14,16 +14,19 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from sekisho.config import Home
 from sekisho.errors import SekishoError, Unavailable
 from sekisho.node.http.agency import HttpAgency
 from sekisho.node.http.locator import HttpLocator
 from sekisho.node.http.municipality import HttpResponder
+from sekisho.node.http.relay import HttpRelay
 from sekisho.node.http.transcryptor import HttpTranscryptor
 from sekisho.node.http.transfer import HttpTransferSource
 from sekisho.node.http.watchdog import HttpDecisionPoint, HttpGrantDesk, HttpWatchdog
 from sekisho.node.transport import Peers, request
+from sekisho.pep.keys import NetworkParams, load_network
 
 
 class HttpNetwork:
@@ -33,6 +36,7 @@ class HttpNetwork:
         self.root = root
         self.party = party
         self.peers = Peers(root, party)
+        self._params: NetworkParams | None = None
 
     def close(self) -> None:
         self.peers.close()
@@ -95,6 +99,10 @@ class HttpNetwork:
     def agency(self, name: str) -> HttpAgency:
         return HttpAgency(self.peers.client(f"agency/{name}"))
 
+    def agency_at(self, party: str) -> HttpAgency:
+        """The agency run by ``party`` (``agency/<name>``, or the PKI, an agency of its own)."""
+        return HttpAgency(self.peers.client(party))
+
     def decision_point(self) -> HttpDecisionPoint:
         return HttpDecisionPoint(self.peers.client("watchdog"))
 
@@ -103,6 +111,41 @@ class HttpNetwork:
 
     def grant_desk(self) -> HttpGrantDesk:
         return HttpGrantDesk(self.peers.client("watchdog"))
+
+    # --- an agency's side of the flows (sekisho.agency.service.AgencyNetwork, agency.crossref) -------------------
+
+    @property
+    def params(self) -> NetworkParams:
+        """The network's public parameters (``network.json``, public: its key Y and the domains' keys)."""
+        if self._params is None:
+            self._params = load_network(self.root)
+        return self._params
+
+    def relay(self) -> HttpRelay:
+        """T1's ``/relay``, signed by this party's terminal (a conversion is an access): T1 hands on to T2, T2 to
+        the locator or back."""
+        return HttpRelay(self.peers.client("t1", signed=True))
+
+    def hops(self) -> HttpRelay:
+        return self.relay()
+
+    def locator_route(self) -> HttpRelay:
+        return self.relay()
+
+    def conversion_grant(self, **request: Any) -> str:
+        from sekisho.node.municipality import http_conversion_grant
+
+        return http_conversion_grant(self, **request)
+
+    def warrant_keys(self) -> dict[str, Ed25519PublicKey]:
+        return self.watchdog().warrant_keys()
+
+    def warrant_token(self, warrant: str) -> str:
+        return self.watchdog().warrant_token(warrant)
+
+    def cross_reference_receiver(self, name: str) -> HttpAgency:
+        """Agency B, to which A hands its result once the municipalities' records are in place."""
+        return self.agency(name)
 
     def client(self, peer: str, *, signed: bool = False) -> httpx.Client:
         """The raw client to a peer (for a protocol not wrapped yet)."""

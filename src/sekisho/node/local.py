@@ -48,6 +48,7 @@ from sekisho.protocols.agency import (
     IdentityAnswer,
     IdentityQuery,
     Locator,
+    LocatorRoute,
     NoticeBatch,
     operator_of,
 )
@@ -197,6 +198,20 @@ class _LocalLocator:
 
     def cross_reference(self, result: HopResult, query: CrossReferenceQuery) -> list[CrossReferenceStatus]:
         return self._network.locator_service().cross_reference(result, query, municipalities=self._network.responder)
+
+
+class _LocalRoute:
+    """An agency's batch through T1 and T2 (one call each, in turn), then to the locator."""
+
+    def __init__(self, network: LocalNetwork) -> None:
+        self._network = network
+
+    def confirm(self, request: ConversionRequest, query: IdentityQuery) -> list[IdentityAnswer]:
+        return self._network.locator().confirm(convert_batch(request, self._network.hops()), query)
+
+    def cross_reference(self, request: ConversionRequest, query: CrossReferenceQuery) -> list[CrossReferenceStatus]:
+        located = convert_batch(request, self._network.hops())
+        return self._network.cross_reference_locator().cross_reference(located, query)
 
 
 class _LocalResponder:
@@ -379,6 +394,10 @@ class LocalNetwork:
 
     def locator(self) -> Locator:
         return _LocalLocator(self)
+
+    def locator_route(self) -> LocatorRoute:
+        """The locator as an agency reaches it: its batch converted on the way (``sekisho.agency.interfaces``)."""
+        return _LocalRoute(self)
 
     def registry_index(self, code: str) -> RegistryIndex:
         return _LocalRegistryIndex(self, code)

@@ -18,13 +18,10 @@ from typing import Any
 import httpx
 
 from sekisho.errors import Unavailable
+from sekisho.node import limits
 from sekisho.node.certificates import PartyCredentials, credentials
 from sekisho.wire import tls
 from sekisho.wire.signatures import TerminalAuth, TerminalKey
-
-#: seconds: connecting to a party, and waiting for its answer
-CONNECT_TIMEOUT = 5.0
-READ_TIMEOUT = 30.0
 
 
 def client(
@@ -43,7 +40,8 @@ def client(
         party=peer,
         context=context,
         auth=TerminalAuth(terminal) if terminal is not None else None,
-        timeout=timeout or httpx.Timeout(READ_TIMEOUT, connect=CONNECT_TIMEOUT),
+        # seconds: connecting to a party, and waiting for its answer (SEKISHO_CONNECT_TIMEOUT, SEKISHO_READ_TIMEOUT)
+        timeout=timeout or httpx.Timeout(limits.read_timeout(), connect=limits.connect_timeout()),
         trust_env=False,  # no proxy from the environment between parties
         **kwargs,
     )

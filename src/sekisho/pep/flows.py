@@ -24,7 +24,7 @@ from sekisho.pep.elgamal import decrypt_batch, encrypt, encrypt_batch, rerandomi
 from sekisho.pep.group import Point
 from sekisho.pep.keys import TRANSCRYPTORS, DomainKey, NetworkParams
 from sekisho.pep.operations import person_point
-from sekisho.protocols.conversion import REGISTRY_DOMAIN, ConversionRequest, Hop, HopResult
+from sekisho.protocols.conversion import REGISTRY_DOMAIN, ConversionRequest, Hop, HopResult, Hops
 
 
 def new_polymorphic_pseudonym(root: bytes, public_key: Point) -> bytes:
@@ -114,8 +114,11 @@ def conversion_request(
     return request
 
 
-def convert_batch(request: ConversionRequest, hops: Sequence[Hop]) -> HopResult:
-    """Pass a batch through both transcryptors, each taking the previous one's output and key."""
+def convert_batch(request: ConversionRequest, hops: Hops) -> HopResult:
+    """Pass a batch through both transcryptors, each taking the previous one's output and key (or through a
+    relay, where the first hands its output to the next itself)."""
+    if not isinstance(hops, Sequence):
+        return checked_relay(request, hops.relay(request))
     if len(hops) != len(TRANSCRYPTORS):
         raise InvalidInput("a conversion passes through both transcryptors", field="hops")
     seen: set[str] = set()
@@ -127,6 +130,15 @@ def convert_batch(request: ConversionRequest, hops: Sequence[Hop]) -> HopResult:
         seen.add(result.party)
     if result is None or seen != set(TRANSCRYPTORS):
         raise IntegrityError("a conversion must pass through T1 and T2, once each", field="hops")
+    return result
+
+
+def checked_relay(request: ConversionRequest, result: HopResult) -> HopResult:
+    """A relay's answer must be the last transcryptor's, for this request, one ciphertext per input."""
+    if result.party != TRANSCRYPTORS[-1] or result.request_id != request.request_id:
+        raise IntegrityError("the relay answered for another party or request", field="result")
+    if len(result.ciphertexts) != len(request.ciphertexts):
+        raise IntegrityError("the relay answered for another number of persons", field="result")
     return result
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Literal, Protocol
 
+from sekisho.protocols.conversion import ConversionRequest
 from sekisho.protocols.conversion import HopResult as HopResult
 
 #: the items a municipality releases to agencies through these flows, named as in the policy's vocabulary
@@ -224,3 +225,13 @@ class CrossReferenceReceiver(Protocol):
     def receive_cross_reference(self, delivery: CrossReferenceDelivery) -> int:
         """Decrypt and store; returns how many persons were new.  Idempotent per (request id, position)."""
         ...
+
+
+class LocatorRoute(Protocol):
+    """The locator as an agency reaches it: the agency's batch, still under its own domain, converted A → R on the
+    way.  Over HTTP an agency never calls the locator: T1's ``/relay`` converts, hands on to T2, and T2 hands the
+    result to the locator, whose answer comes back the same way; in-process the same three calls are made in turn."""
+
+    def confirm(self, request: ConversionRequest, query: IdentityQuery) -> list[IdentityAnswer]: ...
+
+    def cross_reference(self, request: ConversionRequest, query: CrossReferenceQuery) -> list[CrossReferenceStatus]: ...

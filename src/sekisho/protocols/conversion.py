@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, Protocol, runtime_checkable
@@ -193,3 +194,17 @@ class Hop(Protocol):
     """A transcryptor as the network sees it (in-process or over HTTP: the clients ``sekisho.node`` hands out)."""
 
     def convert(self, request: ConversionRequest) -> HopResult: ...
+
+
+class Relay(Protocol):
+    """Both transcryptors in one call: the first converts and hands its result on to the second itself.
+
+    Over HTTP a caller reaches T1 only (T2 hears from T1 alone), so a conversion is one request to T1's
+    ``/relay``; in-process the hops are called one after the other (:func:`sekisho.pseudonyms.convert_batch`
+    accepts either).  The result is the last transcryptor's."""
+
+    def relay(self, request: ConversionRequest) -> HopResult: ...
+
+
+#: what a conversion passes through: the hops one by one, or a relay through them
+Hops = Sequence[Hop] | Relay

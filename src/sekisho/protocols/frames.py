@@ -68,9 +68,10 @@ def text(header: Mapping[str, Any], name: str) -> str:
 _REQUEST_FIELDS: Final = ("request_id", "requester", "from_domain", "to_domain", "purpose", "grant")
 
 
-def request_frame(request: ConversionRequest) -> bytes:
-    """Header: the request's metadata and ``n``; records: the key (32 bytes), then ``n`` ciphertexts (64)."""
-    header = {name: getattr(request, name) for name in _REQUEST_FIELDS}
+def request_frame(request: ConversionRequest, **extra: Any) -> bytes:
+    """Header: the request's metadata and ``n`` (and ``extra``, e.g. a relay's ``then``); records: the key
+    (32 bytes), then ``n`` ciphertexts (64)."""
+    header: dict[str, Any] = {**extra, **{name: getattr(request, name) for name in _REQUEST_FIELDS}}
     header["n"] = len(request.ciphertexts)
     return pack(header, (request.key, *request.ciphertexts))
 

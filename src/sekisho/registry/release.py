@@ -53,7 +53,7 @@ from sekisho.protocols.agency import (
     NoticeBatch,
     NoticeFeedPage,
 )
-from sekisho.protocols.conversion import REGISTRY_DOMAIN, Hop, check_domain, check_purpose
+from sekisho.protocols.conversion import REGISTRY_DOMAIN, Hops, check_domain, check_purpose
 from sekisho.protocols.handles import parse_handle
 from sekisho.protocols.warrants import Warrant, verify_warrant
 from sekisho.registry import procedures as proc
@@ -104,7 +104,7 @@ class ReleaseNetwork(Protocol):
     @property
     def params(self) -> NetworkParams: ...
 
-    def hops(self) -> Sequence[Hop]: ...
+    def hops(self) -> Hops: ...
 
     def conversion_grant(
         self,

@@ -21,12 +21,13 @@ read by the FastAPI dependencies :func:`caller` and :func:`terminal_caller`.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, Literal
 
 from cryptography import x509
 from fastapi import Request
@@ -61,7 +62,8 @@ CALLERS: Mapping[str, frozenset[str]] = {
     "t2": frozenset({"t1"}),
     "locator": frozenset({"t2", "municipality"}),
     "municipality": frozenset({"t2", "locator", "municipality", "agency"}),  # agencies pull their notice feed
-    "agency": frozenset({"t2", "municipality"}),  # municipalities push enrolments and change notices
+    # municipalities push enrolments and change notices; agency A hands B a cross-reference's result (under B's key)
+    "agency": frozenset({"t2", "municipality", "agency"}),
     "watchdog": _ALL - {"watchdog"},
     "log": _ALL - {"log"},
     "pki": _ALL - {"pki"},
@@ -78,6 +80,9 @@ class Rule:
     methods: frozenset[str] | None = None
     #: the request causes an access: it must carry a terminal's RFC 9421 signature
     signed: bool = True
+    #: the body names its requester (a JSON body's ``requester``, a frame header's), which must be the caller:
+    #: ``party`` — the caller's party name (``agency/pension``); ``name`` — its name within the role (``212016``)
+    requester: Literal["party", "name"] | None = None
 
     def matches(self, method: str, path: str) -> bool:
         prefix = self.path.rstrip("/")
@@ -85,8 +90,14 @@ class Rule:
         return in_path and (self.methods is None or method in self.methods)
 
 
-def rule(path: str, *roles: str, methods: Iterable[str] | None = None, signed: bool = True) -> Rule:
-    return Rule(path, frozenset(roles), frozenset(methods) if methods is not None else None, signed)
+def rule(
+    path: str,
+    *roles: str,
+    methods: Iterable[str] | None = None,
+    signed: bool = True,
+    requester: Literal["party", "name"] | None = None,
+) -> Rule:
+    return Rule(path, frozenset(roles), frozenset(methods) if methods is not None else None, signed, requester)
 
 
 class AccessPolicy:
@@ -189,14 +200,19 @@ class PartyGuard:
                     "the caller's role may not call this endpoint", reason="role-not-allowed", field="role"
                 )
             signature: VerifiedSignature | None = None
+            body: bytes | None = None
+            if found.signed or found.requester is not None:
+                body = await self._body(scope, receive)
+                receive = _replay(body, receive)
             if found.signed:
                 assert self.verifier is not None
-                body = await self._body(scope, receive)
+                assert body is not None
                 request = ReceivedRequest.of(method=method, url=self._url(scope), headers=_headers(scope))
                 signature = await run_in_threadpool(self._admit, cert, party, request, body)
-                receive = _replay(body, receive)
             elif self.revocation is not None:
                 await run_in_threadpool(self._check_peer, cert)
+            if found.requester is not None and body is not None:
+                _bind_requester(found.requester, body, _headers(scope), party)
             if self.limiter is not None:
                 try:
                     self.limiter.take(signature.terminal.id if signature is not None else party.name)
@@ -319,6 +335,38 @@ class PartyGuard:
                 detail=str(exc),
             ),
         )
+
+
+def _bind_requester(form: str, body: bytes, headers: list[tuple[str, str]], party: Party) -> None:
+    """The requester the body names must be the authenticated caller: a party cannot ask in another's name (the
+    policy decides on the name in the body).  A body that names none is left to the handler to refuse."""
+    named = _named_requester(body, headers)
+    if named is None:
+        return
+    expected = party.name if form == "party" else party.name.split("/", 1)[-1]
+    if named != expected:
+        raise NotAllowed(
+            "the request names another requester than the authenticated party",
+            reason="requester-not-caller",
+            field="requester",
+        )
+
+
+def _named_requester(body: bytes, headers: list[tuple[str, str]]) -> str | None:
+    content_type = next((v for k, v in headers if k.lower() == "content-type"), "")
+    try:
+        if content_type.startswith("application/json"):
+            doc = json.loads(body)
+        elif content_type.startswith("application/octet-stream") and len(body) >= 4:
+            # a batch frame (docs/transport.md): u32 big-endian header length, then the JSON header
+            size = int.from_bytes(body[:4], "big")
+            doc = json.loads(body[4 : 4 + size]) if size <= len(body) - 4 else None
+        else:
+            return None
+    except ValueError:
+        return None  # malformed: the handler refuses it with the field it names
+    value = doc.get("requester") if isinstance(doc, dict) else None
+    return value if isinstance(value, str) else None
 
 
 def _headers(scope: Scope) -> list[tuple[str, str]]:

@@ -12,7 +12,7 @@ from sekisho.problems import send
 from sekisho.protocols import agency_messages as messages
 from sekisho.protocols import frames
 from sekisho.protocols.agency import CrossReferenceQuery, CrossReferenceStatus, IdentityAnswer, IdentityQuery
-from sekisho.protocols.conversion import ConversionRequest, Hop, HopResult
+from sekisho.protocols.conversion import ConversionRequest, HopResult, Hops
 from sekisho.protocols.registry import IndexEntry
 
 _FRAME = {"content-type": frames.MEDIA_TYPE}
@@ -61,7 +61,7 @@ class HttpLocator:
 class HttpRegistryIndex:
     """The registry index as municipality ``code``: its PPs R → R through the two hops, then the locator."""
 
-    def __init__(self, locator: HttpLocator, *, code: str, hops: Sequence[Hop], prepare: IndexRequestFactory) -> None:
+    def __init__(self, locator: HttpLocator, *, code: str, hops: Hops, prepare: IndexRequestFactory) -> None:
         self._locator = locator
         self._code = code
         self._hops = hops

@@ -7,6 +7,7 @@ from typing import Any
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from sekisho.errors import IntegrityError, NotFound
 from sekisho.node.http.base import send
 from sekisho.policy.api import DecisionIn, FactsIn, decision_of
 from sekisho.policy.grants import INDEX_PURPOSE
@@ -106,6 +107,25 @@ class HttpWatchdog:
     def approved_pia(self, agency: str) -> tuple[frozenset[str], frozenset[str]] | None:
         answer = send(self._client, "GET", "/policy/pias", params={"agency": agency})
         return approved_scope(answer.json())
+
+    # the transcryptors' policy source (``sekisho.policy.hook.WatchdogSource``): signed, verified by the receiver
+
+    def pia_statements(self) -> list[str]:
+        answer = send(self._client, "GET", "/policy/pia-statements").json()
+        if not isinstance(answer, list) or not all(isinstance(s, str) for s in answer):
+            raise IntegrityError("the watchdog's statements are malformed", field="pia")
+        return answer
+
+    def revocation_list(self) -> str:
+        return send(self._client, "GET", "/policy/revocations").text
+
+    def published(self) -> bool:
+        """Whether the watchdog has published its policy key (then the transcryptors decide every conversion)."""
+        try:
+            self.warrant_keys()
+        except NotFound:
+            return False
+        return True
 
     def __repr__(self) -> str:
         return "HttpWatchdog()"

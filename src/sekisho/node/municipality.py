@@ -1,0 +1,176 @@
+"""A municipality node in its own process: its register and releases, wired to the other parties over HTTP.
+
+:class:`MunicipalityNode` is what the municipality's app answers the locator with (identity confirmations and the
+record leg of cross-references, ``sekisho.registry.responder_api``).  Its own register, policy tables and release
+service run here, on its own database; everything else is another party reached through the clients
+:class:`~sekisho.node.httpnet.HttpNetwork` hands out: the watchdog's decision point and published keys, the access
+log (appends signed by the node's service terminal), T1 (a conversion is one ``/relay`` request), the locator (its
+index) and the agencies.  The in-process counterpart is :class:`~sekisho.node.local.LocalNetwork`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from sekisho.config import Home
+from sekisho.pep.flows import conversion_request
+from sekisho.pep.flows import prepare_batch as _prepare_batch
+from sekisho.pep.keys import NetworkParams, load_network
+from sekisho.protocols.access import RequesterKind
+from sekisho.protocols.agency import (
+    AgencyEndpoint,
+    CrossReferenceQuery,
+    CrossReferenceStatus,
+    IdentityAnswer,
+    IdentityQuery,
+    operator_of,
+)
+from sekisho.protocols.conversion import REGISTRY_DOMAIN, ConversionRequest
+
+if TYPE_CHECKING:
+    from sekisho.node.http.relay import HttpRelay
+    from sekisho.node.httpnet import HttpNetwork
+    from sekisho.policy.municipality import MunicipalityPolicy
+    from sekisho.protocols.registry import RegistryIndex
+    from sekisho.registry.release import ReleaseService
+    from sekisho.registry.service import RegisterService
+
+
+class MunicipalityNode:
+    """Municipality ``code`` of ``home``, its peers reached through ``net`` (made on first use: the run file
+    exists only once every party has started)."""
+
+    def __init__(self, home: Home, code: str, net: Callable[[], HttpNetwork]) -> None:
+        self.home = home
+        self.code = code
+        self._net = net
+        self._lock = threading.Lock()
+        self._params: NetworkParams | None = None
+        self._register: RegisterService | None = None
+        self._policy: MunicipalityPolicy | None = None
+        self._releases: ReleaseService | None = None
+
+    @property
+    def party(self) -> str:
+        return f"municipality/{self.code}"
+
+    # --- what the release service needs from the network (sekisho.registry.release.ReleaseNetwork) ---------
+
+    @property
+    def params(self) -> NetworkParams:
+        if self._params is None:
+            self._params = load_network(self.home.root)
+        return self._params
+
+    def hops(self) -> HttpRelay:
+        """T1's ``/relay``, signed by the node's terminal: a release converts R → A (an access)."""
+        from sekisho.node.http.relay import HttpRelay
+
+        return HttpRelay(self._net().client("t1", signed=True))
+
+    def conversion_grant(
+        self,
+        *,
+        requester: str,
+        requester_kind: RequesterKind,
+        from_domain: str,
+        to_domain: str,
+        purpose: str,
+        count: int,
+        municipality: str | None = None,
+    ) -> str:
+        return http_conversion_grant(
+            self._net(),
+            requester=requester,
+            requester_kind=requester_kind,
+            from_domain=from_domain,
+            to_domain=to_domain,
+            purpose=purpose,
+            count=count,
+            municipality=municipality,
+        )
+
+    def agency(self, name: str) -> AgencyEndpoint:
+        # the PKI is an agency run by a party of its own
+        return self._net().agency_at(operator_of(name))
+
+    # --- the node's own parts -----------------------------------------------------------------------------
+
+    def registry_index(self) -> RegistryIndex:
+        """The index at the locator as this municipality: its PPs R → R through T1's relay, then ``/index``."""
+        from sekisho.node.http.locator import HttpRegistryIndex
+        from sekisho.policy.grants import INDEX_PURPOSE
+
+        net = self._net()
+
+        def prepare(pps: Sequence[bytes]) -> ConversionRequest:
+            return conversion_request(
+                _prepare_batch(pps, self.params.public_key),
+                network=self.params,
+                from_domain=REGISTRY_DOMAIN,
+                to_domain=REGISTRY_DOMAIN,
+                purpose=INDEX_PURPOSE,
+                grant=net.grant_desk().index_grant(municipality=self.code, count=len(pps)),
+                requester=self.party,
+            )
+
+        return HttpRegistryIndex(net.locator(), code=self.code, hops=self.hops(), prepare=prepare)
+
+    def releases(self) -> ReleaseService:
+        """The release service on the node's register: decisions at the watchdog, records in the log (HTTP)."""
+        from sekisho.node.http.watchdog import HttpDecisionPoint
+        from sekisho.policy.municipality import MunicipalityPolicy
+        from sekisho.registry.release import ReleaseService
+        from sekisho.registry.service import Actor, RegisterService
+
+        with self._lock:
+            if self._releases is None:
+                net = self._net()
+                register = RegisterService.open(
+                    self.home,
+                    self.code,
+                    actor=Actor(clerk="network"),
+                    index=self.registry_index(),
+                    access_log=net.access_log(),
+                )
+                self._register = register
+                self._policy = MunicipalityPolicy.open(self.home, self.code, households=register.household_members)
+                self._releases = ReleaseService(
+                    register,
+                    network=self,
+                    pdp=HttpDecisionPoint(net.client("watchdog")),
+                    facts=self._policy,
+                )
+            return self._releases
+
+    # --- as the locator reaches it (sekisho.registry.responder_api) ------------------------------------------
+
+    def answer_identity(self, rps: Sequence[bytes], query: IdentityQuery) -> list[IdentityAnswer]:
+        return self.releases().answer_identity(rps, query)
+
+    def record_cross_reference(self, rps: Sequence[bytes], query: CrossReferenceQuery) -> list[CrossReferenceStatus]:
+        # the warrant is read with the watchdog's published keys, as every party reads it
+        keys = self._net().watchdog().warrant_keys()
+        return self.releases().record_cross_reference(rps, query, warrant_keys=keys)
+
+    def close(self) -> None:
+        with self._lock:
+            for part in (self._register, self._policy):
+                if part is not None:
+                    part.engine.dispose()
+            self._register = self._policy = self._releases = None
+
+    def __repr__(self) -> str:
+        return f"MunicipalityNode(code={self.code!r})"
+
+
+def http_conversion_grant(net: HttpNetwork, **request: Any) -> str:
+    """The grant field of a conversion over HTTP: once the watchdog has published its policy key the transcryptors
+    decide every conversion themselves (the field carries nothing); before, the watchdog's grant desk signs one."""
+    from sekisho.node.local import POLICY_DECIDES
+
+    if net.watchdog().published():
+        return POLICY_DECIDES
+    return net.grant_desk().conversion_grant(**request)

@@ -1,0 +1,189 @@
+"""The identity-confirmation and cross-reference flows through real processes: `sekisho up` on a network with the
+shipped policy, then an enrolment, an identity confirmation and cross-references made the way a municipality and
+an agency make them — every hop over mutual TLS through the parties' guards:
+
+    municipality → T1 /relay → T2 → back                         (an enrolment: R → A, delivered to the agency)
+    agency → T1 /relay → T2 → locator /confirm → municipality → log   (an identity confirmation)
+    agency A → T1 → T2 → back; A → T1 → T2 → locator → municipality  (a cross-reference under a warrant), then A → B
+
+The test process plays the municipality's and the agencies' systems with their own certificates and terminals
+(``HttpNetwork``); nothing here reaches another party's database except to check what was stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from pep_network import GIFU, PASSPHRASE, person, shipped_network
+from sekisho.agency.crossref import run_cross_reference
+from sekisho.agency.service import AgencyService
+from sekisho.auditlog import keys
+from sekisho.auditlog.client import close_access_logs
+from sekisho.auditlog.service import init_parties
+from sekisho.config import Home
+from sekisho.errors import Refused
+from sekisho.node.httpnet import HttpNetwork
+from sekisho.node.municipality import MunicipalityNode
+from sekisho.policy.service import Watchdog
+from sekisho.registry import store as st
+from sekisho.registry.service import RegisterService
+
+from .procs import Running, start
+
+pytestmark = pytest.mark.slow
+
+MUNI = f"municipality/{GIFU}"
+PENSION = ("pension", "pension.benefit")
+WELFARE = ("welfare-saitama", "welfare.public-assistance")
+MEANS_TEST = "welfare.means-test"  # the shipped row: welfare-saitama → pension | tax
+
+
+@dataclass
+class Flows:
+    running: Running
+    home: Home
+    handle: str
+    #: the warrant (token) the watchdog signed for welfare-saitama → pension, one person
+    warrant: str
+    #: the same, with pension's pseudonym of the resident and welfare's, once enrolled over HTTP
+    pseudonyms: dict[str, str]
+
+
+def _agency(home: Home, name: str) -> AgencyService:
+    return AgencyService.open(home, name, passphrase=PASSPHRASE)
+
+
+def _records(home: Home, action: str) -> int:
+    register = RegisterService.open(home, GIFU, access_log=None)
+    try:
+        with register.engine.connect() as conn:
+            return len(conn.execute(sa.select(st.access.c.id).where(st.access.c.action == action)).all())
+    finally:
+        register.engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def flows(net_home: Home) -> Iterator[Flows]:
+    home = net_home
+    secret = PASSPHRASE
+    init_parties(home, secret, origin=keys.DEFAULT_ORIGIN, witness_name=keys.DEFAULT_WITNESS)
+    gen = shipped_network(home, approve=("pension", "welfare-saitama"), agencies=(PENSION, WELFARE), codes=(GIFU,))
+    net = next(gen)
+    handle = net.register(GIFU).add(person()).handle  # indexed at the locator as it is added
+    watchdog = Watchdog.open(home, passphrase=secret)
+    wid = watchdog.request_warrant(
+        requester="welfare-saitama",
+        target="pension",
+        purpose=MEANS_TEST,
+        legal_basis=MEANS_TEST,
+        case_reference="case/2026-0042",
+        persons=1,
+        not_after=datetime.now(UTC) + timedelta(days=30),
+        by="agency-officer-3",
+    )
+    token = watchdog.approve_warrant(wid, by="wd-officer-1")
+    watchdog.engine.dispose()
+    close_access_logs()  # the log's writer leaves this process: from now on the log's own process appends
+    next(gen, None)
+
+    running = start(
+        home,
+        "up",
+        "--municipalities",
+        GIFU,
+        "--agencies",
+        "pension,welfare-saitama",
+        extra_env={"SEKISHO_PASSPHRASE": secret.decode()},
+    )
+    running.wait_for("ready:")
+    yield Flows(running, home, handle, token, {})
+    running.stop()
+
+
+def _enrol(flows: Flows, agency: str, purpose: str) -> str:
+    """The municipality enrols its resident with ``agency`` as its node does: T1's relay, the watchdog's decision
+    point, the log and the agency's node, all over HTTP."""
+    net = HttpNetwork(flows.home.root, MUNI)
+    node = MunicipalityNode(flows.home, GIFU, lambda: net)
+    try:
+        report = node.releases().enrol([flows.handle], agency=agency, purpose=purpose)
+    finally:
+        node.close()
+        net.close()
+    assert report.enrolled == 1
+    svc = _agency(flows.home, agency)
+    try:
+        [received] = svc.delivered(report.deliveries[0])
+    finally:
+        svc.engine.dispose()
+    return received.pseudonym
+
+
+@pytest.fixture(scope="module")
+def enrolled(flows: Flows) -> Flows:
+    for name, purpose in (PENSION, WELFARE):
+        flows.pseudonyms[name] = _enrol(flows, name, purpose)
+    return flows
+
+
+def test_an_enrolment_goes_municipality_t1_t2_agency(enrolled: Flows) -> None:
+    assert enrolled.pseudonyms["pension"] != enrolled.pseudonyms["welfare-saitama"]
+    assert _records(enrolled.home, "enrolment") >= 2
+
+
+def test_an_identity_confirmation_goes_agency_t1_t2_locator_municipality(enrolled: Flows) -> None:
+    before = _records(enrolled.home, "identity-confirmation")
+    svc = _agency(enrolled.home, "pension")
+    try:
+        with HttpNetwork(enrolled.home.root, "agency/pension") as net:
+            [answer] = svc.lookup([enrolled.pseudonyms["pension"]], purpose="pension.benefit", network=net)
+    finally:
+        svc.engine.dispose()
+    assert answer.status == "found"
+    assert answer.items["name"] == "髙橋\u3000健一"
+    # the municipality's process wrote the access record before the answer left
+    assert _records(enrolled.home, "identity-confirmation") == before + 1
+
+
+def test_a_cross_reference_under_a_warrant_records_then_hands_over_and_a_refused_one_does_nothing(
+    enrolled: Flows,
+) -> None:
+    welfare = _agency(enrolled.home, "welfare-saitama")
+    pension = _agency(enrolled.home, "pension")
+    try:
+        with HttpNetwork(enrolled.home.root, "agency/welfare-saitama") as net:
+            # refused by the transcryptors: the warrant names pension, not tax — nothing converted, recorded or sent
+            with pytest.raises(Refused):
+                run_cross_reference(
+                    net,
+                    welfare,
+                    to_agency="tax",
+                    warrant=enrolled.warrant,
+                    pseudonyms=[enrolled.pseudonyms["welfare-saitama"]],
+                    purpose=MEANS_TEST,
+                )
+            assert welfare.cross_references()[-1]["state"] == "refused"
+            assert _records(enrolled.home, "cross-reference") == 0
+            assert pension.received_cross_references() == []
+
+            report = run_cross_reference(
+                net,
+                welfare,
+                to_agency="pension",
+                warrant=enrolled.warrant,
+                pseudonyms=[enrolled.pseudonyms["welfare-saitama"]],
+                purpose=MEANS_TEST,
+            )
+        assert (report.persons, report.recorded, report.delivered) == (1, 1, 1)
+        assert _records(enrolled.home, "cross-reference") == 1
+        [link] = pension.received_cross_references(report.request_id)
+        # B received its own pseudonym of the person: the one pension was enrolled with
+        assert link.pseudonym == enrolled.pseudonyms["pension"]
+    finally:
+        welfare.engine.dispose()
+        pension.engine.dispose()
