@@ -13,10 +13,11 @@ from sekisho import problems
 from sekisho.locator import api as locator_api
 from sekisho.node.http.locator import HttpLocator, HttpRegistryIndex
 from sekisho.node.http.municipality import HttpResponder
+from sekisho.node.http.relay import HttpRelay, t1_onward, t2_onward
 from sekisho.node.http.transcryptor import HttpTranscryptor
 from sekisho.node.local import LocalNetwork, _TranscryptorClient
 from sekisho.pep.flows import conversion_request, prepare_batch
-from sekisho.protocols.agency import CrossReferenceLocator, Locator
+from sekisho.protocols.agency import CrossReferenceLocator, Locator, LocatorRoute
 from sekisho.protocols.conversion import REGISTRY_DOMAIN, ConversionRequest, Hop
 from sekisho.protocols.registry import RegistryIndex
 from sekisho.pseudonyms import api as transcryptor_api
@@ -37,9 +38,9 @@ def client(app: FastAPI, party: str) -> TestClient:
     return TestClient(app, base_url=f"http://{party.replace('/', '-')}.test", raise_server_exceptions=False)
 
 
-def transcryptor_app(t: Transcryptor) -> FastAPI:
+def transcryptor_app(t: Transcryptor, onward: transcryptor_api.Onward | None = None) -> FastAPI:
     local = _TranscryptorClient(t)
-    return party_app(transcryptor_api.router(t.convert, lambda d, r: local.key_share(d, requester=r)))
+    return party_app(transcryptor_api.router(t.convert, lambda d, r: local.key_share(d, requester=r), onward=onward))
 
 
 class HttpNetwork(LocalNetwork):
@@ -55,9 +56,26 @@ class HttpNetwork(LocalNetwork):
             found = self._clients[party] = client(make(), party)
         return found
 
-    def http_transcryptor(self, party: str) -> HttpTranscryptor:
+    def _transcryptor_client(self, party: str) -> TestClient:
         [t] = [t for t in self._open_transcryptors() if t.party == party]
-        return HttpTranscryptor(self._client(party, lambda: transcryptor_app(t)), party=party)
+
+        def make() -> FastAPI:
+            # /relay as the node wires it: T1 hands on to T2, T2 to the locator (or back to the caller)
+            if party == "t1":
+                return transcryptor_app(t, t1_onward(lambda: HttpRelay(self._transcryptor_client("t2"))))
+            return transcryptor_app(t, t2_onward(lambda: self._client("locator", self._locator_app)))
+
+        return self._client(party, make)
+
+    def http_transcryptor(self, party: str) -> HttpTranscryptor:
+        return HttpTranscryptor(self._transcryptor_client(party), party=party)
+
+    def http_relay(self) -> HttpRelay:
+        return HttpRelay(self._transcryptor_client("t1"))
+
+    def locator_route(self) -> LocatorRoute:
+        # one request to T1's relay: T1 → T2 → the locator → the municipalities, the answers back the same way
+        return self.http_relay()
 
     def hops(self) -> list[Hop]:
         return [self.http_transcryptor(t.party) for t in self._open_transcryptors()]
@@ -69,11 +87,11 @@ class HttpNetwork(LocalNetwork):
 
         return HttpResponder(self._client(f"municipality/{code}", make))
 
-    def http_locator(self) -> HttpLocator:
-        def make() -> FastAPI:
-            return party_app(locator_api.router(self.locator_service(), self.http_responder))
+    def _locator_app(self) -> FastAPI:
+        return party_app(locator_api.router(self.locator_service(), self.http_responder))
 
-        return HttpLocator(self._client("locator", make))
+    def http_locator(self) -> HttpLocator:
+        return HttpLocator(self._client("locator", self._locator_app))
 
     def locator(self) -> Locator:
         return self.http_locator()

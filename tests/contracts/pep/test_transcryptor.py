@@ -6,9 +6,9 @@ import dataclasses
 
 import pytest
 
-from contracts.httpnet import client, transcryptor_app
+from contracts.httpnet import HttpNetwork, client, transcryptor_app
 from pep_network import GIFU, PASSPHRASE, World
-from sekisho.errors import InvalidInput, Refused, SekishoError
+from sekisho.errors import Forbidden, InvalidInput, Refused, SekishoError
 from sekisho.pep.flows import (
     agency_decrypt,
     conversion_request,
@@ -18,8 +18,9 @@ from sekisho.pep.flows import (
 )
 from sekisho.pep.keys import open_registry_key
 from sekisho.policy.grants import INDEX_PURPOSE
+from sekisho.problems import raise_for_problem
 from sekisho.protocols import frames
-from sekisho.protocols.conversion import REGISTRY_DOMAIN, ConversionRequest
+from sekisho.protocols.conversion import REGISTRY_DOMAIN, ConversionRequest, Hops
 
 
 def _request(world: World, n: int = 3, *, grant: str | None = None, to: str = REGISTRY_DOMAIN) -> ConversionRequest:
@@ -96,6 +97,57 @@ def test_a_key_share_goes_to_the_domain_operator_only(world: World) -> None:
     assert caught.value.field == "requester"
     with pytest.raises(InvalidInput):
         hops[0].key_share(REGISTRY_DOMAIN, requester="agency/registry")  # type: ignore[attr-defined]
+
+
+# --- the relay: both transcryptors in one call (over HTTP: T1's /relay hands on to T2) ---------------------------
+
+
+def _relay(world: World) -> Hops:
+    """In-process the hops one after the other; over HTTP one request to T1's /relay."""
+    return world.net.http_relay() if isinstance(world.net, HttpNetwork) else world.net.hops()
+
+
+def test_a_relayed_batch_converts_to_the_same_pseudonyms_as_the_last_hop(world: World) -> None:
+    request = _request(world)
+    result = convert_batch(request, _relay(world))
+    assert (result.party, result.request_id, len(result.ciphertexts)) == ("t2", request.request_id, 3)
+    key = open_registry_key(world.home, passphrase=PASSPHRASE)
+    assert agency_decrypt(key, result) == _expected(world)
+
+
+def test_a_relayed_refusal_is_refused_and_journals_nothing(world: World) -> None:
+    request = _request(world, grant="not-a-grant")
+    with pytest.raises(Refused) as caught:
+        convert_batch(request, _relay(world))
+    assert request.grant not in str(caught.value)
+
+
+def _relayed(world: World, then: object) -> SekishoError:
+    request = _request(world, 1)
+    body = frames.request_frame(request, then=then) if then is not None else frames.request_frame(request)
+    response = world.net._transcryptor_client("t1").post(  # type: ignore[attr-defined]
+        "/relay", content=body, headers={"content-type": frames.MEDIA_TYPE}
+    )
+    with pytest.raises(SekishoError) as caught:
+        raise_for_problem(response)
+    return caught.value
+
+
+@pytest.mark.parametrize("world", ["http"], indirect=True)
+def test_a_relay_that_does_not_say_where_the_result_goes_is_an_input_error(world: World) -> None:
+    for then in (None, "locator", {"to": "somewhere"}):
+        refused = _relayed(world, then)
+        assert isinstance(refused, InvalidInput) and refused.field == "then"
+
+
+@pytest.mark.parametrize("world", ["http"], indirect=True)
+def test_t2_sends_the_locator_only_a_batch_under_the_registrys_key_asked_by_the_converting_party(
+    world: World,
+) -> None:
+    query = {"request_id": "r-1", "requester": "tax", "purpose": "tax.assessment", "items": ["name"]}
+    # the conversion is the municipality's; a query in the tax office's name goes nowhere
+    refused = _relayed(world, {"to": "confirm", "query": query})
+    assert isinstance(refused, Forbidden) and refused.field == "requester"
 
 
 # --- HTTP only: the body and the problem documents -----------------------------------------------------------
