@@ -236,7 +236,9 @@ def mount_pki_agency(app: FastAPI, pki: Pki, home: Home) -> None:
 
 def municipality_app(role: Role, home: Home) -> FastAPI:
     from sekisho.jp.catalogue import get_municipality
+    from sekisho.keyfile import passphrase_from_env
     from sekisho.node.feed import feed_router
+    from sekisho.node.local import LocalNetwork
     from sekisho.node.moves import mount_moves
     from sekisho.node.municipality import MunicipalityNode
     from sekisho.node.residence import mount_residence
@@ -248,14 +250,11 @@ def municipality_app(role: Role, home: Home) -> FastAPI:
     # records before an answer leaves); every other party it reaches over HTTP (in a network of processes)
     peers = LazyPeers(home, role.party)
     node: Any = MunicipalityNode(home, code, peers.get)
-    local: Any = None
-    if not networked(home):
-        # no network of processes around it (tests, one host without `sekisho up`): the home's parties in-process
-        from sekisho.keyfile import passphrase_from_env
-        from sekisho.node.local import LocalNetwork
-
-        local = LocalNetwork(home, passphrase=passphrase_from_env())
-    responder = local.responder(code) if local is not None else node
+    # without a network of processes around it (tests, one host without `sekisho up`) the home's parties answer
+    # in-process; the notice feed still releases through them (TODO: through ``node`` once every network that
+    # serves a feed runs T1 and the log)
+    local = LocalNetwork(home, passphrase=passphrase_from_env())
+    responder = node if networked(home) else local.responder(code)
 
     from sekisho.portal.municipality import portal_app
 
@@ -269,8 +268,7 @@ def municipality_app(role: Role, home: Home) -> FastAPI:
             engine.dispose()
         node.close()
         peers.close()
-        if local is not None:
-            local.close()
+        local.close()
         moves.close()
 
     app = base_app(role, home, on_stop=stop)
@@ -279,7 +277,7 @@ def municipality_app(role: Role, home: Home) -> FastAPI:
     mount_residence(app, home, code)  # certificates of residence (sekisho.node.residence)
     moves = mount_moves(app, role, home)  # both sides of a move hand-over, over HTTP (sekisho.node.moves)
     # the agencies' notice feed (sekisho.node.feed)
-    app.include_router(feed_router(lambda: local.releases(code) if local is not None else node.releases()))
+    app.include_router(feed_router(lambda: local.releases(code)))
     app.mount("/portal", portal)
     return app
 

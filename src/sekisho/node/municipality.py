@@ -14,11 +14,12 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from sekisho.auditlog.keys import LOG_PARTY
 from sekisho.config import Home
 from sekisho.pep.flows import conversion_request
 from sekisho.pep.flows import prepare_batch as _prepare_batch
 from sekisho.pep.keys import NetworkParams, load_network
-from sekisho.protocols.access import RequesterKind
+from sekisho.protocols.access import AccessRequest, Decision, PolicyDecisionPoint, RequesterKind, SubjectFacts
 from sekisho.protocols.agency import (
     AgencyEndpoint,
     CrossReferenceQuery,
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
     from sekisho.node.http.relay import HttpRelay
     from sekisho.node.httpnet import HttpNetwork
     from sekisho.policy.municipality import MunicipalityPolicy
-    from sekisho.protocols.registry import RegistryIndex
+    from sekisho.protocols.registry import IndexEntry, RegistryIndex
     from sekisho.registry.release import ReleaseService
     from sekisho.registry.service import RegisterService
 
@@ -132,15 +133,16 @@ class MunicipalityNode:
                     self.home,
                     self.code,
                     actor=Actor(clerk="network"),
-                    index=self.registry_index(),
-                    access_log=net.access_log(),
+                    index=_LazyIndex(self.registry_index),
+                    # the log's process, once the home has a log (`sekisho log init`); without one, none
+                    access_log=net.access_log() if (self.home.root / LOG_PARTY / "log.json").exists() else None,
                 )
                 self._register = register
                 self._policy = MunicipalityPolicy.open(self.home, self.code, households=register.household_members)
                 self._releases = ReleaseService(
                     register,
                     network=self,
-                    pdp=HttpDecisionPoint(net.client("watchdog")),
+                    pdp=_LazyDecisionPoint(lambda: HttpDecisionPoint(self._net().client("watchdog"))),
                     facts=self._policy,
                 )
             return self._releases
@@ -164,6 +166,45 @@ class MunicipalityNode:
 
     def __repr__(self) -> str:
         return f"MunicipalityNode(code={self.code!r})"
+
+
+class _LazyIndex:
+    """The index at the locator, its clients made on first use: a network without a locator or T1 (a partial
+    one, or before they listen) still serves what needs neither."""
+
+    def __init__(self, make: Callable[[], RegistryIndex]) -> None:
+        self._make = make
+        self._index: RegistryIndex | None = None
+
+    def _get(self) -> RegistryIndex:
+        if self._index is None:
+            self._index = self._make()
+        return self._index
+
+    def index(self, pps: Sequence[bytes]) -> list[IndexEntry]:
+        return self._get().index(pps)
+
+    def hand_over(self, rp: bytes, *, to: str) -> None:
+        self._get().hand_over(rp, to=to)
+
+
+class _LazyDecisionPoint:
+    """The watchdog's decision point, its client made on first use (a release that decides nothing needs none)."""
+
+    def __init__(self, make: Callable[[], PolicyDecisionPoint]) -> None:
+        self._make = make
+        self._pdp: PolicyDecisionPoint | None = None
+
+    def _get(self) -> PolicyDecisionPoint:
+        if self._pdp is None:
+            self._pdp = self._make()
+        return self._pdp
+
+    def decide(self, request: AccessRequest) -> Decision:
+        return self._get().decide(request)
+
+    def check_subject(self, decision: Decision, facts: SubjectFacts, request: AccessRequest) -> Decision:
+        return self._get().check_subject(decision, facts, request)
 
 
 def http_conversion_grant(net: HttpNetwork, **request: Any) -> str:
