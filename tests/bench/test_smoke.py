@@ -45,7 +45,10 @@ RATIO_LINES: dict[str, list[str]] = {
     ],
     "enrolment": [rf"^enrolments/s end to end, 1 process, {DB}\s.*\s(?P<ratio>\d+\.\d\d)$"],
     "frames": [r"^batch of 100, encode \+ decode: base64-in-JSON / frame = (?P<ratio>\d+\.\d\d)$"],
-    "network": [r"^log appends/s over bare chain requests/s = (?P<ratio>\d+\.\d\d)$"],
+    "network": [
+        rf"^confirmations/s, singles, {DB} = (?P<ratio>\d+\.\d\d) x bare chain requests/s$",
+        rf"^confirmations/s, batches of \d+, {DB} = (?P<ratio>\d+\.\d\d) x bare chain requests/s$",
+    ],
     "pki": [
         r"^OCSP response \(parse \+ status \+ build \+ sign\)\s.*vs raw sign (?P<ratio>\d+\.\d\d)",
         rf"^issuance\.issue, authentication \({DB}, .*vs raw sign (?P<ratio>\d+\.\d\d)",
