@@ -15,6 +15,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,15 +25,19 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 
+from sekisho.agency.service import AgencyService
 from sekisho.config import Home
 from sekisho.errors import Unavailable
+from sekisho.jp.clock import japan_today
 from sekisho.node import transport
+from sekisho.node.httpnet import HttpNetwork
+from sekisho.node.municipality import MunicipalityNode
 from sekisho.pki.card import SoftwareCard
 from sekisho.pki.oids import Purpose
 from sekisho.problems import MEDIA_TYPE
 
-from .flownet import AUTH_PIN, MUNI, Prepared, prepare, sekisho
-from .procs import Running, ca_context, party_client, pid_alive, start
+from .flownet import AGENCY, AUTH_PIN, CODE, MUNI, PURPOSE, Prepared, prepare, sekisho
+from .procs import PASSPHRASE, Running, ca_context, party_client, pid_alive, start
 from .test_network_auth import make_entry
 
 pytestmark = [
@@ -210,3 +215,31 @@ def test_a_killed_pki_gives_its_callers_503_and_the_cli_exit_5_and_after_restart
     assert after.status_code == 200, after.text
     assert after.json()["index"] == before + 1
     assert login(network, card).returncode == 0
+
+
+def test_an_enrolment_and_a_death_notice_travel_over_http_to_the_agency_node(
+    network: Running, prepared: Prepared
+) -> None:
+    """The municipality enrols a resident with the pension agency and, after the resident's death, delivers the
+    change notice, as its node does: T1's relay, the watchdog's decision point, the log and the agency's node, all
+    over HTTP; the agency's process stores what arrives."""
+    handle = prepared.handles[2]
+    net = HttpNetwork(network.home.root, MUNI)
+    node = MunicipalityNode(network.home, CODE, lambda: net)
+    try:
+        releases = node.releases()
+        enrolled = releases.enrol([handle], agency=AGENCY, purpose=PURPOSE)
+        assert enrolled.enrolled == 1
+        releases.register.death(handle, died_on=(japan_today() - timedelta(days=1)).isoformat())
+        delivered = releases.deliver_notices()
+    finally:
+        node.close()
+        net.close()
+    assert delivered.notices >= 1 and delivered.pending == 0
+    agency = AgencyService.open(network.home, AGENCY, passphrase=PASSPHRASE.encode())
+    try:
+        [received] = agency.delivered(enrolled.deliveries[0])
+        died = [n for n in agency.notices() if n["kind"] == "died"]
+    finally:
+        agency.engine.dispose()
+    assert died and {n["pseudonym"] for n in died} == {received.pseudonym}
