@@ -50,6 +50,8 @@ def test_demo_keep_serves_the_parties_until_ctrl_c(tmp_path: Path) -> None:
         assert _squeeze(line) in text, line
     # what the processes were asked, over mutual TLS and HTTPS
     assert _squeeze("10 of 10 answer ok") in text
+    assert _squeeze("agency/tax confirms a person's identity through the processes") in text
+    assert _squeeze("municipality, the access record in the log's process first): found, items") in text
     assert _squeeze("entries committed to them") in text
     assert _squeeze("(OCSP over HTTPS) about the card: revoked (cessationOfOperation), revoked") in text
     assert _squeeze("asks the locator directly, skipping T1 and T2: 403") in text

@@ -67,6 +67,7 @@ def _network(keep: bool) -> Callable[[Home, Console], list[str]]:
                 municipality=GIFU,
                 access_list=home.root / "access-list.json",
                 card=home.root / "demo-resident.card",
+                confirm=("tax", "tax.assessment"),
             )
             if keep:
                 out.print(f"  serving until Ctrl-C (or `sekisho down --home {home.root}`); the table above says where")

@@ -48,6 +48,7 @@ class NetworkShown:
     own_entries: int = 0
     card_status: list[str] = field(default_factory=list)
     refused: dict[str, Any] = field(default_factory=dict)
+    confirmation: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
 
 
@@ -138,6 +139,7 @@ def show(
     municipality: str,
     access_list: Path | None = None,
     card: Path | None = None,
+    confirm: tuple[str, str] | None = None,
 ) -> NetworkShown:
     """The demo's checks, each a request to a party's process; printed as they are made."""
     from sekisho.node.httpnet import healthy
@@ -153,6 +155,8 @@ def show(
         f"  {me} asks every other party's /health over mutual TLS (its certificate from the organisation CA): "
         f"{shown.healthy} of {len(peers)} answer ok"
     )
+    if confirm is not None:
+        _show_confirmation(network, out, *confirm, shown)
     with _resident_client(root) as client:
         if access_list is not None:
             _show_log(network, out, client, access_list, shown)
@@ -161,6 +165,29 @@ def show(
     _show_refusal(network, out, shown)
     shown.seconds = time.monotonic() - network.started_at
     return shown
+
+
+def _show_confirmation(network: DemoNetwork, out: Console, agency: str, purpose: str, shown: NetworkShown) -> None:
+    """The agency's desk confirms the identity of a person it knows by its own pseudonym: one request through the
+    processes, agency → T1 → T2 → locator → municipality (its access record to the log's process first) and back."""
+    from sekisho.agency.service import AgencyService
+    from sekisho.node.httpnet import HttpNetwork
+
+    service = AgencyService.open(network.home, agency, passphrase=network.passphrase)
+    try:
+        person = next(p for p in service.persons(limit=50) if p.status == "active")
+        with HttpNetwork(network.home.root, f"agency/{agency}") as net:
+            started = time.perf_counter()
+            [answer] = service.lookup([person.pseudonym], purpose=purpose, network=net)
+            took = time.perf_counter() - started
+    finally:
+        service.engine.dispose()
+    shown.confirmation = {"status": answer.status, "items": sorted(answer.items)}
+    out.print(
+        f"  agency/{agency} confirms a person's identity through the processes (agency → T1 → T2 → locator → "
+        f"municipality, the access record in the log's process first): {answer.status}, items "
+        f"{', '.join(sorted(answer.items))} ({took * 1e3:.0f} ms)"
+    )
 
 
 def _show_log(network: DemoNetwork, out: Console, client: httpx.Client, path: Path, shown: NetworkShown) -> None:
