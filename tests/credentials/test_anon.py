@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import time
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -233,3 +234,15 @@ def _person(**overrides: str) -> dict[str, str]:
     }
     row.update(overrides)
     return row
+
+
+def test_a_status_list_is_never_dated_ahead_of_the_clock(tmp_path: Path) -> None:
+    # a relying party proves non-revocation "no later than now": a list dated a second ahead (the issuer's second
+    # update within one second) refused every login for that second
+    iss = anon.AnonIssuer.create("21", directory=tmp_path / "tails", capacity=4)
+    stamps = [iss.public().timestamp]
+    for _ in range(3):  # the day's sweeps, back to back
+        iss.sweep(date.today())
+        stamps.append(iss.public().timestamp)
+        assert stamps[-1] <= int(time.time())
+    assert stamps == sorted(set(stamps))  # and still strictly later than the list each replaces

@@ -158,6 +158,8 @@ class AnonIssuer:
     def __init__(self, state: dict[str, Any], *, clock: Callable[[], int] | None = None) -> None:
         self._s = state
         self._clock = clock or (lambda: int(time.time()))
+        # on the real clock a list is never dated ahead of it (see _next_timestamp); a test's clock is its own
+        self._wait_for_clock = clock is None
         self._cache: dict[str, Any] = {}
 
     # --- set-up ----------------------------------------------------------------------------------------------
@@ -326,8 +328,15 @@ class AnonIssuer:
         return len(expired)
 
     def _next_timestamp(self) -> int:
-        # strictly later than the list it replaces: a proof made against the old list names the old timestamp
-        return max(self._clock(), int(self._s["status_list"]["timestamp"]) + 1)
+        # strictly later than the list it replaces: a proof made against the old list names the old timestamp.
+        # Not later than the clock either: a relying party's request proves non-revocation "no later than now"
+        # (the list's timestamp must lie in the request's non_revoked interval), so a list dated a second ahead
+        # — a second update within one second — would refuse every login for that second. Wait for it instead.
+        last = int(self._s["status_list"]["timestamp"])
+        ahead = last + 1 - time.time()
+        if self._wait_for_clock and 0 < ahead <= 2:  # further ahead is another clock's list: not worth a wait
+            time.sleep(ahead)
+        return max(self._clock(), last + 1)
 
     def _revoke(self, subjects: list[str]) -> int:
         indices = [self._s["indices"].pop(s) for s in subjects]
