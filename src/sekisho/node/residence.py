@@ -164,8 +164,16 @@ def pki_over_http(home: Home, party: str) -> tuple[AskTimestamp, FetchCrl]:
 # --- the desk -----------------------------------------------------------------------------------------------------
 
 
-def open_desk(home: Home, code: str, *, passphrase: bytes, pki: tuple[AskTimestamp, FetchCrl] | None = None) -> Desk:
-    """Municipality ``code``'s desk: its register, policy tables and signer, and the PKI (in-process by default)."""
+def open_desk(
+    home: Home,
+    code: str,
+    *,
+    passphrase: bytes,
+    pki: tuple[AskTimestamp, FetchCrl] | None = None,
+    access_log: Any = None,
+) -> Desk:
+    """Municipality ``code``'s desk: its register, policy tables and signer, and the PKI (in-process by default).
+    ``access_log``: the log's client the register's access records go to (default: the home's, in-process)."""
     from sekisho.policy.municipality import MunicipalityPolicy
     from sekisho.policy.service import open_decision_point
     from sekisho.registry.service import Actor, RegisterService
@@ -174,7 +182,8 @@ def open_desk(home: Home, code: str, *, passphrase: bytes, pki: tuple[AskTimesta
     signer = DocumentSigner.open(
         municipality_root(home, code), municipality=code, passphrase=passphrase, ask_timestamp=ask, fetch_crl=fetch
     )
-    register = RegisterService.open(home, code, actor=Actor(clerk="certificates"))
+    extra = {} if access_log is None else {"access_log": access_log}
+    register = RegisterService.open(home, code, actor=Actor(clerk="certificates"), **extra)
     policy = MunicipalityPolicy.open(home, code, households=register.household_members)
     gate = PolicyGate(pdp=open_decision_point(home), policy=policy, register=register)
     return Desk(signer=signer, gate=gate, source=RegisterSource(register))
@@ -183,8 +192,10 @@ def open_desk(home: Home, code: str, *, passphrase: bytes, pki: tuple[AskTimesta
 def mount_residence(app: FastAPI, home: Home, code: str) -> None:
     """``/certificates/<code>`` on the municipality's node; the desk opens on the first request (with
     ``SEKISHO_PASSPHRASE``, after `sekisho certificate init`), its PKI over the network's HTTP."""
+    from sekisho.auditlog.keys import LOG_PARTY
     from sekisho.certificates.api import router
     from sekisho.keyfile import passphrase_from_env
+    from sekisho.node.httpnet import HttpNetwork
 
     lock = threading.Lock()
     opened: list[Desk] = []
@@ -195,7 +206,13 @@ def mount_residence(app: FastAPI, home: Home, code: str) -> None:
                 secret = passphrase_from_env()
                 if not secret:
                     raise Unavailable("the signer's key file needs SEKISHO_PASSPHRASE", field="passphrase")
-                opened.append(open_desk(home, code, passphrase=secret, pki=pki_over_http(home, f"municipality/{code}")))
+                # the access records go to the log's process, as the node's other services' do: opening the
+                # log in this process would make it a second writer (refused outright on PostgreSQL)
+                log = None
+                if (home.root / LOG_PARTY / "log.json").exists():
+                    log = HttpNetwork(home.root, f"municipality/{code}").access_log()
+                party = f"municipality/{code}"
+                opened.append(open_desk(home, code, passphrase=secret, pki=pki_over_http(home, party), access_log=log))
             return opened[0]
 
     app.include_router(router(code, desk))
