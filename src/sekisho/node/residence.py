@@ -209,7 +209,8 @@ def mount_residence(app: FastAPI, home: Home, code: str) -> None:
                 # the access records go to the log's process, as the node's other services' do: opening the
                 # log in this process would make it a second writer (refused outright on PostgreSQL)
                 log = None
-                if (home.root / LOG_PARTY / "log.json").exists():
+                # (a node served alone, with no network's run file, keeps the home's log in-process as before)
+                if (home.root / LOG_PARTY / "log.json").exists() and (home.root / "run" / "network.json").exists():
                     log = HttpNetwork(home.root, f"municipality/{code}").access_log()
                 party = f"municipality/{code}"
                 opened.append(open_desk(home, code, passphrase=secret, pki=pki_over_http(home, party), access_log=log))
