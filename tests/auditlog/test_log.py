@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sekisho.auditlog.service import LogDiverges, LogService
 from sekisho.auditlog.witness import Witness
 from sekisho.config import Home
-from sekisho.errors import IntegrityError, InvalidInput, NotFound
+from sekisho.errors import Conflict, IntegrityError, InvalidInput, NotFound
 from sekisho.transparency import merkle
 from sekisho.transparency.checkpoint import Checkpoint, verify_witnessed_checkpoint
 from sekisho.transparency.tiles import TileRef, decode_bundle, split_hashes
@@ -193,7 +193,20 @@ def test_a_writer_continues_after_another_process_appended_to_its_sqlite_log(log
     SQLite nothing but the write lock keeps it out): the serving writer's next batch finds the log longer than it
     thought, and continues from what is stored instead of refusing its appenders (once a 409 to every caller)."""
     if log_home.db_url:
-        pytest.skip("PostgreSQL admits one writer per log (an advisory lock): the second one is refused outright")
+        # PostgreSQL admits one writer per log (an advisory lock): the second is refused outright, the first goes on
+        serving = LogService.open(log_home, secret=PASSPHRASE)
+        try:
+            first = serving.append(make_entry())
+            command = LogService.open(log_home, secret=PASSPHRASE)
+            try:
+                with pytest.raises(Conflict, match="already appending"):
+                    command.append(make_entry())
+            finally:
+                command.close()
+            assert serving.append(make_entry()).index == first.index + 1
+        finally:
+            serving.close()
+        return
     serving = LogService.open(log_home, secret=PASSPHRASE)
     try:
         first = serving.append(make_entry())
