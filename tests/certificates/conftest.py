@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import pytest
 from cryptography import x509
 
-from homes import drop_namespace, new_namespace
+from homes import session_home
 from sekisho.certificates.service import Desk
 from sekisho.certificates.signing import DocumentSigner
 from sekisho.config import Home
@@ -96,17 +96,8 @@ class Residents:
 
 @pytest.fixture(scope="session")
 def cert_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Home]:
-    old = os.environ.get("SEKISHO_PASSPHRASE")
-    os.environ["SEKISHO_PASSPHRASE"] = PASSPHRASE.decode()
-    namespace = new_namespace()
-    h = Home(root=tmp_path_factory.mktemp("certificates") / "home", db_url=PG_URL, namespace=namespace)
-    h.root.mkdir()
-    yield h
-    if old is None:
-        os.environ.pop("SEKISHO_PASSPHRASE", None)
-    else:
-        os.environ["SEKISHO_PASSPHRASE"] = old
-    drop_namespace(namespace)
+    with session_home(tmp_path_factory.mktemp("certificates") / "home", PASSPHRASE) as h:
+        yield h
 
 
 @pytest.fixture(scope="session")

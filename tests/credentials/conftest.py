@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from homes import drop_namespace, new_namespace
+from homes import session_home
 from sekisho.config import Home
 from sekisho.credentials import store as vc_store
 from sekisho.credentials.issuer import Issuer
@@ -55,17 +55,8 @@ RESIDENT = {
 
 @pytest.fixture(scope="session")
 def net_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Home]:
-    old = os.environ.get("SEKISHO_PASSPHRASE")
-    os.environ["SEKISHO_PASSPHRASE"] = PASSPHRASE.decode()
-    namespace = new_namespace()
-    h = Home(root=tmp_path_factory.mktemp("vc") / "home", db_url=PG_URL, namespace=namespace)
-    h.root.mkdir()
-    yield h
-    if old is None:
-        os.environ.pop("SEKISHO_PASSPHRASE", None)
-    else:
-        os.environ["SEKISHO_PASSPHRASE"] = old
-    drop_namespace(namespace)
+    with session_home(tmp_path_factory.mktemp("vc") / "home", PASSPHRASE) as h:
+        yield h
 
 
 @pytest.fixture(scope="session")
