@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 from datetime import datetime, timedelta
+from typing import Any
 
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
@@ -272,3 +273,49 @@ def test_a_refusal_reported_by_a_party_is_stored_and_listed(policy: Policy) -> N
     assert client.post("/policy/alerts", json={**body, "rule": "bulk-lookup"}).status_code == 422
     assert client.post("/policy/alerts", json={**body, "details": ["a name"]}).status_code == 422
     assert client.post("/policy/alerts", json={**body, "scope": "subject"}).status_code == 422
+
+
+def _as_party(app: Any, party: str) -> Any:
+    """The watchdog's app behind a stand-in for the network's guard: the request arrives authenticated as
+    ``party`` (what sekisho.wire.guard.PartyGuard puts in the scope after mutual TLS)."""
+    from sekisho.wire.guard import Caller
+    from sekisho.wire.identity import Party
+
+    async def guarded(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            scope.setdefault("state", {})["sekisho_caller"] = Caller(party=Party(party))
+        await app(scope, receive, send)
+
+    return guarded
+
+
+def test_behind_the_guard_an_agency_files_only_its_own_pia(policy: Policy) -> None:
+    """Filing another agency's PIA first would block the real one (a PIA id is never reused): refused, nothing
+    filed; the agency's own PIA is filed."""
+    import yaml
+
+    sample = yaml.safe_load(next(p for p in sample_pias() if p.name == "welfare-saitama.yaml").read_text("utf-8"))
+    doc = {**sample, "id": "welfare-saitama-2027"}  # the fixture's watchdog already holds the sample's own id
+    app = create_app(policy.watchdog)
+    other = TestClient(_as_party(app, "agency/pension"))
+    r = other.post("/policy/pias", json={"pia": doc, "by": "someone"})
+    assert r.status_code == 403 and r.headers["content-type"] == "application/problem+json"
+    assert r.json()["field"] == "pia.agency"
+    assert TestClient(app).get(f"/policy/pias/{doc['id']}").status_code == 404  # nothing filed
+    own = TestClient(_as_party(app, f"agency/{doc['agency']}"))
+    assert own.post("/policy/pias", json={"pia": doc, "by": "officer"}).status_code == 201
+
+
+def test_no_party_reaches_a_pia_revocation_through_the_network() -> None:
+    """Revoking (like approving) a PIA is the watchdog's own act: the guard's table lets an agency file a PIA at
+    ``POST /policy/pias`` but not reach ``/policy/pias/<id>/revocation`` below it — before, the prefix rule let any
+    agency revoke any other's approval."""
+    from sekisho.node.guarding import PUBLIC, RULES
+    from sekisho.wire.guard import AccessPolicy
+
+    table = AccessPolicy(RULES["watchdog"], serves="watchdog")
+    filed = table.match("POST", "/policy/pias")
+    assert filed is not None and filed.roles == {"agency"}
+    for path in ("/policy/pias/pension-kyufu-2026/revocation", "/policy/pias/pension-kyufu-2026"):
+        assert table.match("POST", path) is None, path
+        assert not any(p.matches("POST", path) for p in PUBLIC["watchdog"]), path

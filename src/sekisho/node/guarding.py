@@ -110,7 +110,9 @@ RULES: dict[str, list[Rule]] = {
         rule("/append", *_all("log"), methods=["POST"]),
     ],
     "watchdog": [
-        rule("/policy/pias", "agency", methods=["POST"], signed=False),
+        # an agency files its own PIA; approving, rejecting and revoking one are the watchdog's acts (its CLI and
+        # dashboard), never reachable by another party
+        rule("/policy/pias", "agency", methods=["POST"], signed=False, exact=True),
         rule("/policy/decide", "t1", "t2", "municipality", methods=["POST"], signed=False),
         rule("/policy/warrants", "t1", "t2", "agency", methods=["GET"], signed=False),
         # refusals reported by the other parties' guards (sekisho.wire.alerts); only the watchdog lists them

@@ -11,12 +11,12 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, FastAPI, Path, Query
+from fastapi import APIRouter, Body, FastAPI, Path, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from sekisho import problems
-from sekisho.errors import NotFound
+from sekisho.errors import Forbidden, NotFound
 from sekisho.policy import anomaly
 from sekisho.policy.pia import parse_pia
 from sekisho.policy.service import Watchdog
@@ -149,6 +149,13 @@ def _decision(d: Any) -> dict[str, Any]:
     }
 
 
+def _caller(request: Request) -> str | None:
+    """The party the network's guard authenticated (``agency/pension``), or None when no guard is in front."""
+    found = request.scope.get("state", {}).get("sekisho_caller")
+    name = getattr(getattr(found, "party", None), "name", None)
+    return name if isinstance(name, str) else None
+
+
 def router(watchdog: Watchdog) -> APIRouter:
     api = APIRouter(prefix="/policy", tags=["policy"])
     decision_point = watchdog.decision_point()
@@ -188,8 +195,14 @@ def router(watchdog: Watchdog) -> APIRouter:
         return watchdog.pia(pia_id)
 
     @api.post("/pias", status_code=201)
-    def submit(body: SubmitIn) -> dict[str, Any]:
-        return watchdog.submit_pia(parse_pia(body.pia), by=body.by)
+    def submit(request: Request, body: SubmitIn) -> dict[str, Any]:
+        pia = parse_pia(body.pia)
+        caller = _caller(request)
+        # behind the network's guard an agency files its own PIAs only: another agency's PIA filed first would
+        # block the real one (a PIA id is never reused) — the watchdog's own CLI files in-process, with no caller
+        if caller is not None and caller != f"agency/{pia.agency}":
+            raise Forbidden("an agency files only its own PIAs", field="pia.agency")
+        return watchdog.submit_pia(pia, by=body.by)
 
     @api.post("/pias/{pia_id}/revocation")
     def revoke(pia_id: Annotated[str, Path(pattern=PIA_ID)], body: RevokeIn) -> dict[str, Any]:

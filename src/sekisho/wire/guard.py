@@ -83,10 +83,14 @@ class Rule:
     #: the body names its requester (a JSON body's ``requester``, a frame header's), which must be the caller:
     #: ``party`` — the caller's party name (``agency/pension``); ``name`` — its name within the role (``212016``)
     requester: Literal["party", "name"] | None = None
+    #: the path itself only, not the paths below it (``POST /policy/pias`` files a PIA; the revocation below it is
+    #: the watchdog's own act and must not be reachable through the same rule)
+    exact: bool = False
 
     def matches(self, method: str, path: str) -> bool:
         prefix = self.path.rstrip("/")
-        in_path = path == self.path or path == prefix or path.startswith(prefix + "/")
+        below = not self.exact and path.startswith(prefix + "/")
+        in_path = path == self.path or path == prefix or below
         return in_path and (self.methods is None or method in self.methods)
 
 
@@ -96,8 +100,9 @@ def rule(
     methods: Iterable[str] | None = None,
     signed: bool = True,
     requester: Literal["party", "name"] | None = None,
+    exact: bool = False,
 ) -> Rule:
-    return Rule(path, frozenset(roles), frozenset(methods) if methods is not None else None, signed, requester)
+    return Rule(path, frozenset(roles), frozenset(methods) if methods is not None else None, signed, requester, exact)
 
 
 class AccessPolicy:
