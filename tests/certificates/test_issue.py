@@ -3,7 +3,10 @@ resident sees (access records, 本人通知)."""
 
 from __future__ import annotations
 
+import base64
 import json
+from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -11,13 +14,14 @@ from cryptography import x509
 
 from sekisho.certificates.model import Request, parse_items
 from sekisho.certificates.service import Desk
+from sekisho.certificates.signing import CRL_REUSE, DocumentSigner
 from sekisho.certificates.verify import verify_document, verify_pdf
 from sekisho.config import Home
-from sekisho.errors import InvalidInput, Refused
+from sekisho.errors import InvalidInput, Refused, Unavailable
 from sekisho.policy.municipality import MunicipalityPolicy
 from sekisho.registry import store as st
 
-from .conftest import CHIYODA, GIFU, Residents
+from .conftest import CHIYODA, GIFU, PASSPHRASE, Residents
 
 
 def ask(
@@ -171,3 +175,62 @@ def test_a_household_member_asks_as_the_resident_does(desk: Desk, residents: Res
         desk.issue(ask(residents.child, kind="household", requester=residents.foreigner), form="json")
     last = records(desk, residents.child)[-1]
     assert last.decision == "deny" and "not-same-household" in last.reason_codes
+
+
+def test_a_desk_whose_key_was_revoked_signs_nothing_and_records_a_refusal(
+    cert_home: Home, desk: Desk, residents: Residents, tmp_path: Path
+) -> None:
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from sekisho.pki.hierarchy import Pki
+    from sekisho.pki.signers import certify_document_signer
+    from sekisho.pki.status import crl, revoke
+
+    pki = Pki.open(cert_home)
+    chain = DocumentSigner.create_files(
+        tmp_path,
+        certify=lambda key: certify_document_signer(pki, municipality=GIFU, public_key=key),
+        passphrase=PASSPHRASE,
+    )
+    fetched: list[bytes] = []
+
+    def fetch() -> bytes:
+        fetched.append(crl(pki, ca_id="org").public_bytes(Encoding.DER))
+        return fetched[-1]
+
+    signer = DocumentSigner.open(
+        tmp_path, municipality=GIFU, passphrase=PASSPHRASE, ask_timestamp=desk.signer.ask_timestamp, fetch_crl=fetch
+    )
+    now = [datetime.now(UTC)]
+    own = Desk(signer=signer, gate=desk.gate, source=desk.source, clock=lambda: now[0])
+    proxy = ask(residents.head, kind="proxy", requester="mandate:8")
+    first = json.loads(own.issue(proxy, form="json").body)
+    own.issue(ask(residents.head), form="json")
+    assert len(fetched) == 1  # one CRL serves the desk until CRL_REUSE has passed
+    assert first["crl"] == base64.b64encode(fetched[0]).decode()  # the CRL the desk checked is the one it embeds
+
+    revoke(pki.engine, serial=f"{chain[0].serial_number:x}", reason=x509.ReasonFlags.key_compromise, ca_id="org")
+    now[0] += CRL_REUSE  # the next CRL says so
+    policy = MunicipalityPolicy.open(cert_home, GIFU)
+    try:
+        notified = len(policy.notifications(residents.head))
+        allowed = [r for r in records(desk, residents.head) if r.decision == "allow"]
+        for form in ("json", "pdf"):
+            with pytest.raises(Unavailable, match="revoked") as refused:
+                own.issue(proxy, form=form)  # type: ignore[arg-type]
+            assert refused.value.field == "signer"
+            last = records(desk, residents.head)[-1]
+            assert (last.decision, last.reason_codes, last.items) == ("deny", "signer-revoked", "")
+        # nothing else was written: no access record of a read, no 本人通知 of a certificate never issued
+        assert [r for r in records(desk, residents.head) if r.decision == "allow"] == allowed
+        assert len(policy.notifications(residents.head)) == notified
+    finally:
+        policy.engine.dispose()
+        pki.engine.dispose()
+
+
+def test_a_crl_that_is_not_the_organisation_cas_is_not_used(desk: Desk, residents: Residents) -> None:
+    signer = DocumentSigner(GIFU, desk.signer.key, desk.signer.chain, desk.signer.ask_timestamp, lambda: b"junk")
+    with pytest.raises(Unavailable, match="CRL") as refused:
+        Desk(signer=signer, gate=desk.gate, source=desk.source).issue(ask(residents.head), form="json")
+    assert refused.value.field == "revocation"

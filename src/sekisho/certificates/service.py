@@ -18,7 +18,7 @@ from typing import Any, Literal, Protocol
 
 from sekisho.certificates.model import Certificate, Request, new_serial
 from sekisho.certificates.render import render
-from sekisho.certificates.signing import DocumentSigner
+from sekisho.certificates.signing import DocumentSigner, SignerRevoked
 from sekisho.errors import InvalidInput
 from sekisho.jp.clock import JST
 
@@ -36,6 +36,10 @@ class Allowed:
 class Gate(Protocol):
     def allow(self, request: Request) -> Allowed:
         """Decide (and record the decision); on a refusal record it with the resident and raise ``Refused``."""
+        ...
+
+    def refuse(self, request: Request, reasons: tuple[str, ...]) -> None:
+        """Record with the resident a request the desk refuses before any decision (reason codes only)."""
         ...
 
 
@@ -88,11 +92,14 @@ class Desk:
         if request.home != self.municipality:
             raise InvalidInput("the resident's home is another municipality", field="home")
         request.check_reason()
+        # the desk's own key first: a revoked key signs nothing a verifier would accept, so the request is refused
+        # before the decision point, 本人通知 or the register's read (no access record of a read that leads
+        # nowhere) — recorded with the resident as refused, as every refusal is.  The CRL checked here is the one
+        # the form then carries.  A PKI that does not answer: unavailable, nothing recorded.
+        crl = await asyncio.to_thread(self._checked_signer, request)
         # the decision and the register's read block on their databases: off the event loop
         allowed = await asyncio.to_thread(self.gate.allow, request)
         released = await asyncio.to_thread(self.source.items, request, allowed=allowed)
-        # the JSON form carries the organisation CA's CRL, fetched before the issue time it must cover
-        crl = await asyncio.to_thread(self.signer.fetch_crl) if form == "json" else b""
         at = self.clock()
         certificate = Certificate.build(
             request=request,
@@ -109,8 +116,15 @@ class Desk:
             )
         else:
             pdf = await asyncio.to_thread(render, certificate)
-            body = await self.signer.async_sign_pdf(pdf, certificate=certificate)
+            body = await self.signer.async_sign_pdf(pdf, certificate=certificate, crl=crl)
         return Issued(serial=certificate.serial, form=form, body=body)
+
+    def _checked_signer(self, request: Request) -> bytes:
+        try:
+            return self.signer.current_crl(now=self.clock())
+        except SignerRevoked:
+            self.gate.refuse(request, ("signer-revoked",))
+            raise
 
     def issue(self, request: Request, *, form: Form) -> Issued:
         """:meth:`async_issue` for a caller without an event loop (the CLI, in-process)."""

@@ -13,8 +13,10 @@ from __future__ import annotations
 import io
 import os
 import stat
+import threading
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +25,7 @@ from asn1crypto import keys, tsp
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from joserfc import jws
 from joserfc.jwk import ECKey
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
@@ -42,6 +44,14 @@ ALGORITHM = "ES256"
 AskTimestamp = Callable[[bytes], Awaitable[bytes]]
 #: the organisation CA's current CRL, DER
 FetchCrl = Callable[[], bytes]
+#: how long after the CA issued it the desk keeps using one CRL, for its own status check and as the revocation
+#: data embedded in what it signs (a verifier accepts one at most ``verify.MAX_CRL_AGE`` older than the issue):
+#: the PKI signs a new CRL on every fetch, and a revocation reaches the desk within this time
+CRL_REUSE = timedelta(seconds=60)
+
+
+class SignerRevoked(Unavailable):
+    """The desk's own key is revoked: it signs nothing (a verifier would refuse it) until a new key is certified."""
 
 
 def registry() -> jws.JWSRegistry:
@@ -75,6 +85,8 @@ class DocumentSigner:
     chain: Sequence[x509.Certificate]
     ask_timestamp: AskTimestamp
     fetch_crl: FetchCrl
+    _crl: tuple[bytes, x509.CertificateRevocationList] | None = field(default=None, init=False, repr=False)
+    _crl_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     # --- files: <municipality dir>/certificates/{signer.key (0600, sealed), chain.pem} -------------------------
 
@@ -124,6 +136,49 @@ class DocumentSigner:
             raise Unavailable("the signer key is not ECDSA", field="signer")
         return cls(municipality, key, chain, ask_timestamp, fetch_crl)
 
+    # --- the key's own status --------------------------------------------------------------------------------
+
+    def current_crl(self, *, now: datetime | None = None) -> bytes:
+        """The organisation CA's CRL (DER), checked before anything is signed with it: issued and signed by the CA
+        that certified this key, current, and not listing this key — else :class:`SignerRevoked`.  Fetched again
+        once :data:`CRL_REUSE` has passed since the CA issued the one held."""
+        when = now or datetime.now(UTC)
+        with self._crl_lock:
+            held = self._crl
+            if held is None or when - held[1].last_update_utc >= CRL_REUSE:
+                der = self.fetch_crl()
+                held = self._crl = (der, self._checked_crl(der, when))
+        der, crl = held
+        entry = crl.get_revoked_certificate_by_serial_number(self.chain[0].serial_number)
+        if entry is not None:
+            reason = next(
+                (e.value.reason.value for e in entry.extensions if isinstance(e.value, x509.CRLReason)), "unspecified"
+            )
+            raise SignerRevoked(
+                f"this municipality's certificate signer was revoked ({reason}, {entry.revocation_date_utc:%Y-%m-%d}):"
+                " nothing is signed with it; a new key must be certified",
+                field="signer",
+            )
+        return der
+
+    def _checked_crl(self, der: bytes, now: datetime) -> x509.CertificateRevocationList:
+        issuer = self.chain[1] if len(self.chain) > 1 else None
+        try:
+            crl = x509.load_der_x509_crl(der)
+        except ValueError:
+            raise Unavailable("the PKI's CRL is not readable", field="revocation") from None
+        key = issuer.public_key() if issuer is not None else None
+        if (
+            issuer is None
+            or crl.issuer != issuer.subject
+            or not isinstance(key, ec.EllipticCurvePublicKey | rsa.RSAPublicKey)
+            or not crl.is_signature_valid(key)
+        ):
+            raise Unavailable("the CRL is not the organisation CA's", field="revocation")
+        if crl.next_update_utc is None or crl.next_update_utc < now:
+            raise Unavailable("the organisation CA's CRL is out of date", field="revocation")
+        return crl
+
     # --- signing -------------------------------------------------------------------------------------------
 
     def public_jwk(self) -> dict[str, Any]:
@@ -137,8 +192,9 @@ class DocumentSigner:
         )
         return dict(jwk)
 
-    async def async_sign_pdf(self, pdf: bytes, *, certificate: Certificate) -> bytes:
-        """PAdES B-LT: signature, RFC 3161 signature timestamp, the CRL embedded (DSS)."""
+    async def async_sign_pdf(self, pdf: bytes, *, certificate: Certificate, crl: bytes | None = None) -> bytes:
+        """PAdES B-LT: signature, RFC 3161 signature timestamp, the CRL embedded (DSS): ``crl``, the one the desk
+        checked its key against (default: :meth:`current_crl`)."""
         signer_cert, *others = [_asn1(c) for c in self.chain]
         pkcs8 = self.key.private_bytes(
             serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
@@ -148,12 +204,12 @@ class DocumentSigner:
             signing_key=keys.PrivateKeyInfo.load(pkcs8),
             cert_registry=SimpleCertificateStore.from_certs(others),  # type: ignore[no-untyped-call]
         )
-        crl = asn1_crl.CertificateList.load(self.fetch_crl())
+        revocation = asn1_crl.CertificateList.load(crl if crl is not None else self.current_crl())
         writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
         # the validation data goes into the revision the signature covers (not an update after it): the whole
         # file is signed (pdfsig: "Total document signed"), and one organisation CRL serves the signer's and the
         # TSA's certificates alike (both are the organisation CA's)
-        DocumentSecurityStore.supply_dss_in_writer(writer, None, certs=[signer_cert, *others], crls=[crl])
+        DocumentSecurityStore.supply_dss_in_writer(writer, None, certs=[signer_cert, *others], crls=[revocation])
         meta = signers.PdfSignatureMetadata(
             field_name="Signature",
             subfilter=fields.SigSeedSubFilter.PADES,

@@ -89,6 +89,13 @@ class PolicyGate:
             raise Refused(f"the certificate is refused ({', '.join(reasons)})", field="for")
         return Allowed(items=decision.items, legal_basis=decision.legal_basis)
 
+    def refuse(self, request: Request, reasons: tuple[str, ...]) -> None:
+        from sekisho.registry.certificates import certificate_refused
+
+        certificate_refused(
+            self.register, request.handle, purpose=request.purpose, counter=request.counter, reasons=reasons
+        )
+
 
 class RegisterSource:
     def __init__(self, register: RegisterService) -> None:
