@@ -161,6 +161,8 @@ def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Net]:
     from sekisho.pki import hierarchy as pki_hierarchy
 
     pki_hierarchy.init(home).engine.dispose()
+    for code in (GIFU, CHIYODA):  # each signs its residents' certificates of residence
+        cli(home, "certificate", "init", "-m", code)
     gifu_port = free_port()
     cli(home, "credentials", "init", "-m", GIFU, "--base-url", f"http://localhost:{gifu_port}")
     servers = [

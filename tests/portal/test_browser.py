@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime
 from pathlib import Path
@@ -274,6 +275,7 @@ PAGES = [
     ("clerk-login", "gifu", "/clerk/login", None),
     ("clerk-console", "gifu", "/clerk", "clerk"),
     ("clerk-move-in", "gifu", "/clerk/proc/move_in", "clerk"),
+    ("clerk-certificate", "gifu", "/clerk/certificate", "clerk"),
     ("resident-home", "gifu", "/resident", "resident"),
     ("watchdog-login", "watchdog", "/login", None),
     ("watchdog-dashboard", "watchdog", "/dashboard", "watchdog"),
@@ -367,6 +369,22 @@ def test_a_clerk_opens_a_support_measure_and_files_a_household_change(net: Net, 
     assert "支援措置を開始しました" in page.get_by_role("status").first.inner_text()
     assert "provisional (有効)" in page.locator("table").first.inner_text()
 
+    # lifting needs a reason: the field is named, and the measure stays as it was
+    row = page.locator("table.measures tbody tr").first
+    row.get_by_role("button", name="終了する").click()
+    assert "終了の理由" in page.get_by_role("alert").inner_text()
+    # confirmed: in force for a year; renewing at once is refused (it opens 30 days before the end), named so
+    page.locator("table.measures tbody tr").first.get_by_role("button", name=re.compile("確認する")).click()
+    assert "支援措置を確認しました" in page.get_by_role("status").first.inner_text()
+    assert "active (有効)" in page.locator("table.measures").inner_text()
+    page.locator("table.measures tbody tr").first.get_by_role("button", name=re.compile("延長する")).click()
+    assert "延長の申出は期間終了の30日前から" in page.get_by_role("alert").inner_text()
+    row = page.locator("table.measures tbody tr").first
+    row.get_by_label("終了の理由").select_option("requested-by-subject")
+    row.get_by_role("button", name="終了する").click()
+    assert "支援措置を終了しました" in page.get_by_role("status").first.inner_text()
+    assert "lifted" in page.locator("table.measures").inner_text()
+
     # 世帯分離: the child founds a household of their own (the form opened from the record, handle filled in)
     page.locator("form", has=page.get_by_role("button", name="世帯変更", exact=True)).get_by_role("button").click()
     assert page.get_by_role("textbox", name="整理番号", exact=True).input_value() == child.handle
@@ -380,3 +398,62 @@ def test_a_clerk_opens_a_support_measure_and_files_a_household_change(net: Net, 
     finally:
         register.engine.dispose()
     assert moved.household != head.household and moved.is_head
+
+
+def test_a_clerk_issues_certificates_wide_area_too_and_sees_refusals(net: Net, page: Any) -> None:
+    login_clerk(page, net.gifu.url, "clerk-gifu")
+    page.get_by_role("link", name=re.compile("住民票の写しの交付")).click()
+    form = page.locator("main form")
+    # 広域交付: 千代田区's resident at 岐阜市's counter, asking in person (a support measure does not stop that)
+    form.get_by_role("textbox", name="住民の整理番号").fill(net.protected)
+    form.get_by_role("textbox", name=re.compile("住民票のある市区町村")).fill(CHIYODA)
+    form.get_by_label("本人", exact=True).check()
+    form.get_by_label("世帯主・続柄").check()
+    with page.expect_download() as got:
+        form.get_by_role("button", name=re.compile("交付する")).click()
+    download = got.value
+    body = Path(download.path()).read_bytes()
+    assert body.startswith(b"%PDF") and download.suggested_filename.startswith(f"{CHIYODA}-")
+    assert net.protected not in page.url and "certificate" in page.url  # nothing personal in any URL
+
+    # a third party asking for the protected resident: refused, the message shown, what was typed kept
+    form.get_by_label("第三者（職務上請求）").check()
+    form.get_by_role("textbox", name=re.compile("請求者のID")).fill("bar/tokyo-12345")
+    form.get_by_role("textbox", name="事由", exact=True).fill("債権回収のため")
+    form.get_by_label("世帯主・続柄").uncheck()  # (a third party may not ask for it at all)
+    form.get_by_label("形式").select_option("json")
+    form.get_by_role("button", name=re.compile("交付する")).click()
+    alert = page.get_by_role("alert").inner_text()
+    assert "証明書の交付はできません" in alert and "支援措置の対象の方について" in alert
+    assert form.get_by_role("textbox", name="住民の整理番号").input_value() == net.protected
+    assert form.get_by_role("textbox", name=re.compile("請求者のID")).input_value() == "bar/tokyo-12345"
+    assert form.get_by_label("第三者（職務上請求）").is_checked() and form.get_by_label("形式").input_value() == "json"
+    shot(page, "clerk-certificate-refused")
+
+    # a third party without its statutory reason: the field is named, nothing is asked of the home
+    form.get_by_role("textbox", name="事由", exact=True).fill("")
+    form.get_by_role("button", name=re.compile("交付する")).click()
+    alert = page.get_by_role("alert").inner_text()
+    assert "事由" in alert and "請求事由" in alert
+
+
+def test_a_resident_requests_their_own_certificate_online(net: Net, page: Any) -> None:
+    from sekisho.portal.accounts import PortalStore
+
+    store = PortalStore.open(net.home, f"municipality/{GIFU}")
+    try:
+        code = store.issue_code(net.resident, by="clerk-gifu")
+    finally:
+        store.close()
+    checkpoint(net)
+    page.goto(f"{net.gifu.url}/resident/login")
+    page.get_by_label("ワンタイムコード").fill(code)
+    page.get_by_role("button", name="ログイン").click()
+    page.get_by_role("link", name=re.compile("オンラインで請求")).click()
+    page.get_by_label("フリガナ", exact=True).check()
+    page.get_by_label("形式").select_option("json")
+    with page.expect_download() as got:
+        page.get_by_role("button", name=re.compile("交付する")).click()
+    doc = json.loads(Path(got.value.path()).read_text())
+    assert {"certificate", "jws", "crl"} <= doc.keys()
+    assert "ケンイチ" in json.dumps(doc, ensure_ascii=False)

@@ -37,8 +37,11 @@ if TYPE_CHECKING:
     import httpx
 
     from sekisho.agency.service import AgencyService
+    from sekisho.certificates.model import Request as CertificateRequest
+    from sekisho.certificates.service import Form, Issued
     from sekisho.node.httpnet import HttpNetwork
     from sekisho.pki.hierarchy import Pki
+    from sekisho.portal.municipality import CertificateDesk
     from sekisho.protocols.access import PolicyDecisionPoint
     from sekisho.protocols.agency import CrossReferenceDelivery, EnrolmentDelivery, NoticeBatch
     from sekisho.protocols.registry import RegistryIndex, TransferPackage
@@ -260,7 +263,7 @@ def municipality_app(role: Role, home: Home) -> FastAPI:
 
     # the clerk console and the resident portal (public paths with their own login: sekisho.portal)
     offers, offer_engines = _credential_offers(home, code)
-    portal = portal_app(home, code, credential_offer=offers)
+    portal = portal_app(home, code, credential_offer=offers, certificate=_certificate_desk(home, code))
 
     async def stop() -> None:
         portal.state.close()
@@ -280,6 +283,24 @@ def municipality_app(role: Role, home: Home) -> FastAPI:
     app.include_router(feed_router(lambda: local.releases(code)))
     app.mount("/portal", portal)
     return app
+
+
+def _certificate_desk(home: Home, code: str) -> CertificateDesk:
+    """Certificates asked at municipality ``code``'s portal (its counter, its residents online): the home
+    municipality issues them, over the network as this municipality's party when one runs (sekisho.node.residence)."""
+    from sekisho.keyfile import passphrase_from_env
+    from sekisho.node.residence import request_certificate
+
+    def secret() -> bytes:
+        value = passphrase_from_env()
+        if not value:
+            raise Unavailable("the signer's key file needs SEKISHO_PASSPHRASE", field="passphrase")
+        return value
+
+    def issue(request: CertificateRequest, form: Form) -> Issued:
+        return request_certificate(home, request, form=form, passphrase=secret)
+
+    return issue
 
 
 def _credential_offers(home: Home, code: str) -> tuple[Callable[[str], dict[str, Any]] | None, list[Any]]:

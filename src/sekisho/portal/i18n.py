@@ -49,6 +49,16 @@ FIELDS: dict[str, tuple[str, str]] = {
     "warrant": ("令状", "Warrant"),
     "pia": ("PIA", "PIA"),
     "csrf": ("フォーム", "Form"),
+    "for": ("住民の整理番号", "The resident's handle"),
+    "home": ("住民票のある市区町村", "Home municipality"),
+    "as": ("請求する人", "Who asks"),
+    "requester": ("請求者のID", "Requester id"),
+    "items": ("記載する項目", "Items"),
+    "copies": ("通数", "Copies"),
+    "form": ("形式", "Form"),
+    "measure": ("支援措置", "Support measure"),
+    "lift_reason": ("終了の理由", "Reason for lifting"),
+    "certificate": ("証明書", "Certificate"),
 }
 
 #: (pattern of the English rule, Japanese) — the first match wins; groups are substituted as {1}, {2}
@@ -90,6 +100,25 @@ RULES: list[tuple[re.Pattern[str], str]] = [
         (r"^the form has expired", "フォームの有効期限が切れました。もう一度送信してください"),
         (r"^the form came from another", "このポータル以外から送信されたフォームは受け付けません"),
         (r"^must be at least (\d+) characters", "{1}文字以上にしてください"),
+        (r"^a third party must state its statutory reason", "第三者の請求には請求事由（職務上請求の根拠）が必要です"),
+        (r"^must be between 1 and 10", "1から10までの数を入力してください"),
+        (
+            r"^a household member names itself by its handle",
+            "世帯員は整理番号、代理人・第三者は委任状・登録番号のID（英数字と _./:- の1〜128文字）を入力してください",
+        ),
+        (r"^must be 1 to (\d+) characters", "1〜{1}文字で入力してください"),
+        (r"^must be HANDLE@MUNICIPALITY|^not a valid handle|^is not a handle", "整理番号が正しくありません"),
+        (r"^must be self, household, proxy or third-party", "請求する人を選んでください"),
+        (r"^the resident's home is another municipality", "住民票のある市区町村が違います"),
+        (r"issues no certificates", "この市区町村のノードは証明書を交付していません"),
+        (r"^only a provisional measure can be confirmed", "確認できるのは仮措置だけです"),
+        (r"^only an active measure can be renewed", "延長できるのは確認済みの措置だけです"),
+        (r"^the measure has ended", "措置の期間は終わっています。新たな申出が必要です"),
+        (r"^renewal opens (\d+) days before the end", "延長の申出は期間終了の{1}日前から受け付けます"),
+        (r"^the measure is lifted already", "この措置はすでに終了しています"),
+        (r"^must be requested-by-subject, check-failed", "終了の理由を選んでください"),
+        (r"^no support measure with this reference", "この住民の支援措置ではありません"),
+        (r"^must be dv, stalking, child-abuse or other", "措置の種類を選んでください"),
     )
 ]
 
@@ -105,9 +134,32 @@ def _fill(template: str, groups: tuple[str | None, ...]) -> str:
     return re.sub(r"\{(\d)\}", lambda g: groups[int(g.group(1))] or "", template)
 
 
+#: a decision's reasons as a clerk or a resident reads them (``sekisho.policy.procedure``)
+REASONS: dict[str, str] = {
+    "protected-third-party": "支援措置の対象の方について、代理人・第三者には交付できません",
+    "clerk-review": "担当職員の確認が必要です",
+    "protected-self-service": "支援措置の対象の方はオンラインでは請求できません。窓口でご請求ください",
+    "protected-requester-named": "支援措置で交付を拒否されている請求者です",
+    "not-same-household": "同一世帯の者ではありません",
+    "item-not-allowed": "この請求では記載できない項目",
+}
+
+
+def _reasons(text: str) -> str:
+    out = []
+    for reason in (r.strip() for r in text.split(",")):
+        code, _, detail = reason.partition(":")
+        ja = REASONS.get(code)
+        out.append(f"{ja}: {detail}" if ja and detail else ja or reason)
+    return "、".join(out)
+
+
 def rule_text(message: str, lang: str) -> str:
     if lang != "ja":
         return message
+    refused = re.match(r"^the certificate is refused \((.*)\)$", message)
+    if refused is not None:
+        return f"証明書の交付はできません（{_reasons(refused.group(1))}）"
     for pattern, ja in RULES:
         m = pattern.search(message)
         if m is not None:
@@ -290,6 +342,61 @@ WORDS: dict[str, tuple[str, str]] = {
     "opt_out_on": ("同意に基づく利用を拒否する", "Refuse them"),
     "opt_out_off": ("拒否をやめる", "Allow them again"),
     "logged_out": ("ログアウトしました", "You are logged out"),
+    "measure_actions": ("操作", "Actions"),
+    "measure_confirm": ("確認する（1年間）", "Confirm (one year)"),
+    "measure_renew": ("延長する（1年間）", "Renew (one year)"),
+    "measure_lift": ("終了する", "Lift"),
+    "measure_confirmed": ("支援措置を確認しました（1年間）", "The measure is confirmed for a year"),
+    "measure_renewed": ("支援措置を延長しました", "The measure is renewed"),
+    "measure_lifted": ("支援措置を終了しました", "The measure is lifted"),
+    "lift_reason": ("終了の理由", "Reason"),
+    "choose": ("選んでください", "Choose"),
+    "lift_requested-by-subject": ("本人の申出", "Asked by the person"),
+    "lift_check-failed": ("確認の結果、要件を満たさない", "The check failed"),
+    "lift_moved-away": ("転出", "Moved away"),
+    "lift_other": ("その他", "Other"),
+    "certificate_issue": ("住民票の写しの交付（広域交付を含む）", "Certificate of residence (wide-area too)"),
+    "certificate_help": (
+        "他の市区町村の住民の写しも交付できます（広域交付: 本籍は記載できません）。"
+        "交付の判断と署名は住民票のある市区町村が行います。",
+        "A resident of another municipality too (wide-area: no 本籍); their home municipality decides and signs.",
+    ),
+    "for": ("住民の整理番号", "The resident's handle"),
+    "home": ("住民票のある市区町村（コード）", "Home municipality (code)"),
+    "home_help": ("6桁の団体コード（例: 212016）", "The 6-digit code (e.g. 212016)"),
+    "as": ("請求する人", "Who asks"),
+    "as_self": ("本人", "The resident"),
+    "as_household": ("同一世帯の者", "A member of the household"),
+    "as_proxy": ("代理人（委任状）", "A proxy (mandate)"),
+    "as_third-party": ("第三者（職務上請求）", "A third party (statutory)"),
+    "requester_id": (
+        "請求者のID（世帯員の整理番号・委任状や登録の番号。氏名は入力しません）",
+        "Requester id (never a name)",
+    ),
+    "requester_help": (
+        "本人のときは空欄。世帯員は整理番号、代理人は委任状の番号、第三者は登録番号",
+        "Empty for the resident; a member's handle, a mandate id or a registration id",
+    ),
+    "reason_help": ("第三者の請求では必須（請求事由）", "Required for a third party (the statutory reason)"),
+    "basic_items_help": (
+        "氏名・生年月日・性別・住所は必ず記載されます。ほかに記載する項目:",
+        "Name, birth date, sex and address are always shown; also show:",
+    ),
+    "item_kana": ("フリガナ", "Reading"),
+    "item_resident_since": ("住民となった年月日", "Resident since"),
+    "item_household": ("世帯主・続柄", "Head of household and relationship"),
+    "item_honseki": ("本籍・筆頭者", "本籍 (registered domicile)"),
+    "item_moved": ("前住所・異動", "Previous address and moves"),
+    "certificate_form": ("形式", "Form"),
+    "form_pdf": ("PDF（電子署名・タイムスタンプ付き）", "PDF (signed, time-stamped)"),
+    "form_json": ("JSON（電子署名付き）", "JSON (signed)"),
+    "certificate_get": ("交付する（ダウンロード）", "Issue (download)"),
+    "certificate_request": ("住民票の写しの請求", "Request a certificate of residence"),
+    "certificate_request_link": ("住民票の写しをオンラインで請求する", "Request a certificate of residence online"),
+    "certificate_resident_help": (
+        "あなたの住民票の写しを、電子署名付きのファイルで交付します。支援措置を受けている方は窓口でご請求ください。",
+        "Your own certificate, as a signed file.  Under a support measure, please ask at the counter.",
+    ),
     "session_over": (
         "セッションが終了しました。もう一度ログインしてください",
         "Your session is over; please log in again",

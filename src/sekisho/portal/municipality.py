@@ -11,6 +11,7 @@ public log and its commitment matched with the resident's own key, here on the s
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 import threading
@@ -23,8 +24,11 @@ from urllib.parse import quote
 from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 
+from sekisho.certificates.model import BASIC_ITEMS, OPTIONAL_ITEMS, REQUESTER_KINDS
+from sekisho.certificates.model import Request as CertificateRequest
+from sekisho.certificates.service import FORMS, Form, Issued, form_of
 from sekisho.config import Home
-from sekisho.errors import InvalidInput, SekishoError, Unavailable
+from sekisho.errors import InvalidInput, NotFound, SekishoError, Unavailable
 from sekisho.jp.catalogue import get_municipality
 from sekisho.jp.clock import JST
 from sekisho.policy.municipality import MunicipalityPolicy
@@ -33,6 +37,9 @@ from sekisho.portal.accounts import PortalStore, Session
 from sekisho.registry.service import Actor, RegisterService, access_list_json
 
 RegisterOpener = Callable[[Actor], RegisterService]
+#: a certificate of residence asked at this municipality's counter (or its resident portal) and issued by the
+#: resident's home municipality — in-process, or over the network's mutual TLS (wired by ``sekisho.node``)
+CertificateDesk = Callable[[CertificateRequest, Form], Issued]
 
 
 def default_opener(home: Home, code: str) -> RegisterOpener:
@@ -119,6 +126,11 @@ def _correction(svc: RegisterService, f: dict[str, str]) -> Any:
 
 #: the kinds of support measure (支援措置) a clerk opens at the counter
 MEASURE_KINDS = ("dv", "stalking", "child-abuse", "other")
+
+#: the notice after a clerk's action on a measure
+MEASURE_DONE = {"confirm": "measure_confirmed", "renew": "measure_renewed", "lift": "measure_lifted"}
+#: why a support measure ends (``MunicipalityPolicy.lift_measure``)
+LIFT_REASONS = ("requested-by-subject", "check-failed", "moved-away", "other")
 
 CORRECTABLE = ("family_name", "given_name", "family_name_kana", "given_name_kana", "birth_date", "sex")
 
@@ -270,6 +282,7 @@ def portal_app(
     opener: RegisterOpener | None = None,
     policy: Callable[[], MunicipalityPolicy] | None = None,
     credential_offer: Callable[[str], dict[str, Any]] | None = None,
+    certificate: CertificateDesk | None = None,
     store: PortalStore | None = None,
 ) -> FastAPI:
     """The portal of municipality ``code`` (mount it at ``/portal`` on the municipality's app)."""
@@ -376,12 +389,22 @@ def portal_app(
         r = clerk_register(s).show(form.get("handle", ""))
         return record_page(request, s, r)
 
-    def record_page(request: Request, s: Session, r: Any, **extra: Any) -> Response:
+    def record_page(request: Request, s: Session, r: Any, *, status_code: int = 200, **extra: Any) -> Response:
         procs = {k: p for k, p in PROCEDURES.items() if p.on_record}
         measures = policies().measures(handle=r.handle)
+        extra.setdefault("values", {})
         return web.render(
             request, "clerk/record.html", session=s, r=_resident_view(r), procedures=procs, measures=measures,
-            measure_kinds=MEASURE_KINDS, **place, **extra,
+            measure_kinds=MEASURE_KINDS, lift_reasons=LIFT_REASONS, certificates=certificate is not None,
+            status_code=status_code, **place, **extra,
+        )  # fmt: skip
+
+    def refused_on_record(request: Request, s: Session, r: Any, exc: SekishoError, values: dict[str, str]) -> Response:
+        errors = i18n.error_items(exc, web.lang_of(request))
+        # the record again, the problem named at the top and beside its field, what the clerk chose kept
+        return record_page(
+            request, s, r, errors=errors, bad={e[0] for e in errors}, values=values,
+            status_code=409 if exc.kind == "conflict" else 422,
         )  # fmt: skip
 
     @app.post("/clerk/measure")
@@ -393,10 +416,48 @@ def portal_app(
             return web.to_login("/clerk/login", over=True)
         form = await web.form_of(request, session=s)
         r = clerk_register(s).show(form.get("handle", ""), purpose="resident-protection")
-        policies().add_measure(
-            handle=r.handle, kind=form.get("kind", ""), by=s.subject, include_household=form.get("household") == "on"
-        )
+        try:
+            policies().add_measure(
+                handle=r.handle,
+                kind=form.get("kind", ""),
+                by=s.subject,
+                include_household=form.get("household") == "on",
+            )
+        except SekishoError as exc:
+            return refused_on_record(request, s, r, exc, form)
         return record_page(request, s, r, notice="measure_opened")
+
+    @app.post("/clerk/measure/{action}")
+    async def change_measure(request: Request, action: str) -> Response:
+        """Confirm a provisional measure (a year from today), renew an active one (from 30 days before its end)
+        or lift one (with the reason) — `sekisho protection confirm|renew|lift` at the counter."""
+        s = portal.session(request, "clerk")
+        if s is None:
+            return web.to_login("/clerk/login", over=True)
+        if action not in MEASURE_DONE:
+            raise NotFound("no such action on a support measure", field="action")
+        form = await web.form_of(request, session=s)
+        r = clerk_register(s).show(form.get("handle", ""), purpose="resident-protection")
+        mp = policies()
+        ref = form.get("measure", "")
+        try:
+            # only a measure that protects this resident: the record page is where a clerk acts on it
+            if ref not in {m["ref"] for m in mp.measures(handle=r.handle)}:
+                raise NotFound("no support measure with this reference", field="measure")
+            if action == "confirm":
+                mp.confirm_measure(ref, by=s.subject)
+            elif action == "renew":
+                mp.renew_measure(ref, by=s.subject)
+            else:
+                reason = form.get("lift_reason", "")
+                if reason not in LIFT_REASONS:  # named as the form names it
+                    raise InvalidInput(
+                        "must be requested-by-subject, check-failed, moved-away or other", field="lift_reason"
+                    )
+                mp.lift_measure(ref, by=s.subject, reason=reason)
+        except SekishoError as exc:
+            return refused_on_record(request, s, r, exc, form)
+        return record_page(request, s, r, notice=MEASURE_DONE[action])
 
     @app.post("/clerk/code")
     async def issue_code(request: Request) -> Response:
@@ -440,6 +501,88 @@ def portal_app(
         if isinstance(result, tuple):  # a move-out: (record, transfer token, late)
             result, token = result[0], result[1]
         return web.render(request, "clerk/done.html", session=s, p=p, r=_resident_view(result), token=token, **place)
+
+    # --- certificates of residence (住民票の写し, 広域交付 too) -------------------------------------------------
+
+    cert_words: dict[str, Any] = {
+        "kinds": REQUESTER_KINDS, "optional_items": OPTIONAL_ITEMS, "basic_items": BASIC_ITEMS, "forms": FORMS,
+    }  # fmt: skip
+
+    def certificate_page(request: Request, s: Session, values: dict[str, str], **extra: Any) -> Response:
+        kind = "clerk/certificate.html" if s.kind == "clerk" else "resident/certificate.html"
+        return web.render(request, kind, session=s, values=values, **cert_words, **place, **extra)
+
+    async def issue_certificate(
+        request: Request, s: Session, form: dict[str, str], asked: Callable[[], CertificateRequest]
+    ) -> Response:
+        """The signed certificate as the POST's own answer (an attachment: no personal data in any URL), or the
+        form again with the refusal or the problems named, everything typed kept."""
+        try:
+            if certificate is None:
+                raise Unavailable("this municipality's node issues no certificates", field="certificate")
+            wanted = asked()
+            wanted.check_reason()  # a third party without a reason: refused before the home is even asked
+            chosen = form_of(form.get("form", "pdf"))
+            issued = await asyncio.to_thread(certificate, wanted, chosen)
+        except SekishoError as exc:
+            errors = i18n.error_items(exc, web.lang_of(request))
+            status = {"refused": 403, "unavailable": 503, "not-found": 404}.get(exc.kind, 422)
+            return certificate_page(
+                request, s, form, errors=errors, bad={e[0] for e in errors}, status_code=status,
+                refused=exc.kind == "refused",
+            )  # fmt: skip
+        return Response(
+            issued.body,
+            media_type=issued.media_type,
+            headers={"Content-Disposition": f'attachment; filename="{issued.serial}.{issued.form}"',
+                     "X-Certificate-Serial": issued.serial},
+        )  # fmt: skip
+
+    def _items(form: dict[str, str]) -> frozenset[str]:
+        return frozenset(BASIC_ITEMS) | {i for i in OPTIONAL_ITEMS if form.get(f"item_{i}") == "on"}
+
+    def _copies(form: dict[str, str]) -> int:
+        text = form.get("copies", "1").strip() or "1"
+        if not text.isdigit():
+            raise InvalidInput("must be between 1 and 10", field="copies")
+        return int(text)
+
+    @app.get("/clerk/certificate")
+    def clerk_certificate_page(request: Request) -> Response:
+        s = portal.session(request, "clerk")
+        if s is None:
+            return web.to_login("/clerk/login", over=True)
+        return certificate_page(request, s, {"home": code, "as": "self", "copies": "1", "form": "pdf"})
+
+    @app.post("/clerk/certificate")
+    async def clerk_certificate(request: Request) -> Response:
+        """住民票の写し at this counter: the resident's own municipality's, or 広域交付 for a resident of another
+        (the home decides and signs); the clerk says who asks — the resident, a member of the household, a proxy
+        with a mandate, a third party with its statutory reason — and which items beyond the basic four."""
+        s = portal.session(request, "clerk")
+        if s is None:
+            return web.to_login("/clerk/login", over=True)
+        form = await web.form_of(request, session=s)
+        values = {"home": code, "as": "self", "copies": "1", "form": "pdf"} | form
+        if form.get("_prefill"):  # opened from a record page: the form, with that resident's handle filled in
+            return certificate_page(request, s, values)
+
+        def asked() -> CertificateRequest:
+            from sekisho.protocols.handles import parse_handle
+
+            handle = parse_handle(values.get("for", ""), field="for")
+            return CertificateRequest(
+                handle=handle,
+                home=get_municipality(values.get("home", ""), field="home").code,
+                counter=code,
+                kind=values.get("as", ""),  # type: ignore[arg-type]
+                items=_items(values),
+                requester=values.get("requester", "").strip() or None,
+                reason=values.get("reason", "").strip() or None,
+                copies=_copies(values),
+            )
+
+        return await issue_certificate(request, s, values, asked)
 
     # --- the resident portal -------------------------------------------------------------------------------
 
@@ -523,6 +666,31 @@ def portal_app(
         uri = "openid-credential-offer://?credential_offer=" + quote(json.dumps(offer, separators=(",", ":")))
         return web.render(request, "resident/credential.html", session=s, offer=text, uri=uri, **place)
 
+    @app.get("/resident/certificate")
+    def resident_certificate_page(request: Request) -> Response:
+        s = portal.session(request, "resident")
+        if s is None:
+            return web.to_login("/resident/login", over=True)
+        return certificate_page(request, s, {"form": "pdf", "copies": "1"})
+
+    @app.post("/resident/certificate")
+    async def resident_certificate(request: Request) -> Response:
+        """The resident's own 住民票の写し, online: issued without a clerk (self-service — refused for a resident
+        under a support measure, who asks at a counter), at their own municipality."""
+        s = portal.session(request, "resident")
+        if s is None:
+            return web.to_login("/resident/login", over=True)
+        form = await web.form_of(request, session=s)
+        values = {"form": "pdf", "copies": "1"} | form
+
+        def asked() -> CertificateRequest:
+            return CertificateRequest(
+                handle=s.subject, home=code, counter=code, kind="self", items=_items(values), copies=_copies(values),
+                self_service=True,
+            )  # fmt: skip
+
+        return await issue_certificate(request, s, values, asked)
+
     @app.get("/resident/access-list.json")
     def resident_download(request: Request) -> Response:
         s = portal.session(request, "resident")
@@ -541,8 +709,6 @@ def portal_app(
 def _procedure(name: str) -> Procedure:
     p = PROCEDURES.get(name)
     if p is None:
-        from sekisho.errors import NotFound
-
         raise NotFound("no such procedure", field="procedure")
     return p
 
