@@ -117,6 +117,7 @@ class Net:
     resident: str
     protected: str
     warrant: str
+    card: Path
 
 
 @pytest.fixture(scope="package")
@@ -163,6 +164,10 @@ def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Net]:
     pki_hierarchy.init(home).engine.dispose()
     for code in (GIFU, CHIYODA):  # each signs its residents' certificates of residence
         cli(home, "certificate", "init", "-m", code)
+    # 岐阜県's card login issuer, and a card for 岐阜市's resident (its login secret and validity credential)
+    card = home.root / "card.json"
+    cli(home, "login", "issuer-init", "-p", GIFU[:2], "--capacity", "8")
+    cli(home, "login", "enrol", "-m", GIFU, "--handle", handles[GIFU], "-w", str(card))
     gifu_port = free_port()
     cli(home, "credentials", "init", "-m", GIFU, "--base-url", f"http://localhost:{gifu_port}")
     servers = [
@@ -171,7 +176,7 @@ def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Net]:
         Server(create_app(Role("watchdog", None), home)),
     ]
     try:
-        yield Net(home, *servers, resident=handles[GIFU], protected=handles[CHIYODA], warrant=warrant)
+        yield Net(home, *servers, resident=handles[GIFU], protected=handles[CHIYODA], warrant=warrant, card=card)
     finally:
         for s in servers:
             s.stop()

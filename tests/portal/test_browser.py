@@ -457,3 +457,51 @@ def test_a_resident_requests_their_own_certificate_online(net: Net, page: Any) -
     doc = json.loads(Path(got.value.path()).read_text())
     assert {"certificate", "jws", "crl"} <= doc.keys()
     assert "ケンイチ" in json.dumps(doc, ensure_ascii=False)
+
+
+def card_answers(net: Net, challenge: str) -> str:
+    """The card holder's software: the card's answer to the challenge the page shows (`sekisho login answer`)."""
+    from typer.testing import CliRunner
+
+    from sekisho.cli import app
+
+    (net.home.root / "challenge.json").write_text(challenge)
+    r = CliRunner().invoke(
+        app, ["login", "answer", "-w", str(net.card), "--challenge", str(net.home.root / "challenge.json")]
+    )
+    assert r.exit_code == 0, r.output
+    return r.stdout
+
+
+def test_a_resident_enrols_their_card_at_the_counter_and_logs_in_with_it(net: Net, page: Any) -> None:
+    # at the counter, once: the card answers a challenge and its pseudonym for this portal is bound to the record
+    login_clerk(page, net.gifu.url, "clerk-gifu")
+    open_record(page, "高橋")
+    page.get_by_role("button", name="カードでのログインを登録").click()
+    challenge = page.get_by_label("チャレンジ（カードに渡す）").input_value()
+    assert json.loads(challenge)["rp"] == f"municipality/{GIFU}/portal"
+    page.get_by_label("カードの応答").fill(card_answers(net, challenge))
+    page.get_by_role("button", name="登録する").click()
+    assert "カードでのログインを登録しました" in page.get_by_role("status").first.inner_text()
+    page.get_by_role("button", name=re.compile("ログアウト")).click()
+
+    checkpoint(net)
+    page.goto(f"{net.gifu.url}/resident/login")
+    page.get_by_role("link", name=re.compile("カードでログイン")).click()
+    challenge = page.get_by_label("チャレンジ（カードに渡す）").input_value()
+    answer = card_answers(net, challenge)
+    assert "serial" not in answer and net.resident not in answer  # the pseudonym and two proofs, nothing else
+    page.get_by_label("カードの応答").fill(answer)
+    page.get_by_role("button", name="ログイン").click()
+    assert page.get_by_role("heading", name="わたしの住民票").is_visible()
+    assert "髙橋" in page.locator("dl.record").inner_text()
+    shot(page, "resident-card-login")
+
+    # the same answer again (a replay): its challenge was answered once already
+    page.context.clear_cookies()
+    page.goto(f"{net.gifu.url}/resident/card")
+    page.evaluate("c => { document.querySelector('input[name=challenge]').value = c }", challenge)
+    page.get_by_label("カードの応答").fill(answer)
+    page.get_by_role("button", name="ログイン").click()
+    assert "チャレンジが無効です" in page.get_by_role("alert").inner_text()
+    assert page.get_by_role("heading", name="わたしの住民票").count() == 0

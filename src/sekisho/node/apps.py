@@ -16,6 +16,7 @@ Each factory imports its party's modules itself, so that a process loads only th
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -263,7 +264,13 @@ def municipality_app(role: Role, home: Home) -> FastAPI:
 
     # the clerk console and the resident portal (public paths with their own login: sekisho.portal)
     offers, offer_engines = _credential_offers(home, code)
-    portal = portal_app(home, code, credential_offer=offers, certificate=_certificate_desk(home, code))
+    portal = portal_app(
+        home,
+        code,
+        credential_offer=offers,
+        certificate=_certificate_desk(home, code),
+        login_issuers=_login_issuers(home, code),
+    )
 
     async def stop() -> None:
         portal.state.close()
@@ -301,6 +308,22 @@ def _certificate_desk(home: Home, code: str) -> CertificateDesk:
         return request_certificate(home, request, form=form, passphrase=secret)
 
     return issue
+
+
+def _login_issuers(home: Home, code: str) -> Callable[[], list[Any]]:
+    """The public login document of the municipality's prefecture (the cards of its residents), read at each card
+    login as the PKI's node serves it (``sekisho.node.login``): a revocation counts at once."""
+    from sekisho.credentials.anon import PublicIssuerData
+    from sekisho.node.login import public_document
+
+    def issuers() -> list[Any]:
+        try:
+            text = public_document(home, code[:2]).read_text()
+        except (FileNotFoundError, NotADirectoryError):
+            raise Unavailable("the prefecture publishes no login issuer here", field="card") from None
+        return [PublicIssuerData.from_json(json.loads(text))]
+
+    return issuers
 
 
 def _credential_offers(home: Home, code: str) -> tuple[Callable[[str], dict[str, Any]] | None, list[Any]]:

@@ -31,6 +31,8 @@ IDLE = timedelta(minutes=15)
 MAX_AGE = timedelta(hours=9)
 #: a one-time code a clerk hands over is valid this long
 CODE_VALIDITY = timedelta(minutes=30)
+#: a card login's challenge is answered within this long
+CHALLENGE_VALIDITY = timedelta(minutes=5)
 #: failed logins allowed per key (a login name, or the code form) in :data:`ATTEMPT_WINDOW`
 MAX_ATTEMPTS = 5
 ATTEMPT_WINDOW = timedelta(minutes=15)
@@ -197,6 +199,63 @@ class PortalStore:
                 return str(row.handle)
         self._fail(key)
         raise Unauthenticated("the code is wrong, used or expired", field="code")
+
+    # --- card logins (the card's pseudonym for this portal, bound to a handle at the counter) --------------------
+
+    def keep_challenge(self, text: str, *, purpose: str) -> None:
+        """Remember a challenge the portal hands out (as its digest) until it is answered or expires."""
+        now = utcnow()
+        with self.engine.begin() as conn:
+            conn.execute(st.challenge.delete().where(st.challenge.c.expires_at < now))
+            conn.execute(
+                st.challenge.insert().values(
+                    challenge_hash=_sha(text), purpose=purpose, expires_at=now + CHALLENGE_VALIDITY
+                )
+            )
+
+    def take_challenge(self, text: str, *, purpose: str) -> None:
+        """Spend a challenge this portal issued for ``purpose``: one answer each, within its validity."""
+        with self.engine.begin() as conn:
+            gone = conn.execute(
+                st.challenge.delete().where(
+                    st.challenge.c.challenge_hash == _sha(text),
+                    st.challenge.c.purpose == purpose,
+                    st.challenge.c.expires_at >= utcnow(),
+                )
+            ).rowcount
+        if gone != 1:
+            raise Unauthenticated("the challenge is unknown, answered already or expired", field="challenge")
+
+    def bind_card(self, pseudonym: str, handle: str, *, by: str) -> None:
+        """The card whose pseudonym for this portal is ``pseudonym`` now logs in as ``handle`` (a new card
+        replaces the resident's old one); a card bound to another resident is refused."""
+        key = _sha(pseudonym)
+        with self.engine.begin() as conn:
+            other = conn.execute(sa.select(st.card.c.handle).where(st.card.c.pseudonym_hash == key)).scalar()
+            if other is not None and other != handle:
+                raise Conflict("this card is enrolled for another resident", field="card")
+            conn.execute(st.card.delete().where(st.card.c.handle == handle))
+            conn.execute(
+                st.card.insert().values(pseudonym_hash=key, handle=handle, enrolled_by=by, enrolled_at=utcnow())
+            )
+
+    def card_holder(self, pseudonym: str) -> str:
+        """The handle a card's pseudonym was bound to; an unknown card counts as a failed login."""
+        key = "card"
+        self._check_budget(key, limit=MAX_ATTEMPTS * 4)
+        with self.engine.connect() as conn:
+            handle = conn.execute(
+                sa.select(st.card.c.handle).where(st.card.c.pseudonym_hash == _sha(pseudonym))
+            ).scalar()
+        if handle is None:
+            self._fail(key)
+            raise Unauthenticated("this card is not enrolled for this portal; enrol it at the counter", field="card")
+        return str(handle)
+
+    def failed_card_login(self) -> None:
+        """A card login that did not verify counts against the card form's budget."""
+        self._check_budget("card", limit=MAX_ATTEMPTS * 4)
+        self._fail("card")
 
     # --- the login budget --------------------------------------------------------------------------------------
 

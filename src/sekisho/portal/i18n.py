@@ -59,6 +59,10 @@ FIELDS: dict[str, tuple[str, str]] = {
     "measure": ("支援措置", "Support measure"),
     "lift_reason": ("終了の理由", "Reason for lifting"),
     "certificate": ("証明書", "Certificate"),
+    "response": ("カードの応答", "The card's answer"),
+    "challenge": ("チャレンジ", "Challenge"),
+    "validity": ("カードの有効性", "The card's validity"),
+    "card": ("カード", "Card"),
 }
 
 #: (pattern of the English rule, Japanese) — the first match wins; groups are substituted as {1}, {2}
@@ -118,6 +122,27 @@ RULES: list[tuple[re.Pattern[str], str]] = [
         (r"^the measure is lifted already", "この措置はすでに終了しています"),
         (r"^must be requested-by-subject, check-failed", "終了の理由を選んでください"),
         (r"^no support measure with this reference", "この住民の支援措置ではありません"),
+        (
+            r"^the challenge is unknown, answered already or expired",
+            "チャレンジが無効です（使用済みまたは期限切れ）。新しいチャレンジで応答してください",
+        ),
+        (
+            r"^this card is not enrolled for this portal",
+            "このカードはこのポータルに登録されていません。窓口で登録してください",
+        ),
+        (r"^this card is enrolled for another resident", "このカードは別の住民に登録されています"),
+        (r"^is not the card's answer", "カードの応答（JSON）を貼り付けてください"),
+        (r"^not a login (challenge|response)", "カードの応答として読めません"),
+        (
+            r"^the card's validity proof is refused|^a login needs a validity proof",
+            "カードが有効であることを確認できません（失効・期限切れ）",
+        ),
+        (
+            r"^the prefecture's status list is not of today",
+            "都道府県の失効情報が本日付ではありません。しばらくしてからお試しください",
+        ),
+        (r"^the pseudonym's proof|proof of knowledge", "カードの応答を確認できません"),
+        (r"takes no card logins yet", "このポータルではまだカードでログインできません"),
         (r"^must be dv, stalking, child-abuse or other", "措置の種類を選んでください"),
     )
 ]
@@ -397,6 +422,36 @@ WORDS: dict[str, tuple[str, str]] = {
         "あなたの住民票の写しを、電子署名付きのファイルで交付します。支援措置を受けている方は窓口でご請求ください。",
         "Your own certificate, as a signed file.  Under a support measure, please ask at the counter.",
     ),
+    "card_login": ("カードでログイン", "Log in with your card"),
+    "card_login_link": (
+        "カードでログインする（窓口で一度登録したカード）",
+        "Log in with your card (enrolled once at the counter)",
+    ),
+    "card_login_help": (
+        "カードに次のチャレンジを渡し、カードの応答を貼り付けてください。"
+        "カードはこのポータル専用の仮名だけを示し、カードの番号や証明書は送られません。",
+        "Give your card the challenge below and paste its answer: the card shows only its pseudonym for this portal,"
+        " never its number or certificate.",
+    ),
+    "card_challenge": ("チャレンジ（カードに渡す）", "Challenge (for your card)"),
+    "card_challenge_help": (
+        "カードのソフトウェア（sekisho login answer）に渡します",
+        "For the card's software (sekisho login answer)",
+    ),
+    "card_rp": ("このポータルの識別子", "This portal's id"),
+    "card_response": ("カードの応答", "The card's answer"),
+    "card_response_help": ("カードのソフトウェアが出力したJSON", "The JSON your card's software printed"),
+    "card_unavailable": ("このポータルではまだカードでログインできません", "This portal takes no card logins yet"),
+    "code_login": ("ワンタイムコードでログイン", "Log in with a one-time code"),
+    "card_enrol": ("カードでのログインを登録", "Enrol the card for the resident portal"),
+    "card_enrol_help": (
+        "本人確認のうえ、住民のカードに次のチャレンジを渡し、応答を貼り付けてください。"
+        "カードのこのポータル用の仮名がこの住民に結び付けられます（以前のカードは置き換わります）。",
+        "Having checked the person, give their card this challenge and paste its answer: the card's pseudonym for"
+        " this portal is bound to this resident (replacing an earlier card).",
+    ),
+    "card_enrol_do": ("登録する", "Enrol"),
+    "card_enrolled": ("カードでのログインを登録しました", "The card is enrolled for the resident portal"),
     "session_over": (
         "セッションが終了しました。もう一度ログインしてください",
         "Your session is over; please log in again",

@@ -15,7 +15,8 @@ import asyncio
 import copy
 import json
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC
 from typing import Any
@@ -30,7 +31,8 @@ from sekisho.certificates.service import FORMS, Form, Issued, form_of
 from sekisho.config import Home
 from sekisho.errors import InvalidInput, NotFound, SekishoError, Unavailable
 from sekisho.jp.catalogue import get_municipality
-from sekisho.jp.clock import JST
+from sekisho.jp.clock import JST, japan_today
+from sekisho.login import protocol as card_login
 from sekisho.policy.municipality import MunicipalityPolicy
 from sekisho.portal import i18n, web
 from sekisho.portal.accounts import PortalStore, Session
@@ -40,6 +42,14 @@ RegisterOpener = Callable[[Actor], RegisterService]
 #: a certificate of residence asked at this municipality's counter (or its resident portal) and issued by the
 #: resident's home municipality — in-process, or over the network's mutual TLS (wired by ``sekisho.node``)
 CertificateDesk = Callable[[CertificateRequest, Form], Issued]
+#: the prefectures' published login data (``sekisho.credentials.anon.PublicIssuerData``) a card login is checked
+#: against: public documents, the same for every relying party (docs/login.md)
+LoginIssuers = Callable[[], Sequence[Any]]
+
+
+def relying_party(code: str) -> str:
+    """The resident portal's relying-party id in the card login: the card's pseudonym is for this portal only."""
+    return f"municipality/{code}/portal"
 
 
 def default_opener(home: Home, code: str) -> RegisterOpener:
@@ -283,6 +293,7 @@ def portal_app(
     policy: Callable[[], MunicipalityPolicy] | None = None,
     credential_offer: Callable[[str], dict[str, Any]] | None = None,
     certificate: CertificateDesk | None = None,
+    login_issuers: LoginIssuers | None = None,
     store: PortalStore | None = None,
 ) -> FastAPI:
     """The portal of municipality ``code`` (mount it at ``/portal`` on the municipality's app)."""
@@ -396,6 +407,7 @@ def portal_app(
         return web.render(
             request, "clerk/record.html", session=s, r=_resident_view(r), procedures=procs, measures=measures,
             measure_kinds=MEASURE_KINDS, lift_reasons=LIFT_REASONS, certificates=certificate is not None,
+            cards=login_issuers is not None,
             status_code=status_code, **place, **extra,
         )  # fmt: skip
 
@@ -583,6 +595,95 @@ def portal_app(
             )
 
         return await issue_certificate(request, s, values, asked)
+
+    # --- the card login: the card's pseudonym for this portal, bound to the resident once at the counter -------
+
+    rp = relying_party(code)
+
+    def new_challenge(purpose: str) -> str:
+        """A challenge for the card (sekisho.login.protocol), remembered until answered once or expired."""
+        text = json.dumps(
+            card_login.Challenge.new(rp=rp, today=japan_today(), at=int(time.time())).to_json(),
+            sort_keys=True,
+            separators=(",", ":"),
+        )
+        portal.store.keep_challenge(text, purpose=purpose)
+        return text
+
+    def card_pseudonym(form: dict[str, str], purpose: str) -> str:
+        """The pseudonym the card proved for this portal, with a valid, unrevoked card of today; the challenge
+        must be one this portal issued for ``purpose``, answered once."""
+        if login_issuers is None:
+            raise Unavailable("this portal takes no card logins yet (no prefecture's login issuer)", field="card")
+        text = form.get("challenge", "")
+        portal.store.take_challenge(text, purpose=purpose)
+        challenge = card_login.Challenge.from_json(json.loads(text))
+        try:
+            answer = json.loads(form.get("response", ""))
+        except ValueError:
+            raise InvalidInput("is not the card's answer (JSON)", field="response") from None
+        if not isinstance(answer, dict):
+            raise InvalidInput("is not the card's answer (JSON)", field="response")
+        return card_login.verify(challenge, answer, login_issuers(), allow_prefecture=False).pseudonym
+
+    def card_login_page(request: Request, **extra: Any) -> Response:
+        challenge = new_challenge("login") if login_issuers is not None else ""
+        return web.login_form(request, "resident/card_login.html", challenge=challenge, rp=rp, **place, **extra)
+
+    @app.get("/resident/card")
+    def resident_card_page(request: Request) -> Response:
+        return card_login_page(request)
+
+    @app.post("/resident/card")
+    async def resident_card_login(request: Request) -> Response:
+        """The card answers the challenge (its card-holder software: `sekisho login answer`); the portal checks
+        the pseudonym's proof and the card's validity from the prefecture's public data, then finds the resident
+        the counter bound that pseudonym to.  No serial, certificate or number of the card reaches the portal."""
+        form = await web.form_of(request, session=None)
+        try:
+            try:
+                nym = card_pseudonym(form, "login")
+            except SekishoError as exc:
+                if exc.kind not in ("too-many-requests", "unavailable"):  # a wrong answer, not an outage
+                    portal.store.failed_card_login()
+                raise
+            handle = portal.store.card_holder(nym)
+        except SekishoError as exc:
+            status = 429 if exc.kind == "too-many-requests" else 401
+            return card_login_page(request, errors=i18n.error_items(exc, web.lang_of(request)), status_code=status)
+        s = portal.store.start_session("resident", handle)
+        response = RedirectResponse(f"{web.PREFIX}/resident", status_code=303)
+        web.set_session_cookie(response, request, s)
+        return response
+
+    @app.post("/clerk/card")
+    async def enrol_card(request: Request) -> Response:
+        """At the counter, once: the resident's card answers a challenge, and its pseudonym for this portal is
+        bound to the record the clerk opened (the clerk has checked the person against the card)."""
+        s = portal.session(request, "clerk")
+        if s is None:
+            return web.to_login("/clerk/login", over=True)
+        form = await web.form_of(request, session=s)
+        register = clerk_register(s)
+        purpose = f"enrol:{s.subject}"
+        if "response" not in form:  # opened from the record page: the challenge for the card
+            r = register.show(form.get("handle", ""), purpose="resident.card-enrolment")
+            return web.render(request, "clerk/card.html", session=s, r=_resident_view(r), rp=rp,
+                              challenge=new_challenge(purpose), **place)  # fmt: skip
+        try:
+            nym = card_pseudonym(form, purpose)
+            r = register.show(form.get("handle", ""), purpose="resident.card-enrolment")
+            portal.store.bind_card(nym, r.handle, by=s.subject)
+        except SekishoError as exc:
+            r = register.show(form.get("handle", ""), purpose="resident.card-enrolment")
+            errors = i18n.error_items(exc, web.lang_of(request))
+            # a challenge answers once: the form comes back with a new one for the card to answer
+            return web.render(
+                request, "clerk/card.html", session=s, r=_resident_view(r), rp=rp, challenge=new_challenge(purpose),
+                errors=errors, bad={e[0] for e in errors}, status_code=409 if exc.kind == "conflict" else 422,
+                **place,
+            )  # fmt: skip
+        return record_page(request, s, r, notice="card_enrolled")
 
     # --- the resident portal -------------------------------------------------------------------------------
 

@@ -62,3 +62,24 @@ attempt = sa.Table(
     sa.Column("key", sa.String(64), nullable=False, index=True),
     sa.Column("at", _TS, nullable=False),
 )
+
+card = sa.Table(
+    "ptl_card",
+    metadata,
+    # SHA-256 of the card's pseudonym for this portal (sekisho.login: sk·H(rp), rp = this portal): the portal's
+    # key for the card holder, bound to their handle once, at the counter; it means nothing at any other party
+    sa.Column("pseudonym_hash", sa.String(64), primary_key=True),
+    sa.Column("handle", sa.String(32), nullable=False, index=True),
+    sa.Column("enrolled_by", sa.String(64), nullable=False),
+    sa.Column("enrolled_at", _TS, nullable=False),
+)
+
+challenge = sa.Table(
+    "ptl_challenge",
+    metadata,
+    # SHA-256 of a login challenge the portal issued (its canonical JSON): answered once, before it expires
+    sa.Column("challenge_hash", sa.String(64), primary_key=True),
+    # "login", or "enrol:<clerk login>" (a challenge shown to a clerk enrols only through that clerk's session)
+    sa.Column("purpose", sa.String(96), nullable=False),
+    sa.Column("expires_at", _TS, nullable=False),
+)
