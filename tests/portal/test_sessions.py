@@ -147,3 +147,33 @@ def test_no_personal_data_reaches_a_url(portal: tuple[Home, str]) -> None:
     c = client(home)
     log_in(c)
     assert c.get("/portal/clerk/search", params={"q": "高橋"}).status_code == 405
+
+
+def test_a_card_binds_to_one_resident_and_a_challenge_answers_once(portal: tuple[Home, str]) -> None:
+    from sekisho.errors import Conflict, TooManyRequests, Unauthenticated
+
+    home, handle = portal
+    store = PortalStore.open(home, f"municipality/{GIFU}")
+    try:
+        store.bind_card("nym-old", handle, by="clerk-1")
+        store.bind_card("nym-new", handle, by="clerk-1")  # a new card replaces the old one
+        assert store.card_holder("nym-new") == handle
+        with pytest.raises(Unauthenticated):
+            store.card_holder("nym-old")
+        with pytest.raises(Conflict):  # a card bound to one resident is not bound to another
+            store.bind_card("nym-new", "7KQ2-X9MB-T3Y", by="clerk-1")
+        with store.engine.connect() as conn:  # the pseudonym is kept as its digest only
+            assert conn.execute(sa.select(st.card.c.pseudonym_hash)).scalars().all() != ["nym-new"]
+        store.keep_challenge('{"c":1}', purpose="login")
+        with pytest.raises(Unauthenticated):  # a login challenge does not enrol
+            store.take_challenge('{"c":1}', purpose="enrol:clerk-1")
+        store.take_challenge('{"c":1}', purpose="login")
+        with pytest.raises(Unauthenticated):  # once only
+            store.take_challenge('{"c":1}', purpose="login")
+        for _ in range(MAX_ATTEMPTS * 4 - 1):  # one unknown card counted above; the rest of the card budget
+            with pytest.raises(Unauthenticated):
+                store.card_holder("nym-unknown")
+        with pytest.raises(TooManyRequests):
+            store.card_holder("nym-new")
+    finally:
+        store.close()
