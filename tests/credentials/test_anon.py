@@ -12,10 +12,11 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from anoncreds import AnoncredsError
 
 from sekisho.config import Home
 from sekisho.credentials import anon
-from sekisho.errors import Conflict, Refused
+from sekisho.errors import Conflict, InvalidInput, Refused
 from sekisho.node.local import LocalDirectory
 from sekisho.registry import store as reg_store
 from sekisho.registry.service import Actor, RegisterService
@@ -43,11 +44,13 @@ def gifu_issuer(issuer: anon.AnonIssuer) -> anon.AnonIssuer:
     return anon.AnonIssuer.from_json(issuer.to_json(), clock=Clock())
 
 
-def _holder(iss: anon.AnonIssuer, subject: str, born: date) -> tuple[anon.AnonHolder, anon.HeldCredential]:
+def _holder(
+    iss: anon.AnonIssuer, subject: str, born: date, *, expires: date = date(2027, 11, 20)
+) -> tuple[anon.AnonHolder, anon.HeldCredential]:
     holder = anon.AnonHolder()
     offer = iss.offer()
     req = holder.request(iss.public(), offer)
-    issued = iss.issue(subject=subject, offer=offer, request=req, birthdate=born, expires=date(2027, 11, 20))
+    issued = iss.issue(subject=subject, offer=offer, request=req, birthdate=born, expires=expires)
     return holder, holder.receive(iss.public(), req, issued)
 
 
@@ -72,16 +75,16 @@ def test_over_20_predicate_true_and_false(gifu_issuer: anon.AnonIssuer) -> None:
     adult = _holder(gifu_issuer, "a", date(2006, 11, 20))  # 20 today
     minor = _holder(gifu_issuer, "m", date(2006, 11, 21))  # 20 tomorrow
     rq = _request(gifu_issuer, min_age=20)
-    assert anon.verify(anon.present(adult[1], adult[0], rq), rq, [gifu_issuer.public()]).revealed == {}
+    assert anon.verify(anon.present(adult[1], adult[0], rq), rq, [gifu_issuer.public()], today=TODAY).revealed == {}
     with pytest.raises(Refused, match="does not satisfy"):
         anon.present(minor[1], minor[0], rq)
     # a presentation for a weaker request does not pass for the stricter one
     weak = _request(gifu_issuer, min_age=18)
     p = anon.present(minor[1], minor[0], weak)
-    anon.verify(p, weak, [gifu_issuer.public()])
+    anon.verify(p, weak, [gifu_issuer.public()], today=TODAY)
     strict = {**weak, "requested_predicates": rq["requested_predicates"]}
     with pytest.raises(anon.PresentationRejected):
-        anon.verify(p, strict, [gifu_issuer.public()])
+        anon.verify(p, strict, [gifu_issuer.public()], today=TODAY)
 
 
 def test_reveals_only_what_was_asked(gifu_issuer: anon.AnonIssuer) -> None:
@@ -91,7 +94,7 @@ def test_reveals_only_what_was_asked(gifu_issuer: anon.AnonIssuer) -> None:
     for reveal, expected in ((True, {"prefecture": "21"}), (False, {})):
         rq = _request(gifu_issuer, reveal_prefecture=reveal, min_age=20)
         p = anon.present(held, holder, rq)
-        assert anon.verify(p, rq, [gifu_issuer.public()]).revealed == expected
+        assert anon.verify(p, rq, [gifu_issuer.public()], today=TODAY).revealed == expected
         values = [str(v) for _, v in _leaves(p)]
         # the birth date and the expiry appear nowhere, not even inside the proof
         assert not any(text_birth in v or text_expiry in v for v in values)
@@ -122,21 +125,21 @@ def test_revoked_credential_fails(gifu_issuer: anon.AnonIssuer) -> None:
     alive = _holder(iss, "alive", date(1960, 1, 1))
     rq = _request(iss, min_age=20)
     old_proof = anon.present(dead[1], dead[0], rq)
-    anon.verify(old_proof, rq, [iss.public()])
+    anon.verify(old_proof, rq, [iss.public()], today=TODAY)
     clock.now += 10
     assert iss.on_register_event(subject="dead", kind="died") is True
     assert iss.on_register_event(subject="dead", kind="died") is False
     newest = iss.public()
     # a proof made before the death names the old list: refused
     with pytest.raises(anon.PresentationRejected, match="newest status list"):
-        anon.verify(old_proof, rq, [newest])
+        anon.verify(old_proof, rq, [newest], today=TODAY)
     # a fresh proof against the new list fails (or cannot even be made)
     with pytest.raises((anon.PresentationRejected, Refused)):  # noqa: PT012 (either step may refuse)
         dead[1].refresh(newest)
-        anon.verify(anon.present(dead[1], dead[0], rq), rq, [newest])
+        anon.verify(anon.present(dead[1], dead[0], rq), rq, [newest], today=TODAY)
     # everybody else still proves, after updating their witness from the public list
     alive[1].refresh(newest)
-    anon.verify(anon.present(alive[1], alive[0], rq), rq, [newest])
+    anon.verify(anon.present(alive[1], alive[0], rq), rq, [newest], today=TODAY)
 
 
 @pytest.mark.parametrize(
@@ -154,7 +157,7 @@ def test_tampered_presentation_fails(gifu_issuer: anon.AnonIssuer, tamper: str) 
     holder, held = _holder(gifu_issuer, "a", date(1975, 4, 1))
     rq = _request(gifu_issuer, reveal_prefecture=True, min_age=20)
     p = anon.present(held, holder, rq)
-    anon.verify(p, rq, [gifu_issuer.public()])
+    anon.verify(p, rq, [gifu_issuer.public()], today=TODAY)
     bad, brq = copy.deepcopy(p), copy.deepcopy(rq)
     proof = bad["proof"]["proofs"][0]["primary_proof"]
     if tamper == "revealed_value":
@@ -171,7 +174,7 @@ def test_tampered_presentation_fails(gifu_issuer: anon.AnonIssuer, tamper: str) 
     elif tamper == "nonce":
         brq["nonce"] = str(int(brq["nonce"]) + 1)
     with pytest.raises(anon.PresentationRejected):
-        anon.verify(json.loads(json.dumps(bad)), brq, [gifu_issuer.public()])
+        anon.verify(json.loads(json.dumps(bad)), brq, [gifu_issuer.public()], today=TODAY)
 
 
 def test_issuance_from_register_writes_access_record_first(
@@ -194,7 +197,7 @@ def test_issuance_from_register_writes_access_record_first(
         purposes = conn.execute(sa.select(reg_store.access.c.purpose)).scalars().all()
     assert purposes.count(anon.PURPOSE) == 1
     rq = _request(gifu_issuer, reveal_prefecture=True, min_age=20)
-    assert anon.verify(anon.present(held, holder, rq), rq, [gifu_issuer.public()]).prefecture == "21"
+    assert anon.verify(anon.present(held, holder, rq), rq, [gifu_issuer.public()], today=TODAY).prefecture == "21"
     reg.deliver_events(anon.RegisterEvents(gifu_issuer))  # the add's own events revoke nothing
     # a register of another prefecture is refused before anything is read
     other = anon.AnonIssuer.from_json({**gifu_issuer.to_json(), "prefecture": "13"})
@@ -206,7 +209,7 @@ def test_issuance_from_register_writes_access_record_first(
     reg.deliver_events(anon.RegisterEvents(gifu_issuer))
     assert gifu_issuer.public().timestamp > before
     with pytest.raises(anon.PresentationRejected):
-        anon.verify(anon.present(held, holder, rq), rq, [gifu_issuer.public()])
+        anon.verify(anon.present(held, holder, rq), rq, [gifu_issuer.public()], today=TODAY)
     # and a dead resident gets no new credential
     with pytest.raises(Refused, match="not active"):
         anon.issue_from_register(gifu_issuer, reg, handle=r.handle, offer=offer, request=req, today=TODAY)
@@ -246,3 +249,42 @@ def test_a_status_list_is_never_dated_ahead_of_the_clock(tmp_path: Path) -> None
         stamps.append(iss.public().timestamp)
         assert stamps[-1] <= int(time.time())
     assert stamps == sorted(set(stamps))  # and still strictly later than the list each replaces
+
+
+def test_the_signing_key_has_a_2048_bit_modulus_that_holders_check(gifu_issuer: anon.AnonIssuer) -> None:
+    # drawn by Sekisho (anoncreds-rs's own is 2049–2050 bits, half as fast): the library still checks it
+    pub = gifu_issuer.public()
+    assert int(pub.cred_def["value"]["primary"]["n"]).bit_length() == anon.MODULUS_BITS == 2048
+    offer = gifu_issuer.offer()
+    bad = copy.deepcopy(dict(offer.offer))
+    bad["key_correctness_proof"]["xz_cap"] = str(int(bad["key_correctness_proof"]["xz_cap"]) + 1)
+    with pytest.raises(AnoncredsError):
+        anon.AnonHolder().request(pub, anon.Offer(bad))
+    anon.AnonHolder().request(pub, offer)  # the untouched proof passes
+
+
+def test_an_age_check_proves_one_predicate_and_relies_on_the_days_sweep(gifu_issuer: anon.AnonIssuer) -> None:
+    clock = Clock()
+    iss = anon.AnonIssuer.from_json(gifu_issuer.to_json(), clock=clock)
+    old = _holder(iss, "old", date(1980, 1, 1), expires=date(2026, 11, 19))
+    fresh = _holder(iss, "fresh", date(1980, 1, 1))
+    rq = _request(iss, min_age=20)
+    p = anon.present(old[1], old[0], rq)
+    [proof] = p["proof"]["proofs"]
+    assert [g["predicate"]["attr_name"] for g in proof["primary_proof"]["ge_proofs"]] == ["birthdate"]
+    with pytest.raises(InvalidInput, match="today"):  # no expiry proved and no day given: fail closed
+        anon.verify(p, rq, [iss.public()])
+    # T0 is 2027-01-15 in Japan: on the 17th, with no sweep since, the list is refused (the expired credential
+    # would pass otherwise)
+    later = date(2027, 1, 17)
+    with pytest.raises(anon.PresentationRejected, match="not of today"):
+        anon.verify(p, rq, [iss.public()], today=later)
+    # that day's sweep revokes the expired credential; the other one proves against the day's list
+    clock.now = anon.day_start(later) + 60
+    assert iss.sweep(later) == 1
+    rq = anon.presentation_request(cred_def_ids=[iss.public().cred_def_id], today=later, at=clock.now + 60, min_age=20)
+    fresh[1].refresh(iss.public())
+    anon.verify(anon.present(fresh[1], fresh[0], rq), rq, [iss.public()], today=later)
+    with pytest.raises((anon.PresentationRejected, Refused)):  # noqa: PT012 (either step may refuse)
+        old[1].refresh(iss.public())
+        anon.verify(anon.present(old[1], old[0], rq), rq, [iss.public()], today=later)

@@ -17,17 +17,23 @@ death, a move out of the prefecture or a lost card flips the credential's index 
 Holders prove non-revocation against the newest list; verifiers fetch that list — the same public document for
 everybody — and never ask the issuer about a credential.  Indices are drawn at random among the free ones.
 
-Nothing here implements a primitive: every proof is made and checked by anoncreds-rs.
+Every proof is made and checked by anoncreds-rs.  One thing is done here instead of in the library: the CL
+signing key's RSA part is drawn with a 2048-bit modulus (:func:`_primary_key`, docs/credentials.md) — the
+library's own is 2049–2050 bits, which halves the speed of every proof (see there).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 import secrets
+import subprocess
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
+from datetime import time as clock_time
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -54,6 +60,7 @@ from anoncreds import (
 )
 
 from sekisho.errors import Conflict, IntegrityError, InvalidInput, NotFound, Refused
+from sekisho.jp.clock import JST
 
 SCHEMA_NAME = "sekisho-resident"
 SCHEMA_VERSION = "1.0"
@@ -63,6 +70,13 @@ REGISTRY_TYPE = "CL_ACCUM"
 DEFAULT_CAPACITY = 1024
 #: the purpose written in the register's access record when a credential is issued from it
 PURPOSE = "credential-issuance"
+
+
+#: the CL signing key's RSA modulus, the l_n of the CL/Idemix specification.  anoncreds-rs 0.2.3 draws its safe
+#: primes with 1025 bits, so its n has 2049–2050 bits: 33 64-bit words, and OpenSSL's Montgomery multiplication
+#: takes its generic one-word loop for a modulus whose length is not a multiple of 4 words — every proof and
+#: every check then costs twice the CPU time it costs with a 32-word (2048-bit) n (docs/benchmarks.md).
+MODULUS_BITS = 2048
 
 
 class PresentationRejected(IntegrityError):
@@ -82,6 +96,12 @@ def years_before(today: date, years: int) -> date:
         return today.replace(year=today.year - years, day=28)
 
 
+def day_start(day: date) -> int:
+    """Unix seconds of midnight in Japan on ``day``: the oldest status list a check on that day accepts when it
+    does not prove expiry (the issuer's daily :meth:`AnonIssuer.sweep` revokes expired credentials)."""
+    return int(datetime.combine(day, clock_time(0), tzinfo=JST).timestamp())
+
+
 def check_prefecture(code: str) -> str:
     if len(code) != 2 or not code.isdigit() or not 1 <= int(code) <= 47:
         raise InvalidInput("a prefecture is a JIS X 0401 code 01–47", field="prefecture")
@@ -91,6 +111,87 @@ def check_prefecture(code: str) -> str:
 def _json(obj: Any) -> dict[str, Any]:
     out: dict[str, Any] = json.loads(obj.to_json())
     return out
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the CL signing key with a 2048-bit modulus
+
+
+def _start_safe_prime(bits: int) -> subprocess.Popen[str]:
+    """OpenSSL's safe-prime generator (``BN_generate_prime_ex2`` with ``safe``, as anoncreds-rs calls it; the top
+    two bits set, so two such primes make a modulus of exactly ``2 × bits`` bits), started in its own process so
+    that two primes are drawn at once."""
+    return subprocess.Popen(  # noqa: S603 (fixed arguments)
+        ["openssl", "prime", "-generate", "-safe", "-bits", str(bits)],  # noqa: S607 (the system's openssl)
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+
+
+def _safe_prime_of(proc: subprocess.Popen[str], bits: int) -> int:
+    out, _ = proc.communicate()
+    try:
+        prime = int(out.strip())
+    except ValueError:
+        raise IntegrityError("openssl did not draw a safe prime", field="key") from None
+    if proc.returncode != 0 or prime.bit_length() != bits or prime % 4 != 3:
+        raise IntegrityError("openssl did not draw a safe prime", field="key")
+    return prime
+
+
+def _gen_x(p: int, q: int) -> int:
+    """A uniform exponent in [2, p'q' − 2] (anoncreds-rs ``gen_x``)."""
+    return 2 + secrets.randbelow(p * q - 3)
+
+
+def _bytes(x: int) -> bytes:
+    return x.to_bytes((x.bit_length() + 7) // 8, "big")  # OpenSSL's BN_bn2bin: big-endian, no leading zero
+
+
+def _primary_key(
+    cred_def: dict[str, Any], private: dict[str, Any], p_safe: int, q_safe: int
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """Replace the primary (RSA) part of a credential definition made by anoncreds-rs with one over
+    ``n = p_safe · q_safe``, drawn exactly as anoncreds-rs draws it (``Issuer::_new_credential_primary_keys``):
+    ``s`` a random quadratic residue generating the subgroup of order p'q', ``r_i = s^x_i``, ``z = s^x_z``,
+    ``rctxt = s^x``; and its key correctness proof (``_new_credential_key_correctness_proof``), which every holder
+    checks in anoncreds-rs before it requests a credential.  The revocation part stays the library's."""
+    p, q = p_safe >> 1, q_safe >> 1
+    n = p_safe * q_safe
+    if p_safe == q_safe or n.bit_length() != MODULUS_BITS:
+        raise IntegrityError("the CL modulus is not of two distinct safe primes", field="key")
+    while True:
+        root = secrets.randbelow(n)
+        if root > 1 and math.gcd(root, n) == 1:
+            s = root * root % n
+            if s != 1 and pow(s, p, n) != 1 and pow(s, q, n) != 1:
+                break
+    names = list(cred_def["value"]["primary"]["r"])  # the attributes and the link secret ("master_secret")
+    xz, xr = _gen_x(p, q), {k: _gen_x(p, q) for k in names}
+    z, r = pow(s, xz, n), {k: pow(s, x, n) for k, x in xr.items()}
+    rctxt = pow(s, _gen_x(p, q), n)
+    # the key correctness proof: a Schnorr proof of knowledge of every x to the base s, Fiat–Shamir by SHA-256
+    xz_t, xr_t = _gen_x(p, q), {k: _gen_x(p, q) for k in names}
+    z_t, r_t = pow(s, xz_t, n), {k: pow(s, x, n) for k, x in xr_t.items()}
+    c = int.from_bytes(
+        hashlib.sha256(
+            _bytes(z) + b"".join(_bytes(r[k]) for k in names) + _bytes(z_t) + b"".join(_bytes(r_t[k]) for k in names)
+        ).digest(),
+        "big",
+    )
+    public = json.loads(json.dumps(cred_def))
+    public["value"]["primary"] = {
+        "n": str(n),
+        "s": str(s),
+        "r": {k: str(v) for k, v in r.items()},
+        "rctxt": str(rctxt),
+        "z": str(z),
+    }
+    secret = json.loads(json.dumps(private))
+    secret["value"]["p_key"] = {"p": str(p), "q": str(q)}
+    proof = {"c": str(c), "xz_cap": str(c * xz + xz_t), "xr_cap": [[k, str(c * xr[k] + xr_t[k])] for k in names]}
+    return public, secret, proof
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -183,8 +284,28 @@ class AnonIssuer:
         cred_def_id = f"{issuer_id}/credential-definition/{SCHEMA_NAME}"
         rev_reg_id = f"{issuer_id}/revocation-registry/{SCHEMA_NAME}/1"
         schema = Schema.create(SCHEMA_NAME, SCHEMA_VERSION, issuer_id, list(ATTRIBUTES))
-        cred_def, cred_def_private, key_proof = CredentialDefinition.create(
-            schema_id, schema, issuer_id, "default", SIGNATURE_TYPE, support_revocation=True
+        primes = [_start_safe_prime(MODULUS_BITS // 2) for _ in range(2)]  # drawn while the library makes its keys
+        try:
+            made, made_private, _ = CredentialDefinition.create(
+                schema_id, schema, issuer_id, "default", SIGNATURE_TYPE, support_revocation=True
+            )
+            p_safe, q_safe = (_safe_prime_of(proc, MODULUS_BITS // 2) for proc in primes)
+        finally:
+            for proc in primes:
+                proc.kill()
+                proc.wait()
+        public, private, proof = _primary_key(_json(made), _json(made_private), p_safe, q_safe)
+        cred_def = CredentialDefinition.load(json.dumps(public))
+        cred_def_private = CredentialDefinitionPrivate.load(json.dumps(private))
+        key_proof = KeyCorrectnessProof.load(json.dumps(proof))
+        # a holder's own check of the key (anoncreds-rs verifies the correctness proof before any request)
+        CredentialRequest.create(
+            secrets.token_hex(16),
+            None,
+            cred_def,
+            create_link_secret(),
+            "self-check",
+            CredentialOffer.create(schema_id, cred_def_id, key_proof),
         )
         directory.mkdir(parents=True, exist_ok=True)
         rev_def, rev_private = RevocationRegistryDefinition.create(
@@ -523,12 +644,14 @@ def presentation_request(
     min_age: int | None = None,
     nonce: str | None = None,
     name: str = "sekisho",
-    prove_expiry: bool = True,
+    prove_expiry: bool = False,
 ) -> dict[str, Any]:
-    """A verifier's request: reveal the prefecture or nothing; prove ``birthdate <= today − min_age years``;
-    prove ``expires >= today`` (unless ``prove_expiry`` is false: a verifier that requires a status list of
-    today relies on the issuer's :meth:`AnonIssuer.sweep` instead) and non-revocation at ``at`` (Unix seconds).
-    ``cred_def_ids``: the prefectures the verifier accepts (the restriction)."""
+    """A verifier's request: reveal the prefecture or nothing; prove ``birthdate <= today − min_age years`` and
+    non-revocation at ``at`` (Unix seconds).  Expiry is the issuer's daily sweep, checked by :func:`verify`'s day
+    rule (a status list of ``today``), not a predicate: each CL range proof costs about as much as the rest of the
+    proof together (docs/benchmarks.md), so an age check proves one predicate, not two.  ``prove_expiry`` adds
+    ``expires >= today`` for a verifier that cannot require a list of the day.  ``cred_def_ids``: the prefectures
+    the verifier accepts (the restriction)."""
     restriction = [{"cred_def_id": c} for c in cred_def_ids]
     if not restriction:
         raise InvalidInput("name at least one accepted issuer", field="issuer")
@@ -630,12 +753,22 @@ class Verified:
 
 
 def verify(
-    presentation: Mapping[str, Any], request: Mapping[str, Any], issuers: Iterable[PublicIssuerData]
+    presentation: Mapping[str, Any],
+    request: Mapping[str, Any],
+    issuers: Iterable[PublicIssuerData],
+    *,
+    today: date | None = None,
 ) -> Verified:
     """Check ``presentation`` against ``request`` with the issuers' published data (their newest status lists):
-    every proof, the predicates, non-revocation, and that nothing beyond the request is revealed.  Raises
-    :class:`PresentationRejected` naming the rule that failed; returns the issuing prefecture and what was
-    revealed."""
+    every proof, the predicates, non-revocation, and that nothing beyond the request is revealed.  A request that
+    does not prove expiry needs ``today``, and the issuer's list must be of that day (the day rule: without the
+    day's sweep an expired credential would pass).  Raises :class:`PresentationRejected` naming the rule that
+    failed; returns the issuing prefecture and what was revealed."""
+    proves_expiry = any(
+        isinstance(p, Mapping) and p.get("name") == "expires" for p in request.get("requested_predicates", {}).values()
+    )
+    if not proves_expiry and today is None:
+        raise InvalidInput("a request that proves no expiry needs today's date", field="today")
     by_def = {p.cred_def_id: p for p in issuers}
     try:
         ids = presentation["identifiers"]
@@ -656,6 +789,8 @@ def verify(
         raise PresentationRejected(
             "the non-revocation proof is not against the issuer's newest status list", field="timestamp"
         )
+    if not proves_expiry and today is not None and issuer.timestamp < day_start(today):
+        raise PresentationRejected("the issuer's status list is not of today (no sweep yet)", field="timestamp")
     asked = set(request.get("requested_attributes", {}))
     shown = set(requested.get("revealed_attrs", {})) | set(requested.get("unrevealed_attrs", {}))
     if shown - asked or requested.get("self_attested_attrs") or requested.get("revealed_attr_groups"):
