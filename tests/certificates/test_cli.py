@@ -89,3 +89,20 @@ def test_verify_of_something_else_is_bad_input(cli: Run, tmp_path: Path) -> None
     junk.write_text("hello", encoding="utf-8")
     cli("verify", str(junk), code=2)
     cli("verify", str(tmp_path / "missing.pdf"), code=2)
+
+
+def test_a_json_form_without_its_crl_fails_unless_verified_online(
+    cli: Run, residents: Residents, tmp_path: Path
+) -> None:
+    doc = tmp_path / "juminhyo.json"
+    cli("request", "--at", CHIYODA, "--for", f"{residents.head}@{GIFU}", "--out", str(doc))
+    stripped = tmp_path / "stripped.json"
+    data = json.loads(doc.read_text(encoding="utf-8"))
+    del data["crl"]
+    stripped.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    said = cli("verify", str(stripped), code=4)
+    assert said.count("\n") == 1 and "no revocation data" in said
+    # online, with a PKI that does not answer: unavailable (exit 5), not valid
+    said = cli("verify", str(stripped), "--online", "--crl-url", "http://127.0.0.1:1/pki/crl/org.crl", code=5)
+    assert said.count("\n") == 1
+    cli("verify", str(stripped), "--crl-url", "http://127.0.0.1:1/pki/crl/org.crl", code=2)  # needs --online

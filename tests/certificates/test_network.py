@@ -2,7 +2,8 @@
 home set up with the README's commands (tests/node/flownet.py), then `sekisho certificate request --at 131016
 --for H@212016` — the counter's party calls the home's node over mutual TLS with its terminal's signature, and the
 home's node gets its timestamp and CRL from the PKI's process.  The files it returns verify with `sekisho
-certificate verify` and with `pdfsig`."""
+certificate verify` and with `pdfsig`; a JSON form stripped of its CRL verifies only `--online`, by the CRL the PKI's
+process serves."""
 
 from __future__ import annotations
 
@@ -61,6 +62,13 @@ def test_the_json_form_over_the_network_and_a_refusal_with_its_exit_code(prepare
     out = home.root / "juminhyo.json"
     sekisho(home, "certificate", "request", "--at", COUNTER, "--for", f"{handle}@{CODE}", "--out", str(out))
     assert "valid" in sekisho(home, "certificate", "verify", str(out)).stdout
+    # its CRL stripped, it verifies only online: by the CA's current CRL from the network's PKI process
+    stripped = home.root / "stripped.json"
+    stripped.write_text(json.dumps({k: v for k, v in json.loads(out.read_text()).items() if k != "crl"}))
+    offline = sekisho(home, "certificate", "verify", str(stripped), check=False)
+    assert offline.returncode == 4 and "no revocation data" in offline.stderr
+    online = json.loads(sekisho(home, "certificate", "verify", str(stripped), "--online", "--json").stdout)
+    assert online["valid"] and online["municipality"] == CODE
     refused = sekisho(home, "certificate", "request", "--at", COUNTER, "--for", f"{handle}@{CODE}", "--with",
                       "honseki", "--out", str(home.root / "no.pdf"), check=False)  # fmt: skip
     assert refused.returncode == 3, refused.stderr

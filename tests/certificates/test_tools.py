@@ -18,7 +18,7 @@ from PIL import Image
 from sekisho.certificates.model import Request, canonical, parse_items
 from sekisho.certificates.service import Desk
 from sekisho.certificates.signing import DocumentSigner, registry
-from sekisho.certificates.verify import verify_document, verify_pdf
+from sekisho.certificates.verify import MAX_CRL_AGE, verify_document, verify_pdf
 from sekisho.errors import IntegrityError
 
 from .conftest import CHIYODA, GIFU, Residents, needs_poppler
@@ -196,5 +196,47 @@ def test_a_json_form_signed_after_its_signer_was_revoked_is_refused(
     revoked = form()
     with pytest.raises(IntegrityError, match="revoked"):
         verify_document(revoked, roots=[org_root])
-    # it is the embedded CRL that says so: without it the chain alone still validates
-    verify_document({k: v for k, v in revoked.items() if k != "crl"}, roots=[org_root])
+    # without its CRL the chain alone does not validate it: the form is refused, and says why
+    with pytest.raises(IntegrityError, match="no revocation data") as stripped:
+        verify_document({k: v for k, v in revoked.items() if k != "crl"}, roots=[org_root])
+    assert stripped.value.field == "crl"
+    # nor with an older CRL that does not know of the revocation yet (fine by its own nextUpdate)
+    old = crl(pki, ca_id="org", now=datetime.now(UTC) - timedelta(hours=2)).public_bytes(Encoding.DER)
+    with pytest.raises(IntegrityError, match="too old"):
+        verify_document({**revoked, "crl": base64.b64encode(old).decode()}, roots=[org_root])
+    # fetched online, the CA's current CRL judges it: a compromised key is refused whatever date the form claims
+    with pytest.raises(IntegrityError, match="compromised"):
+        verify_document({k: v for k, v in revoked.items() if k != "crl"}, roots=[org_root], fetched_crl=fetch())
+
+
+def test_a_json_form_needs_its_revocation_data_or_a_current_crl_fetched_online(
+    pki: object, signed_json: dict[str, object], org_root: x509.Certificate
+) -> None:
+    import base64
+    from datetime import UTC, datetime, timedelta
+
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from sekisho.pki.hierarchy import Pki
+    from sekisho.pki.status import crl
+
+    assert isinstance(pki, Pki)
+    stripped = {k: v for k, v in signed_json.items() if k != "crl"}
+    with pytest.raises(IntegrityError, match="no revocation data"):
+        verify_document(stripped, roots=[org_root])
+    with pytest.raises(IntegrityError, match="no revocation data"):
+        verify_document({**stripped, "crl": ""}, roots=[org_root])
+    # a CRL from before the issue, current by its own dates but older than MAX_CRL_AGE, is too old to judge it
+    doc = signed_json["certificate"]
+    assert isinstance(doc, dict)
+    issued_at = datetime.fromisoformat(doc["issued_at"])
+    stale = crl(pki, ca_id="org", now=issued_at - MAX_CRL_AGE - timedelta(minutes=1)).public_bytes(Encoding.DER)
+    with pytest.raises(IntegrityError, match="too old"):
+        verify_document({**signed_json, "crl": base64.b64encode(stale).decode()}, roots=[org_root])
+    # online: the CA's current CRL stands in for the missing one (the signer is not on it)
+    current = crl(pki, ca_id="org").public_bytes(Encoding.DER)
+    assert verify_document(stripped, roots=[org_root], fetched_crl=current).municipality == GIFU
+    # but a fetched CRL must itself be current
+    expired = crl(pki, ca_id="org", now=datetime.now(UTC) - timedelta(days=2)).public_bytes(Encoding.DER)
+    with pytest.raises(IntegrityError):
+        verify_document(stripped, roots=[org_root], fetched_crl=expired)

@@ -4,7 +4,9 @@ The PDF: pyHanko's PAdES B-LT validation — the one signature covers the docume
 validation data), the signer's chain ends at a given root, the signature timestamp is valid, and the revocation
 information embedded in the document says the signer's certificate was good when the timestamp was made.  The JSON
 form: the detached JWS verifies (joserfc) with the key of its ``x5c`` certificate, whose chain ends at a given root,
-over the canonical bytes of the ``certificate`` member.  Verification returns what was verified, or raises
+over the canonical bytes of the ``certificate`` member, and the revocation data says the signer's certificate was
+not revoked at the issue time: the CRL the form carries (at most :data:`MAX_CRL_AGE` older than the issue), or one
+the caller fetched online — never the chain alone.  Verification returns what was verified, or raises
 :class:`IntegrityError` (exit 4) — never a bare bool a caller could forget to look at.
 """
 
@@ -13,9 +15,9 @@ from __future__ import annotations
 import base64
 import io
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from asn1crypto import x509 as asn1_x509
@@ -31,6 +33,11 @@ from sekisho.certificates.signing import ALGORITHM, JWS_TYPE, registry
 from sekisho.errors import IntegrityError, InvalidInput
 
 SIGNER_UNIT = "certificate-signer"
+#: how much older than the certificate the CRL judging it may be (the desk uses one CRL for a minute,
+#: ``signing.CRL_REUSE``): an older one could miss a revocation made before the issue
+MAX_CRL_AGE = timedelta(minutes=10)
+#: how far ahead of this machine's clock a fetched CRL may be dated
+CLOCK_SKEW = timedelta(minutes=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,14 +132,15 @@ def verify_pdf(data: bytes, *, roots: Sequence[x509.Certificate]) -> Verified:
 
 
 def _chain_ok(
-    chain: Sequence[x509.Certificate], roots: Sequence[x509.Certificate], at: datetime, crls: Sequence[bytes] = ()
+    chain: Sequence[x509.Certificate], roots: Sequence[x509.Certificate], at: datetime, crl: bytes, *, later: bool
 ) -> None:
-    """The signer's certificate chains to a root and was valid at ``at`` (pyHanko's path validation); with
-    ``crls``, also not revoked then (hard-fail: a CRL that does not answer for the certificate fails it)."""
+    """The signer's certificate chains to a root, was valid at ``at`` and was not revoked then according to
+    ``crl`` (pyHanko's path validation, hard-fail: a CRL that does not answer for the certificate fails it).
+    ``later``: the CRL was fetched after ``at`` (online), so it judges ``at`` retroactively."""
     import asyncio
 
     from pyhanko_certvalidator import CertificateValidator, ValidationContext
-    from pyhanko_certvalidator.errors import PathBuildingError, PathValidationError
+    from pyhanko_certvalidator.errors import PathBuildingError, PathValidationError, RevokedError
 
     def asn1(c: x509.Certificate) -> asn1_x509.Certificate:
         return asn1_x509.Certificate.load(c.public_bytes(serialization.Encoding.DER))
@@ -141,24 +149,86 @@ def _chain_ok(
         trust_roots=[asn1(r) for r in roots],
         moment=at,
         allow_fetching=False,
-        crls=list(crls),
-        revocation_mode="hard-fail" if crls else "soft-fail",
+        crls=[crl],
+        revocation_mode="hard-fail",
+        retroactive_revinfo=later,
     )
     validator = CertificateValidator(asn1(chain[0]), [asn1(c) for c in chain[1:]], validation_context=context)
     try:
         asyncio.run(validator.async_validate_usage({"digital_signature"}))  # type: ignore[no-untyped-call]
+    except RevokedError:
+        raise IntegrityError("the signer's certificate was revoked before the issue time", field="crl") from None
     except (PathBuildingError, PathValidationError, ValueError):
         raise IntegrityError(
-            "the signer's certificate does not chain to a trusted root, or was revoked", field="x5c"
+            "the signer's certificate does not chain to a trusted root, or the CRL does not answer for it",
+            field="x5c",
         ) from None
 
 
+def _crl_dates(der: bytes, signer: x509.Certificate, at: datetime, *, fetched: bool) -> None:
+    """The CRL can judge the certificate issued at ``at``: issued no more than MAX_CRL_AGE before it, and
+    (embedded) not after it, or (fetched) current now.  A key compromise fetched online refuses whatever the
+    date: the JSON form's issue time is the signer's own word, which whoever holds the key can write."""
+    try:
+        crl = x509.load_der_x509_crl(der)
+    except ValueError:
+        raise IntegrityError("the CRL is not readable", field="crl") from None
+    issued = crl.last_update_utc
+    if issued < at - MAX_CRL_AGE:
+        raise IntegrityError(
+            f"the CRL is too old: issued {_span(at - issued)} before the certificate (at most {_span(MAX_CRL_AGE)})",
+            field="crl",
+        )
+    if fetched:
+        now = datetime.now(UTC)
+        if issued > now + CLOCK_SKEW or crl.next_update_utc is None or crl.next_update_utc < now:
+            raise IntegrityError("the fetched CRL is not current", field="crl")
+        entry = crl.get_revoked_certificate_by_serial_number(signer.serial_number)
+        if entry is not None and any(
+            isinstance(e.value, x509.CRLReason) and e.value.reason is x509.ReasonFlags.key_compromise
+            for e in entry.extensions
+        ):
+            raise IntegrityError("the signer's key was compromised: nothing it signed is trusted", field="crl")
+    elif issued > at + timedelta(seconds=1):
+        raise IntegrityError("the embedded CRL is dated after the certificate", field="crl")
+
+
+def _span(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    if seconds >= 86400:
+        return f"{seconds // 86400} d {seconds % 86400 // 3600} h"
+    if seconds >= 3600:
+        return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+    return f"{seconds // 60} min {seconds % 60} s"
+
+
+def crl_url(data: Mapping[str, Any]) -> str | None:
+    """The CRL distribution point the JSON form's signer certificate names (for fetching it online)."""
+    try:
+        token = str(data["jws"])
+        header = json.loads(base64.urlsafe_b64decode(token.split(".")[0] + "=="))
+        signer = x509.load_der_x509_certificate(base64.b64decode(header["x5c"][0]))
+        points = signer.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
+    except (ValueError, KeyError, TypeError, IndexError, x509.ExtensionNotFound):
+        return None
+    for point in points:
+        for name in point.full_name or ():
+            if isinstance(name, x509.UniformResourceIdentifier):
+                return str(name.value)
+    return None
+
+
 def verify_document(
-    data: Mapping[str, Any], *, roots: Sequence[x509.Certificate], key: Mapping[str, Any] | None = None
+    data: Mapping[str, Any],
+    *,
+    roots: Sequence[x509.Certificate],
+    key: Mapping[str, Any] | None = None,
+    fetched_crl: bytes | None = None,
 ) -> Verified:
     """The JSON form ``{"certificate": {...}, "jws": "<header>..<signature>", "crl": "<base64 DER>"}``.  With
     ``key`` (a published JWK), the signature must be by that key; otherwise by the key of the ``x5c`` certificate,
-    chained to ``roots`` and, with the embedded CRL (the organisation CA's, at issue time), not revoked then."""
+    chained to ``roots`` and not revoked at the issue time: by the embedded CRL (the organisation CA's, at issue
+    time), or by ``fetched_crl``, the CA's current CRL fetched online.  Without either: refused (fail closed)."""
     if not isinstance(data, Mapping) or not isinstance(data.get("jws"), str) or "certificate" not in data:
         raise InvalidInput("is not a signed certificate of residence (certificate, jws)", field="file")
     doc = data["certificate"]
@@ -177,13 +247,21 @@ def verify_document(
         raise IntegrityError("the signer's key is not ECDSA", field="x5c")
     if municipality != certificate.issuer:
         raise IntegrityError("the signer is not the municipality the certificate names", field="jws")
-    crls: list[bytes] = []
-    if data.get("crl") is not None:
+    if fetched_crl is not None:
+        crl = fetched_crl
+    elif data.get("crl"):
         try:
-            crls.append(base64.b64decode(str(data["crl"]), validate=True))
+            crl = base64.b64decode(str(data["crl"]), validate=True)
         except ValueError:
             raise IntegrityError("the embedded CRL is not readable", field="crl") from None
-    _chain_ok(chain, roots, certificate.issued_at, crls)
+    else:
+        # the chain alone says nothing of a revocation: the form is not accepted without its revocation data
+        raise IntegrityError(
+            "the form carries no revocation data (crl): verify it online to judge it by the CA's current CRL",
+            field="crl",
+        )
+    _crl_dates(crl, chain[0], certificate.issued_at, fetched=fetched_crl is not None)
+    _chain_ok(chain, roots, certificate.issued_at, crl, later=fetched_crl is not None)
     certified = ECKey.import_key(signer_key)
     verify_key = ECKey.import_key(dict(key)) if key is not None else certified
     if verify_key.thumbprint() != certified.thumbprint():
@@ -201,12 +279,25 @@ def verify_document(
     )
 
 
-def verify_file(data: bytes, *, roots: Sequence[x509.Certificate]) -> Verified:
-    """A PDF (by its header) or the JSON form."""
+def parse_file(data: bytes) -> Mapping[str, Any] | None:
+    """The JSON form's content, or None for a PDF (by its header)."""
     if data.startswith(b"%PDF-"):
-        return verify_pdf(data, roots=roots)
+        return None
     try:
         parsed = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise InvalidInput("is neither a PDF nor a certificate's JSON form", field="file") from None
-    return verify_document(parsed, roots=roots)
+    if not isinstance(parsed, Mapping):
+        raise InvalidInput("is not a signed certificate of residence (certificate, jws)", field="file")
+    return parsed
+
+
+def verify_file(
+    data: bytes, *, roots: Sequence[x509.Certificate], fetch_crl: Callable[[Mapping[str, Any]], bytes] | None = None
+) -> Verified:
+    """A PDF (by its header: its revocation data is in the document) or the JSON form; ``fetch_crl``: judge a
+    JSON form by the CA's current CRL, fetched online, instead of the one it carries."""
+    parsed = parse_file(data)
+    if parsed is None:
+        return verify_pdf(data, roots=roots)
+    return verify_document(parsed, roots=roots, fetched_crl=fetch_crl(parsed) if fetch_crl else None)
