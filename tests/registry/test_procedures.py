@@ -32,6 +32,23 @@ def test_add_stores_names_exactly_and_kana_normalised(gifu: RegisterService) -> 
     assert shown == r
 
 
+def test_add_refuses_a_second_live_record_of_the_same_person(gifu: RegisterService) -> None:
+    """The import's one-live-record rule holds for a record added by hand: the same person (old or new character,
+    kana or width, another 方書) is refused with nothing written; another address, or after the first record was
+    closed, is someone the register may hold."""
+    first = gifu.add(person())
+    before = (_count(gifu, st.resident), _count(gifu, st.household))
+    for again in (person(), person(family_name="高橋", given_name_kana="けんいち", katagaki="201号", household="h2")):
+        with pytest.raises(Conflict, match="already has a live record") as refused:
+            gifu.add(again)
+        assert refused.value.field == "person"
+        assert "髙橋" not in str(refused.value) and "高橋" not in str(refused.value)  # no personal data in the error
+    assert (_count(gifu, st.resident), _count(gifu, st.household)) == before
+    gifu.add(person(block="3丁目5番13号", household="h2"))  # another address: another person as far as we know
+    gifu.death(first.handle, died_on="令和6年1月5日")
+    gifu.add(person(household="h3"))  # the first record is closed: a live record may exist again
+
+
 def test_variant_kanji_search_finds_the_record(gifu: RegisterService) -> None:
     r = gifu.add(person())
     for query in ("高橋", "髙橋", "タカハシ", "たかはし", "ﾀｶﾊｼ", "高橋健一"):

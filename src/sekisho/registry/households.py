@@ -101,6 +101,25 @@ class HouseholdRules(RegisterCore):
                 field="resident",
             )
 
+    def _check_live_record(self, conn: Connection, items: ResidentItems) -> None:
+        """The import's one-live-record rule (docs/import-format.md) for a record added by hand: the same folded
+        name, birth date, sex and address (without its 方書) as a live record of this register is that person."""
+        same = conn.execute(
+            sa.select(st.resident.c.id).where(
+                st.resident.c.status == Status.ACTIVE.value,
+                st.resident.c.name_key == _name_key(items),
+                st.resident.c.birth_date == items.birth_date.iso(),
+                st.resident.c.sex == items.sex,
+                st.resident.c.address_code == items.address.municipality_code,
+                st.resident.c.town == items.address.town,
+                st.resident.c.block == items.address.block,
+            )
+        ).first()
+        if same is not None:
+            raise Conflict(
+                "already has a live record in this register (same name, birth date, sex and address)", field="person"
+            )
+
     def _members(self, conn: Connection, hid: int) -> list[tuple[int, Resident]]:
         rows = conn.execute(
             self._select()

@@ -241,6 +241,7 @@ class RegisterService(HandOver):
         ``derived``: items the caller filled from another (:func:`~sekisho.registry.validate.validate_items`)."""
         items = self._validate(row, derived=derived)
         with self.transaction() as conn:
+            self._check_live_record(conn, items)
             hh = self._household_for(conn, items, household)
             hid = self._household_id(conn, hh)
             vacant = self._vacant(conn, [hid])
