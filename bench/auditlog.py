@@ -40,10 +40,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 
 from bench._fair import MIN_ROUNDS, load
-from sekisho.auditlog import store
+from sekisho.auditlog import batch, store
 from sekisho.auditlog.keys import init_keys
 from sekisho.auditlog.service import LogService
 from sekisho.config import Home
@@ -342,6 +343,102 @@ def http_run(
     return result
 
 
+def http_batch_run(
+    db: Db, entries: list[bytes], *, total: int, concurrency: int, warmup: int, tag: str, senders: int
+) -> dict[str, Any]:
+    """The same appenders through a real log server, coalesced by the client: each appender queues its entry and
+    waits for its receipt; ``senders`` keep-alive connections each take everything queued (at most
+    ``batch.MAX_BATCH``) into one ``POST /append/batch`` and hand each appender its receipt after the commit —
+    what a party's node does with the access records of the requests it serves at once."""
+    home = db.fresh_home(tag)
+    proc, port = start_server(home, impl="auto")
+    n = len(entries)
+    latencies: list[float] = []
+    requests = [0]
+
+    async def run() -> dict[str, Any]:
+        loop = asyncio.get_running_loop()
+        pending: list[tuple[bytes, asyncio.Future[int]]] = []
+        wake = asyncio.Event()
+        done = [False]
+
+        async def sender() -> None:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            try:
+                while True:
+                    if not pending:
+                        if done[0]:
+                            return
+                        wake.clear()
+                        await wake.wait()
+                        continue
+                    group = pending[: batch.MAX_BATCH]
+                    del pending[: batch.MAX_BATCH]
+                    body = batch.encode_entries([e for e, _ in group])
+                    writer.write(
+                        b"POST /append/batch HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: %s\r\n"
+                        b"content-length: %d\r\n\r\n%s" % (batch.MEDIA_TYPE.encode(), len(body), body)
+                    )
+                    head = await reader.readuntil(b"\r\n\r\n")
+                    length = 0
+                    for line in head.split(b"\r\n"):
+                        if line[:15].lower() == b"content-length:":
+                            length = int(line[15:])
+                    answer = await reader.readexactly(length)
+                    requests[0] += 1
+                    if int(head[9:12]) != 200:
+                        for _, fut in group:
+                            fut.set_exception(RuntimeError(f"HTTP {head[9:12].decode()}"))
+                        continue
+                    first = orjson.loads(answer)["index"]
+                    for i, (_, fut) in enumerate(group):
+                        fut.set_result(first + i)
+            finally:
+                writer.close()
+
+        async def appender(worker: int, count: int, record: bool) -> None:
+            clock = time.perf_counter
+            for i in range(count):
+                t = clock()
+                fut: asyncio.Future[int] = loop.create_future()
+                pending.append((entries[(worker * 7919 + i) % n], fut))
+                wake.set()
+                await fut
+                if record:
+                    latencies.append(clock() - t)
+
+        async def phase(per: int, record: bool) -> None:
+            done[0] = False
+            tasks = [asyncio.create_task(sender()) for _ in range(senders)]
+            await asyncio.gather(*(appender(w, per, record) for w in range(concurrency)))
+            done[0] = True
+            wake.set()
+            await asyncio.gather(*tasks)
+
+        await phase(max(1, warmup // concurrency), False)
+        per = max(1, total // concurrency)
+        gc.collect()
+        requests[0] = 0
+        cpu = time.process_time()
+        started = time.perf_counter()
+        await phase(per, True)
+        elapsed = time.perf_counter() - started
+        return {
+            "rate": per * concurrency / elapsed,
+            "client_share": (time.process_time() - cpu) / elapsed,
+            "per_request": per * concurrency / max(1, requests[0]),
+        }
+
+    try:
+        result = asyncio.run(run())
+    finally:
+        stop_server(proc)
+    latencies.sort()
+    result["p50_ms"] = latencies[len(latencies) // 2] * 1e3
+    result["p99_ms"] = latencies[int(len(latencies) * 0.99)] * 1e3
+    return result
+
+
 def bulk_load(svc: LogService, leaves: Iterator[bytes], n: int, *, chunk: int = 65536) -> None:
     """Build a log of n leaves quickly (not through the append path): one transaction per chunk of rows."""
     state = TileState()
@@ -421,6 +518,12 @@ def main(argv: list[str]) -> None:
     p.add_argument("--no-http", action="store_true", help="skip the appends through `sekisho log serve`")
     p.add_argument("--http-only", action="store_true", help="only the appends through `sekisho log serve`")
     p.add_argument(
+        "--batch-senders",
+        type=int,
+        default=2,
+        help="connections of the coalescing client (POST /append/batch); 0 skips that figure",
+    )
+    p.add_argument(
         "--server-http",
         choices=["auto", "h11"],
         default="auto",
@@ -459,6 +562,7 @@ def main(argv: list[str]) -> None:
                 bases: list[float] = []
                 runs: list[dict[str, Any]] = []
                 https: list[dict[str, Any]] = []
+                batched: list[dict[str, Any]] = []
                 for i in range(max(args.repeat, MIN_ROUNDS)):
                     bases.append(baseline_rate(db, rows, f"copy{c}r{i}"))
                     if not args.http_only:
@@ -475,6 +579,18 @@ def main(argv: list[str]) -> None:
                                 warmup=warmup,
                                 tag=f"h{c}r{i}",
                                 impl=args.server_http,
+                            )
+                        )
+                    if not args.no_http and args.batch_senders > 0:
+                        batched.append(
+                            http_batch_run(
+                                db,
+                                entries,
+                                total=args.appends,
+                                concurrency=c,
+                                warmup=warmup,
+                                tag=f"b{c}r{i}",
+                                senders=args.batch_senders,
                             )
                         )
                 base = statistics.median(bases)
@@ -502,6 +618,16 @@ def main(argv: list[str]) -> None:
                         f"{h['rate']:,.0f}/s = {h['rate'] / base:.2f} x {what}; ack p50 {h['p50_ms']:.1f} ms, "
                         f"p99 {statistics.median(x['p99_ms'] for x in https):.1f} ms; the client took "
                         f"{h['client_share']:.0%} of a core (medians of {len(https)} alternated rounds; {load()})"
+                    )
+                if batched:
+                    h = sorted(batched, key=lambda x: x["rate"])[len(batched) // 2]
+                    _print(
+                        f"durable appends over HTTP, {c:>4} appenders coalesced by the client into "
+                        f"POST /append/batch over {args.batch_senders} connections: {h['rate']:,.0f}/s "
+                        f"= {h['rate'] / base:.2f} x {what}; ack p50 {h['p50_ms']:.1f} ms, "
+                        f"p99 {statistics.median(x['p99_ms'] for x in batched):.1f} ms; "
+                        f"{h['per_request']:.0f} entries per request; the client took {h['client_share']:.0%} "
+                        f"of a core (medians of {len(batched)} alternated rounds; {load()})"
                     )
             if args.verify > 0 and not args.http_only:
                 svc = db.fresh_log("verify")

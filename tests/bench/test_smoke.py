@@ -27,6 +27,8 @@ RATIO_LINES: dict[str, list[str]] = {
     "auditlog": [
         rf"^durable appends, .*/s = (?P<ratio>\d+\.\d+) x {'binary COPY' if PG_URL else 'executemany'}",
         rf"^durable appends over HTTP .*/s = (?P<ratio>\d+\.\d+) x {'binary COPY' if PG_URL else 'executemany'}",
+        rf"^durable appends over HTTP, .* POST /append/batch .*/s = (?P<ratio>\d+\.\d+) x "
+        rf"{'binary COPY' if PG_URL else 'executemany'}",
     ],
     "certificates": [
         rf"^certificate of residence, PDF \(PAdES B-LT\), {DB}\s.*vs raw (?P<ratio>\d+\.\d\d)",

@@ -5,6 +5,8 @@
     GET  /tile/entries/<N>[.p/<W>]        entry bundles (gzip when the client accepts it)
     POST /append[?not_before=N]           one canonical entry (application/octet-stream) -> {"index", "leaf_hash"};
                                           with not_before, a retry: the entry's index if it is already there
+    POST /append/batch[?not_before=N]     many entries in one frame (application/x-sekisho-log-entries, see
+                                          sekisho.auditlog.batch) -> {"index": first, "leaf_hashes": [...]}
     GET  /proof/inclusion?index=&size=    convenience: the same proofs a client can compute from tiles
     GET  /proof/consistency?old=&new=
     POST /add-checkpoint                  the witness (c2sp.org/tlog-witness)
@@ -24,6 +26,7 @@ from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import PlainTextResponse, Response
 
 from sekisho import problems
+from sekisho.auditlog import batch
 from sekisho.auditlog.fastpath import AppendFastPath
 from sekisho.auditlog.service import LogService
 from sekisho.auditlog.witness import StaleOldSize, Witness
@@ -43,6 +46,23 @@ _APPEND_OUT: dict[int | str, dict[str, Any]] = {
                     "type": "object",
                     "required": ["index", "leaf_hash"],
                     "properties": {"index": {"type": "integer"}, "leaf_hash": {"type": "string"}},
+                }
+            }
+        }
+    }
+}
+
+_BATCH_OUT: dict[int | str, dict[str, Any]] = {
+    200: {
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["index", "leaf_hashes"],
+                    "properties": {
+                        "index": {"type": "integer"},
+                        "leaf_hashes": {"type": "array", "items": {"type": "string"}},
+                    },
                 }
             }
         }
@@ -81,6 +101,18 @@ def log_router(service: LogService) -> APIRouter:
         else:
             receipt = await service.resend_async(body, not_before=not_before)
         return _json({"index": receipt.index, "leaf_hash": receipt.leaf_hash.hex()})
+
+    @router.post("/append/batch", responses=_BATCH_OUT, openapi_extra=problems.raw_body(batch.MEDIA_TYPE))
+    async def append_batch(
+        request: Request, not_before: Annotated[int | None, Query(ge=0, lt=MAX_TREE_SIZE)] = None
+    ) -> Response:
+        # many entries in one frame (sekisho.auditlog.batch): consecutive indices, one transaction
+        entries = batch.decode_entries(await request.body())
+        if not_before is None:
+            receipts = await service.append_many_async(entries)
+        else:
+            receipts = await service.resend_many_async(entries, not_before=not_before)
+        return _json(batch.receipts_body(receipts))
 
     @router.get("/proof/inclusion")
     def inclusion(index: Annotated[int, Query(ge=0)], size: Annotated[int, Query(ge=1)]) -> Response:

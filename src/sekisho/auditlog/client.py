@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 import httpx
 
+from sekisho.auditlog import batch
 from sekisho.auditlog.keys import LOG_PARTY
 from sekisho.auditlog.service import LogService
 from sekisho.config import Home
@@ -130,22 +131,28 @@ class HttpAccessLog(_TrustMixin):
         return resp
 
     def append_many(self, entries: Sequence[bytes]) -> list[AppendReceipt]:
-        # one request per entry: the tiles API's append endpoint takes one entry (the log batches commits)
-        return [self.append(e) for e in entries]
+        # one request per batch.MAX_BATCH entries (POST /append/batch), each committed in one transaction
+        return self._post_batches(entries, None)
 
     def resend_many(self, entries: Sequence[bytes], *, not_before: int) -> list[AppendReceipt]:
-        return [self._post_append(e, {"not_before": str(not_before)}) for e in entries]
+        return self._post_batches(entries, {"not_before": str(not_before)})
 
     def append(self, entry_bytes: bytes) -> AppendReceipt:
-        return self._post_append(entry_bytes, None)
+        body = self._post("append", entry_bytes, None, "application/octet-stream").json()
+        return AppendReceipt(index=int(body["index"]), leaf_hash=bytes.fromhex(body["leaf_hash"]))
 
-    def _post_append(self, entry_bytes: bytes, params: dict[str, str] | None) -> AppendReceipt:
+    def _post_batches(self, entries: Sequence[bytes], params: dict[str, str] | None) -> list[AppendReceipt]:
+        out: list[AppendReceipt] = []
+        for at in range(0, len(entries), batch.MAX_BATCH):
+            chunk = entries[at : at + batch.MAX_BATCH]
+            resp = self._post("append/batch", batch.encode_entries(chunk), params, batch.MEDIA_TYPE)
+            out.extend(batch.parse_receipts(resp.json(), chunk))
+        return out
+
+    def _post(self, path: str, content: bytes, params: dict[str, str] | None, media_type: str) -> httpx.Response:
         try:
             resp = self._http.post(
-                self.base + "append",
-                content=entry_bytes,
-                params=params,
-                headers={"content-type": "application/octet-stream"},
+                self.base + path, content=content, params=params, headers={"content-type": media_type}
             )
         except httpx.HTTPError as exc:
             raise Unavailable(
@@ -156,8 +163,7 @@ class HttpAccessLog(_TrustMixin):
         if resp.status_code != 200:
             _refusal(resp)
             raise Unavailable(f"the log answered HTTP {resp.status_code}", field="log")
-        body = resp.json()
-        return AppendReceipt(index=int(body["index"]), leaf_hash=bytes.fromhex(body["leaf_hash"]))
+        return resp
 
     def latest_witnessed_note(self) -> str:
         return self._get("checkpoint").text

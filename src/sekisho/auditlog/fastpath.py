@@ -6,8 +6,10 @@ response class — several times the append's own Python, on the one event loop 
 (profiled with py-spy on ``sekisho log serve``: docs/benchmarks.md, *Audit log*).  This middleware answers the
 plain append itself and hands everything else to the app unchanged:
 
-- only ``POST /append`` with no query string: a retry (``?not_before=``) and every other route go to the app;
-- the answer is what the route answers: ``{"index", "leaf_hash"}`` as JSON after the entry is durable, or the
+- only ``POST /append`` and ``POST /append/batch`` (many entries in one frame: :mod:`sekisho.auditlog.batch`)
+  with no query string: a retry (``?not_before=``) and every other route go to the app;
+- the answer is what the route answers: ``{"index", "leaf_hash"}`` (a batch: ``{"index", "leaf_hashes"}``) as
+  JSON after the entries are durable, or the
   same RFC 9457 problem document for a refused entry (:func:`sekisho.problems.problem_response`);
 - it sits inside whatever wraps the app (the party guard, TLS): the checks before a request reaches the log are
   the same for both paths.
@@ -19,6 +21,7 @@ import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sekisho import problems
+from sekisho.auditlog.batch import decode_entries, receipts_body
 from sekisho.auditlog.service import LogService
 from sekisho.errors import SekishoError
 
@@ -33,22 +36,25 @@ class AppendFastPath:
         self.service = service
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            scope["type"] != "http"
-            or scope["path"] != "/append"
-            or scope["method"] != "POST"
-            or scope.get("query_string")
-        ):
+        if scope["type"] != "http" or scope["method"] != "POST" or scope.get("query_string"):
+            await self.app(scope, receive, send)
+            return
+        path = scope["path"]
+        if path != "/append" and path != "/append/batch":
             await self.app(scope, receive, send)
             return
         body = await _read_body(receive)
         try:
-            receipt = await self.service.append_async(body)
+            if path == "/append":
+                receipt = await self.service.append_async(body)
+                data: object = {"index": receipt.index, "leaf_hash": receipt.leaf_hash.hex()}
+            else:
+                data = receipts_body(await self.service.append_many_async(decode_entries(body)))
         except SekishoError as exc:
             # the very document the route's exception handler gives (problems.install)
             await problems.problem_response(exc)(scope, receive, send)
             return
-        payload = orjson.dumps({"index": receipt.index, "leaf_hash": receipt.leaf_hash.hex()})
+        payload = orjson.dumps(data)
         await send(
             {
                 "type": "http.response.start",

@@ -262,6 +262,28 @@ class LogService:
             return await seq.submit(entry)
         return await seq.append_async(entry)
 
+    async def append_many_async(self, entries: Sequence[bytes]) -> list[AppendReceipt]:
+        """:meth:`append_many` from a coroutine (``POST /append/batch``): consecutive indices, one transaction."""
+        for e in entries:
+            validate_encoded(e)
+        seq = self._sequencer or await self.start()
+        return await seq.append_many_async(entries)
+
+    async def resend_many_async(self, entries: Sequence[bytes], *, not_before: int) -> list[AppendReceipt]:
+        """:meth:`resend_many` from a coroutine (a retried ``POST /append/batch``): the lookup on a thread."""
+        for e in entries:
+            validate_encoded(e)
+        hashes = [merkle.hash_leaf(e) for e in entries]
+
+        def lookup() -> dict[bytes, int]:
+            with self.engine.connect() as conn:
+                return store.find_leaf_hashes(conn, set(hashes), max(0, not_before))
+
+        found = await asyncio.to_thread(lookup)
+        missing = [e for e, h in zip(entries, hashes, strict=True) if h not in found]
+        appended = iter(await self.append_many_async(missing) if missing else [])
+        return [AppendReceipt(index=found[h], leaf_hash=h) if h in found else next(appended) for h in hashes]
+
     # --- reads ---
 
     def size(self) -> int:
