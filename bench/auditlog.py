@@ -390,9 +390,9 @@ def http_batch_run(
                         for _, fut in group:
                             fut.set_exception(RuntimeError(f"HTTP {head[9:12].decode()}"))
                         continue
-                    first = orjson.loads(answer)["index"]
+                    indices = orjson.loads(answer)["indices"]
                     for i, (_, fut) in enumerate(group):
-                        fut.set_result(first + i)
+                        fut.set_result(indices[i])
             finally:
                 writer.close()
 

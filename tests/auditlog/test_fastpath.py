@@ -106,8 +106,8 @@ def test_a_batch_answers_like_the_route(both: tuple[TestClient, TestClient], log
     b = slow.post("/append/batch", content=batch.encode_entries(second), headers=kind)
     assert a.status_code == b.status_code == 200
     assert a.headers["content-type"] == b.headers["content-type"] == "application/json"
-    assert a.json() == {"index": 0, "leaf_hashes": [merkle.hash_leaf(e).hex() for e in first]}
-    assert b.json() == {"index": 3, "leaf_hashes": [merkle.hash_leaf(e).hex() for e in second]}
+    assert a.json() == {"indices": [0, 1, 2], "leaf_hashes": [merkle.hash_leaf(e).hex() for e in first]}
+    assert b.json() == {"indices": [3, 4], "leaf_hashes": [merkle.hash_leaf(e).hex() for e in second]}
     assert log_service.entries(start=0, end=5) == first + second
 
 
@@ -138,13 +138,14 @@ def test_a_retried_batch_appends_only_what_is_missing(
     both: tuple[TestClient, TestClient], log_service: LogService
 ) -> None:
     fast, _ = both
-    logged, lost = make_entry(), make_entry()
-    first = fast.post("/append/batch", content=batch.encode_entries([logged])).json()
-    again = fast.post("/append/batch", params={"not_before": 0}, content=batch.encode_entries([logged, lost]))
-    assert again.json() == {"index": 0, "leaf_hashes": [first["leaf_hashes"][0], merkle.hash_leaf(lost).hex()]}
-    # the entry already there keeps its index and is not logged twice; the lost one follows it
-    assert log_service.size() == 2
-    assert log_service.entries(start=0, end=2) == [logged, lost]
+    logged, other, lost = make_entry(), make_entry(), make_entry()
+    first = fast.post("/append/batch", content=batch.encode_entries([logged, other])).json()
+    again = fast.post("/append/batch", params={"not_before": 0}, content=batch.encode_entries([lost, logged]))
+    hashes = [merkle.hash_leaf(lost).hex(), first["leaf_hashes"][0]]
+    assert again.json() == {"indices": [2, 0], "leaf_hashes": hashes}
+    # the entry already there keeps its index and is not logged twice; the lost one is appended
+    assert log_service.size() == 3
+    assert log_service.entries(start=0, end=3) == [logged, other, lost]
 
 
 def test_the_http_client_appends_many_in_one_request(log_service: LogService) -> None:

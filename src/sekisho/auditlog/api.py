@@ -6,7 +6,7 @@
     POST /append[?not_before=N]           one canonical entry (application/octet-stream) -> {"index", "leaf_hash"};
                                           with not_before, a retry: the entry's index if it is already there
     POST /append/batch[?not_before=N]     many entries in one frame (application/x-sekisho-log-entries, see
-                                          sekisho.auditlog.batch) -> {"index": first, "leaf_hashes": [...]}
+                                          sekisho.auditlog.batch) -> {"indices": [...], "leaf_hashes": [...]}
     GET  /proof/inclusion?index=&size=    convenience: the same proofs a client can compute from tiles
     GET  /proof/consistency?old=&new=
     POST /add-checkpoint                  the witness (c2sp.org/tlog-witness)
@@ -58,9 +58,9 @@ _BATCH_OUT: dict[int | str, dict[str, Any]] = {
             "application/json": {
                 "schema": {
                     "type": "object",
-                    "required": ["index", "leaf_hashes"],
+                    "required": ["indices", "leaf_hashes"],
                     "properties": {
-                        "index": {"type": "integer"},
+                        "indices": {"type": "array", "items": {"type": "integer"}},
                         "leaf_hashes": {"type": "array", "items": {"type": "string"}},
                     },
                 }

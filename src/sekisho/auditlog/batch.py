@@ -3,10 +3,11 @@
 One append per HTTP request costs the log's server far more than the append (~200 µs of request handling against
 ~15 µs per entry on the writer: docs/benchmarks.md, *Audit log*), so a party that records many accesses at once —
 or many at the same time, coalesced — sends them in one request.  The entries get consecutive indices and are
-committed in one transaction, like :meth:`~sekisho.auditlog.service.LogService.append_many`.
+committed in one transaction, like :meth:`~sekisho.auditlog.service.LogService.append_many`; a retry
+(``?not_before=``) gets back the indices of the entries already there, like ``resend_many``.
 
 The frame (``application/x-sekisho-log-entries``) is each canonical entry preceded by its length as 4 bytes,
-big-endian; nothing else.  The answer is ``{"index": <first index>, "leaf_hashes": [<hex>, ...]}``, in the order
+big-endian; nothing else.  The answer is ``{"indices": [...], "leaf_hashes": [<hex>, ...]}``, in the order
 sent.  A malformed frame, an empty one, too many entries or one invalid entry refuses the whole batch (422, the
 same problem document as a single append): nothing of it is logged.
 """
@@ -50,15 +51,15 @@ def decode_entries(body: bytes) -> list[bytes]:
 
 
 def receipts_body(receipts: Sequence[AppendReceipt]) -> dict[str, object]:
-    """The answer to a batch: the first index (the others follow it) and every leaf hash, in order."""
-    return {"index": receipts[0].index, "leaf_hashes": [r.leaf_hash.hex() for r in receipts]}
+    """The answer to a batch: every entry's index and leaf hash, in the order sent."""
+    return {"indices": [r.index for r in receipts], "leaf_hashes": [r.leaf_hash.hex() for r in receipts]}
 
 
 def parse_receipts(body: object, entries: Sequence[bytes]) -> list[AppendReceipt]:
-    """The receipts in a batch's answer; raises unless it names one leaf hash per entry sent."""
+    """The receipts in a batch's answer; raises unless it names one index and leaf hash per entry sent."""
     if not isinstance(body, dict):
         raise InvalidInput("the log's answer to a batch is not an object", field="log")
-    first, hashes = body.get("index"), body.get("leaf_hashes")
-    if not isinstance(first, int) or not isinstance(hashes, list) or len(hashes) != len(entries):
+    indices, hashes = body.get("indices"), body.get("leaf_hashes")
+    if not isinstance(indices, list) or not isinstance(hashes, list) or not len(indices) == len(hashes) == len(entries):
         raise InvalidInput("the log's answer to a batch does not match the batch", field="log")
-    return [AppendReceipt(index=first + i, leaf_hash=bytes.fromhex(h)) for i, h in enumerate(hashes)]
+    return [AppendReceipt(index=int(i), leaf_hash=bytes.fromhex(h)) for i, h in zip(indices, hashes, strict=True)]

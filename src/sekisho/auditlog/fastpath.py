@@ -8,7 +8,7 @@ plain append itself and hands everything else to the app unchanged:
 
 - only ``POST /append`` and ``POST /append/batch`` (many entries in one frame: :mod:`sekisho.auditlog.batch`)
   with no query string: a retry (``?not_before=``) and every other route go to the app;
-- the answer is what the route answers: ``{"index", "leaf_hash"}`` (a batch: ``{"index", "leaf_hashes"}``) as
+- the answer is what the route answers: ``{"index", "leaf_hash"}`` (a batch: ``{"indices", "leaf_hashes"}``) as
   JSON after the entries are durable, or the
   same RFC 9457 problem document for a refused entry (:func:`sekisho.problems.problem_response`);
 - it sits inside whatever wraps the app (the party guard, TLS): the checks before a request reaches the log are
