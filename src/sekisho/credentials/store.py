@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -120,29 +120,66 @@ class SqlState:
         at once).  The register records to the second, so "before" is "up to the end of that second": a batch
         issued within the same second as the event is revoked too (the safe side: it may say what is no longer
         true)."""
-        with self.engine.connect() as conn:
-            after = conn.scalar(sa.select(cursor.c.position).where(cursor.c.name == EVENTS)) or 0
+        after = self._position()
         events = read(after)
         if not events:
             return 0
-        latest: dict[str, datetime] = {}
-        for _, handle, at in events:
-            latest[handle] = max(at, latest.get(handle, at))
-        last = max(i for i, _, _ in events)
         with self.engine.begin() as conn:
-            for handle, at in latest.items():
-                conn.execute(
-                    status.update()
-                    .where(status.c.handle == handle, status.c.issued_at < at + timedelta(seconds=1))
-                    .values(revoked=True)
-                )
-            if conn.scalar(sa.select(cursor.c.position).where(cursor.c.name == EVENTS)) is None:
-                conn.execute(cursor.insert().values(name=EVENTS, position=last))
-            else:  # never backwards: another node may have read further meanwhile
-                conn.execute(
-                    cursor.update().where(cursor.c.name == EVENTS, cursor.c.position < last).values(position=last)
-                )
+            self._revoke_before(conn, _latest(events))
+            self._advance(conn, max(i for i, _, _ in events))
         return len(events)
+
+    def revoke_issued_before(self, subjects: Mapping[str, datetime]) -> int:
+        """Set the bits of each subject's credentials issued before its event (to the end of its second), as
+        :meth:`catch_up` does for events read here — for a prefecture's shared list, whose events its
+        municipalities send (``sekisho.credentials.prefecture``).  Returns how many bits were newly set."""
+        if not subjects:
+            return 0
+        with self.engine.begin() as conn:
+            return self._revoke_before(conn, subjects)
+
+    def forward_events(
+        self,
+        read: Callable[[int], list[tuple[int, str, datetime]]],
+        send: Callable[[Mapping[str, datetime]], None],
+    ) -> int:
+        """The register's revoking events after the cursor, handed to ``send`` (the latest event per handle), then
+        the cursor moved: a municipality whose credentials its prefecture issues keeps its cursor here and sends
+        the events on.  A ``send`` that raises leaves the cursor, so the events go again (a repeat sets nothing)."""
+        events = read(self._position())
+        if not events:
+            return 0
+        send(_latest(events))
+        with self.engine.begin() as conn:
+            self._advance(conn, max(i for i, _, _ in events))
+        return len(events)
+
+    def _position(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.scalar(sa.select(cursor.c.position).where(cursor.c.name == EVENTS)) or 0)
+
+    @staticmethod
+    def _revoke_before(conn: sa.Connection, latest: Mapping[str, datetime]) -> int:
+        changed = 0
+        for handle, at in latest.items():
+            result = conn.execute(
+                status.update()
+                .where(
+                    status.c.handle == handle,
+                    status.c.issued_at < at + timedelta(seconds=1),
+                    status.c.revoked.is_(False),
+                )
+                .values(revoked=True)
+            )
+            changed += int(result.rowcount or 0)
+        return changed
+
+    @staticmethod
+    def _advance(conn: sa.Connection, last: int) -> None:
+        if conn.scalar(sa.select(cursor.c.position).where(cursor.c.name == EVENTS)) is None:
+            conn.execute(cursor.insert().values(name=EVENTS, position=last))
+        else:  # never backwards: another node may have read further meanwhile
+            conn.execute(cursor.update().where(cursor.c.name == EVENTS, cursor.c.position < last).values(position=last))
 
     # --- one-time secrets ----------------------------------------------------------------------------------------
 
@@ -163,6 +200,13 @@ class SqlState:
         if row is None or row.kind != kind or row.expires_at <= now:
             return None
         return (row.handle,)
+
+
+def _latest(events: Iterable[tuple[int, str, datetime]]) -> dict[str, datetime]:
+    latest: dict[str, datetime] = {}
+    for _, handle, at in events:
+        latest[handle] = max(at, latest.get(handle, at))
+    return latest
 
 
 def open_state(home: Home, municipality: str) -> SqlState:

@@ -24,7 +24,7 @@ from sekisho.errors import Conflict, InvalidInput, NotFound, Refused
 from sekisho.pep.encoding import decode_pseudonym
 from sekisho.pki import profiles, store
 from sekisho.pki.hierarchy import DOMAIN, PURPOSE, Pki, ca_of, cert_row, cross_certificates, der, utcnow
-from sekisho.pki.prefectures import prefecture_of_municipality
+from sekisho.pki.prefectures import prefecture, prefecture_of_municipality
 from sekisho.pki.profiles import ORGANISATION, BasicItems, Endpoints, Sex, prefecture_ca_id
 
 #: how long after it reached the PKI an enrolment may be used to apply for a card (once)
@@ -340,14 +340,16 @@ def _issue_organisation(
 def certify_credential_issuer(
     pki: Pki, *, municipality: str, public_key: ec.EllipticCurvePublicKey, now: datetime | None = None
 ) -> list[x509.Certificate]:
-    """Certify a municipality's credential-issuer key from its prefectural CA, in one transaction.
+    """Certify a municipality's credential-issuer key (or, given a two-digit prefecture code, the prefecture's own)
+    from its prefectural CA, in one transaction.
 
     Returns the ``x5c`` chain a credential carries: the issuer certificate, then the bridge's certificate to the
     prefecture (the verifier adds its own prefecture's certificate to the bridge and its root)."""
     if not isinstance(public_key, ec.EllipticCurvePublicKey) or not isinstance(public_key.curve, ec.SECP256R1):
         raise InvalidInput("the issuer key must be ECDSA P-256", field="public_key")
     when = now or utcnow()
-    pref = prefecture_of_municipality(municipality).code
+    # a two-digit code: the prefecture's own issuer (prefecture-run issuance, sekisho.credentials.prefecture)
+    pref = prefecture(municipality).code if len(municipality) == 2 else prefecture_of_municipality(municipality).code
     ca_id = prefecture_ca_id(pref)
     with pki.engine.begin() as conn:
         issuer = x509.load_der_x509_certificate(ca_of(conn, ca_id).cert_der)
