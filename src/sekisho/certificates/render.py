@@ -4,18 +4,29 @@ Rendered with fpdf2 from the certificate's JSON form (:meth:`Certificate.documen
 the JWS signs.  The fonts are Debian's ``fonts-ipafont-mincho`` / ``-gothic`` (``scripts/install-system-deps``);
 ``SEKISHO_CERT_FONT`` names another TrueType file.  The PDF is signed afterwards (:mod:`.signing`): nothing here
 is security-relevant.
+
+A font is parsed once per process (:func:`_parsed`), not per document: fpdf2's ``add_font`` reads the whole cmap
+and metrics of an 8 MB font every time, and its subsetting then rewrites the font object in place.  So each
+document gets a copy of the parsed font (metrics and maps shared, read-only) with a subset of its own, cut from the
+font's bytes with the tables a PDF never reads removed once.
 """
 
 from __future__ import annotations
 
+import copy
 import functools
+import io
 import os
+import threading
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fontTools.ttLib import TTFont
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
+from fpdf.fonts import SubsetMap, TTFFont
 
 from sekisho.certificates.model import KIND_LABEL, Certificate
 from sekisho.errors import Unavailable
@@ -56,6 +67,67 @@ def _covered(path: Path) -> frozenset[int]:
         return frozenset(font.getBestCmap())
 
 
+#: tables fpdf2's subset drops anyway, or a horizontal PDF text never reads (vertical metrics): removed once
+_UNUSED_TABLES = (
+    *("GSUB", "GPOS", "GDEF", "BASE", "JSTF", "MATH"),
+    *("vhea", "vmtx", "VORG", "hdmx", "LTSH", "VDMX", "DSIG"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Parsed:
+    template: TTFFont  # parsed once; its metrics and maps are only read from then on
+    data: bytes  # the font file less the unused tables and cmap subtables, what each document subsets
+
+
+_PARSED: dict[Path, _Parsed] = {}
+_PARSING = threading.Lock()
+
+
+def _slim(path: Path) -> bytes:
+    """The font without the tables a PDF's subset never needs, and one Unicode cmap subtable (same glyph order, so
+    the parsed template's glyph ids and names hold)."""
+    with TTFont(str(path), lazy=True, recalcTimestamp=False) as font:
+        for tag in _UNUSED_TABLES:
+            if tag in font:
+                del font[tag]
+        cmap = font["cmap"]
+        unicode = [t for t in cmap.tables if (t.platformID, t.platEncID) in ((3, 10), (3, 1))]
+        unicode.sort(key=lambda t: t.platEncID != 10)  # the full-repertoire subtable if there is one
+        if unicode:
+            cmap.tables = unicode[:1]
+        out = io.BytesIO()
+        font.save(out)  # lazy: the tables left untouched are copied as they are
+        return out.getvalue()
+
+
+def _parsed(path: Path) -> _Parsed:
+    with _PARSING:
+        found = _PARSED.get(path)
+        if found is None:
+            holder = FPDF()
+            holder.add_font("template", fname=str(path))
+            template = holder.fonts["template"]
+            assert isinstance(template, TTFFont)
+            template.ttfont.close()  # the template's own copy is never subset or written
+            found = _PARSED[path] = _Parsed(template, _slim(path))
+        return found
+
+
+def _add_font(pdf: FPDF, family: str, path: Path) -> None:
+    """``pdf.add_font(family, fname=path)`` from the font parsed once: a copy of the template (metrics and maps
+    shared) with this document's own font object to subset and its own subset map."""
+    parsed = _parsed(path)
+    font = copy.copy(parsed.template)
+    font.i = len(pdf.fonts) + 1
+    font.fontkey = family
+    font.ttfont = TTFont(io.BytesIO(parsed.data), lazy=True, recalcTimestamp=False)
+    font.missing_glyphs = []
+    font.biggest_size_pt = 0
+    font.subset = SubsetMap(font)
+    pdf.fonts[family] = font
+
+
 def _texts(value: Any) -> Iterator[str]:
     if isinstance(value, str):
         yield value
@@ -73,15 +145,15 @@ class _Form(FPDF):
         self.certificate = certificate
         self.set_auto_page_break(auto=True, margin=20)
         mincho = _font(MINCHO, env=FONT_ENV)
-        self.add_font("mincho", fname=str(mincho))
-        self.add_font("gothic", fname=str(_font(GOTHIC)))
+        _add_font(self, "mincho", mincho)
+        _add_font(self, "gothic", _font(GOTHIC))
         # names are stored exactly as given (髙, 﨑, 𠮷): what IPA Mincho lacks comes from IPAmj Mincho, whose
         # 46 MB are parsed only when a certificate needs them
         needed = {ord(c) for text in _texts(certificate.document()) for c in text}
         if needed - _covered(mincho) - {10, 13}:
             mj = next((Path(p) for p in MJ if Path(p).is_file()), None)
             if mj is not None:
-                self.add_font("mj", fname=str(mj))
+                _add_font(self, "mj", mj)
                 self.set_fallback_fonts(["mj"], exact_match=False)
         self.set_title("住民票の写し")
         self.set_author(certificate.issuer_name)
