@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -210,7 +210,9 @@ def test_a_desk_whose_key_was_revoked_signs_nothing_and_records_a_refusal(
     assert first["crl"] == base64.b64encode(fetched[0]).decode()  # the CRL the desk checked is the one it embeds
 
     revoke(pki.engine, serial=f"{chain[0].serial_number:x}", reason=x509.ReasonFlags.key_compromise, ca_id="org")
-    now[0] += CRL_REUSE  # the next CRL says so
+    # the desk fetches again once the CRL it holds is CRL_REUSE old (measured from the CA's clock, which a slow
+    # first issue may have put past the desk's fixed one): the next CRL says so
+    now[0] = datetime.now(UTC) + CRL_REUSE + timedelta(seconds=1)
     policy = MunicipalityPolicy.open(cert_home, GIFU)
     try:
         notified = len(policy.notifications(residents.head))
