@@ -1,7 +1,7 @@
 """AnonCreds and the unlinkable card login: proof creation and verification times (goal <= 100 ms each) and card
 logins per second, each beside the raw operations measured in the same run, alternated, median of the rounds.
 
-    python -m bench credentials_anon [--rounds 5] [--n 20] [--library-key]
+    python -m bench credentials_anon [--rounds 5] [--n 20]
     python -m bench credentials_anon --tiny     # a smoke run (tests/bench): every figure, a few operations each
 
 Each time is printed as wall-clock ms and as CPU ms of this process (``time.process_time``): on a machine shared
@@ -10,9 +10,7 @@ after.
 
 Raw baselines: anoncreds-rs's own ``Presentation.create`` / ``Presentation.verify`` on the same request and objects
 (what sekisho.credentials.anon adds is JSON handling and its request checks), and for a login the two ECDSA P-256
-operations of the certificate login it replaces (sign a challenge, verify it).  ``--library-key`` also times the
-same proof under a credential definition whose key anoncreds-rs drew itself (n of 2049–2050 bits; ours is 2048,
-sekisho.credentials.anon.MODULUS_BITS).  No database is involved.
+operations of the certificate login it replaces (sign a challenge, verify it).  No database is involved.
 """
 
 from __future__ import annotations
@@ -63,9 +61,6 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--rounds", type=int, default=5, help="alternated rounds (the median is reported)")
     parser.add_argument("--n", type=int, default=20, help="operations per figure per round")
     parser.add_argument("--tiny", action="store_true", help="a smoke run: a few operations per figure")
-    parser.add_argument(
-        "--library-key", action="store_true", help="also time a credential definition keyed by anoncreds-rs itself"
-    )
     args = parser.parse_args(argv)
     rounds, n = (3, 1) if args.tiny else (max(3, args.rounds), args.n)
     print(f"before: {_load()} on {os.cpu_count()} cores")
@@ -191,8 +186,6 @@ def main(argv: list[str]) -> None:
     )
 
     breakdown(held, holder, pub, clock, rounds=rounds, n=n)
-    if args.library_key:
-        library_key(held, holder, pub, rounds=rounds, n=n)
     print(f"at the end: {_load()}")
 
 
@@ -230,56 +223,6 @@ def _ms(fn: Callable[[], object], n: int, rounds: int) -> str:
     times = [_time(fn, n) for _ in range(rounds)]
     wall, used = statistics.median(t[0] for t in times), statistics.median(t[1] for t in times)
     return f"{wall * 1000:7.1f} ms ({used * 1000:5.1f})"
-
-
-def library_key(
-    held: anon.HeldCredential, holder: anon.AnonHolder, pub: anon.PublicIssuerData, *, rounds: int, n: int
-) -> None:
-    """The same proof (reveal the prefecture, one range predicate; no revocation) under our 2048-bit key and under
-    a key anoncreds-rs draws itself, alternated."""
-    from anoncreds import (
-        Credential,
-        CredentialDefinition,
-        CredentialOffer,
-        CredentialRequest,
-        create_link_secret,
-    )
-
-    schema = Schema.load(json.dumps(pub.schema))
-    cd, cd_private, kcp = CredentialDefinition.create(pub.schema_id, schema, "sekisho:bench", "library", "CL")
-    link = create_link_secret()
-    offer = CredentialOffer.create(pub.schema_id, "sekisho:bench/library", kcp)
-    req, meta = CredentialRequest.create("bench", None, cd, link, "l", offer)
-    values = {"prefecture": "21", "birthdate": "19800101", "expires": "20271205"}
-    lib_cred = Credential.create(cd, cd_private, offer, req, values).process(meta, link, cd, None)
-    request = anon.presentation_request(cred_def_ids=["x"], today=TODAY, at=0, reveal_prefecture=True, min_age=20)
-    request.pop("non_revoked")
-    for attr in request["requested_attributes"].values():
-        attr.pop("restrictions")
-    for pred in request["requested_predicates"].values():
-        pred.pop("restrictions")
-    preq = PresentationRequest.load(json.dumps(request))
-    ours = {
-        "cred": held.credential,
-        "link": holder.link_secret,
-        "defs": {pub.cred_def_id: CredentialDefinition.load(json.dumps(pub.cred_def))},
-    }
-    lib = {"cred": lib_cred, "link": link, "defs": {"sekisho:bench/library": cd}}
-
-    def pair(k: dict[str, Any]) -> tuple[Callable[[], object], Callable[[], object]]:
-        def create() -> Any:
-            pc = PresentCredentials()
-            pc.add_attributes(k["cred"], "prefecture", reveal=True)
-            pc.add_predicates(k["cred"], "age")
-            return Presentation.create(preq, pc, {}, k["link"], {pub.schema_id: schema}, k["defs"])
-
-        made = create()
-        return create, lambda: made.verify(preq, {pub.schema_id: schema}, k["defs"])
-
-    print("the modulus (reveal prefecture + 1 range predicate, no revocation; anoncreds-rs alone, wall ms (CPU ms)):")
-    for label, k in (("our key, n of 2048 bits", ours), ("anoncreds-rs's own key, n of 2049-2050 bits", lib)):
-        create, check = pair(k)
-        print(f"  {label:<52} create {_ms(create, n, rounds)}   verify {_ms(check, n, rounds)}")
 
 
 def _pair(

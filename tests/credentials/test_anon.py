@@ -251,10 +251,9 @@ def test_a_status_list_is_never_dated_ahead_of_the_clock(tmp_path: Path) -> None
     assert stamps == sorted(set(stamps))  # and still strictly later than the list each replaces
 
 
-def test_the_signing_key_has_a_2048_bit_modulus_that_holders_check(gifu_issuer: anon.AnonIssuer) -> None:
-    # drawn by Sekisho (anoncreds-rs's own is 2049–2050 bits, half as fast): the library still checks it
+def test_holders_check_the_signing_keys_correctness_proof(gifu_issuer: anon.AnonIssuer) -> None:
+    # the key is anoncreds-rs's own (no part of the CL scheme is drawn here); a tampered proof is refused
     pub = gifu_issuer.public()
-    assert int(pub.cred_def["value"]["primary"]["n"]).bit_length() == anon.MODULUS_BITS == 2048
     offer = gifu_issuer.offer()
     bad = copy.deepcopy(dict(offer.offer))
     bad["key_correctness_proof"]["xz_cap"] = str(int(bad["key_correctness_proof"]["xz_cap"]) + 1)

@@ -17,18 +17,16 @@ death, a move out of the prefecture or a lost card flips the credential's index 
 Holders prove non-revocation against the newest list; verifiers fetch that list — the same public document for
 everybody — and never ask the issuer about a credential.  Indices are drawn at random among the free ones.
 
-Every proof is made and checked by anoncreds-rs.  One thing is done here instead of in the library: the CL
-signing key's RSA part is drawn with a 2048-bit modulus (:func:`_primary_key`, docs/credentials.md) — the
-library's own is 2049–2050 bits, which halves the speed of every proof (see there).
+Every key is drawn and every proof is made and checked by anoncreds-rs: no part of the CL scheme is written here
+(anoncreds-rs 0.2.3 draws a 2049–2050-bit modulus, which OpenSSL multiplies about twice as slowly as a 2048-bit one
+— docs/benchmarks.md; that is the library's to change, not ours to redraw).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import math
 import secrets
-import subprocess
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -72,13 +70,6 @@ DEFAULT_CAPACITY = 1024
 PURPOSE = "credential-issuance"
 
 
-#: the CL signing key's RSA modulus, the l_n of the CL/Idemix specification.  anoncreds-rs 0.2.3 draws its safe
-#: primes with 1025 bits, so its n has 2049–2050 bits: 33 64-bit words, and OpenSSL's Montgomery multiplication
-#: takes its generic one-word loop for a modulus whose length is not a multiple of 4 words — every proof and
-#: every check then costs twice the CPU time it costs with a 32-word (2048-bit) n (docs/benchmarks.md).
-MODULUS_BITS = 2048
-
-
 class PresentationRejected(IntegrityError):
     """A presentation that does not verify (exit 4); the message names the rule, never a value."""
 
@@ -111,87 +102,6 @@ def check_prefecture(code: str) -> str:
 def _json(obj: Any) -> dict[str, Any]:
     out: dict[str, Any] = json.loads(obj.to_json())
     return out
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# the CL signing key with a 2048-bit modulus
-
-
-def _start_safe_prime(bits: int) -> subprocess.Popen[str]:
-    """OpenSSL's safe-prime generator (``BN_generate_prime_ex2`` with ``safe``, as anoncreds-rs calls it; the top
-    two bits set, so two such primes make a modulus of exactly ``2 × bits`` bits), started in its own process so
-    that two primes are drawn at once."""
-    return subprocess.Popen(  # noqa: S603 (fixed arguments)
-        ["openssl", "prime", "-generate", "-safe", "-bits", str(bits)],  # noqa: S607 (the system's openssl)
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-
-
-def _safe_prime_of(proc: subprocess.Popen[str], bits: int) -> int:
-    out, _ = proc.communicate()
-    try:
-        prime = int(out.strip())
-    except ValueError:
-        raise IntegrityError("openssl did not draw a safe prime", field="key") from None
-    if proc.returncode != 0 or prime.bit_length() != bits or prime % 4 != 3:
-        raise IntegrityError("openssl did not draw a safe prime", field="key")
-    return prime
-
-
-def _gen_x(p: int, q: int) -> int:
-    """A uniform exponent in [2, p'q' − 2] (anoncreds-rs ``gen_x``)."""
-    return 2 + secrets.randbelow(p * q - 3)
-
-
-def _bytes(x: int) -> bytes:
-    return x.to_bytes((x.bit_length() + 7) // 8, "big")  # OpenSSL's BN_bn2bin: big-endian, no leading zero
-
-
-def _primary_key(
-    cred_def: dict[str, Any], private: dict[str, Any], p_safe: int, q_safe: int
-) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
-    """Replace the primary (RSA) part of a credential definition made by anoncreds-rs with one over
-    ``n = p_safe · q_safe``, drawn exactly as anoncreds-rs draws it (``Issuer::_new_credential_primary_keys``):
-    ``s`` a random quadratic residue generating the subgroup of order p'q', ``r_i = s^x_i``, ``z = s^x_z``,
-    ``rctxt = s^x``; and its key correctness proof (``_new_credential_key_correctness_proof``), which every holder
-    checks in anoncreds-rs before it requests a credential.  The revocation part stays the library's."""
-    p, q = p_safe >> 1, q_safe >> 1
-    n = p_safe * q_safe
-    if p_safe == q_safe or n.bit_length() != MODULUS_BITS:
-        raise IntegrityError("the CL modulus is not of two distinct safe primes", field="key")
-    while True:
-        root = secrets.randbelow(n)
-        if root > 1 and math.gcd(root, n) == 1:
-            s = root * root % n
-            if s != 1 and pow(s, p, n) != 1 and pow(s, q, n) != 1:
-                break
-    names = list(cred_def["value"]["primary"]["r"])  # the attributes and the link secret ("master_secret")
-    xz, xr = _gen_x(p, q), {k: _gen_x(p, q) for k in names}
-    z, r = pow(s, xz, n), {k: pow(s, x, n) for k, x in xr.items()}
-    rctxt = pow(s, _gen_x(p, q), n)
-    # the key correctness proof: a Schnorr proof of knowledge of every x to the base s, Fiat–Shamir by SHA-256
-    xz_t, xr_t = _gen_x(p, q), {k: _gen_x(p, q) for k in names}
-    z_t, r_t = pow(s, xz_t, n), {k: pow(s, x, n) for k, x in xr_t.items()}
-    c = int.from_bytes(
-        hashlib.sha256(
-            _bytes(z) + b"".join(_bytes(r[k]) for k in names) + _bytes(z_t) + b"".join(_bytes(r_t[k]) for k in names)
-        ).digest(),
-        "big",
-    )
-    public = json.loads(json.dumps(cred_def))
-    public["value"]["primary"] = {
-        "n": str(n),
-        "s": str(s),
-        "r": {k: str(v) for k, v in r.items()},
-        "rctxt": str(rctxt),
-        "z": str(z),
-    }
-    secret = json.loads(json.dumps(private))
-    secret["value"]["p_key"] = {"p": str(p), "q": str(q)}
-    proof = {"c": str(c), "xz_cap": str(c * xz + xz_t), "xr_cap": [[k, str(c * xr[k] + xr_t[k])] for k in names]}
-    return public, secret, proof
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -284,28 +194,8 @@ class AnonIssuer:
         cred_def_id = f"{issuer_id}/credential-definition/{SCHEMA_NAME}"
         rev_reg_id = f"{issuer_id}/revocation-registry/{SCHEMA_NAME}/1"
         schema = Schema.create(SCHEMA_NAME, SCHEMA_VERSION, issuer_id, list(ATTRIBUTES))
-        primes = [_start_safe_prime(MODULUS_BITS // 2) for _ in range(2)]  # drawn while the library makes its keys
-        try:
-            made, made_private, _ = CredentialDefinition.create(
-                schema_id, schema, issuer_id, "default", SIGNATURE_TYPE, support_revocation=True
-            )
-            p_safe, q_safe = (_safe_prime_of(proc, MODULUS_BITS // 2) for proc in primes)
-        finally:
-            for proc in primes:
-                proc.kill()
-                proc.wait()
-        public, private, proof = _primary_key(_json(made), _json(made_private), p_safe, q_safe)
-        cred_def = CredentialDefinition.load(json.dumps(public))
-        cred_def_private = CredentialDefinitionPrivate.load(json.dumps(private))
-        key_proof = KeyCorrectnessProof.load(json.dumps(proof))
-        # a holder's own check of the key (anoncreds-rs verifies the correctness proof before any request)
-        CredentialRequest.create(
-            secrets.token_hex(16),
-            None,
-            cred_def,
-            create_link_secret(),
-            "self-check",
-            CredentialOffer.create(schema_id, cred_def_id, key_proof),
+        cred_def, cred_def_private, key_proof = CredentialDefinition.create(
+            schema_id, schema, issuer_id, "default", SIGNATURE_TYPE, support_revocation=True
         )
         directory.mkdir(parents=True, exist_ok=True)
         rev_def, rev_private = RevocationRegistryDefinition.create(
@@ -686,7 +576,6 @@ def presentation_request(
 def nonce_for(*parts: bytes) -> str:
     """An AnonCreds nonce (a decimal of at most 80 bits) bound to ``parts`` — e.g. a login challenge and the
     pseudonym it logs in — so that a presentation answers that one exchange only."""
-    import hashlib
 
     digest = hashlib.sha256(b"sekisho-anoncreds-nonce-v1\x00" + b"\x00".join(parts)).digest()
     return str(int.from_bytes(digest[:10], "big"))
