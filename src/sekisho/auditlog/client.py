@@ -114,6 +114,7 @@ class HttpAccessLog(_TrustMixin):
         self.min_witnesses = min_witnesses
         self._http = client or httpx.Client(timeout=timeout)
         self._tiles = TileHashSource(self)
+        self._coalescer = batch.Coalescer(self._post_batch)
 
     def close(self) -> None:
         self._http.close()
@@ -131,23 +132,26 @@ class HttpAccessLog(_TrustMixin):
         return resp
 
     def append_many(self, entries: Sequence[bytes]) -> list[AppendReceipt]:
-        # one request per batch.MAX_BATCH entries (POST /append/batch), each committed in one transaction
-        return self._post_batches(entries, None)
-
-    def resend_many(self, entries: Sequence[bytes], *, not_before: int) -> list[AppendReceipt]:
-        return self._post_batches(entries, {"not_before": str(not_before)})
-
-    def append(self, entry_bytes: bytes) -> AppendReceipt:
-        body = self._post("append", entry_bytes, None, "application/octet-stream").json()
-        return AppendReceipt(index=int(body["index"]), leaf_hash=bytes.fromhex(body["leaf_hash"]))
-
-    def _post_batches(self, entries: Sequence[bytes], params: dict[str, str] | None) -> list[AppendReceipt]:
+        # POST /append/batch, with the entries of this client's other threads appending at the same time
+        # (batch.Coalescer): each call's entries (up to batch.MAX_BATCH at a time) consecutive, in one transaction
         out: list[AppendReceipt] = []
         for at in range(0, len(entries), batch.MAX_BATCH):
-            chunk = entries[at : at + batch.MAX_BATCH]
-            resp = self._post("append/batch", batch.encode_entries(chunk), params, batch.MEDIA_TYPE)
-            out.extend(batch.parse_receipts(resp.json(), chunk))
+            out.extend(self._coalescer.submit(entries[at : at + batch.MAX_BATCH]))
         return out
+
+    def resend_many(self, entries: Sequence[bytes], *, not_before: int) -> list[AppendReceipt]:
+        out: list[AppendReceipt] = []
+        for at in range(0, len(entries), batch.MAX_BATCH):
+            out.extend(self._post_batch(entries[at : at + batch.MAX_BATCH], {"not_before": str(not_before)}))
+        return out
+
+    def append(self, entry_bytes: bytes) -> AppendReceipt:
+        [receipt] = self._coalescer.submit([entry_bytes])
+        return receipt
+
+    def _post_batch(self, entries: Sequence[bytes], params: dict[str, str] | None = None) -> list[AppendReceipt]:
+        resp = self._post("append/batch", batch.encode_entries(entries), params, batch.MEDIA_TYPE)
+        return batch.parse_receipts(resp.json(), entries)
 
     def _post(self, path: str, content: bytes, params: dict[str, str] | None, media_type: str) -> httpx.Response:
         try:
