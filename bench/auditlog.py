@@ -5,6 +5,7 @@ same run; the p99 wait for an acknowledgement; inclusion proofs at 10,000,000 le
     python -c 'import bench.auditlog as b; b.main(["--quick"])'   # a short run while developing
     python -m bench auditlog --tiny               # a smoke run (tests/bench): every figure, a few hundred entries
     python -m bench auditlog --http-only          # only the appends through a real `sekisho log serve` process
+                                                  # (one request per entry, and coalesced into /append/batch)
 
 Appends are acknowledged only after their batch's commit (synchronous_commit=on / synchronous=FULL); the
 appenders are asyncio tasks on the writer's event loop (the way ``sekisho log serve`` runs), each sending one
@@ -17,7 +18,9 @@ Through HTTP, the same appends go to a real ``sekisho log serve`` process (uvico
 keep-alive connections, one per appender, from a minimal asyncio client in this process (HTTP/1.1 written and
 read by hand, so that the client's own cost stays small beside the server's); its rounds alternate with the same
 baseline.  ``--server-http h11`` serves the same app with uvicorn's pure-Python HTTP parser and the standard
-asyncio loop, for the comparison with httptools and uvloop.
+asyncio loop, for the comparison with httptools and uvloop.  The same appenders are also measured coalesced by the
+client into ``POST /append/batch`` requests over ``--batch-senders`` connections (each taking everything queued,
+as :class:`sekisho.auditlog.batch.Coalescer` does for a party's threads); ``--batch-senders 0`` skips that figure.
 """
 
 from __future__ import annotations
