@@ -34,6 +34,10 @@ RATIO_LINES: dict[str, list[str]] = {
         rf"^certificate of residence, PDF \(PAdES B-LT\), {DB}\s.*vs raw (?P<ratio>\d+\.\d\d)",
         rf"^certificate of residence, JSON \(JWS\), {DB}\s.*vs raw (?P<ratio>\d+\.\d\d)",
     ],
+    "confirmation": [
+        rf"^confirmations/s, singles, {DB} = (?P<ratio>\d+\.\d+) x bound$",
+        rf"^confirmations/s, batches of \d+, {DB} = (?P<ratio>\d+\.\d\d) x bound$",
+    ],
     "credentials_anon": [
         r"^anon\.present\s.*ratio (?P<ratio>\d+\.\d\d)",
         r"^anon\.verify\s.*ratio (?P<ratio>\d+\.\d\d)",

@@ -191,6 +191,7 @@ class AgencyService:
         self.name = name
         self._key = key
         self._on_notice = on_notice
+        self._items: dict[str, tuple[str, ...]] = {}  # requested items per purpose (set at creation)
 
     # --- opening -----------------------------------------------------------------------------------------
 
@@ -276,11 +277,15 @@ class AgencyService:
     def requested_items(self, purpose: str) -> tuple[str, ...]:
         """The items this agency asks for, for ``purpose`` (set at creation)."""
         check_purpose(purpose)
+        held = self._items.get(purpose)
+        if held is not None:  # written once, at creation: read once
+            return held
         with self.engine.connect() as conn:
             value = conn.execute(sa.select(store.meta.c.value).where(store.meta.c.key == f"items:{purpose}")).scalar()
         if value is None:
             raise NotFound("the agency has no such purpose", field="purpose")
-        return tuple(i for i in value.split(",") if i)
+        items = self._items[purpose] = tuple(i for i in value.split(",") if i)
+        return items
 
     def text(self, pseudonym: bytes) -> str:
         return encode_pseudonym(self.name, pseudonym)

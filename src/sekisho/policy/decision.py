@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -111,18 +112,33 @@ class DecisionPoint:
     def decide(self, request: AccessRequest) -> Decision:
         return self.decide_with(request, counter=self.counter)
 
-    def decide_with(self, request: AccessRequest, *, counter: WarrantCounter) -> Decision:
+    def decide_with(
+        self,
+        request: AccessRequest,
+        *,
+        counter: WarrantCounter,
+        then: Callable[[sa.Connection, Decision], None] | None = None,
+    ) -> Decision:
+        """Decide and record; for an allowed request ``then(conn, decision)`` runs in the same transaction as the
+        record (the caller's own record of what it does with the decision: one commit for both)."""
         check_request(request)
         subject = subject_of(request)
         now = self.clock()
         outcome: Outcome | None = None
+        recorded = False
         try:
             with self.engine.begin() as conn:
                 outcome = self._evaluate(conn, request, subject, now, counter)
                 if outcome.allow and outcome.warrant is not None:
                     counter.count(conn, outcome.warrant, request, now)
-                return self._record(conn, request, outcome, now)
+                decision = self._record(conn, request, outcome, now)
+                recorded = True
+                if then is not None and decision.allow:
+                    then(conn, decision)
+                return decision
         except Refused:
+            if recorded:
+                raise  # the caller's own refusal: nothing of this transaction is kept
             # the cap was reached between the look and the count (or by a concurrent decision): record the refusal
             refused = Outcome(
                 False, frozenset(), ("warrant-exhausted",), legal_basis=outcome.legal_basis if outcome else None
@@ -230,18 +246,57 @@ class DecisionPoint:
 # --- rules from what the watchdog published (a transcryptor's own copies) ----------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class _Held:
+    """One read of a party's copies of the watchdog's publications (what :class:`PublishedRules` decides on)."""
+
+    next_update: datetime | None
+    published: tuple[Any, ...]
+    revoked: Mapping[str, frozenset[str]]
+
+
 class PublishedRules:
-    """Rules from verified copies of the watchdog's publications in *this* party's store."""
+    """Rules from verified copies of the watchdog's publications in *this* party's store.
+
+    The copies change only when the party's hook stores a refresh (:meth:`forget` then), so they are read once and
+    kept: a decision costs no read of them.  Times (the list's next update, a PIA's expiry) are still compared
+    with the clock on every decision."""
 
     def __init__(self, *, keys: Mapping[str, Ed25519PublicKey]) -> None:
         self.keys = dict(keys)
+        self._held: _Held | None = None
+        self._generation = 0
+
+    def forget(self) -> None:
+        """The copies changed (a refresh stored something): read them again at the next decision."""
+        self._generation += 1
+        self._held = None
+
+    def _copies(self, conn: sa.Connection) -> _Held:
+        held = self._held
+        if held is None:
+            generation = self._generation
+            latest = conn.execute(
+                sa.select(st.revocation_list.c.next_update).order_by(st.revocation_list.c.seq.desc()).limit(1)
+            ).scalar_one_or_none()
+            revoked: dict[str, set[str]] = {}
+            for kind, rid in conn.execute(sa.select(st.revoked.c.kind, st.revoked.c.id)):
+                revoked.setdefault(kind, set()).add(rid)
+            held = _Held(
+                next_update=None if latest is None else _aware(latest),
+                published=tuple(conn.execute(sa.select(st.published)).all()),
+                revoked={k: frozenset(v) for k, v in revoked.items()},
+            )
+            if generation == self._generation:  # a refresh that committed meanwhile: do not keep what was read
+                self._held = held
+        return held
 
     def pia_standing(self, conn: sa.Connection, *, agency: str, purpose: str, now: datetime) -> PiaStanding:
-        rows = conn.execute(sa.select(st.published).where(st.published.c.agency == agency)).all()
-        revoked = _revoked(conn, "pia")
+        held = self._copies(conn)
+        revoked = held.revoked.get("pia", frozenset())
         found = ""
-        for r in rows:
-            if purpose not in st.uncodes(r.purposes):
+        for r in held.published:
+            if r.agency != agency or purpose not in st.uncodes(r.purposes):
                 continue
             if r.pia_id in revoked:
                 found = found or "pia-revoked"
@@ -265,17 +320,15 @@ class PublishedRules:
             w = verify_warrant(ref, self.keys)
         except Refused:
             return "warrant-invalid"
-        if w.id in _revoked(conn, "warrant"):
+        if w.id in self._copies(conn).revoked.get("warrant", frozenset()):
             return "warrant-revoked"
         return w
 
     def freshness(self, conn: sa.Connection, *, now: datetime) -> str | None:
-        latest = conn.execute(
-            sa.select(st.revocation_list.c.next_update).order_by(st.revocation_list.c.seq.desc()).limit(1)
-        ).scalar_one_or_none()
+        latest = self._copies(conn).next_update
         if latest is None:
             return "revocation-list-missing"
-        if now >= _aware(latest):
+        if now >= latest:
             return "revocation-list-stale"
         return None
 

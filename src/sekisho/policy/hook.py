@@ -26,7 +26,7 @@ the other one convert.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -41,7 +41,7 @@ from sekisho.policy import store as st
 from sekisho.policy.decision import Clock, DecisionPoint, PublishedRules
 from sekisho.policy.service import CONTEXT, utcnow, verify_pia_statement
 from sekisho.policy.signing import public_keys
-from sekisho.protocols.access import AccessRequest
+from sekisho.protocols.access import AccessRequest, Decision
 from sekisho.protocols.conversion import (
     MAX_USES,
     REGISTRY_DOMAIN,
@@ -124,10 +124,11 @@ class TranscryptorPolicy:
         self.clock = clock
         self.refresh_every = refresh_every
         self._refreshed: datetime | None = None
+        self.rules = PublishedRules(keys=self.keys)
         self.decision_point = DecisionPoint(
             engine=engine,
             party=party,
-            rules=PublishedRules(keys=self.keys),
+            rules=self.rules,
             table=table or default_table(),
             clock=clock,
         )
@@ -178,6 +179,7 @@ class TranscryptorPolicy:
                         )
                 elif rl.seq < int(held):
                     log.warning("%s ignored an older revocation list", self.party)
+        self.rules.forget()  # the decisions' kept copies are read again
         self._refreshed = now
 
     def _store_approval(self, conn: sa.Connection, token: str, body: dict[str, object], now: datetime) -> None:
@@ -210,6 +212,13 @@ class TranscryptorPolicy:
     # --- PolicyHook -------------------------------------------------------------------------------------------
 
     def authorise(self, request: ConversionRequest) -> Grant:
+        return self.authorise_recording(request, None)
+
+    def authorise_recording(
+        self, request: ConversionRequest, record: Callable[[sa.Connection, Grant], None] | None
+    ) -> Grant:
+        """:meth:`authorise`; ``record(conn, grant)`` (the transcryptor's journal row) runs in the transaction
+        of the recorded decision (``RecordingPolicyHook``)."""
         now = self.clock()
         if self._due(now):
             self.refresh()
@@ -218,7 +227,7 @@ class TranscryptorPolicy:
             and request.from_domain != REGISTRY_DOMAIN
             and is_statement(request.grant, "warrant")
         ):
-            return self._authorise_record_leg(request, now)
+            return self._authorise_record_leg(request, now, record)
         cross = REGISTRY_DOMAIN not in (request.from_domain, request.to_domain)
         access = AccessRequest(
             requester=request.requester,
@@ -234,30 +243,43 @@ class TranscryptorPolicy:
         )
         issuer = next(iter(self.keys), "watchdog")
         counter = _PepCounter(request, issuer, self.ledger)
+
+        def grant_of(decision: Decision) -> Grant:
+            if cross:
+                # verified once more: cheap, no state
+                return replace(counter.grant(verify_warrant(request.grant, self.keys)), under_warrant=True)
+            # a grant for this one request: its id is the decision's, which the access record then points to
+            return Grant(
+                grant_id=decision.decision_id,
+                issuer=issuer,
+                from_domain=request.from_domain,
+                to_domain=request.to_domain,
+                purpose=request.purpose,
+                not_before=now,
+                not_after=now + timedelta(minutes=5),
+                max_uses=min(MAX_USES, max(1, len(request.ciphertexts))),
+                legal_basis=decision.legal_basis or "",
+            )
+
+        granted: list[Grant] = []
+
+        def then(conn: sa.Connection, decision: Decision) -> None:
+            granted.append(grant_of(decision))
+            if record is not None:
+                record(conn, granted[0])
+
         try:
-            decision = self.decision_point.decide_with(access, counter=counter)
+            decision = self.decision_point.decide_with(access, counter=counter, then=then)
         except sa.exc.IntegrityError:
             # the same (requester, request id) counted concurrently: one wins, the other is told so
             raise Conflict("is being redeemed by another call", field="request_id") from None
         if not decision.allow:
             raise Refused("refused: " + " ".join(decision.reasons), field="policy")
-        if cross:
-            # verified once more: cheap, no state
-            return replace(counter.grant(verify_warrant(request.grant, self.keys)), under_warrant=True)
-        # a grant for this one request: its id is the decision's, which the access record then points to
-        return Grant(
-            grant_id=decision.decision_id,
-            issuer=issuer,
-            from_domain=request.from_domain,
-            to_domain=request.to_domain,
-            purpose=request.purpose,
-            not_before=now,
-            not_after=now + timedelta(minutes=5),
-            max_uses=min(MAX_USES, max(1, len(request.ciphertexts))),
-            legal_basis=decision.legal_basis or "",
-        )
+        return granted[0]
 
-    def _authorise_record_leg(self, request: ConversionRequest, now: datetime) -> Grant:
+    def _authorise_record_leg(
+        self, request: ConversionRequest, now: datetime, record: Callable[[sa.Connection, Grant], None] | None
+    ) -> Grant:
         """The record leg of a cross-reference: A → R under the warrant of an A → B request this transcryptor
         counted, with as many persons, so that each municipality records the cross-reference for its residents.
 
@@ -288,10 +310,7 @@ class TranscryptorPolicy:
             to_domain=w.target,
             count=max(1, len(request.ciphertexts)),
         )
-        decision = self.decision_point.decide_with(access, counter=_PairedCounter())
-        if not decision.allow:
-            raise Refused("refused: " + " ".join(decision.reasons), field="policy")
-        return Grant(
+        grant = Grant(
             grant_id=w.id,
             issuer=next(iter(self.keys), "watchdog"),
             from_domain=request.from_domain,
@@ -303,6 +322,12 @@ class TranscryptorPolicy:
             legal_basis=w.legal_basis,
             under_warrant=True,
         )
+        decision = self.decision_point.decide_with(
+            access, counter=_PairedCounter(), then=None if record is None else (lambda conn, _d: record(conn, grant))
+        )
+        if not decision.allow:
+            raise Refused("refused: " + " ".join(decision.reasons), field="policy")
+        return grant
 
 
 class _PairedCounter:

@@ -374,12 +374,13 @@ class MunicipalityPolicy:
         every other resident has the municipality's default facts, so a batch of a million does not ask a million
         times."""
         with self.engine.connect() as conn:
-            special = {
-                h
-                for table in (st.measure_person, st.optout, st.consent)
-                for h in conn.execute(sa.select(table.c.handle)).scalars()
-            }
-        default = SubjectFacts(municipality_joined=self.joined_services())
+            special = set(
+                conn.execute(
+                    sa.union(*(sa.select(table.c.handle) for table in (st.measure_person, st.optout, st.consent)))
+                ).scalars()
+            )
+            joined = frozenset(st.uncodes(self._setting(conn, _OPTIONAL)))
+        default = SubjectFacts(municipality_joined=joined)
         facts = self.facts
         return lambda handle: facts(handle) if handle in special else default
 

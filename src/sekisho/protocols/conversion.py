@@ -8,13 +8,18 @@ Before a transcryptor converts anything it calls, in this order,
 
 A refused request never reaches the access hook: an access record says data was released, and none was.  The
 transcryptor keeps its own journal of refusals (metadata only) for the watchdog.
+
+When both hooks can share one transaction (:class:`RecordingPolicyHook` and :class:`JournalHook`: the policy's
+database is the transcryptor's own), the recorded decision and the access record commit together — one durable
+commit per hop instead of two — and the access record's public leaf is appended after that commit, still before
+anything is converted.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, Protocol, runtime_checkable
@@ -187,6 +192,30 @@ class PolicyHook(Protocol):
 class AccessHook(Protocol):
     def record(self, request: ConversionRequest, grant: Grant) -> None:
         """Write the access record for an authorised request before anything is converted; raise to stop it."""
+        ...
+
+
+@runtime_checkable
+class RecordingPolicyHook(Protocol):
+    """A policy hook that can write the caller's access record in the transaction of its recorded decision."""
+
+    def authorise_recording(self, request: ConversionRequest, record: Callable[[Any, Grant], None]) -> Grant:
+        """:meth:`PolicyHook.authorise`, calling ``record(conn, grant)`` for an allowed request inside the
+        transaction that records the decision (``conn``: its SQLAlchemy connection); if ``record`` raises,
+        neither is kept and the error propagates."""
+        ...
+
+
+@runtime_checkable
+class JournalHook(Protocol):
+    """An access hook in two steps: the record in a given transaction, then (after its commit) its publication."""
+
+    def record_in(self, conn: Any, request: ConversionRequest, grant: Grant) -> Any:
+        """Write the access record in ``conn``'s transaction; returns what :meth:`publish` needs."""
+        ...
+
+    def publish(self, written: Any) -> None:
+        """After the commit: make the record public (the access log), or raise to stop the conversion."""
         ...
 
 

@@ -15,6 +15,7 @@ resident's key matches it.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -27,6 +28,13 @@ from sekisho.transparency.entry import AccessRecordBuilder
 
 if TYPE_CHECKING:
     from sekisho.transparency.log import AccessLog
+
+
+@dataclass(frozen=True, slots=True)
+class _Written:
+    request: ConversionRequest
+    grant: Grant
+    now: datetime
 
 
 class JournalAccessHook:
@@ -42,11 +50,20 @@ class JournalAccessHook:
         self._log = access_log
 
     def record(self, request: ConversionRequest, grant: Grant) -> None:
-        now = self._clock()
         with self._engine.begin() as conn:
-            store.record_access(conn, request=request, grant=grant, now=now)
+            written = self.record_in(conn, request, grant)
+        self.publish(written)
+
+    def record_in(self, conn: sa.Connection, request: ConversionRequest, grant: Grant) -> _Written:
+        """The journal row in ``conn``'s transaction (the policy's recorded decision shares it)."""
+        now = self._clock()
+        store.record_access(conn, request=request, grant=grant, now=now)
+        return _Written(request, grant, now)
+
+    def publish(self, written: _Written) -> None:
+        """The conversion's public leaf, after the journal row committed and before anything is converted."""
         if self._log is not None:
-            self._log.append(conversion_entry(self._party, request, grant, now))
+            self._log.append(conversion_entry(self._party, written.request, written.grant, written.now))
 
     def __repr__(self) -> str:
         return "JournalAccessHook()"

@@ -13,6 +13,7 @@ privacy rules demand: validate → ``policy.authorise`` → ``access.record`` �
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -21,7 +22,14 @@ from sekisho.pep.elgamal import check_batch
 from sekisho.pep.group import Point
 from sekisho.pep.keys import TranscryptorSecrets
 from sekisho.pep.operations import rekey_public_key, rrsk_validated
-from sekisho.protocols.conversion import AccessHook, ConversionRequest, HopResult, PolicyHook
+from sekisho.protocols.conversion import (
+    AccessHook,
+    ConversionRequest,
+    HopResult,
+    JournalHook,
+    PolicyHook,
+    RecordingPolicyHook,
+)
 from sekisho.pseudonyms import store
 from sekisho.pseudonyms.grants import Clock, utcnow
 
@@ -82,8 +90,17 @@ class Transcryptor:
 
     def convert(self, request: ConversionRequest) -> HopResult:
         key, batch = _prepare(request)
+        recording = self.policy if isinstance(self.policy, RecordingPolicyHook) else None
+        journal = self.access if isinstance(self.access, JournalHook) else None
+        written: list[Any] = []
         try:
-            grant = self.policy.authorise(request)
+            if recording is not None and journal is not None:
+                # the recorded decision and the journal row in one transaction: one durable commit per hop
+                grant = recording.authorise_recording(
+                    request, lambda conn, g: written.append(journal.record_in(conn, request, g))
+                )
+            else:
+                grant = self.policy.authorise(request)
         except Refused as exc:
             with self.engine.begin() as conn:
                 store.record_refusal(conn, request=request, reason=str(exc), now=self._clock())
@@ -100,7 +117,10 @@ class Transcryptor:
                 exc,
             )
             raise
-        self.access.record(request, grant)  # raises -> nothing converted
+        if journal is not None and written:
+            journal.publish(written[0])  # raises -> nothing converted
+        else:
+            self.access.record(request, grant)  # raises -> nothing converted
         result = _convert(self.secrets, request, key, batch)
         log.info(
             "%s converted request_id=%s requester=%s from=%s to=%s purpose=%s grant=%s n=%d",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -153,6 +153,57 @@ class AccessRecords(RegisterCore):
         """
         if not resident_ids:
             return
+        roots = dict(
+            conn.execute(
+                sa.select(st.resident.c.id, st.resident.c.root).where(st.resident.c.id.in_(resident_ids))
+            ).all()
+        )
+        rows = self._access_rows(
+            roots,
+            resident_ids,
+            floor=self._floor(conn),
+            action=action,
+            purpose=purpose,
+            items=items,
+            actor_kind=actor_kind,
+            actor=actor,
+            terminal=terminal,
+            legal_basis=legal_basis,
+            warrant=warrant,
+            decision=decision,
+            reason_codes=reason_codes,
+            sealed_until=sealed_until,
+        )
+        ids = conn.execute(st.access.insert().returning(st.access.c.id, sort_by_parameter_order=True), rows).scalars()
+        pending = _UNPUBLISHED.get()
+        if pending is not None:
+            pending.extend(
+                _Unpublished(row_id, str(row["entry"]).encode()) for row_id, row in zip(ids, rows, strict=True)
+            )
+        elif self.access_log is not None:
+            # written outside `transaction()`: published by the next publish_pending, never silently dropped
+            log.warning("municipality %s: access records written outside a publishing transaction", self.code)
+
+    def _access_rows(
+        self,
+        roots: Mapping[int, bytes],
+        resident_ids: Sequence[int],
+        *,
+        floor: int,
+        action: str,
+        purpose: str,
+        items: Sequence[str],
+        actor_kind: str,
+        actor: str | None,
+        terminal: str | None,
+        legal_basis: str | None,
+        warrant: str | None,
+        decision: str,
+        reason_codes: Sequence[str],
+        sealed_until: date | None,
+    ) -> list[dict[str, Any]]:
+        """The ``reg_access`` rows of one access to ``resident_ids`` (``roots``: each one's root), each with its
+        public log entry, not yet published (``log_index`` None)."""
         now = datetime.now(UTC).replace(microsecond=0)
         who = actor or self.code
         where = (self.actor.terminal or self.actor.clerk) if terminal == "" else terminal
@@ -166,12 +217,6 @@ class AccessRecords(RegisterCore):
         )
         if sealed_until is not None:
             builder = builder.sealed_until(sealed_until)
-        roots = dict(
-            conn.execute(
-                sa.select(st.resident.c.id, st.resident.c.root).where(st.resident.c.id.in_(resident_ids))
-            ).all()
-        )
-        floor = self._floor(conn)
         rows: list[dict[str, Any]] = []
         for rid in resident_ids:
             record = builder.build(derive_commitment_key(bytes(roots[rid])))
@@ -199,15 +244,80 @@ class AccessRecords(RegisterCore):
                     "entry": entry.decode(),
                 }
             )
-        ids = conn.execute(st.access.insert().returning(st.access.c.id, sort_by_parameter_order=True), rows).scalars()
-        pending = _UNPUBLISHED.get()
-        if pending is not None:
-            pending.extend(
-                _Unpublished(row_id, str(row["entry"]).encode()) for row_id, row in zip(ids, rows, strict=True)
-            )
-        elif self.access_log is not None:
-            # written outside `transaction()`: published by the next publish_pending, never silently dropped
-            log.warning("municipality %s: access records written outside a publishing transaction", self.code)
+        return rows
+
+    def release_rows(
+        self,
+        roots: Mapping[int, bytes],
+        resident_ids: Sequence[int],
+        *,
+        action: str,
+        purpose: str,
+        items: Sequence[str],
+        requester: str,
+        requester_kind: str = "agency",
+        legal_basis: str | None = None,
+        warrant: str | None = None,
+        decision: str = "allow",
+        reason_codes: Sequence[str] = (),
+        sealed_until: date | None = None,
+    ) -> list[dict[str, Any]]:
+        """The access records of a release, built and not yet written: :meth:`store_published` writes them."""
+        if not resident_ids:
+            return []
+        return self._access_rows(
+            roots,
+            resident_ids,
+            floor=self._floor_now(),
+            action=action,
+            purpose=purpose,
+            items=items,
+            actor_kind=requester_kind,
+            actor=requester,
+            terminal=None,
+            legal_basis=legal_basis,
+            warrant=warrant,
+            decision=decision,
+            reason_codes=reason_codes,
+            sealed_until=sealed_until,
+        )
+
+    def store_published(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Publish access records, then store them with their log indexes: one transaction, one commit.
+
+        The entries are appended to the public log *first* and the records written after, so that a release
+        costs one commit here instead of two (the record, then its index).  Nothing has left yet either way: the
+        caller hands out the data only when this returns.  If the log does not take the entries, the records
+        are stored unpublished (``publish_pending`` sends them later) and the release fails, as
+        :meth:`transaction` does; if this party dies between the append and its commit, the log holds entries
+        for a release that never happened here (it says more than happened, never less)."""
+        if not rows:
+            return
+        if self.access_log is not None:
+            entries = [str(r["entry"]).encode() for r in rows]
+            try:
+                receipts = self.access_log.append_many(entries)
+            except Exception as exc:
+                with self.engine.begin() as conn:
+                    conn.execute(st.access.insert(), list(rows))
+                if isinstance(exc, SekishoError):
+                    raise
+                log.warning("municipality %s: access log append failed: %s", self.code, type(exc).__name__)
+                raise Unavailable(
+                    "the public access log did not take the access records; nothing is released", field="log"
+                ) from exc
+            rows = [{**r, "log_index": rc.index} for r, rc in zip(rows, receipts, strict=True)]
+        with self.engine.begin() as conn:
+            conn.execute(st.access.insert(), list(rows))
+        if self.access_log is not None:
+            top = max(int(r["log_index"]) for r in rows) + 1
+            self._log_floor = top if self._log_floor is None else max(self._log_floor, top)
+
+    def _floor_now(self) -> int:
+        if self._log_floor is None:
+            with self.engine.connect() as conn:
+                return self._floor(conn)
+        return self._log_floor
 
     def record_release(
         self,

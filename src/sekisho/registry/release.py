@@ -590,11 +590,14 @@ class ReleaseService:
                 values = {}
             released.append((row.id, replace(d, items=frozenset(values))))
             answers.append(IdentityAnswer(status=status, items=values))
-        with self.register.transaction() as conn:
-            self._record(conn, released, action="identity-confirmation", purpose=query.purpose, agency=query.requester)
-            self._record(
-                conn, denied, action="identity-confirmation", purpose=query.purpose, agency=query.requester, deny=True
-            )
+        # the records reach the public log, then are stored with their indexes: one commit (store_published)
+        roots = {row.id: bytes(row.root) for row in found.values()}
+        rows = self._access_rows(
+            roots, released, action="identity-confirmation", purpose=query.purpose, agency=query.requester
+        ) + self._access_rows(
+            roots, denied, action="identity-confirmation", purpose=query.purpose, agency=query.requester, deny=True
+        )
+        self.register.store_published(rows)
         return answers
 
     def _by_rp(self, rps: Sequence[bytes]) -> dict[bytes, Any]:
@@ -1014,6 +1017,42 @@ class ReleaseService:
                 "a resident has no polymorphic pseudonym yet (run `sekisho registry join-network`)", field="handle"
             )
         return list(rows)
+
+    def _access_rows(
+        self,
+        roots: Mapping[int, bytes],
+        released: Sequence[tuple[int, Decision]],
+        *,
+        action: str,
+        purpose: str,
+        agency: str,
+        deny: bool = False,
+    ) -> list[dict[str, Any]]:
+        """:meth:`_record`'s access records, built for ``RegisterService.store_published`` instead of written."""
+        outcome = "deny" if deny else "allow"
+        groups: dict[tuple[Any, ...], list[int]] = defaultdict(list)
+        decisions: dict[tuple[Any, ...], Decision] = {}
+        for rid, d in released:
+            key = (tuple(sorted(d.items)), d.legal_basis, d.warrant, d.reasons, d.sealed_until)
+            groups[key].append(rid)
+            decisions[key] = d
+        rows: list[dict[str, Any]] = []
+        for key, ids in groups.items():
+            d = decisions[key]
+            rows += self.register.release_rows(
+                roots,
+                ids,
+                action=action,
+                purpose=purpose,
+                items=tuple(sorted(d.items)) if outcome == "allow" else (),
+                requester=agency,
+                legal_basis=d.legal_basis[:64] if d.legal_basis else None,
+                warrant=d.warrant,
+                decision=outcome,
+                reason_codes=d.reasons,
+                sealed_until=d.sealed_until,
+            )
+        return rows
 
     def _record(
         self,
