@@ -260,7 +260,8 @@ def test_a_bad_prefecture_argument_is_one_line_naming_the_option(cli, home: Home
 
 def _issue_new_card(cli, home: Home, tmp_path: Path, name: str, code: int = 0, **environ: str | None) -> str:  # type: ignore[no-untyped-def]
     card = tmp_path / f"{name}.card"
-    handle = _add(cli, "健一", "ケンイチ", "3丁目5番12号")
+    # a resident of their own per card (one live record per person: each lives at another 番)
+    handle = _add(cli, "健一", "ケンイチ", f"4丁目{sum(map(ord, name)) % 60 + 1}番1号")
     return str(cli("issue", "--municipality", GIFU, "--handle", handle, "--card-out", str(card), code=code, **environ))
 
 

@@ -198,3 +198,16 @@ def test_progress_off_a_terminal_prints_plain_lines(capsys: pytest.CaptureFixtur
     captured = capsys.readouterr()
     assert captured.err.splitlines() == ["pseudonyms: 1/4 (25%)", "pseudonyms: 4/4 (100%)"]
     assert captured.out == ""
+
+
+def test_add_refuses_the_same_person_twice_unless_the_clerk_says_otherwise(cli: Any) -> None:
+    cli("registry", "init", "-m", GIFU)
+    first = json.loads(cli(*ADD).stdout)
+    refused = cli(*ADD, code=2)
+    lines = refused.output.strip().splitlines()
+    assert len(lines) == 1 and "already has a live record" in lines[0] and "--distinct-person" in lines[0]
+    assert "髙橋" not in refused.output and "高橋" not in refused.output  # no personal data in the message
+    found = json.loads(cli("registry", "search", "高橋", "-m", GIFU, "--json").stdout)
+    assert [r["handle"] for r in found] == [first["handle"]]  # nothing was written
+    second = json.loads(cli(*ADD, "--distinct-person").stdout)
+    assert second["handle"] != first["handle"]

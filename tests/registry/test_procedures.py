@@ -45,8 +45,11 @@ def test_add_refuses_a_second_live_record_of_the_same_person(gifu: RegisterServi
         assert "髙橋" not in str(refused.value) and "高橋" not in str(refused.value)  # no personal data in the error
     assert (_count(gifu, st.resident), _count(gifu, st.household)) == before
     gifu.add(person(block="3丁目5番13号", household="h2"))  # another address: another person as far as we know
+    twin = gifu.add(person(household="h4"), distinct_person=True)  # the clerk checked: another person after all
+    assert twin.handle != first.handle
     gifu.death(first.handle, died_on="令和6年1月5日")
-    gifu.add(person(household="h3"))  # the first record is closed: a live record may exist again
+    gifu.death(twin.handle, died_on="令和6年1月5日")
+    gifu.add(person(household="h3"))  # both records are closed: a live record may exist again
 
 
 def test_variant_kanji_search_finds_the_record(gifu: RegisterService) -> None:

@@ -242,6 +242,14 @@ def add(
     address_set_on: Annotated[str | None, typer.Option("--address-set-on")] = None,
     household_handle: Annotated[str | None, typer.Option("--household", help="Join this household.")] = None,
     item: ItemOpt = None,
+    distinct_person: Annotated[
+        bool,
+        typer.Option(
+            "--distinct-person",
+            help="The clerk has checked that this is another person than the live record with the same name, "
+            "birth date, sex and address (refused without it).",
+        ),
+    ] = False,
     home: HomeOpt = None,
     db: DbOpt = None,
     clerk: ClerkOpt = "clerk",
@@ -266,7 +274,9 @@ def add(
     )
     # without --address-set-on it is the date given as --became-resident-on: a problem is said once, of that
     derived = {"address_set_on": "became_resident_on"} if not address_set_on else None
-    r = _service(home, db, municipality, clerk).add(row, household=household_handle, derived=derived)
+    r = _service(home, db, municipality, clerk).add(
+        row, household=household_handle, derived=derived, distinct_person=distinct_person
+    )
     print_json(resident_json(r)) if as_json else _render_resident(r)
 
 

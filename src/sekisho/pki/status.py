@@ -22,6 +22,7 @@ from sekisho.pep.encoding import decode_pseudonym
 from sekisho.pki import profiles, revocation, store
 from sekisho.pki.hierarchy import DOMAIN, Pki, ca_of, cross_certificates, root, utcnow
 from sekisho.pki.oids import Purpose
+from sekisho.pki.prefectures import prefecture, prefecture_of_municipality
 from sekisho.pki.verify import OcspChecker, RelyingParty
 from sekisho.protocols.agency import Notice
 
@@ -284,4 +285,14 @@ class CredentialChainValidator:
         cn = leaf.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
         if not unit or unit[0].value != "credential-issuer" or not cn:
             raise Refused("the certificate is not a credential issuer's", field="x5c")
-        return str(cn[0].value)
+        name = str(cn[0].value)
+        # the issuer's name is only as good as the CA that vouched for it: a prefectural CA certifies its own
+        # municipalities (or its own prefecture's issuer), never another prefecture's — else any prefecture could
+        # issue credentials in the name of a town elsewhere and every verifier, through the bridge, would accept them
+        try:
+            pref = prefecture(name) if len(name) == 2 else prefecture_of_municipality(name)
+        except InvalidInput:
+            raise Refused("the credential issuer's name is not a public body's code", field="x5c") from None
+        if len(path.chain) < 2 or path.chain[1].subject != profiles.ca_name(profiles.prefecture_ca_id(pref.code)):
+            raise Refused("the credential issuer was not certified by its own prefecture's CA", field="x5c")
+        return name

@@ -103,10 +103,11 @@ class HouseholdRules(RegisterCore):
 
     def _check_live_record(self, conn: Connection, items: ResidentItems) -> None:
         """The import's one-live-record rule (docs/import-format.md) for a record added by hand: the same folded
-        name, birth date, sex and address (without its 方書) as a live record of this register is that person."""
+        name, birth date, sex and address (without its 方書) as a live record (active, or incoming from a move) of
+        this register is that person."""
         same = conn.execute(
             sa.select(st.resident.c.id).where(
-                st.resident.c.status == Status.ACTIVE.value,
+                st.resident.c.status.in_([Status.ACTIVE.value, Status.INCOMING.value]),
                 st.resident.c.name_key == _name_key(items),
                 st.resident.c.birth_date == items.birth_date.iso(),
                 st.resident.c.sex == items.sex,
@@ -117,7 +118,9 @@ class HouseholdRules(RegisterCore):
         ).first()
         if same is not None:
             raise Conflict(
-                "already has a live record in this register (same name, birth date, sex and address)", field="person"
+                "already has a live record in this register (same name, birth date, sex and address); a clerk who "
+                "has checked that this is another person registers with --distinct-person",
+                field="person",
             )
 
     def _members(self, conn: Connection, hid: int) -> list[tuple[int, Resident]]:

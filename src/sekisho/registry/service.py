@@ -235,13 +235,21 @@ class RegisterService(HandOver):
     # --- procedures -----------------------------------------------------------------------------------------------
 
     def add(
-        self, row: Mapping[str, str], *, household: str | None = None, derived: Mapping[str, str] | None = None
+        self,
+        row: Mapping[str, str],
+        *,
+        household: str | None = None,
+        derived: Mapping[str, str] | None = None,
+        distinct_person: bool = False,
     ) -> Resident:
         """Register one resident when loading the register (joins ``household`` or founds a new one).
-        ``derived``: items the caller filled from another (:func:`~sekisho.registry.validate.validate_items`)."""
+        ``derived``: items the caller filled from another (:func:`~sekisho.registry.validate.validate_items`).
+        A live record with the same name, birth date, sex and address is refused as the same person unless the
+        clerk has checked otherwise (``distinct_person``: docs/import-format.md, the one-live-record rule)."""
         items = self._validate(row, derived=derived)
         with self.transaction() as conn:
-            self._check_live_record(conn, items)
+            if not distinct_person:
+                self._check_live_record(conn, items)
             hh = self._household_for(conn, items, household)
             hid = self._household_id(conn, hh)
             vacant = self._vacant(conn, [hid])
