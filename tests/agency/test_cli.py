@@ -41,7 +41,7 @@ def cli(home: Home) -> Any:
         result = CliRunner().invoke(app, list(args), env=env)
         code = getattr(result.exception, "exit_code", result.exit_code)
         assert code == 0, result.output
-        return json.loads(result.output) if "--json" in args else result.output
+        return json.loads(result.stdout) if "--json" in args else result.output
 
     return run
 
@@ -82,6 +82,9 @@ def test_create_enroll_lookup_notices_export(cli: Any, home: Home, tmp_path: Pat
     reg = RegisterService.open(home, GIFU)
     reg.death(a.handle, died_on="2026-11-18")
     reg.engine.dispose()
+    # the agency pulls its feed from its cursor on: the death once, then nothing new
+    assert cli("agency", "pull-notices", "pension", "--json") == {"new": 1, "municipalities": {GIFU: 1}}
+    assert cli("agency", "pull-notices", "pension", "-m", GIFU, "--json") == {"new": 0, "municipalities": {GIFU: 0}}
     notices = cli("agency", "notices", "pension", "--json")
     assert [(n["kind"], n["pseudonym"], n["items"]) for n in notices] == [("died", mine, {"death": "2026-11-18"})]
     assert [n["kind"] for n in cli("agency", "notices", "tax", "--json")] == ["died"]

@@ -101,7 +101,7 @@ def _members(home: Home, path: Path) -> list[str]:
         for hit in sekisho_json(home, "registry", "search", name, "-m", CODE):
             if hit["relationship"] != "世帯主" and hit["handle"] not in handles:
                 handles.append(hit["handle"])
-        if len(handles) >= 4:
+        if len(handles) >= 5:
             break
-    assert len(handles) >= 4, "the synthetic register has too few household members"
+    assert len(handles) >= 5, "the synthetic register has too few household members"
     return handles

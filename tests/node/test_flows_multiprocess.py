@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -21,6 +23,7 @@ from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
@@ -243,3 +246,115 @@ def test_an_enrolment_and_a_death_notice_travel_over_http_to_the_agency_node(
     finally:
         agency.engine.dispose()
     assert died and {n["pseudonym"] for n in died} == {received.pseudonym}
+
+
+def _death_enrolled(network: Running, handle: str) -> str:
+    """The municipality's node enrols ``handle`` with the pension agency, then the resident's death is registered
+    (an outbox event; nothing is pushed).  Returns the enrolment's delivery id."""
+    net = HttpNetwork(network.home.root, MUNI)
+    node = MunicipalityNode(network.home, CODE, lambda: net)
+    try:
+        releases = node.releases()
+        enrolled = releases.enrol([handle], agency=AGENCY, purpose=PURPOSE)
+        assert enrolled.enrolled == 1
+        releases.register.death(handle, died_on=(japan_today() - timedelta(days=1)).isoformat())
+    finally:
+        node.close()
+        net.close()
+    return enrolled.deliveries[0]
+
+
+def test_a_death_reaches_the_agency_once_through_its_notice_pull_over_http(
+    network: Running, prepared: Prepared
+) -> None:
+    """`sekisho agency pull-notices`: the agency pulls its feed from the municipality's process (its node releases
+    the page: the decision point at the watchdog, R → A through T1's relay, the access records in the log's
+    process); the death arrives once, and a second pull finds nothing new."""
+    delivery = _death_enrolled(network, prepared.handles[4])
+    first = sekisho(network.home, "agency", "pull-notices", AGENCY, "--json")
+    pulled = json.loads(first.stdout)
+    assert pulled["new"] >= 1 and pulled["municipalities"][CODE] >= 1
+    assert f"{CODE}: events " in first.stderr  # a line a page
+    again = json.loads(sekisho(network.home, "agency", "pull-notices", AGENCY, "-m", CODE, "--json").stdout)
+    assert again == {"new": 0, "municipalities": {CODE: 0}}
+    agency = AgencyService.open(network.home, AGENCY, passphrase=PASSPHRASE.encode())
+    try:
+        [received] = agency.delivered(delivery)
+        died = [n for n in agency.notices() if n["pseudonym"] == received.pseudonym]
+    finally:
+        agency.engine.dispose()
+    assert [n["kind"] for n in died] == ["died"]
+
+
+def _unused_port_of_loopback() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_a_notice_pull_from_a_municipality_that_does_not_answer_exits_5_in_one_line(network: Running) -> None:
+    path = network.home.root / "run" / "network.json"
+    saved = path.read_text()
+    run = json.loads(saved)
+    for party in run["parties"]:
+        if party["party"] == MUNI:
+            party["url"] = f"https://127.0.0.1:{_unused_port_of_loopback()}"
+    path.write_text(json.dumps(run))  # this test's worker runs nothing else meanwhile
+    try:
+        said = sekisho(network.home, "agency", "pull-notices", AGENCY, "-m", CODE, check=False)
+    finally:
+        path.write_text(saved)
+    assert said.returncode == 5, said.stderr
+    assert said.stderr.startswith("sekisho: error: ") and said.stderr.count("\n") == 1
+    assert said.stdout == ""
+
+
+#: a clerk of the municipality's portal (12 characters or more)
+CLERK, CLERK_PASSWORD, TERMINAL = "clerk-flow", "portal-clerk-password-1", "counter-9"
+
+
+def test_the_portal_in_the_municipality_process_appends_its_access_records_through_the_log_process(
+    network: Running, prepared: Prepared
+) -> None:
+    """A clerk reads a record at the portal of the municipality's process: the record's access entry is appended by
+    the log's process (the portal is not a second writer on the log's database: on PostgreSQL refused outright;
+    on SQLite the municipality's process does not even open the log's database file)."""
+    from sekisho.auditlog.client import HttpAccessLog
+    from sekisho.node.municipality import node_access_log
+    from sekisho.registry import store as st
+    from sekisho.registry.service import RegisterService
+
+    home, handle = network.home, prepared.handles[0]
+    sekisho(home, "portal", "add-clerk", CLERK, "-m", CODE, "--terminal", TERMINAL,
+            env={"SEKISHO_PORTAL_PASSWORD": CLERK_PASSWORD})  # fmt: skip
+    url = _urls(network)[MUNI]
+    with httpx.Client(base_url=url, verify=ca_context(home.root), trust_env=False, timeout=120) as browser:
+
+        def csrf(path: str) -> str:
+            found = re.search(r'name="csrf" value="([^"]+)"', browser.get(path).text)
+            assert found is not None
+            return found.group(1)
+
+        form = {"csrf": csrf("/portal/clerk/login"), "login": CLERK, "password": CLERK_PASSWORD}
+        assert browser.post("/portal/clerk/login", data=form).status_code == 303  # → the console
+        first = _append(network, make_entry()).json()["index"]
+        shown = browser.post("/portal/clerk/record", data={"csrf": csrf("/portal/clerk"), "handle": handle})
+        assert shown.status_code == 200, shown.text
+        assert handle in shown.text
+        last = _append(network, make_entry()).json()["index"]
+    register = RegisterService.open(home, CODE, access_log=None)
+    try:
+        with register.engine.connect() as conn:
+            [read] = conn.execute(sa.select(st.access).where(st.access.c.terminal == TERMINAL)).all()
+    finally:
+        register.engine.dispose()
+    assert read.log_index is not None and first < read.log_index < last
+    if not home.db_url:
+        municipality = next(p for p in network.run_file()["parties"] if p["party"] == MUNI)
+        log_db = Path(str(sa.make_url(home.party_db_url("log")).database)).resolve()
+        fds = Path(f"/proc/{municipality['pid']}/fd")
+        opened = {Path(os.readlink(fd)).resolve() for fd in fds.iterdir() if fd.is_symlink()}
+        assert not {f for f in opened if str(f).startswith(str(log_db))}  # nor its -wal, -shm
+    # the node's services choose the log's process whenever the network's run file is there
+    log = node_access_log(home, CODE)
+    assert log is not None and isinstance(log._get(), HttpAccessLog)

@@ -1,5 +1,6 @@
 """An agency pulls its change notices from a real municipality node (``POST /notices/feed`` over mutual TLS, signed
-by the agency's terminal), is SIGKILLed after applying a page and before moving its cursor, and on the next run
+by the agency's terminal; the node releases each page as it answers the locator: the watchdog's decision point,
+T1's relay and the log's process), is SIGKILLed after applying a page and before moving its cursor, and on the next run
 resumes from its cursor: every notice applied exactly once.  An agency cannot read another agency's feed."""
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from pep_network import PASSPHRASE, person, shipped_network
 from sekisho.agency.service import AgencyService
 from sekisho.config import Home
 from sekisho.failpoints import ENV
-from sekisho.node.local import LocalNetwork
 from sekisho.node.roles import Role
 from sekisho.node.supervisor import Supervisor
 
@@ -38,30 +38,44 @@ with HttpNetwork(home.root, "agency/tax") as net:
 
 
 @pytest.fixture(scope="module")
-def net(net_home: Home) -> Iterator[tuple[Home, LocalNetwork, dict[str, str]]]:
+def net(net_home: Home) -> Iterator[tuple[Home, dict[str, str]]]:
     home = net_home
     saved = dict(os.environ)
     env = env_for(home)
     env["SEKISHO_DB_NAMESPACE"] = home.namespace
     os.environ.update(env)
     os.environ.pop(ENV, None)
+    from sekisho.auditlog.client import close_access_logs
+    from sekisho.auditlog.service import init_parties
     from sekisho.pki import hierarchy as pki
 
     gen = shipped_network(home, approve=["tax"], agencies=[("tax", "tax.assessment")], codes=(X,))
     world = next(gen)
     os.environ["SEKISHO_PASSPHRASE"] = PASSPHRASE.decode()
+    init_parties(home, PASSPHRASE)  # the log: T1 and T2 record their conversions in it
     pki.init(home, secret=lambda: PASSPHRASE).engine.dispose()
-    sup = Supervisor(
-        home.root, [Role("pki"), Role("municipality", X), Role("agency", "tax")], db_url_template=home.db_url
-    )
+    # before the log's process starts (the log has one writer): two residents enrolled with the tax office, then a
+    # death and a move within the municipality in the register's outbox
+    register = world.register(X)
+    a = register.add(person(household="a"))
+    b = register.add(person(household="b", given_name="花子", given_name_kana="ハナコ", sex="女", block="3丁目5番1号"))
+    world.releases(X).enrol([a.handle, b.handle], agency="tax", purpose="tax.assessment")
+    today = register.today().isoformat()
+    register.death(a.handle, died_on=today)
+    register.move_within(b.handle, town="青柳町", block="1丁目1番1号", moved_on=today)
+    gen.close()
+    close_access_logs()
+    # the municipality's node releases the feed as it answers the locator: the decision point at the watchdog,
+    # R → A through T1's relay (T1 → T2 → back), the access records in the log's process
+    roles = [Role("pki"), Role("log"), Role("t1"), Role("t2"), Role("watchdog"), Role("municipality", X)]
+    sup = Supervisor(home.root, [*roles, Role("agency", "tax")], db_url_template=home.db_url)
     try:
         sup.start()
         sup.prepare()
         assert sup.wait_ready(timeout=240)
-        yield home, world, dict(os.environ)
+        yield home, dict(os.environ)
     finally:
         sup.stop()
-        gen.close()
         os.environ.clear()
         os.environ.update(saved)
 
@@ -89,17 +103,9 @@ def _held(home: Home) -> list[str]:
 
 
 def test_a_killed_agency_resumes_from_its_cursor_and_applies_each_notice_once(
-    net: tuple[Home, LocalNetwork, dict[str, str]],
+    net: tuple[Home, dict[str, str]],
 ) -> None:
-    home, world, env = net
-    register = world.register(X)
-    a = register.add(person(household="a"))
-    b = register.add(person(household="b", given_name="花子", given_name_kana="ハナコ", sex="女", block="3丁目5番1号"))
-    world.releases(X).enrol([a.handle, b.handle], agency="tax", purpose="tax.assessment")
-    today = register.today().isoformat()
-    register.death(a.handle, died_on=today)
-    register.move_within(b.handle, town="青柳町", block="1丁目1番1号", moved_on=today)
-
+    home, env = net
     killed = _pull(env, failpoint="notices.applied")
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     assert _held(home) == ["died"]  # the first page was applied; the cursor did not move past it
@@ -114,8 +120,8 @@ def test_a_killed_agency_resumes_from_its_cursor_and_applies_each_notice_once(
     assert _held(home) == ["died", "moved_within"]
 
 
-def test_an_agency_reads_only_its_own_feed(net: tuple[Home, LocalNetwork, dict[str, str]]) -> None:
-    home, _, _ = net
+def test_an_agency_reads_only_its_own_feed(net: tuple[Home, dict[str, str]]) -> None:
+    home, _ = net
     with party_client(home.root, "agency/tax", f"municipality/{X}", signed=True) as tax:
         own = tax.post("/notices/feed", json={"agency": "tax", "after": 0})
         assert own.status_code == 200, own.text

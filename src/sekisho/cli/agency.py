@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from sekisho.cli._common import DbOpt, HomeOpt, JsonOpt, console, emit, home_of, progress
+from sekisho.cli._common import DbOpt, HomeOpt, JsonOpt, console, emit, err_console, home_of, progress
 from sekisho.cli.registry import registry_app
 from sekisho.config import Home
 from sekisho.errors import InvalidInput
@@ -233,6 +233,50 @@ def notices(
         console.print(t)
 
     emit(received, as_json, render)
+
+
+@agency_app.command("pull-notices")
+def pull_notices(
+    name: NameArg,
+    municipality: Annotated[
+        list[str] | None,
+        typer.Option("--municipality", "-m", help="Pull from this municipality (repeatable); default: every one."),
+    ] = None,
+    page_size: Annotated[int, typer.Option("--page-size", min=1, max=10_000, help="Notices' events a page.")] = 1000,
+    home: HomeOpt = None,
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The agency pulls its change notices from each municipality's feed, from its cursor on: over HTTP from the
+    municipalities' nodes when a network runs under the home (`sekisho up`), else in-process.  Each notice is
+    applied once; a second pull finds nothing new.  One line a page on stderr."""
+    from sekisho.agency.service import AgencyService
+    from sekisho.jp.catalogue import get_municipality
+    from sekisho.node.feed import notice_feeds
+
+    h = home_of(home, db)
+    codes = [get_municipality(c, field="municipality").code for c in municipality or []]
+    secret = _passphrase()
+
+    def page(code: str, after: int, cursor: int, notices: int) -> None:
+        err_console.print(f"{code}: events {after + 1}–{cursor}, {notices} notices", highlight=False)
+
+    new: dict[str, int] = {}
+    with notice_feeds(h, name, codes or None, passphrase=secret, on_page=page) as feeds:
+        agency = AgencyService.open(h, name, passphrase=secret)
+        try:
+            for code, feed in feeds:
+                new[code] = agency.pull_notices(feed, code, limit=page_size)
+        finally:
+            agency.engine.dispose()
+    data = {"new": sum(new.values()), "municipalities": new}
+    emit(
+        data,
+        as_json,
+        lambda d: console.print(
+            f"{d['new']} new notices" + "".join(f"; {code}: {n}" for code, n in d["municipalities"].items())
+        ),
+    )
 
 
 @agency_app.command("export")

@@ -240,33 +240,31 @@ def mount_pki_agency(app: FastAPI, pki: Pki, home: Home) -> None:
 
 def municipality_app(role: Role, home: Home) -> FastAPI:
     from sekisho.jp.catalogue import get_municipality
-    from sekisho.keyfile import passphrase_from_env
     from sekisho.node.feed import feed_router
-    from sekisho.node.local import LocalNetwork
     from sekisho.node.moves import mount_moves
-    from sekisho.node.municipality import MunicipalityNode
+    from sekisho.node.municipality import MunicipalityNode, node_access_log
     from sekisho.node.residence import mount_residence
     from sekisho.registry.responder_api import router as responder_router
 
     code = role.name or ""
     get_municipality(code, field="name")  # a real municipality's code, with its check digit
-    # the node answers the locator with its own register and policy tables (its release service writes the access
-    # records before an answer leaves); every other party it reaches over HTTP (in a network of processes)
+    # the node answers the locator and the agencies' notice feed with its own register and policy tables (its
+    # release service writes the access records before an answer leaves); every other party it reaches over HTTP
+    # in a network of processes, in this process when it is served alone (sekisho.node.municipality)
     peers = LazyPeers(home, role.party)
-    node: Any = MunicipalityNode(home, code, peers.get)
-    # without a network of processes around it (tests, one host without `sekisho up`) the home's parties answer
-    # in-process; the notice feed still releases through them (TODO: through ``node`` once every network that
-    # serves a feed runs T1 and the log)
-    local = LocalNetwork(home, passphrase=passphrase_from_env())
-    responder = node if networked(home) else local.responder(code)
+    node = MunicipalityNode(home, code, peers.get)
+    # the node's other services append to the log as the node does: through the log's process when a network runs
+    log = node_access_log(home, code, peers.get)
 
     from sekisho.portal.municipality import portal_app
 
     # the clerk console and the resident portal (public paths with their own login: sekisho.portal)
-    offers, offer_engines = _credential_offers(home, code)
+    offers, offer_engines = _credential_offers(home, code, log)
+    opener = _portal_registers(home, code, log)
     portal = portal_app(
         home,
         code,
+        opener=opener,
         credential_offer=offers,
         certificate=_certificate_desk(home, code),
         login_issuers=_login_issuers(home, code),
@@ -274,20 +272,20 @@ def municipality_app(role: Role, home: Home) -> FastAPI:
 
     async def stop() -> None:
         portal.state.close()
+        opener.close()  # type: ignore[attr-defined]
         for engine in offer_engines:
             engine.dispose()
         node.close()
-        peers.close()
-        local.close()
         moves.close()
+        peers.close()
 
     app = base_app(role, home, on_stop=stop)
-    app.include_router(responder_router(responder, responder))
-    mount_credentials(app, home, code)  # OpenID4VCI issuer and status list (sekisho.node.credentials)
+    app.include_router(responder_router(node, node))
+    # OpenID4VCI issuer and status list (sekisho.node.credentials)
+    mount_credentials(app, home, code, access_log=log)
     mount_residence(app, home, code)  # certificates of residence (sekisho.node.residence)
     moves = mount_moves(app, role, home)  # both sides of a move hand-over, over HTTP (sekisho.node.moves)
-    # the agencies' notice feed (sekisho.node.feed)
-    app.include_router(feed_router(lambda: local.releases(code)))
+    app.include_router(feed_router(lambda: node))  # the agencies' notice feed (sekisho.node.feed)
     app.mount("/portal", portal)
     return app
 
@@ -326,7 +324,36 @@ def _login_issuers(home: Home, code: str) -> Callable[[], list[Any]]:
     return issuers
 
 
-def _credential_offers(home: Home, code: str) -> tuple[Callable[[str], dict[str, Any]] | None, list[Any]]:
+def _portal_registers(home: Home, code: str, log: Any) -> Callable[[Any], Any]:
+    """The portal's registers of ``code``, one per actor, sharing one engine (opened on first use) and appending
+    to ``log`` (the node's access log)."""
+    import copy
+
+    from sekisho.registry.service import Actor, RegisterService
+
+    lock = threading.Lock()
+    base: list[RegisterService] = []
+
+    def opener(actor: Actor) -> RegisterService:
+        with lock:
+            if not base:
+                base.append(RegisterService.open(home, code, actor=Actor(clerk="portal"), access_log=log))
+        # a shallow copy shares the engine and the log's client; only the actor is this request's
+        svc = copy.copy(base[0])
+        svc.actor = actor
+        return svc
+
+    def close() -> None:
+        with lock:
+            for svc in base:
+                svc.engine.dispose()
+            base.clear()
+
+    opener.close = close  # type: ignore[attr-defined]
+    return opener
+
+
+def _credential_offers(home: Home, code: str, log: Any) -> tuple[Callable[[str], dict[str, Any]] | None, list[Any]]:
     """The OpenID4VCI offers the resident portal makes for a logged-in resident, and the engines to dispose; none
     while the municipality's issuer is not set up (`sekisho credentials init`) or its key cannot be opened."""
     from sekisho.credentials.oid4vci import Flow
@@ -337,34 +364,40 @@ def _credential_offers(home: Home, code: str) -> tuple[Callable[[str], dict[str,
     if secret is None:
         return None, []
     try:
-        issuer, state, register = open_issuer(home, code, passphrase=secret)
+        issuer, state, register = open_issuer(home, code, passphrase=secret, access_log=log)
     except SekishoError:
         return None, []
     return Flow(issuer, register, state).offer, [register.engine, state.engine]
 
 
-def mount_transfer(app: FastAPI, role: Role, home: Home, *, index: RegistryIndex | None = None) -> None:
+def mount_transfer(
+    app: FastAPI, role: Role, home: Home, *, index: RegistryIndex | None = None, access_log: Any = None
+) -> None:
     """The origin's side of a move hand-over (``sekisho.registry.transfer_api``) on municipality ``role``'s app.
 
     ``index`` is the municipality's client of the locator (to move the person's entry on completion); without one,
-    completing the transfer of an indexed person is refused as unavailable and nothing is closed."""
+    completing the transfer of an indexed person is refused as unavailable and nothing is closed.  ``access_log``:
+    where the register's access records go (default: the home's log)."""
     from sekisho.registry.transfer_api import router
 
-    app.include_router(router(OwnRegister(home, role.name or "", index=index)))
+    app.include_router(router(OwnRegister(home, role.name or "", index=index, access_log=access_log)))
 
 
 class OwnRegister:
     """A municipality's register acting on its own authority in a hand-over (not as one of its clerks), opened
     for the call and closed after it: hand-overs are rare, and the node holds no engine between them."""
 
-    def __init__(self, home: Home, code: str, *, index: RegistryIndex | None = None) -> None:
+    def __init__(self, home: Home, code: str, *, index: RegistryIndex | None = None, access_log: Any = None) -> None:
         self.home, self.code, self.index = home, code, index
+        self._log = {} if access_log is None else {"access_log": access_log}
 
     @contextlib.contextmanager
     def _register(self) -> Iterator[Any]:
         from sekisho.registry.service import Actor, RegisterService
 
-        register = RegisterService.open(self.home, self.code, actor=Actor(clerk="network"), index=self.index)
+        register = RegisterService.open(
+            self.home, self.code, actor=Actor(clerk="network"), index=self.index, **self._log
+        )
         try:
             yield register
         finally:

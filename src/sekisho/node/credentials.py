@@ -5,7 +5,7 @@ the municipality's database."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, FastAPI
 
@@ -18,14 +18,24 @@ if TYPE_CHECKING:
     from sekisho.registry.service import RegisterService
 
 
-def open_issuer(home: Home, code: str, *, passphrase: bytes) -> tuple[Issuer, SqlState, RegisterService]:
-    """Municipality ``code``'s issuer (key from its directory, state in its database) and its register."""
+_NODE_LOG: Any = object()
+
+
+def open_issuer(
+    home: Home, code: str, *, passphrase: bytes, access_log: Any = _NODE_LOG
+) -> tuple[Issuer, SqlState, RegisterService]:
+    """Municipality ``code``'s issuer (key from its directory, state in its database) and its register, whose
+    access records go to ``access_log`` — by default the node's (``sekisho.node.municipality.node_access_log``:
+    the log's process over HTTP when a network runs under the home, never a second writer on its database)."""
     from sekisho.credentials.issuer import Issuer
     from sekisho.credentials.store import open_state
+    from sekisho.node.municipality import node_access_log
     from sekisho.registry.events import CredentialEvents
     from sekisho.registry.service import RegisterService, party_of
 
-    register = RegisterService.open(home, code)
+    if access_log is _NODE_LOG:
+        access_log = node_access_log(home, code)
+    register = RegisterService.open(home, code, access_log=access_log)
     state = open_state(home, register.code)
     issuer = Issuer.open(
         home.party_dir(party_of(register.code), create=False),
@@ -36,7 +46,7 @@ def open_issuer(home: Home, code: str, *, passphrase: bytes) -> tuple[Issuer, Sq
     return issuer, state, register
 
 
-def issuer_router(home: Home, code: str) -> APIRouter | None:
+def issuer_router(home: Home, code: str, *, access_log: Any = _NODE_LOG) -> APIRouter | None:
     """The OpenID4VCI router of municipality ``code``, or None while its issuer is not set up (no key, no
     passphrase): the node still serves its other endpoints."""
     from sekisho.credentials.api import router
@@ -47,13 +57,13 @@ def issuer_router(home: Home, code: str) -> APIRouter | None:
     if secret is None:
         return None
     try:
-        issuer, state, register = open_issuer(home, code, passphrase=secret)
+        issuer, state, register = open_issuer(home, code, passphrase=secret, access_log=access_log)
     except SekishoError:
         return None
     return router(Flow(issuer, register, state))
 
 
-def mount_credentials(app: FastAPI, home: Home, code: str) -> None:
-    router = issuer_router(home, code)
+def mount_credentials(app: FastAPI, home: Home, code: str, *, access_log: Any = _NODE_LOG) -> None:
+    router = issuer_router(home, code, access_log=access_log)
     if router is not None:
         app.include_router(router)

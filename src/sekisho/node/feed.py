@@ -9,7 +9,8 @@ agency's effect exactly once (it keeps the first copy of a notice id).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Annotated
 
 import httpx
@@ -17,6 +18,7 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 
 from sekisho.agency.api import NoticeBatchBody
+from sekisho.config import Home
 from sekisho.errors import Refused
 from sekisho.node.http.base import send
 from sekisho.protocols.agency import NoticeFeed, NoticeFeedPage
@@ -73,3 +75,53 @@ class HttpNoticeFeed:
 
     def __repr__(self) -> str:
         return "HttpNoticeFeed()"
+
+
+#: ``(municipality, after, cursor, notices)``: told of each page that moves an agency's cursor
+OnPage = Callable[[str, int, int, int], None]
+
+
+class _Told:
+    """A feed that tells ``on_page`` of each page that moves the cursor (the CLI's line a page)."""
+
+    def __init__(self, feed: NoticeFeed, code: str, on_page: OnPage | None) -> None:
+        self._feed, self._code, self._on_page = feed, code, on_page
+
+    def notice_feed(self, agency: str, *, after: int = 0, limit: int = 1000) -> NoticeFeedPage:
+        page = self._feed.notice_feed(agency, after=after, limit=limit)
+        if self._on_page is not None and page.cursor > after:
+            self._on_page(self._code, after, page.cursor, sum(len(b.notices) for b in page.batches))
+        return page
+
+
+@contextmanager
+def notice_feeds(
+    home: Home,
+    agency: str,
+    codes: Sequence[str] | None = None,
+    *,
+    passphrase: bytes,
+    on_page: OnPage | None = None,
+) -> Iterator[list[tuple[str, NoticeFeed]]]:
+    """Agency ``agency``'s notice feeds at municipalities ``codes`` (default: every municipality of the network,
+    or of the home): over HTTP as the agency's party (mutual TLS, its terminal's signature) when a network runs
+    under the home (`sekisho up`'s run file), else each municipality's release service in this process."""
+    from sekisho.node.municipality import networked
+
+    if networked(home):
+        from sekisho.node.httpnet import HttpNetwork
+        from sekisho.node.supervisor import read_run_file
+
+        if codes is None:
+            parties = [p["party"] for p in (read_run_file(home.root) or {}).get("parties", [])]
+            codes = sorted(p.split("/", 1)[1] for p in parties if p.startswith("municipality/"))
+        with HttpNetwork(home.root, f"agency/{agency}") as net:
+            yield [(code, _Told(net.notice_feed(code), code, on_page)) for code in codes]
+        return
+    from sekisho.node.local import LocalNetwork, municipalities_in
+
+    local = LocalNetwork(home, passphrase=passphrase)
+    try:
+        yield [(code, _Told(local.releases(code), code, on_page)) for code in codes or municipalities_in(home)]
+    finally:
+        local.close()

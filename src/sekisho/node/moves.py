@@ -71,19 +71,24 @@ class _Directory:
 def mount_moves(app: FastAPI, role: Role, home: Home) -> _Peers:
     """Both sides of a move on municipality ``role``'s app; returns what the app closes when it stops."""
     from sekisho.node.apps import mount_transfer
+    from sekisho.node.municipality import node_access_log
     from sekisho.registry import moves_api
 
     code = role.name or ""
     peers = _Peers(home, role.party)
     index = LocatorHandOver(peers, code)
-    mount_transfer(app, role, home, index=index)
+    # the access records of a hand-over go where the node's others go (the log's process when a network runs)
+    log = node_access_log(home, code, lambda: peers.net)
+    mount_transfer(app, role, home, index=index, access_log=log)
 
     @contextlib.contextmanager
     def destination(clerk: Caller) -> Iterator[Any]:
         from sekisho.registry.service import Actor, RegisterService
 
         actor = Actor(clerk="counter", terminal=clerk.terminal)
-        register = RegisterService.open(home, code, actor=actor, directory=_Directory(peers), index=index)
+        register = RegisterService.open(
+            home, code, actor=actor, directory=_Directory(peers), index=index, access_log=log
+        )
         try:
             yield register
         finally:

@@ -83,7 +83,8 @@ class RegisterService(HandOver):
         municipality = get_municipality(code)
         engine = open_party_db(home, party_of(municipality.code), CONTEXTS, create=True)
         kwargs.setdefault("pp_key", network_key(home))
-        kwargs.setdefault("access_log", network_access_log(home))
+        if "access_log" not in kwargs:  # not setdefault: that would open the home's log even when one is given
+            kwargs["access_log"] = network_access_log(home)
         with engine.begin() as conn:
             existing = conn.execute(sa.select(st.meta.c.value).where(st.meta.c.key == "municipality")).scalar()
             if existing is None:
@@ -109,7 +110,8 @@ class RegisterService(HandOver):
         if existing != municipality.code:
             raise Conflict("this database holds another municipality's register", field="db")
         kwargs.setdefault("pp_key", network_key(home))
-        kwargs.setdefault("access_log", network_access_log(home))
+        if "access_log" not in kwargs:  # not setdefault: that would open the home's log even when one is given
+            kwargs["access_log"] = network_access_log(home)
         return cls(engine, municipality, **kwargs)
 
     # --- reads (each writes an access record first) ---------------------------------------------------------------
