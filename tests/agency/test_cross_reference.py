@@ -519,7 +519,7 @@ def test_cli_prints_counts_only(x: X) -> None:
     args += ["--purpose", MEANS_TEST]
     result = CliRunner().invoke(app, [*args, "--json"], env=env)
     assert result.exit_code == 0, result.output
-    data = json.loads(result.output)
+    data = json.loads(result.stdout)
     assert {k: data[k] for k in ("persons", "recorded", "refused", "not_found", "delivered")} == {
         "persons": 2,
         "recorded": 2,

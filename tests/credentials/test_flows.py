@@ -183,7 +183,7 @@ def test_cli_wallet_and_verify(net_home: Home, pki, register: RegisterService, h
     assert bad.output.strip().count("\n") == 0 and "nonce" in bad.output and "髙橋" not in bad.output
     # a lost phone: the counter revokes every credential of the resident; the next presentation is refused
     r = runner.invoke(app, ["credentials", "revoke", "-m", GIFU, "--handle", handle, "--json", *home])
-    assert r.exit_code == 0 and json.loads(r.output)["revoked"] >= 3, r.output
+    assert r.exit_code == 0 and json.loads(r.stdout)["revoked"] >= 3, r.output
     present = ["wallet", "present", "-c", "prefecture", "--nonce", "n10", "--audience", "a", "-o", str(out)]
     r = runner.invoke(app, [*present, *w])
     assert r.exit_code == 0, r.output
@@ -252,7 +252,7 @@ def test_an_offer_made_at_the_counter_is_redeemed_at_the_node(
     )
     r = runner.invoke(app, ["credentials", "offer", "-m", GIFU, "--handle", handle.replace("-", "").lower()])
     assert r.exit_code == 0, r.output
-    offer = json.loads(r.output)["credential_offer"]
+    offer = json.loads(r.stdout)["credential_offer"]
     assert handle not in r.output  # the offer carries a code, never the handle
     node = TestClient(municipality_app(Role("municipality", GIFU), net_home), base_url=BASE)
     wallet = Wallet.init(tmp_path / "wallet")

@@ -21,7 +21,7 @@ def test_network_init_sets_up_every_party_and_prints_no_secret(home: Home) -> No
     }
     result = CliRunner().invoke(app, ["network", "init", "--home", str(home.root), "--json"], env=env)
     assert result.exit_code == 0, result.output
-    out = json.loads(result.output)
+    out = json.loads(result.stdout)
     network = load_network(home.root)
     assert out["network_id"] == network.network_id
     for path in out["key_files"].values():
