@@ -77,6 +77,13 @@ FOREIGNER = {
 }
 PROTECTED = {**HEAD, "household": "p1", "family_name": "佐藤", "given_name": "花子", "family_name_kana": "さとう",
              "given_name_kana": "はなこ", "sex": "女", "hittousha": "佐藤　花子"}  # fmt: skip
+#: a member of the protected resident's household, under no measure of their own
+PROTECTED_MEMBER = {**PROTECTED, "relationship": "子", "given_name": "桜", "given_name_kana": "さくら",
+                    "birth_date": "平成20年5月5日", "became_resident_on": "平成20年5月5日",
+                    "address_set_on": "平成20年5月5日"}  # fmt: skip
+#: died: the home keeps the closed record (除票)
+DECEASED = {**HEAD, "household": "d1", "family_name": "田中", "given_name": "一郎", "family_name_kana": "たなか",
+            "given_name_kana": "いちろう", "birth_date": "昭和20年1月2日", "hittousha": "田中　一郎"}  # fmt: skip
 
 needs_poppler = pytest.mark.skipif(
     shutil.which("pdfsig") is None or shutil.which("pdftoppm") is None,
@@ -92,6 +99,8 @@ class Residents:
     child: str
     foreigner: str
     protected: str
+    protected_member: str
+    deceased: str
 
 
 @pytest.fixture(scope="session")
@@ -116,11 +125,16 @@ def residents(cert_home: Home) -> Residents:
     register = RegisterService.create(cert_home, GIFU, actor=Actor(clerk="clerk-7"))
     try:
         head = register.add(HEAD)
+        protected = register.add(PROTECTED)
+        deceased = register.add(DECEASED).handle
+        register.death(deceased, died_on="2026-11-01")
         out = Residents(
             head=head.handle,
             child=register.add(CHILD, household=head.household).handle,
             foreigner=register.add(FOREIGNER).handle,
-            protected=register.add(PROTECTED).handle,
+            protected=protected.handle,
+            protected_member=register.add(PROTECTED_MEMBER, household=protected.household).handle,
+            deceased=deceased,
         )
     finally:
         register.engine.dispose()

@@ -106,3 +106,20 @@ def test_a_json_form_without_its_crl_fails_unless_verified_online(
     said = cli("verify", str(stripped), "--online", "--crl-url", "http://127.0.0.1:1/pki/crl/org.crl", code=5)
     assert said.count("\n") == 1
     cli("verify", str(stripped), "--crl-url", "http://127.0.0.1:1/pki/crl/org.crl", code=2)  # needs --online
+
+
+def test_a_whole_household_and_a_jyohyo_from_the_command_line(cli: Run, residents: Residents, tmp_path: Path) -> None:
+    household, jyohyo = tmp_path / "household.json", tmp_path / "jyohyo.json"
+    cli("request", "--at", CHIYODA, "--for", f"{residents.child}@{GIFU}", "--whole-household", "--with", "household",
+        "--out", str(household))  # fmt: skip
+    members = json.loads(household.read_text(encoding="utf-8"))["certificate"]["members"]
+    assert [m["relationship"] for m in members] == ["世帯主", "子"]
+    assert "valid" in cli("verify", str(household))
+    said = cli("request", "--at", GIFU, "--for", f"{residents.deceased}@{GIFU}", "--out", str(jyohyo), code=3)
+    assert "active record only" in said and said.count("\n") == 1
+    cli("request", "--at", GIFU, "--for", f"{residents.deceased}@{GIFU}", "--closed", "--out", str(jyohyo))
+    assert json.loads(jyohyo.read_text(encoding="utf-8"))["certificate"]["record"] == "closed"
+    assert "valid" in cli("verify", str(jyohyo))
+    said = cli("request", "--at", GIFU, "--for", f"{residents.deceased}@{GIFU}", "--closed", "--whole-household",
+               "--out", str(tmp_path / "no.json"), code=2)  # fmt: skip
+    assert said.count("\n") == 1

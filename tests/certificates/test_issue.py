@@ -236,3 +236,62 @@ def test_a_crl_that_is_not_the_organisation_cas_is_not_used(desk: Desk, resident
     with pytest.raises(Unavailable, match="CRL") as refused:
         Desk(signer=signer, gate=desk.gate, source=desk.source).issue(ask(residents.head), form="json")
     assert refused.value.field == "revocation"
+
+
+def test_a_whole_households_certificate_shows_each_member_and_records_each(desk: Desk, residents: Residents) -> None:
+    before = {h: len(records(desk, h)) for h in (residents.head, residents.child)}
+    issued = desk.issue(ask(residents.child, scope="household", items=("kana", "household")), form="json")
+    doc = json.loads(issued.body)["certificate"]
+    assert doc["scope"] == "household" and "person" not in doc
+    names = [m["name"] for m in doc["members"]]
+    assert names == ["髙橋\u3000健一", "髙橋\u3000𠮷子"]  # the head first
+    assert [m["relationship"] for m in doc["members"]] == ["世帯主", "子"]
+    assert {m["household_head"] for m in doc["members"]} == {"髙橋\u3000健一"}
+    assert all("honseki" not in m for m in doc["members"])
+    for h in (residents.head, residents.child):
+        after = records(desk, h)
+        assert len(after) == before[h] + 1
+        assert (after[-1].decision, after[-1].purpose, after[-1].actor) == ("allow", "certificate.wide-area", CHIYODA)
+    # 本籍 is refused for the whole household at another counter, as for one person
+    with pytest.raises(Refused, match="item-not-allowed:honseki"):
+        desk.issue(ask(residents.child, scope="household", items=("honseki",)), form="json")
+
+
+def test_a_protected_member_is_withheld_from_a_third_partys_household_certificate(
+    desk: Desk, residents: Residents
+) -> None:
+    third = ask(residents.protected_member, kind="third-party", requester="office:lawyer-2", reason="訴訟のため",
+                scope="household")  # fmt: skip
+    doc = json.loads(desk.issue(third, form="json").body)["certificate"]
+    assert [m["name"] for m in doc["members"]] == ["佐藤\u3000桜"]
+    assert "花子" not in json.dumps(doc, ensure_ascii=False)  # named nowhere, not even as withheld
+    last = records(desk, residents.protected)[-1]
+    assert last.decision == "deny" and "protected-third-party" in last.reason_codes and last.items == ""
+    # the member herself gets the whole household, her protected mother included
+    own = json.loads(desk.issue(ask(residents.protected_member, scope="household"), form="json").body)
+    assert [m["name"] for m in own["certificate"]["members"]] == ["佐藤\u3000花子", "佐藤\u3000桜"]
+    # and a third party asking for the protected resident's household is refused whole
+    with pytest.raises(Refused, match="protected-third-party"):
+        desk.issue(
+            ask(residents.protected, kind="third-party", requester="office:lawyer-2", reason="訴訟", scope="household"),
+            form="json",
+        )
+
+
+def test_a_closed_records_copy_is_issued_from_the_jyohyo(desk: Desk, residents: Residents) -> None:
+    with pytest.raises(Refused, match="active record only"):
+        desk.issue(ask(residents.deceased), form="json")
+    issued = desk.issue(ask(residents.deceased, closed=True, items=("household",)), form="json")
+    doc = json.loads(issued.body)["certificate"]
+    assert doc["record"] == "closed"
+    assert doc["certification"] == "この写しは除票の原本と相違ないことを証明する。"
+    assert doc["person"]["name"] == "田中\u3000一郎"
+    closure = doc["person"]["closed"]
+    assert (closure["reason"], closure["on"], closure["destination"]) == ("死亡", "令和8年11月1日", "")
+    last = records(desk, residents.deceased)[-1]
+    assert (last.decision, last.purpose) == ("allow", "certificate.wide-area")
+    # an active record has no 除票
+    with pytest.raises(Refused, match="closed record only"):
+        desk.issue(ask(residents.head, closed=True), form="json")
+    with pytest.raises(InvalidInput):
+        ask(residents.deceased, closed=True, scope="household")

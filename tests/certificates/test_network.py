@@ -69,6 +69,13 @@ def test_the_json_form_over_the_network_and_a_refusal_with_its_exit_code(prepare
     assert offline.returncode == 4 and "no revocation data" in offline.stderr
     online = json.loads(sekisho(home, "certificate", "verify", str(stripped), "--online", "--json").stdout)
     assert online["valid"] and online["municipality"] == CODE
+    # the whole household's certificate over the same path
+    household = home.root / "household.json"
+    sekisho(home, "certificate", "request", "--at", COUNTER, "--for", f"{handle}@{CODE}", "--whole-household",
+            "--with", "household", "--out", str(household))  # fmt: skip
+    members = json.loads(household.read_text(encoding="utf-8"))["certificate"]["members"]
+    assert members and all(m["address"] for m in members)
+    assert "valid" in sekisho(home, "certificate", "verify", str(household)).stdout
     refused = sekisho(home, "certificate", "request", "--at", COUNTER, "--for", f"{handle}@{CODE}", "--with",
                       "honseki", "--out", str(home.root / "no.pdf"), check=False)  # fmt: skip
     assert refused.returncode == 3, refused.stderr

@@ -34,6 +34,21 @@ def pdf(desk: Desk, residents: Residents) -> bytes:
 
 
 @pytest.fixture(scope="module")
+def household_pdf(desk: Desk, residents: Residents) -> bytes:
+    """世帯全員の写し: the head's household, wide-area, with 世帯主・続柄."""
+    request = Request(handle=residents.head, home=GIFU, counter=CHIYODA, kind="self", scope="household",
+                      items=parse_items(["kana", "household"]))  # fmt: skip
+    return desk.issue(request, form="pdf").body
+
+
+@pytest.fixture(scope="module")
+def closed_pdf(desk: Desk, residents: Residents) -> bytes:
+    """除票の写し of the resident who died."""
+    request = Request(handle=residents.deceased, home=GIFU, counter=GIFU, kind="self", closed=True)
+    return desk.issue(request, form="pdf").body
+
+
+@pytest.fixture(scope="module")
 def signed_json(desk: Desk, residents: Residents) -> dict[str, object]:
     request = Request(handle=residents.head, home=GIFU, counter=CHIYODA, kind="self", items=parse_items(["kana"]))
     data: dict[str, object] = json.loads(desk.issue(request, form="json").body)
@@ -52,9 +67,12 @@ def flipped(data: bytes, at: int) -> bytes:
 
 
 @needs_poppler
-def test_pdfsig_reports_the_signature_valid_over_the_whole_document(pdf: bytes, tmp_path: Path) -> None:
+@pytest.mark.parametrize("which", ["pdf", "household_pdf", "closed_pdf"])
+def test_pdfsig_reports_the_signature_valid_over_the_whole_document(
+    which: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
     path = tmp_path / "certificate.pdf"
-    path.write_bytes(pdf)
+    path.write_bytes(request.getfixturevalue(which))
     report = pdfsig(path)
     assert "Signature is Valid." in report
     assert "Total document signed" in report
@@ -63,9 +81,10 @@ def test_pdfsig_reports_the_signature_valid_over_the_whole_document(pdf: bytes, 
 
 
 @needs_poppler
-def test_the_first_page_renders_and_is_not_blank(pdf: bytes, tmp_path: Path) -> None:
+@pytest.mark.parametrize("which", ["pdf", "household_pdf", "closed_pdf"])
+def test_the_first_page_renders_and_is_not_blank(which: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
     path = tmp_path / "certificate.pdf"
-    path.write_bytes(pdf)
+    path.write_bytes(request.getfixturevalue(which))
     subprocess.run(
         ["pdftoppm", "-r", "50", "-png", "-singlefile", str(path), str(tmp_path / "page")], check=True, timeout=60
     )
@@ -77,10 +96,11 @@ def test_the_first_page_renders_and_is_not_blank(pdf: bytes, tmp_path: Path) -> 
     assert dark > 0.005 * width * height  # text, rules and the seal, not an empty page
 
 
+@pytest.mark.parametrize("which", ["pdf", "household_pdf", "closed_pdf"])
 def test_pyhankos_validator_accepts_it_offline_against_the_published_root(
-    pdf: bytes, org_root: x509.Certificate
+    which: str, request: pytest.FixtureRequest, org_root: x509.Certificate
 ) -> None:
-    verified = verify_pdf(pdf, roots=[org_root])
+    verified = verify_pdf(request.getfixturevalue(which), roots=[org_root])
     assert verified.municipality == GIFU
     assert verified.serial is not None and verified.serial.startswith(f"{GIFU}-")
 
@@ -240,3 +260,37 @@ def test_a_json_form_needs_its_revocation_data_or_a_current_crl_fetched_online(
     expired = crl(pki, ca_id="org", now=datetime.now(UTC) - timedelta(days=2)).public_bytes(Encoding.DER)
     with pytest.raises(IntegrityError):
         verify_document(stripped, roots=[org_root], fetched_crl=expired)
+
+
+@needs_poppler
+def test_the_household_and_the_closed_records_pdfs_say_what_they_are(
+    household_pdf: bytes, closed_pdf: bytes, tmp_path: Path
+) -> None:
+    def text(data: bytes) -> str:
+        path = tmp_path / "c.pdf"
+        path.write_bytes(data)
+        return subprocess.run(["pdftotext", str(path), "-"], capture_output=True, text=True, check=True).stdout
+
+    household = text(household_pdf)
+    assert "𠮷子" in household and "健一" in household and "世帯員2人を記載" in household
+    closed = text(closed_pdf)
+    assert "除票の原本と相違ない" in closed and "死亡" in closed and "令和8年11月1日" in closed
+
+
+@pytest.mark.parametrize(
+    ("scope", "closed"), [("household", False), ("person", True)], ids=["whole-household", "jyohyo"]
+)
+def test_joserfc_verifies_the_household_and_closed_json_forms(
+    desk: Desk, residents: Residents, org_root: x509.Certificate, scope: str, closed: bool
+) -> None:
+    handle = residents.deceased if closed else residents.child
+    request = Request(handle=handle, home=GIFU, counter=CHIYODA, kind="self", scope=scope, closed=closed)  # type: ignore[arg-type]
+    data = json.loads(desk.issue(request, form="json").body)
+    published = desk.signer.public_jwk()
+    key = ECKey.import_key({k: v for k, v in published.items() if k in ("kty", "crv", "x", "y")})
+    jws.deserialize_compact(data["jws"], key, payload=canonical(data["certificate"]), registry=registry())
+    assert verify_document(data, roots=[org_root]).serial == data["certificate"]["serial"]
+    changed = json.loads(json.dumps(data["certificate"]))
+    (changed["members"][-1] if scope == "household" else changed["person"])["name"] = "別人"
+    with pytest.raises(BadSignatureError):
+        jws.deserialize_compact(data["jws"], key, payload=canonical(changed), registry=registry())

@@ -33,6 +33,10 @@ class IssueIn(BaseModel):
     reason: str | None = Field(default=None, max_length=200)
     copies: int = Field(default=1, ge=1, le=10)
     self_service: bool = False
+    #: ``household``: every member of the resident's household (世帯全員の写し)
+    scope: Literal["person", "household"] = "person"
+    #: the copy of the resident's closed record (除票の写し)
+    closed: bool = False
     form: Literal["pdf", "json"] = "pdf"
 
 
@@ -71,6 +75,8 @@ def router(code: str, desk_of: Callable[[], Desk]) -> APIRouter:
             reason=body.reason,
             copies=body.copies,
             self_service=body.self_service,
+            scope=body.scope,
+            closed=body.closed,
         )
         desk = await run_in_threadpool(desk_of)
         issued = await desk.async_issue(asked, form=body.form)

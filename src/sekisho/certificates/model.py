@@ -49,6 +49,11 @@ KIND_LABEL: Final[Mapping[str, str]] = {
     "third-party": "第三者（職務上請求）",
 }
 CERTIFICATION: Final = "この写しは住民票の原本と相違ないことを証明する。"
+#: a closed record's copy (除票の写し, 住基法 第15条の4): the home keeps the 除票 of whoever moved out or died
+CLOSED_CERTIFICATION: Final = "この写しは除票の原本と相違ないことを証明する。"
+#: one person's record, or every member of the household shown (世帯全員の住民票の写し)
+Scope = Literal["person", "household"]
+SCOPES: Final = ("person", "household")
 MAX_REASON = 200
 _REQUESTER = re.compile(r"[A-Za-z0-9_./:-]{1,128}")
 _SERIAL_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -89,10 +94,18 @@ class Request:
     copies: int = 1
     #: issued without a clerk (kiosk, convenience store, online): blocked for a protected resident
     self_service: bool = False
+    #: ``household``: the whole household of ``handle`` (each member decided on and recorded on its own)
+    scope: Scope = "person"
+    #: the copy of ``handle``'s closed record (除票), not of an active one
+    closed: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in REQUESTER_KINDS:
             raise InvalidInput("must be self, household, proxy or third-party", field="as")
+        if self.scope not in SCOPES:
+            raise InvalidInput("must be person or household", field="scope")
+        if self.closed and self.scope == "household":
+            raise InvalidInput("a 除票 is one person's closed record: not with the whole household", field="closed")
         unknown = self.items - set(ITEMS)
         if unknown or not set(BASIC_ITEMS) <= self.items:
             raise InvalidInput(f"must be items among {', '.join(ITEMS)}, the basic four included", field="items")
@@ -134,6 +147,8 @@ class Request:
             "reason": self.reason,
             "copies": self.copies,
             "self_service": self.self_service,
+            "scope": self.scope,
+            "closed": self.closed,
         }
 
 
@@ -150,9 +165,44 @@ def _date_text(iso: str | None, *, foreign: bool) -> str | None:
     return d.gregorian() if foreign else d.wareki()
 
 
+def _person(released: Mapping[str, Any], shown: tuple[str, ...]) -> dict[str, Any]:
+    """One person's lines on the certificate: the basic four, then only the ``shown`` optional items."""
+    foreign = bool(released.get("foreign"))
+    person: dict[str, Any] = {
+        "name": released["name"],
+        "birth_date": _date_text(released["birth_date"], foreign=foreign),
+        "sex": {"M": "男", "F": "女"}[released["sex"]],
+        "address": released["address"],
+    }
+    if "kana" in shown:
+        person["kana"] = released.get("kana")
+    if "resident_since" in shown:
+        for key in ("resident_since", "address_since", "filed_on"):
+            person[key] = _date_text(released.get(key), foreign=foreign)
+    if "household" in shown:
+        person["household_head"] = released.get("household_head") or ""
+        person["relationship"] = released.get("relationship") or ""
+    if "honseki" in shown:
+        person["honseki"] = released.get("honseki") or ""
+        person["hittousha"] = released.get("hittousha") or ""
+    if "moved" in shown:
+        person["previous_address"] = released.get("previous_address") or ""
+    closure = released.get("closed")
+    if isinstance(closure, Mapping):  # a 除票: why and when the record was closed, and where the person went
+        person["closed"] = {
+            "reason": closure["reason"],
+            "on": _date_text(closure["on"], foreign=foreign),
+            "filed_on": _date_text(closure.get("filed_on"), foreign=foreign),
+            "destination": closure.get("destination") or "",
+        }
+    return person
+
+
 @dataclass(frozen=True, slots=True)
 class Certificate:
-    """One issued certificate: the issuer, the request's public facts and the released items (display-ready)."""
+    """One issued certificate: the issuer, the request's public facts and the released items (display-ready).
+    ``person`` is the resident's lines; a whole household's certificate has its members' in ``members`` (the
+    resident's among them) and ``person`` empty."""
 
     serial: str
     issuer: str  # municipality code
@@ -164,33 +214,22 @@ class Certificate:
     person: Mapping[str, Any]
     copies: int = 1
     omitted: tuple[str, ...] = field(default=())
+    scope: Scope = "person"
+    members: tuple[Mapping[str, Any], ...] = field(default=())
 
     @classmethod
     def build(
         cls, *, request: Request, released: Mapping[str, Any], items: Iterable[str], at: datetime, serial: str
     ) -> Certificate:
-        """From the register's released items (``sekisho.registry.certificates``); only ``items`` are shown."""
+        """From the register's released items (``sekisho.registry.certificates``; a household's: ``{"members":
+        [...]}``); only ``items`` are shown."""
         shown = tuple(i for i in ITEMS if i in set(items))
-        foreign = bool(released.get("foreign"))
-        person: dict[str, Any] = {
-            "name": released["name"],
-            "birth_date": _date_text(released["birth_date"], foreign=foreign),
-            "sex": {"M": "男", "F": "女"}[released["sex"]],
-            "address": released["address"],
-        }
-        if "kana" in shown:
-            person["kana"] = released.get("kana")
-        if "resident_since" in shown:
-            for key in ("resident_since", "address_since", "filed_on"):
-                person[key] = _date_text(released.get(key), foreign=foreign)
-        if "household" in shown:
-            person["household_head"] = released.get("household_head") or ""
-            person["relationship"] = released.get("relationship") or ""
-        if "honseki" in shown:
-            person["honseki"] = released.get("honseki") or ""
-            person["hittousha"] = released.get("hittousha") or ""
-        if "moved" in shown:
-            person["previous_address"] = released.get("previous_address") or ""
+        members: tuple[Mapping[str, Any], ...] = ()
+        if request.scope == "household":
+            members = tuple(_person(m, shown) for m in released["members"])
+            person: dict[str, Any] = {}
+        else:
+            person = _person(released, shown)
         omitted = tuple(i for i in ("household", "honseki") if i not in shown)
         return cls(
             serial=serial,
@@ -203,7 +242,14 @@ class Certificate:
             person=person,
             copies=request.copies,
             omitted=omitted,
+            scope=request.scope,
+            members=members,
         )
+
+    @property
+    def closed(self) -> bool:
+        """A 除票's copy (the closure is on the person's lines)."""
+        return "closed" in self.person
 
     @property
     def issued_on(self) -> date:
@@ -235,8 +281,10 @@ class Certificate:
             "copies": self.copies,
             "items": list(self.items),
             "omitted": list(self.omitted),
-            "person": dict(self.person),
-            "certification": CERTIFICATION,
+            **({"person": dict(self.person)} if self.scope == "person" else {}),
+            **({"scope": "household", "members": [dict(m) for m in self.members]} if self.scope == "household" else {}),
+            **({"record": "closed"} if self.closed else {}),
+            "certification": CLOSED_CERTIFICATION if self.closed else CERTIFICATION,
         }
 
     @classmethod
@@ -252,9 +300,11 @@ class Certificate:
                 kind=doc["requester_kind"],
                 purpose=str(doc["purpose"]),
                 items=tuple(doc["items"]),
-                person=dict(doc["person"]),
+                person=dict(doc["person"]) if doc.get("scope", "person") == "person" else {},
                 copies=int(doc["copies"]),
                 omitted=tuple(doc["omitted"]),
+                scope="household" if doc.get("scope") == "household" else "person",
+                members=tuple(dict(m) for m in doc.get("members", ())),
             )
         except (KeyError, TypeError, ValueError):
             raise InvalidInput(f"is not a well-formed {FORMAT} document", field="certificate") from None

@@ -218,30 +218,10 @@ def _pairs(pdf: _Form, pairs: Sequence[tuple[str, str]]) -> None:
     pdf.set_xy(x, y + _LINE_H)
 
 
-def render(certificate: Certificate) -> bytes:
-    """The certificate as an unsigned PDF (A4, one page, fonts embedded)."""
-    doc: dict[str, Any] = certificate.document()
-    person = doc["person"]
-    pdf = _Form(certificate)
-    pdf.alias_nb_pages()
-    pdf.add_page()
-    pdf.set_margins(18, 18, 18)
-    pdf.set_xy(18, 16)
-
-    pdf.set_font("gothic", size=8)
-    pdf.cell(0, 4, f"交付番号　{certificate.serial}", align="R", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-    if doc["counter"]["wide_area"]:
-        pdf.cell(0, 4, f"広域交付（交付地：{doc['counter']['name']}）", align="R", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-    pdf.ln(4)
-    pdf.set_font("mincho", size=22)
-    pdf.cell(0, 12, "住　民　票　の　写　し", align="C", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-    pdf.ln(6)
-
-    pdf.set_draw_color(60, 60, 60)
-    pdf.set_line_width(0.3)
-    _row(pdf, "住所", person["address"], height=11)
-    if "household" in certificate.items:
-        _row(pdf, "世帯主", person.get("household_head") or "")
+def _person(pdf: _Form, certificate: Certificate, person: dict[str, Any]) -> None:
+    """One person's lines (the resident's, or each member's of a household)."""
+    if pdf.will_page_break(5 * _LINE_H):
+        pdf.add_page()
     _row(pdf, "氏名", person["name"], height=13, small=person.get("kana"))
     _pairs(pdf, [("生年月日", person["birth_date"] or "年月日不詳"), ("性別", person["sex"])])
     if "household" in certificate.items:
@@ -257,11 +237,51 @@ def render(certificate: Certificate) -> bytes:
         _row(pdf, "筆頭者", person.get("hittousha") or "")
     if "moved" in certificate.items:
         _row(pdf, "前住所", person.get("previous_address") or "")
+    closed = person.get("closed")
+    if closed:  # 除票: 消除事由・消除日 (and the 転出先 of a move-out)
+        _pairs(pdf, [("消除事由", closed["reason"]), ("消除日", closed.get("on") or "")])
+        if closed.get("destination"):
+            _row(pdf, "転出先", closed["destination"])
+
+
+def render(certificate: Certificate) -> bytes:
+    """The certificate as an unsigned PDF (A4, fonts embedded; a large household runs onto further pages)."""
+    doc: dict[str, Any] = certificate.document()
+    person = doc.get("person") or {}
+    pdf = _Form(certificate)
+    pdf.alias_nb_pages()
+    pdf.add_page()
+    pdf.set_margins(18, 18, 18)
+    pdf.set_xy(18, 16)
+
+    pdf.set_font("gothic", size=8)
+    pdf.cell(0, 4, f"交付番号　{certificate.serial}", align="R", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    if doc["counter"]["wide_area"]:
+        pdf.cell(0, 4, f"広域交付（交付地：{doc['counter']['name']}）", align="R", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.ln(4)
+    pdf.set_font("mincho", size=22)
+    title = "除　票　の　写　し" if certificate.closed else "住　民　票　の　写　し"
+    pdf.cell(0, 12, title, align="C", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.ln(6)
+
+    pdf.set_draw_color(60, 60, 60)
+    pdf.set_line_width(0.3)
+    people = [dict(m) for m in doc["members"]] if certificate.scope == "household" else [person]
+    # a household's members share the address and the head: shown once, above them
+    _row(pdf, "住所", people[0]["address"], height=11)
+    if "household" in certificate.items:
+        _row(pdf, "世帯主", people[0].get("household_head") or "")
+    for i, one in enumerate(people):
+        if i:
+            pdf.ln(2.5)
+        _person(pdf, certificate, one)
     notes = []
     if "household" in certificate.omitted:
         notes.append("世帯主・続柄の記載を省略")
     if "honseki" in certificate.omitted:
         notes.append("本籍・筆頭者の記載を省略")
+    if certificate.scope == "household":
+        notes.append(f"世帯員{len(people)}人を記載")
     notes.append(f"請求者：{KIND_LABEL[certificate.kind]}")
     _row(pdf, "備考", "　".join(notes))
 

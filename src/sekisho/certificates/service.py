@@ -31,6 +31,8 @@ MEDIA = {"pdf": "application/pdf", "json": "application/json"}
 class Allowed:
     items: frozenset[str]
     legal_basis: str | None
+    #: a whole household's certificate: the members it may show (the resident's protections decided each one)
+    members: tuple[str, ...] = ()
 
 
 class Gate(Protocol):

@@ -77,6 +77,17 @@ def certificate_request(
     self_service: Annotated[
         bool, typer.Option("--self-service", help="Issued without a clerk (kiosk, convenience store, online).")
     ] = False,
+    whole_household: Annotated[
+        bool,
+        typer.Option(
+            "--whole-household",
+            help="Every member of the resident's household (世帯全員の写し); a member under a support measure is"
+            " withheld from a third party.",
+        ),
+    ] = False,
+    closed: Annotated[
+        bool, typer.Option("--closed", help="The copy of a closed record (除票の写し: moved out or died).")
+    ] = False,
     home: HomeOpt = None,
     db: DbOpt = None,
     as_json: JsonOpt = False,
@@ -104,6 +115,8 @@ def certificate_request(
         reason=reason,
         copies=copies,
         self_service=self_service,
+        scope="household" if whole_household else "person",
+        closed=closed,
     )
     request.check_reason()
     issued = request_certificate(home_of(home, db), request, form=form, passphrase=_passphrase)

@@ -79,15 +79,34 @@ class PolicyGate:
             self_service=request.self_service,
         )
         decision = self.pdp.decide(asked)
-        if decision.allow:
-            decision = self.policy.screen(request.handle, decision, asked, pdp=self.pdp)
-        if not decision.allow:
-            reasons = decision.reasons or ("refused",)
+        screened = self.policy.screen(request.handle, decision, asked, pdp=self.pdp) if decision.allow else decision
+        if not screened.allow:
+            reasons = screened.reasons or ("refused",)
             certificate_refused(
                 self.register, request.handle, purpose=request.purpose, counter=request.counter, reasons=reasons
             )
             raise Refused(f"the certificate is refused ({', '.join(reasons)})", field="for")
-        return Allowed(items=decision.items, legal_basis=decision.legal_basis)
+        if request.scope != "household":
+            return Allowed(items=screened.items, legal_basis=screened.legal_basis)
+        # 世帯全員: the row's decision holds for every member, and each member's own protections narrow it — a
+        # member under a support measure is withheld from a third party (recorded with that member, a clerk's
+        # task, nothing on the certificate says so); 本人通知 for each member shown who registered for it
+        members = [request.handle]
+        for member in self.register.household_members(request.handle, purpose=request.purpose):
+            if member == request.handle:
+                continue
+            each = self.policy.screen(member, decision, asked, pdp=self.pdp)
+            if each.allow:
+                members.append(member)
+            else:
+                certificate_refused(
+                    self.register,
+                    member,
+                    purpose=request.purpose,
+                    counter=request.counter,
+                    reasons=each.reasons or ("refused",),
+                )
+        return Allowed(items=screened.items, legal_basis=screened.legal_basis, members=tuple(members))
 
     def refuse(self, request: Request, reasons: tuple[str, ...]) -> None:
         from sekisho.registry.certificates import certificate_refused
@@ -102,8 +121,19 @@ class RegisterSource:
         self.register = register
 
     def items(self, request: Request, *, allowed: Allowed) -> dict[str, Any]:
-        from sekisho.registry.certificates import certificate_items
+        from sekisho.registry.certificates import certificate_items, household_certificate_items
 
+        if request.scope == "household":
+            members = household_certificate_items(
+                self.register,
+                request.handle,
+                members=allowed.members,
+                items=allowed.items,
+                purpose=request.purpose,
+                counter=request.counter,
+                legal_basis=allowed.legal_basis,
+            )
+            return {"members": members}
         return certificate_items(
             self.register,
             request.handle,
@@ -111,6 +141,7 @@ class RegisterSource:
             purpose=request.purpose,
             counter=request.counter,
             legal_basis=allowed.legal_basis,
+            closed=request.closed,
         )
 
 
