@@ -60,13 +60,14 @@ from sekisho.certificates.model import Request, canonical, parse_items
 from sekisho.certificates.render import GOTHIC, MINCHO, _font
 from sekisho.certificates.signing import DocumentSigner, _Timestamper
 from sekisho.config import Home
+from sekisho.node.registers import create_register
 from sekisho.node.residence import municipality_root, open_desk
 from sekisho.pki import hierarchy
 from sekisho.pki.signers import certify_document_signer
 from sekisho.pki.tsa import open_tsa
 from sekisho.policy.service import Watchdog
 from sekisho.registry import store as st
-from sekisho.registry.service import Actor, RegisterService
+from sekisho.registry.service import Actor
 
 GIFU, CHIYODA = "212016", "131016"
 PASSPHRASE = b"bench-only-passphrase"
@@ -206,7 +207,7 @@ def figures(label: str, url: str | None, args: argparse.Namespace) -> None:
         pki = hierarchy.init(home)
         open_tsa(pki)  # made once, as a running PKI has it
         Watchdog.open(home, create=True).engine.dispose()
-        register = RegisterService.create(home, GIFU, actor=Actor(clerk="bench"))
+        register = create_register(home, GIFU, actor=Actor(clerk="bench"))
         handle = register.add(RESIDENT).handle
         register.engine.dispose()
         DocumentSigner.create_files(

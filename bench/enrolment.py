@@ -42,11 +42,11 @@ from bench._fair import MIN_ROUNDS, alternate, load
 from sekisho.agency.service import AgencyService
 from sekisho.config import Home
 from sekisho.node.local import LocalNetwork
+from sekisho.node.registers import create_register
 from sekisho.pep.flows import new_polymorphic_pseudonyms_batch
 from sekisho.pep.keys import load_network
 from sekisho.pseudonyms.service import init_network
 from sekisho.registry import store as st
-from sekisho.registry.service import RegisterService
 from sekisho.storage import create_engine_for
 from sekisho.synth.residents import generate_file
 
@@ -125,7 +125,7 @@ def main(argv: list[str]) -> None:
         raw_var = sorted(r[0] for r in raws)[len(raws) // 2]
         raw_fixed = sorted(r[1] for r in raws)[len(raws) // 2]
 
-        register = RegisterService.create(home, GIFU)
+        register = create_register(home, GIFU)
         t = time.perf_counter()
         imported = register.import_file(source)
         import_s = time.perf_counter() - t

@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from bench._fair import MIN_ROUNDS, load
+from sekisho.node.registers import create_register
 
 #: agency → T1 → T2 → locator → municipality → log: five hops between six processes
 HOPS = 5
@@ -215,7 +216,6 @@ def build(root: Path, *, residents: int, sample: int, pg: str | None) -> Built:
     from sekisho.pseudonyms.service import init_network
     from sekisho.registry import release
     from sekisho.registry import store as st
-    from sekisho.registry.service import RegisterService
     from sekisho.synth.residents import generate_file
 
     t0 = time.perf_counter()
@@ -228,7 +228,7 @@ def build(root: Path, *, residents: int, sample: int, pg: str | None) -> Built:
     for seed, code in enumerate(MUNICIPALITIES, start=1):
         source = root / f"{code}.csv"
         generate_file(source, municipality=code, count=per, seed=seed, as_of=date(2026, 11, 1))
-        register = RegisterService.create(home, code)
+        register = create_register(home, code)
         register.import_file(source)  # with the network present: every record gets its PP in bulk
         register.engine.dispose()
         source.unlink()

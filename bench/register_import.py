@@ -29,6 +29,7 @@ import sqlalchemy as sa
 
 from bench._fair import alternate, load
 from sekisho.config import Home
+from sekisho.node.registers import create_register
 from sekisho.registry import bulk
 from sekisho.registry import store as st
 from sekisho.registry.service import RegisterService
@@ -55,7 +56,7 @@ def _ours(home: Home, path: Path, parts: int | None, *, network: bool = False) -
 
         home.root.mkdir(parents=True, exist_ok=True)
         init_network(home, passphrase=b"bench", scrypt_n=2**14)
-    svc = RegisterService.create(home, GIFU)
+    svc = create_register(home, GIFU)
     t = time.perf_counter()
     result = svc.import_file(path, parts=parts)
     el = time.perf_counter() - t

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sekisho.agency.service import AgencyService
 from sekisho.config import Home
 from sekisho.node.local import LocalNetwork
+from sekisho.node.registers import create_register
 from sekisho.protocols.access import AccessRequest, Decision, SubjectFacts
 from sekisho.pseudonyms.service import init_network
 from sekisho.registry.release import ReleaseService
@@ -146,7 +147,7 @@ class World:
 def make_world(home: Home, codes: Iterable[str] = (GIFU, CHIYODA)) -> Iterator[World]:
     init_network(home, passphrase=PASSPHRASE, scrypt_n=FAST_N)
     for code in codes:
-        RegisterService.create(home, code, today=lambda: TODAY).engine.dispose()
+        create_register(home, code, today=lambda: TODAY).engine.dispose()
     pdp = TablePDP()
     net = LocalNetwork(home, passphrase=PASSPHRASE, pdp=pdp, today=lambda: TODAY)
     yield World(home, net, pdp)
@@ -172,7 +173,7 @@ def shipped_network(
 
     init_network(home, passphrase=PASSPHRASE, scrypt_n=FAST_N)
     for code in codes:
-        RegisterService.create(home, code, today=lambda: TODAY).engine.dispose()
+        create_register(home, code, today=lambda: TODAY).engine.dispose()
     wd = Watchdog.open(home, passphrase=PASSPHRASE, scrypt_n=FAST_N, clock=clock or utcnow)
     wanted = set(approve)
     for path in sorted(Path(str(resources.files("sekisho.policy.data").joinpath("pias"))).glob("*.yaml")):

@@ -22,6 +22,7 @@ from sekisho.errors import SekishoError
 from sekisho.jp.catalogue import catalogue
 from sekisho.jp.clock import japan_today
 from sekisho.node.local import LocalDirectory
+from sekisho.node.registers import create_register, open_register
 from sekisho.registry.model import Resident
 from sekisho.registry.service import Actor, RegisterService
 
@@ -66,10 +67,12 @@ def run(
     console: Console | None = None,
     progress: Callable[[str, int | None], object] | None = None,
     network: Callable[[Home, Console], list[str]] | None = None,
+    passphrase: bytes = DEMO_PASSPHRASE,
 ) -> DemoReport:
-    """The narrated scenario on a fresh home at ``path``.  ``network(home, console)``, when given, runs after the
-    scenario's own parties have closed (the log's single writer among them) and before the summary: the CLI starts
-    the parties as processes there and shows them at work; it returns lines for the summary."""
+    """The narrated scenario on a fresh home at ``path``, every key sealed with ``passphrase``.
+    ``network(home, console)``, when given, runs after the scenario's own parties have closed (the log's single
+    writer among them) and before the summary: the CLI starts the parties as processes there and shows them at
+    work; it returns lines for the summary."""
     out = console or Console()
     home = prepare_home(path)
     report = DemoReport(home=home.root)
@@ -92,13 +95,13 @@ def run(
     from sekisho.auditlog.keys import DEFAULT_ORIGIN, DEFAULT_WITNESS
     from sekisho.auditlog.service import init_parties
 
-    log_config, _ = init_parties(home, DEMO_PASSPHRASE, origin=DEFAULT_ORIGIN, witness_name=DEFAULT_WITNESS)
+    log_config, _ = init_parties(home, passphrase, origin=DEFAULT_ORIGIN, witness_name=DEFAULT_WITNESS)
     out.print(f"  log key {log_config.vkey.name} and the watchdog's cosigning key; every access goes here first")
 
     step("Two municipal registers, each in its own database")
     directory = LocalDirectory(home)
-    gifu = RegisterService.create(home, GIFU, actor=Actor(clerk="demo-clerk"), directory=directory)
-    chiyoda = RegisterService.create(home, CHIYODA, actor=Actor(clerk="demo-clerk"), directory=directory)
+    gifu = create_register(home, GIFU, actor=Actor(clerk="demo-clerk"), directory=directory)
+    chiyoda = create_register(home, CHIYODA, actor=Actor(clerk="demo-clerk"), directory=directory)
     for svc in (gifu, chiyoda):
         out.print(f"  {svc.municipality.full_name}: {home.party_db_url(f'municipality/{svc.code}')}")
     out.print("  no resident code, no My Number: clerks use handles that mean nothing outside one register")
@@ -189,11 +192,11 @@ def run(
     step("The network: no universal number — every agency, and the PKI, with a pseudonym of its own")
     from sekisho.node.demo_agencies import run_agencies
 
-    agencies = run_agencies(home, GIFU, out)
+    agencies = run_agencies(home, GIFU, out, passphrase=passphrase)
     report.agencies = agencies.enrolled
 
     step("Who looked at me? A resident's provable access list")
-    report.log_entries = _show_access_list(home, GIFU, head.handle, out)
+    report.log_entries = _show_access_list(home, GIFU, head.handle, out, passphrase)
 
     step("The web portal: the resident sees the same list on their own page")
     from sekisho.portal.demo import run_portal
@@ -223,7 +226,7 @@ def run(
     return report
 
 
-def _show_access_list(home: Home, code: str, handle: str, out: Console) -> int:
+def _show_access_list(home: Home, code: str, handle: str, out: Console, passphrase: bytes) -> int:
     """Checkpoint and cosign the log, hand one resident their access list, verify it as they would, and
     verify the whole log from its leaves."""
     import json
@@ -234,8 +237,8 @@ def _show_access_list(home: Home, code: str, handle: str, out: Console) -> int:
     from sekisho.registry.service import access_list_json
     from sekisho.transparency.log import verify_access_document
 
-    log = LogService.open(home, secret=DEMO_PASSPHRASE)
-    witness = Witness.open(home, secret=DEMO_PASSPHRASE)
+    log = LogService.open(home, secret=passphrase)
+    witness = Witness.open(home, secret=passphrase)
     try:
         log.issue_checkpoint()
         note = log.request_cosignatures(witness)
@@ -243,7 +246,7 @@ def _show_access_list(home: Home, code: str, handle: str, out: Console) -> int:
         witness.engine.dispose()
     out.print("  the log signs a checkpoint and the watchdog cosigns it after checking consistency:")
     out.print("    " + "\n    ".join(note.strip().splitlines()[:3]) + "\n    …")
-    register = RegisterService.open(home, code, actor=Actor(clerk="portal"))
+    register = open_register(home, code, actor=Actor(clerk="portal"))
     doc = access_list_json(register.access_list(handle))
     (home.root / "access-list.json").write_text(json.dumps(doc, ensure_ascii=False, indent=2) + "\n")
     config = LogConfig.load(home)

@@ -14,10 +14,10 @@ from typer.testing import CliRunner
 from pep_network import FAST_N, GIFU, PASSPHRASE, person
 from sekisho.cli import app
 from sekisho.config import Home
+from sekisho.node.registers import create_register, open_register
 from sekisho.policy.pia import load_pia
 from sekisho.policy.service import Watchdog
 from sekisho.pseudonyms.service import init_network
-from sekisho.registry.service import RegisterService
 
 
 @pytest.fixture
@@ -48,7 +48,7 @@ def cli(home: Home) -> Any:
 
 def test_create_enroll_lookup_notices_export(cli: Any, home: Home, tmp_path: Path) -> None:
     # a register loaded before the agencies: two residents
-    reg = RegisterService.create(home, GIFU)
+    reg = create_register(home, GIFU)
     a = reg.add(person(household="a"))
     reg.add(person(household="b", given_name="花子", given_name_kana="ハナコ", sex="女", block="3丁目5番1号"))
     reg.engine.dispose()
@@ -79,7 +79,7 @@ def test_create_enroll_lookup_notices_export(cli: Any, home: Home, tmp_path: Pat
     [answer] = cli("agency", "lookup", "pension", "--pseudonym", mine, "--purpose", "pension.benefit", "--json")
     assert answer["status"] == "found" and answer["items"]["birth_date"] == "1975-04-01"
 
-    reg = RegisterService.open(home, GIFU)
+    reg = open_register(home, GIFU)
     reg.death(a.handle, died_on="2026-11-18")
     reg.engine.dispose()
     # the agency pulls its feed from its cursor on: the death once, then nothing new
@@ -137,7 +137,7 @@ def test_create_defaults_to_the_approved_pias_purposes_and_to_basis_and_pia(
 def test_items_beyond_the_register_name_the_list_and_a_lookup_beyond_the_pia_is_refused(cli: Any, home: Home) -> None:
     """Issue 9 item 17: `--item household` said "must name items this register releases" without the list;
     `agency lookup` beyond the PIA exited 0 with status refused and no reason, while enroll exited 3."""
-    reg = RegisterService.create(home, GIFU)
+    reg = create_register(home, GIFU)
     a = reg.add(person())
     reg.engine.dispose()
     cli("registry", "join-network", "-m", GIFU)

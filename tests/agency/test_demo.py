@@ -9,12 +9,12 @@ from rich.console import Console
 from pep_network import GIFU, TODAY, person
 from sekisho.config import Home
 from sekisho.node.demo_agencies import AGENCIES, run_agencies
+from sekisho.node.registers import create_register
 from sekisho.pep.encoding import decode_pseudonym
-from sekisho.registry.service import RegisterService
 
 
 def test_run_agencies_on_a_register_loaded_before_the_network(home: Home) -> None:
-    reg = RegisterService.create(home, GIFU, today=lambda: TODAY)
+    reg = create_register(home, GIFU, today=lambda: TODAY)
     rows = [(i + 2, person(household=f"h{i}", block=f"2番{i + 1}号")) for i in range(6)]
     reg.import_rows(rows, source_sha256=hashlib.sha256(b"demo").hexdigest())
     reg.engine.dispose()

@@ -16,13 +16,14 @@ from homes import session_home
 from sekisho.certificates.service import Desk
 from sekisho.certificates.signing import DocumentSigner
 from sekisho.config import Home
+from sekisho.node.registers import create_register
 from sekisho.node.residence import municipality_root, open_desk
 from sekisho.pki import hierarchy as pki_service
 from sekisho.pki.profiles import ORGANISATION
 from sekisho.pki.signers import certify_document_signer
 from sekisho.policy.municipality import MunicipalityPolicy
 from sekisho.policy.service import Watchdog
-from sekisho.registry.service import Actor, RegisterService
+from sekisho.registry.service import Actor
 
 PASSPHRASE = b"correct horse battery staple"
 PG_URL = os.environ.get("SEKISHO_TEST_DB") or None
@@ -122,7 +123,7 @@ def org_root(pki: pki_service.Pki) -> x509.Certificate:
 
 @pytest.fixture(scope="session")
 def residents(cert_home: Home) -> Residents:
-    register = RegisterService.create(cert_home, GIFU, actor=Actor(clerk="clerk-7"))
+    register = create_register(cert_home, GIFU, actor=Actor(clerk="clerk-7"))
     try:
         head = register.add(HEAD)
         protected = register.add(PROTECTED)

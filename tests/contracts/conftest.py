@@ -23,6 +23,7 @@ from sekisho.node.apps import agency_app, base_app, mount_transfer
 from sekisho.node.http.agency import HttpAgency
 from sekisho.node.http.transfer import HttpDirectory
 from sekisho.node.local import LocalNetwork
+from sekisho.node.registers import create_register, open_register
 from sekisho.node.roles import Role
 from sekisho.protocols.agency import AgencyEndpoint, CrossReferenceReceiver
 from sekisho.pseudonyms.service import init_network
@@ -87,7 +88,7 @@ class HttpNetwork(LocalNetwork):
         key = code if actor is None else f"{code}/{actor.clerk}"
         svc = self._registers.get(key)
         if svc is None:
-            svc = RegisterService.open(
+            svc = open_register(
                 self.home,
                 code,
                 actor=actor or Actor(clerk="network"),
@@ -118,7 +119,7 @@ def world(home: Home, impl: str, wire: Wire, monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("SEKISHO_PASSPHRASE", PASSPHRASE.decode())  # the agency node opens its key file with it
     init_network(home, passphrase=PASSPHRASE, scrypt_n=FAST_N)
     for code in (GIFU, CHIYODA):
-        RegisterService.create(home, code, today=lambda: TODAY).engine.dispose()
+        create_register(home, code, today=lambda: TODAY).engine.dispose()
     pdp = TablePDP()
     net: LocalNetwork
     if impl == "http":

@@ -18,6 +18,7 @@ from sekisho.credentials import store as vc_store
 from sekisho.credentials.issuer import Issuer
 from sekisho.credentials.store import SqlState, open_state
 from sekisho.node.local import LocalDirectory
+from sekisho.node.registers import create_register
 from sekisho.pki import hierarchy as pki_hierarchy
 from sekisho.pki import issuance as pki_issuance
 from sekisho.pki import status as pki_status
@@ -66,7 +67,7 @@ def pki(net_home: Home) -> pki_hierarchy.Pki:
 
 @pytest.fixture(scope="session")
 def register(net_home: Home) -> RegisterService:
-    return RegisterService.create(
+    return create_register(
         net_home,
         GIFU,
         actor=Actor(clerk="clerk-7"),

@@ -18,8 +18,9 @@ from sekisho.config import Home
 from sekisho.credentials import anon
 from sekisho.errors import Conflict, InvalidInput, Refused
 from sekisho.node.local import LocalDirectory
+from sekisho.node.registers import create_register
 from sekisho.registry import store as reg_store
-from sekisho.registry.service import Actor, RegisterService
+from sekisho.registry.service import Actor
 
 TODAY = date(2026, 11, 20)
 T0 = 1_800_000_000
@@ -180,7 +181,7 @@ def test_tampered_presentation_fails(gifu_issuer: anon.AnonIssuer, tamper: str) 
 def test_issuance_from_register_writes_access_record_first(
     home: Home, gifu_issuer: anon.AnonIssuer, tmp_path: Path
 ) -> None:
-    reg = RegisterService.create(
+    reg = create_register(
         home,
         "212016",
         actor=Actor(clerk="clerk-7"),

@@ -8,8 +8,8 @@ import pytest
 
 from sekisho.config import Home
 from sekisho.jp.clock import japan_date
+from sekisho.node.registers import create_register
 from sekisho.registry import core as registry_core
-from sekisho.registry.service import RegisterService
 
 
 @pytest.mark.parametrize(
@@ -33,7 +33,7 @@ def test_a_naive_time_is_refused() -> None:
 def test_a_register_counts_days_in_japan(home: Home, monkeypatch: pytest.MonkeyPatch) -> None:
     # 2026-11-23 20:00 UTC: the machine's date (in UTC) is the 23rd, the municipality's day is the 24th
     monkeypatch.setattr(registry_core, "japan_today", lambda: japan_date(datetime(2026, 11, 23, 20, tzinfo=UTC)))
-    register = RegisterService.create(home, "212016")
+    register = create_register(home, "212016")
     try:
         assert register.today() == date(2026, 11, 24)
     finally:

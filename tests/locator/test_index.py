@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from pep_network import CHIYODA, GIFU, TODAY, World, person
 from sekisho.errors import Conflict, Unavailable
 from sekisho.node import local
+from sekisho.node.registers import create_register
 from sekisho.pseudonyms.service import init_network
 from sekisho.registry import release
 from sekisho.registry import store as st
@@ -90,7 +91,7 @@ def test_join_network_gives_an_old_register_its_pps_and_index(world: World) -> N
 
     old_home = Home(root=world.home.root.parent / "old", db_url=world.home.db_url, namespace=world.home.namespace + "o")
     old_home.root.mkdir()
-    reg = RegisterService.create(old_home, GIFU, today=lambda: TODAY)
+    reg = create_register(old_home, GIFU, today=lambda: TODAY)
     for i in range(5):
         reg.add(person(household=f"h{i}", block=f"1番{i + 1}号"))
     reg.death(reg.search("髙橋", limit=1)[0].handle, died_on="2026-11-18")

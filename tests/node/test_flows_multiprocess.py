@@ -8,6 +8,7 @@ the protocol does not let in, and a party killed outright while the others run.
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import re
@@ -35,11 +36,12 @@ from sekisho.jp.clock import japan_today
 from sekisho.node import transport
 from sekisho.node.httpnet import HttpNetwork
 from sekisho.node.municipality import MunicipalityNode
+from sekisho.node.registers import open_register
 from sekisho.pki.card import SoftwareCard
 from sekisho.pki.oids import Purpose
 from sekisho.problems import MEDIA_TYPE
 
-from .flownet import AGENCY, AUTH_PIN, CODE, MUNI, PURPOSE, Prepared, prepare, sekisho
+from .flownet import AGENCY, AUTH_PIN, CODE, MUNI, PURPOSE, SIGN_PIN, Prepared, prepare, sekisho, sekisho_json
 from .procs import PASSPHRASE, Running, ca_context, party_client, pid_alive, start
 from .test_network_auth import make_entry
 
@@ -57,9 +59,14 @@ def prepared(net_home: Home) -> Prepared:
     return prepare(net_home)
 
 
+#: a second municipality of the network, where a resident of 岐阜市 moves in
+DEST = "131016"
+
+
 @pytest.fixture(scope="module")
 def network(prepared: Prepared) -> Iterator[Running]:
-    running = start(prepared.home, "up", "--municipalities", "212016", "--agencies", "pension")
+    sekisho(prepared.home, "registry", "init", "-m", DEST)
+    running = start(prepared.home, "up", "--municipalities", f"{CODE},{DEST}", "--agencies", "pension")
     running.wait_for("ready:")
     yield running
     running.stop()
@@ -358,3 +365,104 @@ def test_the_portal_in_the_municipality_process_appends_its_access_records_throu
     # the node's services choose the log's process whenever the network's run file is there
     log = node_access_log(home, CODE)
     assert log is not None and isinstance(log._get(), HttpAccessLog)
+
+
+def _access(home: Home, code: str, action: str) -> list[Any]:
+    """Municipality ``code``'s access records of ``action``, as stored (read here; the process appended them)."""
+    from sekisho.registry import store as st
+
+    register = open_register(home, code, access_log=None)
+    try:
+        with register.engine.connect() as conn:
+            query = sa.select(st.access).where(st.access.c.action == action).order_by(st.access.c.id)
+            return list(conn.execute(query).all())
+    finally:
+        register.engine.dispose()
+
+
+def _pseudonyms(home: Home, tmp_path: Path) -> set[str]:
+    out = tmp_path / "agency.csv"
+    sekisho(home, "agency", "export", AGENCY, "--out", str(out))
+    with out.open(encoding="utf-8", newline="") as f:
+        return {row["pseudonym"] for row in csv.DictReader(f)}
+
+
+def test_the_clerk_and_agency_commands_reach_the_parties_over_http_while_the_network_runs(
+    network: Running, prepared: Prepared, tmp_path: Path
+) -> None:
+    """With `sekisho up` running, the CLI acts as its party over HTTP: the log's process appends its access
+    records (on PostgreSQL a second writer on the log is refused outright), an enrolment and an identity
+    confirmation go through T1's relay, and a move-in is filed at the destination's own node."""
+    home, handle = network.home, prepared.handles[3]
+    # a read from the command line: its access record is appended by the log's process, between two others
+    first = _append(network, make_entry()).json()["index"]
+    shown = sekisho(home, "registry", "show", handle, "-m", CODE, "--json")
+    assert json.loads(shown.stdout)["handle"] == handle
+    last = _append(network, make_entry()).json()["index"]
+    read = _access(home, CODE, "register-read")[-1]
+    assert read.log_index is not None and first < read.log_index < last
+
+    # the clerk enrols the resident with the agency; the agency confirms the identity with its pseudonym
+    before = _pseudonyms(home, tmp_path)
+    enrolled = sekisho_json(home, "agency", "enroll", AGENCY, "-m", CODE, "--purpose", PURPOSE, "--handle", handle)
+    assert enrolled["enrolled"] == 1
+    [pseudonym] = _pseudonyms(home, tmp_path) - before
+    [answer] = sekisho_json(home, "agency", "lookup", AGENCY, "--pseudonym", pseudonym, "--purpose", PURPOSE)
+    assert answer["status"] == "found" and answer["pseudonym"] == pseudonym
+    confirmed = _access(home, CODE, "identity-confirmation")
+    assert confirmed and confirmed[-1].log_index is not None
+    # a card issued at the counter: the enrolment with the PKI goes through the municipality's releases over HTTP
+    card = tmp_path / "resident.card"
+    pins = {"SEKISHO_CARD_PIN": AUTH_PIN, "SEKISHO_SIGNING_PIN": SIGN_PIN}
+    issued = sekisho_json(home, "pki", "issue", "--municipality", CODE, "--handle", handle, "--card-out", str(card),
+                          env=pins)  # fmt: skip
+    assert issued["authentication_serial"] and card.exists()
+
+    # 転出 at 岐阜市, then 転入 at 千代田区's node, which takes the person over from 岐阜市's node
+    today = japan_today().isoformat()
+    out = sekisho_json(home, "registry", "move-out", handle, "-m", CODE, "--to", "東京都千代田区千代田１番１号",
+                       "--planned-on", today)  # fmt: skip
+    moved = sekisho_json(home, "registry", "move-in", "-m", DEST, "--transfer", out["transfer"], "--moved-on", today,
+                         "--town", "千代田", "--block", "１番１号")  # fmt: skip
+    assert moved["status"] == "active" and not moved["already_done"]
+    again = sekisho_json(home, "registry", "move-in", "-m", DEST, "--transfer", out["transfer"], "--moved-on", today,
+                         "--town", "千代田", "--block", "１番１号")  # fmt: skip
+    assert again["already_done"] and again["handle"] == moved["handle"]
+    assert sekisho_json(home, "registry", "show", handle, "-m", CODE)["status"] != "active"
+    # 岐阜市 tells the agency the resident moved out (its node's release, over HTTP)
+    assert sekisho_json(home, "registry", "deliver-notices", "-m", CODE)["notices"] >= 1
+    # the agency's pseudonym moved with the person: the identity confirmation now finds them at 千代田区
+    [answer] = sekisho_json(home, "agency", "lookup", AGENCY, "--pseudonym", pseudonym, "--purpose", PURPOSE)
+    assert answer["status"] == "found"
+    assert _access(home, DEST, "identity-confirmation")
+
+
+def test_an_agency_command_exits_5_in_one_line_when_a_party_does_not_answer(network: Running) -> None:
+    """The run file names a T1 that does not answer: the lookup says so on one line and exits 5."""
+    from sekisho.pep.encoding import encode_pseudonym
+    from sekisho.pep.group import Point, Scalar
+
+    path = network.home.root / "run" / "network.json"
+    saved = path.read_text()
+    run = json.loads(saved)
+    for party in run["parties"]:
+        if party["party"] == "t1":
+            party["url"] = f"https://127.0.0.1:{_unused_port()}"
+    pseudonym = encode_pseudonym(AGENCY, Point.base(Scalar.random()).to_bytes())
+    path.write_text(json.dumps(run))  # this test's worker runs nothing else meanwhile
+    try:
+        said = sekisho(network.home, "agency", "lookup", AGENCY, "--pseudonym", pseudonym, "--purpose", PURPOSE,
+                       check=False)  # fmt: skip
+    finally:
+        path.write_text(saved)
+    assert said.returncode == 5, said.stderr
+    assert said.stderr.startswith("sekisho: error: ") and said.stderr.count("\n") == 1
+    assert said.stdout == ""
+
+
+def _unused_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

@@ -32,11 +32,12 @@ from sekisho.jp.clock import japan_today
 from sekisho.locator import store as loc
 from sekisho.node import server
 from sekisho.node.local import LocalNetwork
+from sekisho.node.registers import create_register
 from sekisho.node.roles import Role
 from sekisho.node.supervisor import HOST, Child, Supervisor, probe
 from sekisho.pseudonyms.service import init_network
 from sekisho.registry import store as st
-from sekisho.registry.service import Actor, RegisterService
+from sekisho.registry.service import Actor
 
 from .procs import env_for, party_client
 
@@ -102,7 +103,7 @@ def net(net_home: Home) -> Iterator[Net]:
     os.environ["SEKISHO_PASSPHRASE"] = PASSPHRASE.decode()
     pki.init(home, secret=lambda: PASSPHRASE).engine.dispose()
     for code in (X, Y):
-        RegisterService.create(home, code).engine.dispose()
+        create_register(home, code).engine.dispose()
     pdp = TablePDP()
     pdp.allow("tax", "tax.assessment", {"name", "address"}, {"moved_out", "moved_in"})
     world = LocalNetwork(home, passphrase=PASSPHRASE, pdp=pdp)

@@ -29,10 +29,11 @@ from sekisho.config import Home
 from sekisho.errors import Refused
 from sekisho.node.httpnet import HttpNetwork
 from sekisho.node.municipality import MunicipalityNode
+from sekisho.node.registers import open_register
 from sekisho.policy.service import Watchdog
 from sekisho.registry import store as st
-from sekisho.registry.service import RegisterService
 
+from .flownet import sekisho_json
 from .procs import Running, start
 
 pytestmark = pytest.mark.slow
@@ -52,6 +53,8 @@ class Flows:
     warrant: str
     #: the same, with pension's pseudonym of the resident and welfare's, once enrolled over HTTP
     pseudonyms: dict[str, str]
+    #: another such warrant, by its id
+    warrant_id: str
 
 
 def _agency(home: Home, name: str) -> AgencyService:
@@ -59,7 +62,7 @@ def _agency(home: Home, name: str) -> AgencyService:
 
 
 def _records(home: Home, action: str) -> int:
-    register = RegisterService.open(home, GIFU, access_log=None)
+    register = open_register(home, GIFU, access_log=None)
     try:
         with register.engine.connect() as conn:
             return len(conn.execute(sa.select(st.access.c.id).where(st.access.c.action == action)).all())
@@ -87,6 +90,18 @@ def flows(net_home: Home) -> Iterator[Flows]:
         by="agency-officer-3",
     )
     token = watchdog.approve_warrant(wid, by="wd-officer-1")
+    # a second one, which the command line names by its id (the token is read from the watchdog's process)
+    second = watchdog.request_warrant(
+        requester="welfare-saitama",
+        target="pension",
+        purpose=MEANS_TEST,
+        legal_basis=MEANS_TEST,
+        case_reference="case/2026-0043",
+        persons=1,
+        not_after=datetime.now(UTC) + timedelta(days=30),
+        by="agency-officer-3",
+    )
+    watchdog.approve_warrant(second, by="wd-officer-1")
     watchdog.engine.dispose()
     close_access_logs()  # the log's writer leaves this process: from now on the log's own process appends
     next(gen, None)
@@ -101,7 +116,7 @@ def flows(net_home: Home) -> Iterator[Flows]:
         extra_env={"SEKISHO_PASSPHRASE": secret.decode()},
     )
     running.wait_for("ready:")
-    yield Flows(running, home, handle, token, {})
+    yield Flows(running, home, handle, token, {}, second)
     running.stop()
 
 
@@ -187,3 +202,23 @@ def test_a_cross_reference_under_a_warrant_records_then_hands_over_and_a_refused
     finally:
         welfare.engine.dispose()
         pension.engine.dispose()
+
+
+def test_the_command_line_looks_up_and_cross_references_over_http(enrolled: Flows) -> None:
+    """`sekisho agency lookup` and `cross-reference` while the network runs: as the agency's party over HTTP
+    (the warrant named by its id, its token read from the watchdog's process)."""
+    env = {"SEKISHO_PASSPHRASE": PASSPHRASE.decode()}
+    pension = enrolled.pseudonyms["pension"]
+    [answer] = sekisho_json(enrolled.home, "agency", "lookup", "pension", "--pseudonym", pension,
+                            "--purpose", "pension.benefit", env=env)  # fmt: skip
+    assert answer["status"] == "found" and answer["pseudonym"] == pension
+    report = sekisho_json(enrolled.home, "agency", "cross-reference", "welfare-saitama", "--to", "pension",
+                          "--warrant", enrolled.warrant_id, "--pseudonym", enrolled.pseudonyms["welfare-saitama"],
+                          "--purpose", MEANS_TEST, env=env)  # fmt: skip
+    assert (report["persons"], report["recorded"], report["delivered"]) == (1, 1, 1)
+    svc = _agency(enrolled.home, "pension")
+    try:
+        [link] = svc.received_cross_references(report["request_id"])
+    finally:
+        svc.engine.dispose()
+    assert link.pseudonym == pension

@@ -15,6 +15,7 @@ from sekisho.config import Home
 from sekisho.errors import Conflict, InvalidInput
 from sekisho.jp.legal import default_table
 from sekisho.node.local import LocalDirectory
+from sekisho.node.registers import create_register
 from sekisho.policy import store as pst
 from sekisho.policy.municipality import MunicipalityPolicy
 from sekisho.protocols.access import AccessRequest, Action, Decision, RequesterKind, SubjectFacts
@@ -141,7 +142,7 @@ def test_consent_only_uses_need_the_residents_consent_and_respect_the_opt_out(po
 
 def _register(home: Home, code: str, clock: Clock) -> RegisterService:
     today = lambda: clock().date()  # noqa: E731
-    return RegisterService.create(
+    return create_register(
         home, code, actor=Actor(clerk="clerk-7"), today=today, directory=LocalDirectory(home, today=today)
     )
 

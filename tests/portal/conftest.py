@@ -23,6 +23,7 @@ from typer.testing import CliRunner
 
 from homes import drop_namespace, new_namespace
 from sekisho.config import Home
+from sekisho.node.registers import create_register
 
 PG_URL = os.environ.get("SEKISHO_TEST_DB") or None
 PASSPHRASE = "portal-test-passphrase"
@@ -127,7 +128,7 @@ def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Net]:
     from sekisho.node.apps import create_app
     from sekisho.node.roles import Role
     from sekisho.policy.service import Watchdog
-    from sekisho.registry.service import Actor, RegisterService
+    from sekisho.registry.service import Actor
 
     namespace = new_namespace()
     home = Home(root=tmp_path_factory.mktemp("portal") / "home", db_url=PG_URL, namespace=namespace)
@@ -137,7 +138,7 @@ def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Net]:
     init_parties(home, PASSPHRASE.encode())
     handles = {}
     for code, row in ((GIFU, ROW), (CHIYODA, PROTECTED_ROW)):
-        register = RegisterService.create(home, code, actor=Actor(clerk="setup"))
+        register = create_register(home, code, actor=Actor(clerk="setup"))
         handles[code] = register.add(row).handle
         register.engine.dispose()
     cli(home, "protection", "add", "-m", CHIYODA, "--handle", handles[CHIYODA], "--kind", "dv", "--by", "officer-1")

@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from sekisho.node.registers import open_register
+
 from .conftest import CHIYODA, GIFU, PASSPHRASE, PASSWORD, Net, cli, shot
 
 AXE = Path(__file__).parent / "vendor" / "axe.min.js"
@@ -33,9 +35,9 @@ def agency_access(net: Net, handle: str) -> None:
     """The pension agency's identity confirmation, as the register records a release: the access record is
     written in the release's transaction and its entry appended to the public log."""
     from sekisho.registry import store as st
-    from sekisho.registry.service import Actor, RegisterService
+    from sekisho.registry.service import Actor
 
-    register = RegisterService.open(net.home, GIFU, actor=Actor(clerk="network"))
+    register = open_register(net.home, GIFU, actor=Actor(clerk="network"))
     try:
         with register.transaction() as conn:
             rid = conn.execute(sa.select(st.resident.c.id).where(st.resident.c.handle == handle)).scalar_one()
@@ -350,11 +352,11 @@ def test_the_english_switch(net: Net, page: Any) -> None:
 
 
 def test_a_clerk_opens_a_support_measure_and_files_a_household_change(net: Net, page: Any) -> None:
-    from sekisho.registry.service import Actor, RegisterService
+    from sekisho.registry.service import Actor
 
     from .conftest import ROW
 
-    register = RegisterService.open(net.home, GIFU, actor=Actor(clerk="setup"))
+    register = open_register(net.home, GIFU, actor=Actor(clerk="setup"))
     try:
         suzuki = {"family_name": "鈴木", "family_name_kana": "スズキ"}
         head = register.add(ROW | suzuki | {"given_name": "一郎", "given_name_kana": "イチロウ"})
@@ -394,7 +396,7 @@ def test_a_clerk_opens_a_support_measure_and_files_a_household_change(net: Net, 
     page.get_by_role("textbox", name="変更日", exact=True).fill("令和7年4月1日")
     page.get_by_role("button", name="登録する").click()
     assert "受け付けました" in page.get_by_role("heading").first.inner_text()
-    register = RegisterService.open(net.home, GIFU, actor=Actor(clerk="setup"))
+    register = open_register(net.home, GIFU, actor=Actor(clerk="setup"))
     try:
         moved = register.show(child.handle)
     finally:

@@ -8,15 +8,16 @@ from sekisho.auditlog.client import close_access_logs
 from sekisho.auditlog.service import LogService, init_parties
 from sekisho.auditlog.witness import Witness
 from sekisho.config import Home
+from sekisho.node.registers import create_register
 from sekisho.portal.demo import run_portal
-from sekisho.registry.service import Actor, RegisterService
+from sekisho.registry.service import Actor
 
 from .conftest import GIFU, PASSPHRASE, ROW
 
 
 def test_the_demo_resident_sees_their_verified_accesses(home: Home) -> None:
     init_parties(home, PASSPHRASE.encode())
-    register = RegisterService.create(home, GIFU, actor=Actor(clerk="demo-clerk"))
+    register = create_register(home, GIFU, actor=Actor(clerk="demo-clerk"))
     handle = register.add(ROW).handle
     register.show(handle)  # an access, before the checkpoint
     register.engine.dispose()

@@ -12,10 +12,11 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from sekisho.config import Home
+from sekisho.node.registers import create_register
 from sekisho.portal import store as st
 from sekisho.portal.accounts import IDLE, MAX_ATTEMPTS, PortalStore, utcnow
 from sekisho.portal.municipality import portal_app
-from sekisho.registry.service import Actor, RegisterService
+from sekisho.registry.service import Actor
 
 from .conftest import GIFU, PASSWORD, ROW
 
@@ -24,7 +25,7 @@ TEMPLATES = Path(__file__).resolve().parents[2] / "src" / "sekisho" / "portal" /
 
 @pytest.fixture
 def portal(home: Home) -> tuple[Home, str]:
-    register = RegisterService.create(home, GIFU, actor=Actor(clerk="setup"))
+    register = create_register(home, GIFU, actor=Actor(clerk="setup"))
     handle = register.add(ROW).handle
     register.engine.dispose()
     store = PortalStore.open(home, f"municipality/{GIFU}")

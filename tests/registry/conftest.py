@@ -8,6 +8,7 @@ import pytest
 
 from sekisho.config import Home
 from sekisho.node.local import LocalDirectory
+from sekisho.node.registers import create_register
 from sekisho.registry.service import Actor, RegisterService
 
 GIFU = "212016"  # 岐阜市
@@ -70,7 +71,7 @@ def today() -> date:
 @pytest.fixture
 def open_register(home: Home) -> Callable[..., RegisterService]:
     def _open(code: str = GIFU, clerk: str = "clerk-7", **kw: Any) -> RegisterService:
-        return RegisterService.create(
+        return create_register(
             home,
             code,
             actor=Actor(clerk=clerk),

@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 
 from sekisho.cli import app
 from sekisho.config import Home
+from sekisho.node.registers import open_register
 from sekisho.registry import store as st
-from sekisho.registry.service import RegisterService
 
 from .conftest import CHIYODA, GIFU
 
@@ -71,7 +71,7 @@ def test_clerk_session(cli: Any, home: Home) -> None:
     assert [h["kind"] for h in history["history"]] == ["registered", "move-out", "handed-over"]
     assert {h["actor"] for h in history["history"][:2]} == {"clerk-9"}
     # the root is in the database, and nowhere in what the commands printed
-    svc = RegisterService.open(home, GIFU)
+    svc = open_register(home, GIFU)
     with svc.engine.connect() as conn:
         root = conn.execute(sa.select(st.resident.c.root)).scalar_one()
     for text in (json.dumps(added), json.dumps(shown), json.dumps(history), json.dumps(arrived)):
@@ -102,7 +102,7 @@ def test_bad_item_leaves_nothing(cli: Any, home: Home) -> None:
     args = [a if a != "S50.4.1" else "平成31年5月1日" for a in ADD]
     result = cli(*args, code=2)
     assert "birth_date" in result.stderr and "平成31年5月1日" not in result.stderr
-    svc = RegisterService.open(home, GIFU)
+    svc = open_register(home, GIFU)
     assert svc.count(status=None) == 0
 
 
@@ -113,7 +113,7 @@ def test_a_lost_transfer_can_be_shown_again_and_cancelled(cli: Any, home: Home) 
     # nothing pending yet: refused in one line, and nothing recorded
     result = cli("registry", "transfer", "show", handle, "-m", GIFU, code=2)
     assert "no move-out is pending" in result.stderr and result.stderr.count("\n") == 1
-    svc = RegisterService.open(home, GIFU)
+    svc = open_register(home, GIFU)
     with svc.engine.connect() as conn:
         accesses = conn.execute(sa.select(sa.func.count()).select_from(st.access)).scalar_one()
     moved = json.loads(
@@ -140,7 +140,7 @@ def test_a_lost_transfer_can_be_shown_again_and_cancelled(cli: Any, home: Home) 
         "--town", "飯田橋", "--block", "2-3-4", "--moved-on", "2026-11-20", code=2,
     )  # fmt: skip
     assert "transfer: this transfer is no longer open" in result.stderr
-    assert RegisterService.open(home, CHIYODA).count(status=None) == 0
+    assert open_register(home, CHIYODA).count(status=None) == 0
     cli("registry", "transfer", "show", handle, "-m", GIFU, code=2)
     cli("registry", "transfer", "cancel", handle, "-m", GIFU, code=2)  # nothing left to cancel
     history = json.loads(cli("registry", "history", handle, "-m", GIFU, "--json").stdout)

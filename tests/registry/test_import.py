@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from sekisho.cli import app
 from sekisho.config import Home
 from sekisho.errors import ErrorList
+from sekisho.node.registers import create_register, open_register
 from sekisho.protocols.handles import parse_handle
 from sekisho.registry import bulk
 from sekisho.registry import store as st
@@ -84,7 +85,7 @@ def test_same_rows_same_result_in_one_or_two_processes(home: Home, tmp_path: Pat
     for parts, suffix in ((1, "a"), (2, "b")):
         h = Home(root=tmp_path / suffix, db_url=home.db_url, namespace=home.namespace + suffix)
         h.root.mkdir()
-        svc = RegisterService.create(h, GIFU, today=lambda: TODAY)
+        svc = create_register(h, GIFU, today=lambda: TODAY)
         svc.import_file(synth_file, parts=parts)
         stored.append(_stored(svc))
         svc.engine.dispose()
@@ -202,7 +203,7 @@ def test_a_shift_jis_csv_from_excel_imports_like_its_utf8_original(
     for path, suffix in ((synth_file, "u"), (sjis, "s")):
         h = Home(root=tmp_path / suffix, db_url=home.db_url, namespace=home.namespace + suffix)
         h.root.mkdir()
-        svc = RegisterService.create(h, GIFU, today=lambda: TODAY)
+        svc = create_register(h, GIFU, today=lambda: TODAY)
         assert svc.import_file(path, parts=parts).rows == 3000
         stored.append(_stored(svc))
         svc.engine.dispose()
@@ -231,6 +232,6 @@ def test_a_file_in_another_encoding_is_refused_whole_with_one_line(
     result = runner.invoke(app, ["registry", "import", str(path), "-m", GIFU], env=env)
     assert result.exit_code == 2
     assert result.output.strip() == f"sekisho: error: file: {message}"
-    svc = RegisterService.open(home, GIFU)
+    svc = open_register(home, GIFU)
     assert _counts(svc)["reg_resident"] == 0
     svc.engine.dispose()

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from procs import HAS_PROC, alive, reaches_eof, wait_children, wait_gone
 from sekisho.config import Home
-from sekisho.registry.service import RegisterService
+from sekisho.node.registers import create_register
 from sekisho.storage import create_engine_for
 from sekisho.synth.residents import generate_file
 
@@ -67,7 +67,7 @@ def _sessions(home: Home, pids: set[int]) -> set[int]:
 
 @pytest.mark.parametrize("when", ["workers-started", "workers-sending"])
 def test_a_killed_import_leaves_no_worker_and_no_lock(home: Home, tmp_path: Path, when: str) -> None:
-    RegisterService.create(home, GIFU).engine.dispose()
+    create_register(home, GIFU).engine.dispose()
     path = tmp_path / "big.csv"
     generate_file(path, municipality=GIFU, count=12_000, seed=11, as_of=date(2026, 11, 1))
     env = _env(home)

@@ -22,6 +22,7 @@ from sekisho.config import Home
 from sekisho.errors import Conflict, InvalidInput, SekishoError
 from sekisho.jp.people import parse_relationship
 from sekisho.node.local import LocalDirectory
+from sekisho.node.registers import create_register
 from sekisho.registry import store as st
 from sekisho.registry.model import Resident, Status
 from sekisho.registry.procedures import TRACKED, _text
@@ -58,7 +59,7 @@ class RegisterMachine(RuleBasedStateMachine):
         self.home = Home(root=self.tmp, db_url=PG_URL, namespace=self.namespace)
         directory = LocalDirectory(self.home, today=lambda: TODAY)
         self.regs = {
-            code: RegisterService.create(self.home, code, actor=Actor("prop"), today=lambda: TODAY, directory=directory)
+            code: create_register(self.home, code, actor=Actor("prop"), today=lambda: TODAY, directory=directory)
             for code in (GIFU, CHIYODA)
         }
         # handle -> (code, {version: snapshot}) for every version the machine observed
@@ -325,7 +326,7 @@ class HouseholdMachine(RuleBasedStateMachine):
         self.home = Home(root=self.tmp, db_url=PG_URL, namespace=self.namespace)
         directory = LocalDirectory(self.home, today=lambda: TODAY)
         self.regs = {
-            code: RegisterService.create(self.home, code, actor=Actor("prop"), today=lambda: TODAY, directory=directory)
+            code: create_register(self.home, code, actor=Actor("prop"), today=lambda: TODAY, directory=directory)
             for code in (GIFU, CHIYODA)
         }
         # (transfer token, municipality of origin) in issue order: tokens are random, their order must not be

@@ -19,10 +19,10 @@ import sqlalchemy as sa
 from pep_network import FAST_N, GIFU, PASSPHRASE, person
 from sekisho.auditlog.service import init_parties
 from sekisho.config import Home
+from sekisho.node.registers import create_register
 from sekisho.policy.pia import load_pia
 from sekisho.policy.service import Watchdog
 from sekisho.pseudonyms.service import init_network
-from sekisho.registry.service import RegisterService
 from sekisho.storage import create_engine_for
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
@@ -85,7 +85,7 @@ def schemas(home: Home) -> set[str]:
 @pytest.fixture
 def register(home: Home) -> str:
     """岐阜市's register with one resident; its handle."""
-    reg = RegisterService.create(home, GIFU)
+    reg = create_register(home, GIFU)
     handle = reg.add(person(household="a")).handle
     reg.engine.dispose()
     return handle
@@ -238,7 +238,7 @@ def network(home: Home, run: Run) -> str:
             wd.approve_pia(pia.id, by="wd-officer-1")
     wd.engine.dispose()
     run("agency", "create", "pension", "--purpose", "pension.benefit")
-    reg = RegisterService.create(home, GIFU)  # after the network: the record gets its polymorphic pseudonym
+    reg = create_register(home, GIFU)  # after the network: the record gets its polymorphic pseudonym
     handle = reg.add(person(household="a")).handle
     reg.engine.dispose()
     return handle

@@ -19,8 +19,8 @@ from sekisho.jp import people, text, wareki
 from sekisho.jp.address import parse_address, parse_address_line
 from sekisho.jp.catalogue import towns
 from sekisho.jp.codes import check_digit
+from sekisho.node.registers import open_register
 from sekisho.registry import store as st
-from sekisho.registry.service import RegisterService
 from sekisho.synth.residents import COLUMNS, Generator, write
 
 # a city with 住居表示 and 地番 areas, a special ward, a small village (and a designated city's wards)
@@ -265,7 +265,7 @@ def test_kyoto_addresses_carry_the_street_designation_and_import(home: Home, tmp
     result = runner.invoke(app, ["registry", "import", str(path), "-m", "261041", "--json"], env=env)
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["rows"] == 1500
-    svc = RegisterService.open(home, "261041")
+    svc = open_register(home, "261041")
     with svc.engine.connect() as conn:
         stored = set(conn.execute(sa.select(st.resident.c.town)).scalars())
     assert {r["town"] for r in kyoto} <= stored  # kept as written, designation and all

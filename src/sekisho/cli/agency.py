@@ -1,7 +1,9 @@
 """`sekisho agency …` (an agency's system) and `sekisho registry join-network` / `deliver-notices`.
 
-Every party of the home runs in this process (:class:`~sekisho.node.local.LocalNetwork`); the key files need
-the passphrase (``SEKISHO_PASSPHRASE`` or a prompt).  Printed: pseudonyms in their text form, the items an agency
+Every party of the home runs in this process (:class:`~sekisho.node.local.LocalNetwork`) — except when a network
+runs under the home (`sekisho up`): then enrolments, notices, identity confirmations, cross-references and the
+index reach the other parties over HTTP (``sekisho.node.commands``).  The key files need the passphrase
+(``SEKISHO_PASSPHRASE`` or a prompt).  Printed: pseudonyms in their text form, the items an agency
 holds; never a handle next to a pseudonym, never a key.
 """
 
@@ -111,16 +113,15 @@ def enroll(
     and T2, and only the released items to the agency."""
     if bool(handle) == all_:
         raise InvalidInput("give --handle (one or more) or --all", field="handle")
-    _h, net = _network(home, db)
-    try:
-        releases = net.releases(municipality)
+    from sekisho.node.commands import releases as municipality_releases
+
+    # as the municipality's node releases: over HTTP when a network runs under the home, else in-process
+    with municipality_releases(home_of(home, db), municipality, passphrase=_passphrase) as releases:
         total = None if all_ else len(handle or [])
         with progress("enrolling", total) as advance:
             report = releases.enrol(
                 None if all_ else handle, agency=name, purpose=purpose, items=items, advance=advance
             )
-    finally:
-        net.close()
     data = {"enrolled": report.enrolled, "refused": report.refused, "items": list(report.items)}
     emit(
         data,
@@ -143,11 +144,10 @@ def lookup(
     as_json: JsonOpt = False,
 ) -> None:
     """Identity confirmation: the agency's pseudonyms → T1, T2 → locator → municipality, only the allowed items."""
-    _h, net = _network(home, db)
-    try:
-        results = net.agency_service(name).lookup(pseudonym, purpose=purpose, network=net, items=items)
-    finally:
-        net.close()
+    from sekisho.node.commands import agency_lookup
+
+    # over HTTP as the agency's party when a network runs under the home, else in-process
+    results = agency_lookup(home_of(home, db), name, pseudonym, purpose=purpose, items=items, passphrase=_passphrase())
     data = [{"pseudonym": r.pseudonym, "status": r.status, "items": dict(r.items)} for r in results]
 
     def render(rows: list[dict[str, Any]]) -> None:
@@ -178,11 +178,11 @@ def cross_reference(
 ) -> None:
     """Cross-reference under a warrant: the agency's persons → T1, T2 → agency B, after each resident's
     municipality recorded it (sealed until the warrant's date).  Prints counts only."""
-    _h, net = _network(home, db)
-    try:
-        report = net.cross_reference(name, to, warrant, pseudonym, purpose=purpose)
-    finally:
-        net.close()
+    from sekisho.node.commands import agency_cross_reference
+
+    report = agency_cross_reference(
+        home_of(home, db), name, to, warrant, pseudonym, purpose=purpose, passphrase=_passphrase()
+    )
     data = {
         "request_id": report.request_id,
         "warrant": report.warrant,
@@ -306,20 +306,20 @@ def join_network(
 ) -> None:
     """Bring a register loaded before `sekisho network init` into the network: a polymorphic pseudonym for every
     record lacking one (in bulk, over a process pool), then the locator's index (R→R through T1 and T2)."""
+    from sekisho.node.commands import network_register
     from sekisho.registry import release
 
-    h = home_of(home, db)
-    net = LocalNetwork(h, passphrase=_passphrase() if index else passphrase_from_env())
-    try:
-        register = net.register(municipality)
+    def secret() -> bytes | None:
+        return _passphrase() if index else passphrase_from_env()
+
+    # the index over HTTP as the municipality's party when a network runs under the home, else in-process
+    with network_register(home_of(home, db), municipality, passphrase=secret) as register:
         with progress("pseudonyms", release.count_without_pp(register)) as advance:
             made = release.join_network(register, workers=workers, advance=advance)
         report = None
         if index:
             with progress("indexing", release.count_unindexed(register)) as advance:
                 report = release.index_pending(register, advance=advance)
-    finally:
-        net.close()
     data = {
         "pseudonyms_made": made,
         "indexed": report.indexed if report else 0,
@@ -340,11 +340,10 @@ def deliver_notices(
     municipality: MunicipalityOpt, home: HomeOpt = None, db: DbOpt = None, as_json: JsonOpt = False
 ) -> None:
     """Deliver the register's pending change notices to every enrolled agency entitled to them."""
-    _h, net = _network(home, db)
-    try:
-        report = net.releases(municipality).deliver_notices()
-    finally:
-        net.close()
+    from sekisho.node.commands import releases as municipality_releases
+
+    with municipality_releases(home_of(home, db), municipality, passphrase=_passphrase) as releases:
+        report = releases.deliver_notices()
     data = {"events": report.events, "notices": report.notices, "pending": report.pending}
     emit(
         data,

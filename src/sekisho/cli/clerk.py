@@ -16,9 +16,10 @@ from rich.table import Table
 
 from sekisho.cli._common import DbOpt, HomeOpt, JsonOpt, console, home_of, print_json, progress, write_out
 from sekisho.cli.registry import registry_app
+from sekisho.config import Home
 from sekisho.errors import InvalidInput
 from sekisho.registry.model import HistoryEntry, Household, Resident, Status
-from sekisho.registry.service import Actor, PendingTransfer, RegisterService, history_json, resident_json
+from sekisho.registry.service import PendingTransfer, RegisterService, history_json, resident_json
 
 MunicipalityOpt = Annotated[
     str, typer.Option("--municipality", "-m", envvar="SEKISHO_MUNICIPALITY", help="Municipality code (6 digits).")
@@ -35,14 +36,10 @@ ItemOpt = Annotated[
 
 
 def _service(home: Any, db: str | None, code: str, clerk: str, *, create: bool = False) -> RegisterService:
-    from sekisho.node.local import LocalDirectory
+    # wired by the composition root: in-process, or as the municipality's party over HTTP when a network runs
+    from sekisho.node.commands import open_register
 
-    h = home_of(home, db)
-    opener = RegisterService.create if create else RegisterService.open
-    directory = LocalDirectory(h)
-    # with the network set up, new records are indexed at the locator (T1, T2 and the policy permitting)
-    index = directory.network.registry_index(code) if directory.network is not None else None
-    return opener(h, code, actor=Actor(clerk=clerk), directory=directory, index=index)
+    return open_register(home_of(home, db), code, clerk=clerk, create=create)
 
 
 def _items(pairs: list[str] | None, **named: str | None) -> dict[str, str]:
@@ -429,6 +426,26 @@ def transfer_cancel(
     print_json(resident_json(r)) if as_json else _render_resident(r)
 
 
+def _networked(h: Home) -> bool:
+    from sekisho.node.registers import networked
+
+    return networked(h)
+
+
+def _move_in_over_network(
+    h: Home, code: str, row: dict[str, str], *, moved_on: str, household: str | None, transfer: str
+) -> dict[str, Any]:
+    from sekisho.jp.clock import japan_today
+    from sekisho.node.commands import file_move_in
+    from sekisho.registry.validate import parse_event_date
+
+    # the dates as the register reads them (和暦 too), sent as ISO dates
+    moved = parse_event_date(moved_on, field="moved_on", today=japan_today())
+    if row.get("filed_on"):
+        row = row | {"filed_on": parse_event_date(row["filed_on"], field="filed_on", today=japan_today()).isoformat()}
+    return file_move_in(h, code, transfer=transfer, moved_on=moved, row=row, household=household)
+
+
 @registry_app.command("move-in")
 def move_in(
     municipality: MunicipalityOpt,
@@ -450,6 +467,18 @@ def move_in(
 ) -> None:
     """転入: from another municipality (--transfer) or from outside the network (all items via --item)."""
     row = _items(item, town=town, block=block, katagaki=katagaki, relationship=relationship, filed_on=filed_on)
+    h = home_of(home, db)
+    if transfer is not None and _networked(h):
+        # the network runs: the clerk files at this municipality's own node, which reaches the origin's
+        done = _move_in_over_network(h, municipality, row, moved_on=moved_on, household=household_handle,
+                                     transfer=transfer)  # fmt: skip
+        if as_json:
+            print_json(done)
+        else:
+            console.print(f"moved in: {done['handle']} (household {done['household']}, {done['status']})")
+            if done["already_done"]:
+                console.print("this move-in had already been completed; nothing new was written")
+        return
     res = _service(home, db, municipality, clerk).move_in(
         row, moved_on=moved_on, household=household_handle, transfer=transfer
     )

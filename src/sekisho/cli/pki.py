@@ -156,8 +156,11 @@ def issue_cmd(
         raise InvalidInput("give --card (re-issue) or --card-out (a new card), not both", field="card")
     # the secrets first: a refused PIN must not have touched any party
     auth_pin, sign_pin = ("", _signing_pin()) if card is not None else _new_card_pins()
-    net = _network(home_of(home, db))
-    try:
+    from sekisho.node.commands import counter_network
+    from sekisho.pki.keys import passphrase
+
+    # over HTTP as the municipality's node when a network runs under the home, else in-process
+    with counter_network(home_of(home, db), passphrase=passphrase()) as net:
         if card is not None:
             issued, _ = issue_at_counter(
                 net,
@@ -176,8 +179,6 @@ def issue_cmd(
                 sign_pin=sign_pin,
                 card_out=card_out or Path("resident.card"),
             )
-    finally:
-        net.close()
     out = {
         "card": str(card or card_out or "resident.card"),
         "subject_id": issued.subject_id,

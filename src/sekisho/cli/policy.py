@@ -272,13 +272,13 @@ def warrant_show(
 
 
 def _mp(home: Path | None, db: str | None, municipality: str) -> Any:
+    from sekisho.node.registers import open_register
     from sekisho.policy.municipality import MunicipalityPolicy
-    from sekisho.registry.service import RegisterService
 
     where = home_of(home, db)
     # the measure's "whole household" is the register's answer, handed to the policy (it never reads reg_ tables)
     return MunicipalityPolicy.open(
-        where, municipality, households=lambda h: RegisterService.open(where, municipality).household_members(h)
+        where, municipality, households=lambda h: open_register(where, municipality).household_members(h)
     )
 
 

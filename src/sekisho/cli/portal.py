@@ -78,11 +78,11 @@ def one_time_code(
     as_json: JsonOpt = False,
 ) -> None:
     """A one-time code for a resident's first login to the portal (valid 30 minutes, once)."""
+    from sekisho.node.commands import open_register
     from sekisho.portal.accounts import PortalStore
-    from sekisho.registry.service import Actor, RegisterService
 
     h = home_of(home, db)
-    register = RegisterService.open(h, municipality, actor=Actor(clerk=clerk))
+    register = open_register(h, municipality, clerk=clerk)
     try:
         resident = register.show(handle, purpose="resident.portal-code")  # the resident exists; an access record
     finally:

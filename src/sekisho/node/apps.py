@@ -329,6 +329,7 @@ def _portal_registers(home: Home, code: str, log: Any) -> Callable[[Any], Any]:
     to ``log`` (the node's access log)."""
     import copy
 
+    from sekisho.node.registers import open_register
     from sekisho.registry.service import Actor, RegisterService
 
     lock = threading.Lock()
@@ -337,7 +338,7 @@ def _portal_registers(home: Home, code: str, log: Any) -> Callable[[Any], Any]:
     def opener(actor: Actor) -> RegisterService:
         with lock:
             if not base:
-                base.append(RegisterService.open(home, code, actor=Actor(clerk="portal"), access_log=log))
+                base.append(open_register(home, code, actor=Actor(clerk="portal"), access_log=log))
         # a shallow copy shares the engine and the log's client; only the actor is this request's
         svc = copy.copy(base[0])
         svc.actor = actor
@@ -393,11 +394,10 @@ class OwnRegister:
 
     @contextlib.contextmanager
     def _register(self) -> Iterator[Any]:
-        from sekisho.registry.service import Actor, RegisterService
+        from sekisho.node.registers import open_register
+        from sekisho.registry.service import Actor
 
-        register = RegisterService.open(
-            self.home, self.code, actor=Actor(clerk="network"), index=self.index, **self._log
-        )
+        register = open_register(self.home, self.code, actor=Actor(clerk="network"), index=self.index, **self._log)
         try:
             yield register
         finally:

@@ -30,12 +30,13 @@ def open_issuer(
     from sekisho.credentials.issuer import Issuer
     from sekisho.credentials.store import open_state
     from sekisho.node.municipality import node_access_log
+    from sekisho.node.registers import open_register
     from sekisho.registry.events import CredentialEvents
-    from sekisho.registry.service import RegisterService, party_of
+    from sekisho.registry.service import party_of
 
     if access_log is _NODE_LOG:
         access_log = node_access_log(home, code)
-    register = RegisterService.open(home, code, access_log=access_log)
+    register = open_register(home, code, access_log=access_log)
     state = open_state(home, register.code)
     issuer = Issuer.open(
         home.party_dir(party_of(register.code), create=False),

@@ -33,6 +33,7 @@ from sekisho.auditlog.client import local_access_log
 from sekisho.config import Home
 from sekisho.errors import InvalidInput, Unavailable
 from sekisho.keyfile import passphrase_from_env
+from sekisho.node.registers import open_register
 from sekisho.pep.flows import conversion_request, convert_batch, prepare_batch
 from sekisho.pep.group import Scalar
 from sekisho.pep.keys import NetworkParams, load_network, network_path
@@ -80,7 +81,7 @@ class _LocalMunicipality:
         # the origin acts on its own authority in the hand-over, not as one of its clerks; it needs the locator
         # to hand the person's entry over to the destination
         index = self.network.registry_index(self.code) if self.network is not None else None
-        return RegisterService.open(self.home, self.code, actor=Actor(clerk="network"), today=self.today, index=index)
+        return open_register(self.home, self.code, actor=Actor(clerk="network"), today=self.today, index=index)
 
     def fetch_transfer(self, token: str, *, requester: str) -> TransferPackage:
         return self._service().fetch_transfer(token, requester=requester)
@@ -409,7 +410,7 @@ class LocalNetwork:
         key = code if actor is None else f"{code}/{actor.clerk}"
         svc = self._registers.get(key)
         if svc is None:
-            svc = RegisterService.open(
+            svc = open_register(
                 self.home,
                 code,
                 actor=actor or Actor(clerk="network"),

@@ -83,12 +83,11 @@ def mount_moves(app: FastAPI, role: Role, home: Home) -> _Peers:
 
     @contextlib.contextmanager
     def destination(clerk: Caller) -> Iterator[Any]:
-        from sekisho.registry.service import Actor, RegisterService
+        from sekisho.node.registers import open_register
+        from sekisho.registry.service import Actor
 
         actor = Actor(clerk="counter", terminal=clerk.terminal)
-        register = RegisterService.open(
-            home, code, actor=actor, directory=_Directory(peers), index=index, access_log=log
-        )
+        register = open_register(home, code, actor=actor, directory=_Directory(peers), index=index, access_log=log)
         try:
             yield register
         finally:

@@ -147,12 +147,13 @@ class MunicipalityNode:
 
     def _open_releases(self) -> ReleaseService:
         from sekisho.node.http.watchdog import HttpDecisionPoint
+        from sekisho.node.registers import open_register
         from sekisho.policy.municipality import MunicipalityPolicy
         from sekisho.registry.release import ReleaseService
-        from sekisho.registry.service import Actor, RegisterService
+        from sekisho.registry.service import Actor
 
         net = self._net()
-        register = RegisterService.open(
+        register = open_register(
             self.home,
             self.code,
             actor=Actor(clerk="network"),

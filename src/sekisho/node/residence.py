@@ -211,17 +211,18 @@ def open_desk(
     access_log: Any = None,
 ) -> Desk:
     """Municipality ``code``'s desk: its register, policy tables and signer, and the PKI (in-process by default).
-    ``access_log``: the log's client the register's access records go to (default: the home's, in-process)."""
+    ``access_log``: the log's client the register's access records go to (default: ``sekisho.node.registers``)."""
+    from sekisho.node.registers import open_register
     from sekisho.policy.municipality import MunicipalityPolicy
     from sekisho.policy.service import open_decision_point
-    from sekisho.registry.service import Actor, RegisterService
+    from sekisho.registry.service import Actor
 
     ask, fetch = pki or pki_in_process(home)
     signer = DocumentSigner.open(
         municipality_root(home, code), municipality=code, passphrase=passphrase, ask_timestamp=ask, fetch_crl=fetch
     )
     extra = {} if access_log is None else {"access_log": access_log}
-    register = RegisterService.open(home, code, actor=Actor(clerk="certificates"), **extra)
+    register = open_register(home, code, actor=Actor(clerk="certificates"), **extra)
     policy = MunicipalityPolicy.open(home, code, households=register.household_members)
     gate = PolicyGate(pdp=open_decision_point(home), policy=policy, register=register)
     return Desk(signer=signer, gate=gate, source=RegisterSource(register))

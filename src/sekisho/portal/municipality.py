@@ -33,6 +33,7 @@ from sekisho.errors import InvalidInput, NotFound, SekishoError, Unavailable
 from sekisho.jp.catalogue import get_municipality
 from sekisho.jp.clock import JST, japan_today
 from sekisho.login import protocol as card_login
+from sekisho.node.registers import open_register
 from sekisho.policy.municipality import MunicipalityPolicy
 from sekisho.portal import i18n, web
 from sekisho.portal.accounts import PortalStore, Session
@@ -60,7 +61,7 @@ def default_opener(home: Home, code: str) -> RegisterOpener:
     def opener(actor: Actor) -> RegisterService:
         with lock:
             if not base:
-                base.append(RegisterService.open(home, code, actor=Actor(clerk="portal")))
+                base.append(open_register(home, code, actor=Actor(clerk="portal")))
         # a shallow copy shares the engine and the network's clients; only the actor is this request's
         svc = copy.copy(base[0])
         svc.actor = actor

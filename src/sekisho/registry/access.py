@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from sekisho.config import Home
 from sekisho.errors import IntegrityError, InvalidInput, SekishoError, Unavailable
 from sekisho.protocols.handles import parse_handle
 from sekisho.registry import store as st
@@ -23,7 +22,7 @@ from sekisho.transparency.entry import AccessRecordBuilder, derive_commitment_ke
 from sekisho.transparency.merkle import hash_leaf
 
 if TYPE_CHECKING:
-    from sekisho.transparency.log import AccessListItem, AccessLog
+    from sekisho.transparency.log import AccessListItem
 
 
 log = logging.getLogger("sekisho.registry")
@@ -423,11 +422,3 @@ class AccessRecords(RegisterCore):
                 terminal=None,
             )
         return listing
-
-
-def network_access_log(home: Home) -> AccessLog | None:
-    """The public access log of ``home`` when it has one (``sekisho log init``), reached through the network."""
-    from sekisho.auditlog.client import local_access_log
-
-    found: AccessLog | None = local_access_log(home)
-    return found

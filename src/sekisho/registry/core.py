@@ -70,13 +70,16 @@ class RegisterCore:
         pp_key: Point | None = None,
         index: RegistryIndex | None = None,
         annex: TransferAnnex | None = None,
+        open_annex: Callable[[RegisterCore], TransferAnnex] | None = None,
         access_log: AccessLog | None = None,
     ) -> None:
         self.engine = engine
         #: the public access log: every access record is appended to it before the data it records leaves
         self.access_log = access_log
-        #: support measures travel with a hand-over (default: this database's policy context, see _transfer_annex)
+        #: support measures travel with a hand-over: ``annex``, or the one ``open_annex`` opens on first use (the
+        #: composition root hands in the municipality's policy tables; see _transfer_annex)
         self.annex = annex
+        self._open_annex = open_annex
         self.municipality = municipality
         self.code = municipality.code
         self.actor = actor or Actor()
@@ -100,7 +103,7 @@ class RegisterCore:
     def today(self) -> date:
         return self._today()
 
-    def _policy_clock(self) -> datetime:
+    def policy_clock(self) -> datetime:
         """The annex's clock on this register's day: a register run on another day (a test's clock, a replay)
         must judge a support measure's expiry on that day, not on the machine's."""
         now = datetime.now(JST)

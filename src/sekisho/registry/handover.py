@@ -309,15 +309,13 @@ class HandOver(HouseholdRules, AccessRecords):
         )
 
     def _transfer_annex(self) -> TransferAnnex:
-        """The support measures of this municipality (``sekisho.policy.municipality``, in this same database unless
-        another annex was given).  Never optional: a hand-over that dropped a measure would expose the person at
-        the destination."""
+        """The support measures of this municipality, as the composition root handed them in (the policy tables in
+        this same database: ``sekisho.node.registers``).  Never optional: a hand-over that dropped a measure would
+        expose the person at the destination, so a register opened without one refuses to hand over."""
         if self.annex is None:
-            from sekisho.policy.municipality import MunicipalityPolicy
-            from sekisho.storage import migrate
-
-            migrate(self.engine, "policy")
-            self.annex = MunicipalityPolicy(engine=self.engine, code=self.code, clock=self._policy_clock)
+            if self._open_annex is None:
+                raise Unavailable("this register was opened without its transfer annex", field="annex")
+            self.annex = self._open_annex(self)
         return self.annex
 
     # the destination's side

@@ -22,7 +22,7 @@ from sekisho.protocols.import_format import IMPORT_COLUMNS
 from sekisho.protocols.registry import EventSink
 from sekisho.registry import procedures as proc
 from sekisho.registry import store as st
-from sekisho.registry.access import AccessListing, AccessRecords, network_access_log
+from sekisho.registry.access import AccessListing, AccessRecords
 from sekisho.registry.core import ALL_ITEMS, CONTEXTS, Actor, RegisterCore, bulk_pps, network_key, party_of
 from sekisho.registry.handover import HandOver, MoveInResult, PendingTransfer
 from sekisho.registry.model import (
@@ -58,7 +58,6 @@ __all__ = [
     "bulk_pps",
     "history_json",
     "items_text",
-    "network_access_log",
     "network_key",
     "party_of",
     "resident_json",
@@ -83,8 +82,6 @@ class RegisterService(HandOver):
         municipality = get_municipality(code)
         engine = open_party_db(home, party_of(municipality.code), CONTEXTS, create=True)
         kwargs.setdefault("pp_key", network_key(home))
-        if "access_log" not in kwargs:  # not setdefault: that would open the home's log even when one is given
-            kwargs["access_log"] = network_access_log(home)
         with engine.begin() as conn:
             existing = conn.execute(sa.select(st.meta.c.value).where(st.meta.c.key == "municipality")).scalar()
             if existing is None:
@@ -110,8 +107,6 @@ class RegisterService(HandOver):
         if existing != municipality.code:
             raise Conflict("this database holds another municipality's register", field="db")
         kwargs.setdefault("pp_key", network_key(home))
-        if "access_log" not in kwargs:  # not setdefault: that would open the home's log even when one is given
-            kwargs["access_log"] = network_access_log(home)
         return cls(engine, municipality, **kwargs)
 
     # --- reads (each writes an access record first) ---------------------------------------------------------------
