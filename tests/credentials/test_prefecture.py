@@ -19,6 +19,7 @@ from sekisho.credentials.issuer import Issuer
 from sekisho.credentials.store import CONTEXT, SqlState, open_state
 from sekisho.errors import Forbidden
 from sekisho.node.local import LocalDirectory
+from sekisho.node.registers import create_register
 from sekisho.pki import hierarchy as pki_hierarchy
 from sekisho.pki import issuance as pki_issuance
 from sekisho.pki import status as pki_status
@@ -34,7 +35,7 @@ KEYS = {"212016": b"gifu-city-ref-key", OGAKI: b"ogaki-city-ref-key"}
 
 @pytest.fixture(scope="module")
 def ogaki(net_home: Home) -> RegisterService:
-    return RegisterService.create(
+    return create_register(
         net_home,
         OGAKI,
         actor=Actor(clerk="clerk-3"),
