@@ -74,10 +74,10 @@ def main(argv: list[str]) -> None:
     from sekisho.auditlog.service import init_parties
     from sekisho.config import Home
     from sekisho.node.local import LocalNetwork
+    from sekisho.node.registers import create_register
     from sekisho.pseudonyms.service import init_network
     from sekisho.registry import release
     from sekisho.registry import store as st
-    from sekisho.registry.service import RegisterService
     from sekisho.synth.residents import generate_file
 
     pg = os.environ.get("SEKISHO_PG_URL")
@@ -93,7 +93,7 @@ def main(argv: list[str]) -> None:
             _approve_pia(home)
             source = Path(tmp) / "gifu.csv"
             generate_file(source, municipality=GIFU, count=args.residents, seed=1, as_of=date(2026, 11, 1))
-            register = RegisterService.create(home, GIFU)
+            register = create_register(home, GIFU)
             register.import_file(source)  # with the network present: every record gets its PP
             register.engine.dispose()
             net = LocalNetwork(home, passphrase=PASSPHRASE)
