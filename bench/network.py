@@ -85,6 +85,7 @@ def serve_hop(directory: Path, index: int, fd: int, next_url: str | None) -> Non
     import uvicorn
     from cryptography import x509
 
+    from sekisho.node.server import KEEP_ALIVE
     from sekisho.wire import tls
 
     trust = x509.load_pem_x509_certificates((directory / "ca.crt").read_bytes())
@@ -122,7 +123,14 @@ def serve_hop(directory: Path, index: int, fd: int, next_url: str | None) -> Non
     sock = socket.socket(fileno=fd)
     host, port = sock.getsockname()[:2]
     config = tls.uvicorn_config(
-        app, host=host, port=port, context=server_ctx, log_level="warning", access_log=False, server_header=False
+        app,
+        host=host,
+        port=port,
+        context=server_ctx,
+        log_level="warning",
+        access_log=False,
+        server_header=False,
+        timeout_keep_alive=KEEP_ALIVE,  # the parties' own setting (sekisho.node.server)
     )
     uvicorn.Server(config).run(sockets=[sock])
 

@@ -40,10 +40,11 @@ from sekisho.node.registers import open_register
 from sekisho.pki.card import SoftwareCard
 from sekisho.pki.oids import Purpose
 from sekisho.problems import MEDIA_TYPE
+from sekisho.wire.signatures import TerminalKey
 
 from .flownet import AGENCY, AUTH_PIN, CODE, MUNI, PURPOSE, SIGN_PIN, Prepared, prepare, sekisho, sekisho_json
 from .procs import PASSPHRASE, Running, ca_context, party_client, pid_alive, start
-from .test_network_auth import make_entry
+from .test_network_auth import _signed_log_client, _terminal, make_entry
 
 pytestmark = [
     pytest.mark.slow,
@@ -184,8 +185,12 @@ def _kill(network: Running, party: str) -> int:
     return int(entry["port"])
 
 
-def _append(network: Running, entry: bytes) -> httpx.Response:
-    """An access record appended at the log by the clerk terminal of the municipality (signed, mutual TLS)."""
+def _append(network: Running, entry: bytes, *, terminal: TerminalKey | None = None) -> httpx.Response:
+    """An access record appended at the log by the clerk terminal of the municipality (signed, mutual TLS), or by
+    ``terminal``."""
+    if terminal is not None:
+        with _signed_log_client(network, terminal) as client:
+            return client.post("/append", content=entry, headers={"content-type": "application/octet-stream"})
     with party_client(network.home.root, MUNI, "log", signed=True) as client:
         return client.post("/append", content=entry, headers={"content-type": "application/octet-stream"})
 
@@ -198,15 +203,17 @@ def test_a_killed_pki_gives_its_callers_503_and_the_cli_exit_5_and_after_restart
     assert first.status_code == 200, first.text
     before = first.json()["index"]
 
+    # a terminal the log has not seen yet: it has no status of it kept (SEKISHO_REVOCATION_CACHE) and must ask
+    new = _terminal(network, f"{MUNI}/counter-7")
     port = _kill(network, "pki")
     entry = make_entry()
     # the log cannot learn whether the clerk's terminal is revoked: a 503 problem, nothing appended
-    refused = _append(network, entry)
+    refused = _append(network, entry, terminal=new)
     assert refused.status_code == 503, refused.text
     assert refused.headers["content-type"] == MEDIA_TYPE
     problem: dict[str, Any] = refused.json()
     assert problem["status"] == 503 and problem["field"] == "revocation"
-    with party_client(network.home.root, MUNI, "log", signed=True) as client, pytest.raises(Unavailable) as gone:
+    with _signed_log_client(network, new) as client, pytest.raises(Unavailable) as gone:
         transport.request(
             client, "POST", "/append", content=entry, headers={"content-type": "application/octet-stream"}
         )
@@ -221,7 +228,7 @@ def test_a_killed_pki_gives_its_callers_503_and_the_cli_exit_5_and_after_restart
     RESTARTED.append(again)
     again.wait_for("serving pki on ")
     # the same requests now succeed; the refused append left nothing: this one lands right after the first
-    after = _append(network, entry)
+    after = _append(network, entry, terminal=new)
     assert after.status_code == 200, after.text
     assert after.json()["index"] == before + 1
     assert login(network, card).returncode == 0

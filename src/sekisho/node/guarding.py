@@ -241,16 +241,22 @@ def _watchdog_sink(root: Path, party: str) -> AlertSink:
 
 
 def _revocation(role: Role, home: Home) -> RevocationCheck:
-    from sekisho.pki.verify import OcspChecker
+    """OCSP at the network's PKI, asked as RFC 5019 asks (no nonce: the PKI answers with its pre-produced
+    response), and a good status kept for ``SEKISHO_REVOCATION_CACHE`` seconds at most: without it every guarded
+    request cost an OCSP round trip (and, with a nonce, a signature at the PKI) per certificate it carries."""
+    from datetime import timedelta
 
+    from sekisho.pki.verify import CachedOcspChecker, OcspChecker
+
+    max_age = timedelta(seconds=limits.revocation_cache())
     if role.role == "pki":
         from sekisho.pki import hierarchy, status
 
         pki = hierarchy.Pki.open(home)
-        return OcspChecker(lambda request: status.ocsp_respond(pki, request))
+        return CachedOcspChecker(OcspChecker(lambda r: status.ocsp_respond(pki, r), nonce=False), max_age=max_age)
     from sekisho.node.transport import Peers, ocsp_transport
 
-    return OcspChecker(ocsp_transport(Peers(home.root, role.party)))
+    return CachedOcspChecker(OcspChecker(ocsp_transport(Peers(home.root, role.party)), nonce=False), max_age=max_age)
 
 
 def secure(

@@ -1,6 +1,7 @@
 """Limits every party's service and client keeps, from the environment: the largest request body a party reads
-(``SEKISHO_MAX_BODY``, bytes) and how long a client waits for a peer (``SEKISHO_CONNECT_TIMEOUT``,
-``SEKISHO_READ_TIMEOUT``, seconds).
+(``SEKISHO_MAX_BODY``, bytes), how long a client waits for a peer (``SEKISHO_CONNECT_TIMEOUT``,
+``SEKISHO_READ_TIMEOUT``, seconds) and how long a guard keeps a certificate's good revocation status
+(``SEKISHO_REVOCATION_CACHE``, seconds, 0 for never).
 
 :class:`BodyLimit` is the ASGI middleware in front of a party's app (outside its guard): a body declared larger
 than the limit is refused before a byte of it is read, one that grows beyond it while it streams is cut off;
@@ -27,10 +28,13 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 MAX_BODY_ENV = "SEKISHO_MAX_BODY"
 CONNECT_TIMEOUT_ENV = "SEKISHO_CONNECT_TIMEOUT"
 READ_TIMEOUT_ENV = "SEKISHO_READ_TIMEOUT"
+REVOCATION_CACHE_ENV = "SEKISHO_REVOCATION_CACHE"
 #: the largest legitimate body is a batch of 100,000 ciphertexts (6.4 MB and its header); a bigger batch is split
 MAX_BODY = 8 * 1024 * 1024
 CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 30.0
+#: seconds a guard keeps a peer's or terminal's good OCSP status (the longest a revocation goes unseen by it)
+REVOCATION_CACHE = 30.0
 
 
 def _number(name: str, default: float, *, integer: bool = False) -> float:
@@ -105,3 +109,11 @@ class BodyLimit:
 
 class _Overflow(TooLarge):
     """The body grew beyond the limit while it streamed (raised out of ``receive``)."""
+
+
+def revocation_cache() -> float:
+    """``SEKISHO_REVOCATION_CACHE``: seconds a good revocation status is kept (0: ask the PKI on every request)."""
+    text = os.environ.get(REVOCATION_CACHE_ENV)
+    if text is not None and text.strip() in ("0", "0.0"):
+        return 0.0
+    return _number(REVOCATION_CACHE_ENV, REVOCATION_CACHE)

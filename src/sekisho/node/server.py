@@ -19,6 +19,9 @@ from typing import Any
 
 #: seconds in-flight requests get to finish after SIGTERM/SIGINT before uvicorn closes their connections
 GRACE = 10
+#: seconds an idle keep-alive connection stays open: every party keeps one pooled connection per peer, and
+#: uvicorn's default (5 s) made a quiet spell cost a new TLS handshake on every hop
+KEEP_ALIVE = 75
 _PR_SET_PDEATHSIG = 1
 
 
@@ -97,6 +100,7 @@ def serve(app: Any, sock: socket.socket, *, grace: int = GRACE, context: ssl.SSL
         access_log=False,  # request lines could carry what a caller put in a URL; parties log no personal data
         server_header=False,
         timeout_graceful_shutdown=grace,
+        timeout_keep_alive=KEEP_ALIVE,
         lifespan="on",
     )
     server = server_class(config)

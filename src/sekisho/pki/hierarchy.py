@@ -114,6 +114,10 @@ class Pki:
     #: OCSP issuer lookup: (hash algorithm, issuer key hash) -> (CA, issuer name hash, responder certificate).
     #: CA rows never change after init, so this cache cannot go stale; certificate status is never cached.
     _issuers: dict[tuple[bool, bytes], tuple[str, bytes, x509.Certificate]] = field(default_factory=dict)
+    #: pre-produced OCSP responses (``status.ocsp_respond``): (CA, SHA-256?, serial, status read) -> (produced, DER).
+    #: The status is read from the database on every request and is part of the key: a revocation is never
+    #: answered from here with the old status
+    _presigned: dict[tuple[str, bool, int, Any], tuple[datetime, bytes]] = field(default_factory=dict)
 
     @classmethod
     def open(cls, home: Home, *, secret: Callable[[], bytes] = keyfiles.passphrase, create: bool = False) -> Pki:

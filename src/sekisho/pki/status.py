@@ -221,9 +221,18 @@ def _name_of(row: sa.Row[Any]) -> x509.Name:
 # OCSP
 
 
+#: a pre-produced OCSP response (a request without a nonce) is served again while younger than this: half its
+#: lifetime, so that what a relying party caches until its nextUpdate stays usable for at least as long again
+PRESIGNED_REUSE = revocation.OCSP_LIFETIME / 2
+#: pre-produced responses kept in memory (one per certificate and status)
+PRESIGNED_MAX = 100_000
+
+
 def ocsp_respond(pki: Pki, request_der: bytes, *, now: datetime | None = None) -> bytes:
     """RFC 6960 responder: the status read from the database at this moment, signed by the CA's delegated
-    responder.  Malformed or foreign requests get the unsigned error statuses of §2.3."""
+    responder.  Malformed or foreign requests get the unsigned error statuses of §2.3.  A request with a nonce
+    gets a response signed for it (echoing the nonce); one without gets the pre-produced response for that status
+    (RFC 5019), signed again once the status changes or the response is :data:`PRESIGNED_REUSE` old."""
     try:
         request = revocation.parse_request(request_der)
     except InvalidInput:
@@ -235,6 +244,7 @@ def ocsp_respond(pki: Pki, request_der: bytes, *, now: datetime | None = None) -
     else:
         return revocation.error_response(ocsp.OCSPResponseStatus.MALFORMED_REQUEST)
     when = now or utcnow()
+    nonce = revocation.request_nonce(request)
     with pki.engine.connect() as conn:
         issuer = pki._issuers.get((sha256, request.issuer_key_hash))
         if issuer is None:
@@ -248,6 +258,14 @@ def ocsp_respond(pki: Pki, request_der: bytes, *, now: datetime | None = None) -
             return revocation.error_response(ocsp.OCSPResponseStatus.UNAUTHORIZED)
         ca_id, _, responder_cert = issuer
         state = current(conn, ca_id, request.serial_number)
+    # RFC 5019 §2.2 / RFC 6960 §2.4: a request without a nonce may be answered with a pre-produced response.  The
+    # status is read above on every request and is part of the key, so a revocation is answered at once by a
+    # newly signed response; only an unchanged status reuses its signature, until it is half its lifetime old
+    key = (ca_id, sha256, request.serial_number, state)
+    if nonce is None:
+        made = pki._presigned.get(key)
+        if made is not None and timedelta(0) <= when - made[0] < PRESIGNED_REUSE:
+            return made[1]
     response = revocation.build_response(
         request=request,
         status=state,
@@ -255,7 +273,12 @@ def ocsp_respond(pki: Pki, request_der: bytes, *, now: datetime | None = None) -
         responder_key=pki.keyring.ocsp_key(ca_id),
         now=when,
     )
-    return response.public_bytes(serialization.Encoding.DER)
+    der = response.public_bytes(serialization.Encoding.DER)
+    if nonce is None:
+        if len(pki._presigned) >= PRESIGNED_MAX:
+            pki._presigned.clear()  # a bound on memory; the next requests sign again
+        pki._presigned[key] = (when, der)
+    return der
 
 
 def relying_party(pki: Pki, *, trust: str) -> RelyingParty:

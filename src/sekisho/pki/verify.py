@@ -18,6 +18,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -119,20 +120,30 @@ OcspTransport = Callable[[bytes], bytes]
 
 class OcspChecker(RevocationChecker):
     """RFC 6960 client: one request per certificate with a fresh nonce; the response must be signed by the
-    issuer itself or by a responder certificate the issuer issued for OCSP signing (§4.2.2.2)."""
+    issuer itself or by a responder certificate the issuer issued for OCSP signing (§4.2.2.2).
 
-    def __init__(self, transport: OcspTransport, *, hash_algorithm: hashes.HashAlgorithm | None = None) -> None:
+    ``nonce=False`` asks as RFC 5019's lightweight profile does (no nonce: the responder may answer with a
+    pre-produced response); the response must then be current by its own dates (thisUpdate no later than now,
+    nextUpdate not passed), which every response must be anyway."""
+
+    def __init__(
+        self, transport: OcspTransport, *, hash_algorithm: hashes.HashAlgorithm | None = None, nonce: bool = True
+    ) -> None:
         self._transport = transport
         self._hash = hash_algorithm or hashes.SHA256()
+        self._nonce = nonce
 
     def check(self, cert: x509.Certificate, issuer: x509.Certificate, *, at: datetime, depth: int) -> None:
-        nonce = secrets.token_bytes(16)
-        request = (
-            ocsp.OCSPRequestBuilder()
-            .add_certificate(cert, issuer, self._hash)
-            .add_extension(x509.OCSPNonce(nonce), critical=False)
-            .build()
-        )
+        self.good_until(cert, issuer, at=at, depth=depth)
+
+    def good_until(self, cert: x509.Certificate, issuer: x509.Certificate, *, at: datetime, depth: int) -> datetime:
+        """Raises as :meth:`check` does; for a good certificate, the response's nextUpdate (``at`` when it has
+        none: RFC 6960 §2.4, newer information is always available)."""
+        nonce = secrets.token_bytes(16) if self._nonce else None
+        builder = ocsp.OCSPRequestBuilder().add_certificate(cert, issuer, self._hash)
+        if nonce is not None:
+            builder = builder.add_extension(x509.OCSPNonce(nonce), critical=False)
+        request = builder.build()
         from cryptography.hazmat.primitives.serialization import Encoding
 
         try:
@@ -146,7 +157,7 @@ class OcspChecker(RevocationChecker):
             echoed = response.extensions.get_extension_for_class(x509.OCSPNonce).value.nonce
         except x509.ExtensionNotFound:
             echoed = None
-        if echoed != nonce:
+        if nonce is not None and echoed != nonce:
             raise RevocationUnknown("the OCSP response does not echo the request nonce", field="ocsp")
         single = next(iter(response.responses), None)
         if (
@@ -160,7 +171,7 @@ class OcspChecker(RevocationChecker):
         if single.this_update_utc > at + CLOCK_SKEW or (next_update is not None and next_update < at):
             raise RevocationUnknown("the OCSP response is not current", field="ocsp")
         if single.certificate_status is ocsp.OCSPCertStatus.GOOD:
-            return
+            return next_update if next_update is not None else at
         if single.certificate_status is ocsp.OCSPCertStatus.REVOKED:
             revoked_at = single.revocation_time_utc or at
             reason = single.revocation_reason or x509.ReasonFlags.unspecified
@@ -207,6 +218,50 @@ class OcspChecker(RevocationChecker):
             raise RevocationUnknown(
                 "the OCSP response is not signed by the issuer or its responder", field="ocsp"
             ) from None
+
+
+class CachedOcspChecker(RevocationChecker):
+    """An :class:`OcspChecker` that keeps what it learnt for a while, so that a service checking the same peers'
+    and terminals' certificates on every request asks the responder once per certificate and period.
+
+    A good status is kept until the response's nextUpdate or ``max_age`` after it was had, whichever is sooner:
+    a revocation is therefore seen within ``max_age`` of the responder knowing it (the stated bound; 0 keeps
+    nothing and asks every time).  A revoked certificate stays refused (a revocation is final, RFC 5280 §3.3).
+    An unknown status and a failure to ask are never kept: the next request asks again."""
+
+    def __init__(self, inner: OcspChecker, *, max_age: timedelta, max_entries: int = 100_000) -> None:
+        self._inner = inner
+        self._max_age = max_age
+        self._max_entries = max_entries
+        self._good: dict[bytes, tuple[datetime, datetime]] = {}
+        self._revoked: dict[bytes, tuple[x509.ReasonFlags, datetime]] = {}
+
+    @property
+    def max_age(self) -> timedelta:
+        return self._max_age
+
+    def check(self, cert: x509.Certificate, issuer: x509.Certificate, *, at: datetime, depth: int) -> None:
+        if self._max_age <= timedelta(0):
+            self._inner.check(cert, issuer, at=at, depth=depth)
+            return
+        key = cert.fingerprint(hashes.SHA256())
+        revoked = self._revoked.get(key)
+        if revoked is not None:
+            raise CertificateRevoked(reason=revoked[0], revoked_at=revoked[1], depth=depth)
+        kept = self._good.get(key)
+        if kept is not None and kept[0] <= at < kept[1]:
+            return
+        try:
+            until = self._inner.good_until(cert, issuer, at=at, depth=depth)
+        except CertificateRevoked as exc:
+            self._keep(self._revoked, key, (exc.reason, exc.revoked_at))
+            raise
+        self._keep(self._good, key, (at, min(until, at + self._max_age)))
+
+    def _keep(self, table: dict[bytes, Any], key: bytes, value: Any) -> None:
+        if len(table) >= self._max_entries:
+            table.clear()  # a bound on memory: the next requests ask again
+        table[key] = value
 
 
 def _key_id_matches(response: ocsp.OCSPResponse, cert: x509.Certificate) -> bool:
