@@ -12,12 +12,20 @@ The test process plays the municipality's and the agencies' systems with their o
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import socket
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import sqlalchemy as sa
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from pep_network import GIFU, PASSPHRASE, person, shipped_network
 from sekisho.agency.crossref import run_cross_reference
@@ -34,7 +42,7 @@ from sekisho.policy.service import Watchdog
 from sekisho.registry import store as st
 
 from .flownet import sekisho_json
-from .procs import Running, start
+from .procs import Running, ca_context, env_for, sekisho_cmd, start
 
 pytestmark = pytest.mark.slow
 
@@ -222,3 +230,70 @@ def test_the_command_line_looks_up_and_cross_references_over_http(enrolled: Flow
     finally:
         svc.engine.dispose()
     assert link.pseudonym == pension
+
+
+def _spki_pin(url: str, root: Path) -> str:
+    """The base64 SHA-256 of the public key the party's TLS server presents, its chain checked against the
+    network's CA here: Chromium is told to accept that one key (and no other certificate error)."""
+    parts = urlsplit(url)
+    raw = socket.create_connection((parts.hostname, parts.port), timeout=10)
+    with ca_context(root).wrap_socket(raw, server_hostname=parts.hostname) as tls:
+        der = tls.getpeercert(binary_form=True)
+    assert der is not None
+    spki = (
+        x509.load_der_x509_certificate(der).public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+    )
+    return base64.b64encode(hashlib.sha256(spki).digest()).decode()
+
+
+@pytest.mark.browser
+def test_a_resident_sees_in_a_browser_over_https_the_access_the_agency_just_made(enrolled: Flows) -> None:
+    from playwright.sync_api import sync_playwright
+
+    from portal.chromium import CHROMIUM, CHROMIUM_ARGS
+    from sekisho.portal.accounts import PortalStore
+
+    # the pension agency confirms the resident's identity: agency → T1 → T2 → locator → municipality → log
+    svc = _agency(enrolled.home, "pension")
+    try:
+        with HttpNetwork(enrolled.home.root, "agency/pension") as net:
+            [answer] = svc.lookup([enrolled.pseudonyms["pension"]], purpose="pension.benefit", network=net)
+    finally:
+        svc.engine.dispose()
+    assert answer.status == "found"
+    # the log signs a checkpoint and the watchdog cosigns it (`sekisho log checkpoint`, as an operator runs it)
+    done = subprocess.run(
+        sekisho_cmd("log", "checkpoint"),
+        env={**env_for(enrolled.home), "SEKISHO_PASSPHRASE": PASSPHRASE.decode()},
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    # the counter hands the resident a one-time code (`sekisho portal code`)
+    store = PortalStore.open(enrolled.home, MUNI)
+    try:
+        code = store.issue_code(enrolled.handle, by="clerk-1")
+    finally:
+        store.close()
+
+    url = next(p["url"] for p in enrolled.running.run_file()["parties"] if p["party"] == MUNI)
+    pin = _spki_pin(url, enrolled.home.root)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, f"--ignore-certificate-errors-spki-list={pin}"]
+        )
+        try:
+            page = browser.new_page(locale="ja-JP")
+            page.goto(f"{url}/portal/resident/login")
+            assert page.url.startswith("https://")
+            page.get_by_label("ワンタイムコード").fill(code)
+            page.get_by_role("button", name="ログイン").click()
+            assert page.get_by_role("heading", name="わたしの住民票").is_visible()
+            rows = page.locator("table.accesses tbody tr", has_text="identity-confirmation")
+            assert rows.count() >= 1
+            text = rows.first.inner_text()
+            assert "pension" in text and "pension.benefit" in text and "✓" in text
+            assert "検証済み" in page.locator(".verified-note").inner_text()
+            cookie = next(c for c in page.context.cookies() if c["name"] == "sekisho_portal")
+            assert cookie["secure"] and cookie["httpOnly"]
+        finally:
+            browser.close()

@@ -25,20 +25,12 @@ from homes import drop_namespace, new_namespace
 from sekisho.config import Home
 from sekisho.node.registers import create_register
 
+from .chromium import CHROMIUM, CHROMIUM_ARGS
+
 PG_URL = os.environ.get("SEKISHO_TEST_DB") or None
 PASSPHRASE = "portal-test-passphrase"
 PASSWORD = "counter-password-2026"
 GIFU, CHIYODA = "212016", "131016"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 SHOTS = Path(os.environ.get("SEKISHO_PORTAL_SHOTS", "build/portal-screenshots"))
 PIAS = Path(__file__).resolve().parents[2] / "src" / "sekisho" / "policy" / "data" / "pias"
 
