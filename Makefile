@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
-PYTEST_ARGS ?= -n 2  # both cores: the suite runs in about half the time (pytest-xdist)
+PYTEST_ARGS ?= -n 2 --dist loadfile  # both cores (pytest-xdist); a module stays on one worker, so its module-scoped network (`sekisho up`) starts once
 
 .PHONY: all demo test test-sqlite test-postgres lint typecheck bench bench-tiny clean deps
 
