@@ -10,7 +10,7 @@ import pytest
 
 from sekisho.config import Home
 
-from .procs import Running, get, pid_alive, start, wait_gone
+from .procs import PASSPHRASE, Running, get, pid_alive, start, wait_gone
 
 pytestmark = pytest.mark.slow
 
@@ -56,6 +56,14 @@ def test_demo_keep_serves_the_parties_until_ctrl_c(tmp_path: Path) -> None:
     assert _squeeze("(OCSP over HTTPS) about the card: revoked (cessationOfOperation), revoked") in text
     assert _squeeze("asks the locator directly, skipping T1 and T2: 403") in text
     assert _squeeze("processes: 11 parties, one OS process each") in text
+    # the shell exported its own SEKISHO_PASSPHRASE (tests/node/procs.env_for): the demo sealed its keys with it
+    from sekisho.auditlog.keys import load_log_signer
+    from sekisho.demo import DEMO_PASSPHRASE
+    from sekisho.errors import SekishoError
+
+    assert load_log_signer(home, PASSPHRASE.encode()) is not None
+    with pytest.raises(SekishoError):
+        load_log_signer(home, DEMO_PASSPHRASE)
 
 
 def _squeeze(text: str) -> str:

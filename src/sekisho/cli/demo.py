@@ -37,17 +37,26 @@ def register(app: typer.Typer) -> None:
         import os
 
         from sekisho.demo import DEMO_PASSPHRASE, run
+        from sekisho.keyfile import PASSPHRASE_ENV, passphrase_from_env
 
-        # the demo's throw-away keys are all sealed with the demo's passphrase, whatever the shell exports (its
-        # parts read SEKISHO_PASSPHRASE, as its parties' processes do)
-        os.environ["SEKISHO_PASSPHRASE"] = DEMO_PASSPHRASE.decode()
-        run(home, residents=residents, console=console, network=_network(keep) if processes else None)
+        # every key of the demo is sealed with the shell's SEKISHO_PASSPHRASE when it exports one (so that the
+        # user's own `sekisho` commands open them), else with the demo's; its parts and its parties' processes
+        # read it from the environment
+        secret = passphrase_from_env() or DEMO_PASSPHRASE
+        os.environ[PASSPHRASE_ENV] = secret.decode()
+        run(
+            home,
+            residents=residents,
+            console=console,
+            network=_network(keep, secret) if processes else None,
+            passphrase=secret,
+        )
 
 
-def _network(keep: bool) -> Callable[[Home, Console], list[str]]:
+def _network(keep: bool, passphrase: bytes) -> Callable[[Home, Console], list[str]]:
     def network(home: Home, out: Console) -> list[str]:
         from sekisho.cli.serve import _Signals
-        from sekisho.demo import CHIYODA, DEMO_PASSPHRASE, GIFU
+        from sekisho.demo import CHIYODA, GIFU
         from sekisho.jp.catalogue import get_municipality
         from sekisho.node.demo_network import DemoNetwork, show
 
@@ -57,7 +66,7 @@ def _network(keep: bool) -> Callable[[Home, Console], list[str]]:
             home,
             [GIFU, CHIYODA],
             ["pension", "tax", "kyokai-kenpo"],
-            passphrase=DEMO_PASSPHRASE,
+            passphrase=passphrase,
             labels=labels,
             should_stop=signals.stop,
         ) as net:
