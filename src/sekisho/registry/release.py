@@ -1030,15 +1030,8 @@ class ReleaseService:
     ) -> list[dict[str, Any]]:
         """:meth:`_record`'s access records, built for ``RegisterService.store_published`` instead of written."""
         outcome = "deny" if deny else "allow"
-        groups: dict[tuple[Any, ...], list[int]] = defaultdict(list)
-        decisions: dict[tuple[Any, ...], Decision] = {}
-        for rid, d in released:
-            key = (tuple(sorted(d.items)), d.legal_basis, d.warrant, d.reasons, d.sealed_until)
-            groups[key].append(rid)
-            decisions[key] = d
         rows: list[dict[str, Any]] = []
-        for key, ids in groups.items():
-            d = decisions[key]
+        for d, ids in _by_decision(released):
             rows += self.register.release_rows(
                 roots,
                 ids,
@@ -1069,14 +1062,7 @@ class ReleaseService:
         """Access records, grouped by identical decisions (one insert per group).  ``decision`` ``failed``: the
         release these records' ``allow`` twins announced did not complete (no item, ``reasons``)."""
         outcome = decision or ("deny" if deny else "allow")
-        groups: dict[tuple[Any, ...], list[int]] = defaultdict(list)
-        decisions: dict[tuple[Any, ...], Decision] = {}
-        for rid, d in released:
-            key = (tuple(sorted(d.items)), d.legal_basis, d.warrant, d.reasons, d.sealed_until)
-            groups[key].append(rid)
-            decisions[key] = d
-        for key, ids in groups.items():
-            d = decisions[key]
+        for d, ids in _by_decision(released):
             self.register.record_release(
                 conn,
                 ids,
@@ -1090,3 +1076,13 @@ class ReleaseService:
                 reason_codes=d.reasons if reasons is None else tuple(reasons),
                 sealed_until=d.sealed_until,
             )
+
+
+def _by_decision(released: Sequence[tuple[int, Decision]]) -> list[tuple[Decision, list[int]]]:
+    """The released residents grouped by identical decisions (what an access record says), in first-seen order:
+    one record insert per group."""
+    groups: dict[tuple[Any, ...], tuple[Decision, list[int]]] = {}
+    for rid, d in released:
+        key = (tuple(sorted(d.items)), d.legal_basis, d.warrant, d.reasons, d.sealed_until)
+        groups.setdefault(key, (d, []))[1].append(rid)
+    return list(groups.values())
