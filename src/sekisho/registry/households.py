@@ -85,17 +85,21 @@ class HouseholdRules(RegisterCore):
         if head is not None:
             raise Conflict("the household already has a head (世帯主)", field="relationship")
 
-    def _check_duplicate(self, conn: Connection, items: ResidentItems) -> None:
-        """Someone arriving from outside the network has no root yet: refuse an obvious second record."""
+    def _same_person(self, conn: Connection, items: ResidentItems, *conditions: Any) -> bool:
+        """Whether a record of this register has the same folded name, birth date and sex, and ``conditions``."""
         same = conn.execute(
             sa.select(st.resident.c.id).where(
-                st.resident.c.status == Status.ACTIVE.value,
                 st.resident.c.name_key == _name_key(items),
                 st.resident.c.birth_date == items.birth_date.iso(),
                 st.resident.c.sex == items.sex,
+                *conditions,
             )
         ).first()
-        if same is not None:
+        return same is not None
+
+    def _check_duplicate(self, conn: Connection, items: ResidentItems) -> None:
+        """Someone arriving from outside the network has no root yet: refuse an obvious second record."""
+        if self._same_person(conn, items, st.resident.c.status == Status.ACTIVE.value):
             raise Conflict(
                 "an active resident with the same name, birth date and sex is already registered here",
                 field="resident",
@@ -105,18 +109,14 @@ class HouseholdRules(RegisterCore):
         """The import's one-live-record rule (docs/import-format.md) for a record added by hand: the same folded
         name, birth date, sex and address (without its 方書) as a live record (active, or incoming from a move) of
         this register is that person."""
-        same = conn.execute(
-            sa.select(st.resident.c.id).where(
-                st.resident.c.status.in_([Status.ACTIVE.value, Status.INCOMING.value]),
-                st.resident.c.name_key == _name_key(items),
-                st.resident.c.birth_date == items.birth_date.iso(),
-                st.resident.c.sex == items.sex,
-                st.resident.c.address_code == items.address.municipality_code,
-                st.resident.c.town == items.address.town,
-                st.resident.c.block == items.address.block,
-            )
-        ).first()
-        if same is not None:
+        if self._same_person(
+            conn,
+            items,
+            st.resident.c.status.in_([Status.ACTIVE.value, Status.INCOMING.value]),
+            st.resident.c.address_code == items.address.municipality_code,
+            st.resident.c.town == items.address.town,
+            st.resident.c.block == items.address.block,
+        ):
             raise Conflict(
                 "already has a live record in this register (same name, birth date, sex and address); a clerk who "
                 "has checked that this is another person registers with --distinct-person",
